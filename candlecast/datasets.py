@@ -1,0 +1,151 @@
+"""Windowed samples for the models, with scalers fitted on training rows only.
+
+A sample ending at row t has inputs rows t-lookback+1..t and targets target_1..target_H of row t.
+Windows never bridge a missing candle, and the standardisation (features and targets) is fitted
+on the rows a fold's training samples can see, then frozen into a ``Scaler`` that travels with
+the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from candlecast.features import FEATURE_COLUMNS, target_columns
+from candlecast.schema import timeframe_ms
+from candlecast.splits import Range
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Feature mean/std and the target scale, fitted on training rows."""
+
+    mean: list[float]
+    std: list[float]
+    target_scale: float
+
+    @classmethod
+    def fit(cls, features: np.ndarray, ret_1: np.ndarray) -> Scaler:
+        std = np.nanstd(features, axis=0)
+        std = np.where(std > 0, std, 1.0)
+        return cls(
+            mean=np.nanmean(features, axis=0).tolist(),
+            std=std.tolist(),
+            target_scale=float(np.nanstd(ret_1)) or 1.0,
+        )
+
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        return ((features - np.asarray(self.mean)) / np.asarray(self.std)).astype("float32")
+
+
+@dataclass
+class SeriesArrays:
+    """One series' feature matrix, targets and timestamps, aligned by row."""
+
+    name: str
+    timestamps: np.ndarray  # int64 (N,)
+    features: np.ndarray  # float64 (N, F), unscaled
+    targets: np.ndarray  # float64 (N, H), NaN where undefined
+    close: np.ndarray  # float64 (N,)
+    valid_end: np.ndarray = field(init=False)  # bool (N,): row t can end a complete window
+
+    @classmethod
+    def from_frame(cls, name: str, frame: pd.DataFrame, horizon: int) -> SeriesArrays:
+        return cls(
+            name=name,
+            timestamps=frame["timestamp"].to_numpy("int64"),
+            features=frame[FEATURE_COLUMNS].to_numpy("float64"),
+            targets=frame[target_columns(horizon)].to_numpy("float64"),
+            close=frame["close"].to_numpy("float64"),
+        )
+
+    def mark_windows(self, lookback: int, step_ms: int) -> None:
+        """Row t ends a window when its lookback rows are contiguous candles with finite features."""
+        n = len(self.timestamps)
+        ok = np.zeros(n, dtype=bool)
+        if n >= lookback:
+            span = self.timestamps[lookback - 1 :] - self.timestamps[: n - lookback + 1]
+            finite = np.isfinite(self.features).all(axis=1).astype(np.int64)
+            run = np.convolve(finite, np.ones(lookback, dtype=np.int64), mode="valid")
+            ok[lookback - 1 :] = (span == (lookback - 1) * step_ms) & (run == lookback)
+        self.valid_end = ok
+
+    def sample_rows(self, within: Range, need_targets: bool = True) -> np.ndarray:
+        rows = self.valid_end & within.mask(self.timestamps)
+        if need_targets:
+            rows &= np.isfinite(self.targets).all(axis=1)
+        return np.flatnonzero(rows)
+
+
+def fit_scaler(series: list[SeriesArrays], train: Range) -> Scaler:
+    """Fit on every row up to the end of the training range: exactly what training inputs can see."""
+    rows = [s.timestamps <= train.end for s in series]
+    feats = np.concatenate([s.features[m] for s, m in zip(series, rows, strict=True)])
+    return Scaler.fit(feats, feats[:, FEATURE_COLUMNS.index("ret_1")])
+
+
+class WindowDataset(Dataset):
+    """Samples from one or more series, sliced on demand so memory stays O(rows), not O(windows)."""
+
+    def __init__(self, series: list[SeriesArrays], rows: list[np.ndarray], scaler: Scaler, lookback: int):
+        self.lookback = lookback
+        self.features = [torch.from_numpy(scaler.transform(s.features)) for s in series]
+        self.targets = [torch.from_numpy((s.targets / scaler.target_scale).astype("float32")) for s in series]
+        self.index = np.concatenate(
+            [np.stack([np.full(len(r), i), r], axis=1) for i, r in enumerate(rows)] or [np.empty((0, 2))]
+        ).astype(np.int64)
+        self._offsets = torch.arange(-lookback + 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.__getitems__([i])
+        return x[0], y[0]
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        picked = self.index[np.asarray(indices)]
+        xs, ys = [], []
+        for s in np.unique(picked[:, 0]):
+            ends = torch.from_numpy(picked[picked[:, 0] == s, 1])
+            xs.append(self.features[s][ends[:, None] + self._offsets])  # (B, L, F)
+            ys.append(self.targets[s][ends])  # (B, H)
+        return torch.cat(xs), torch.cat(ys)
+
+
+def _identity(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    return batch
+
+
+def make_loader(dataset: WindowDataset, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=_identity, num_workers=0, generator=generator
+    )
+
+
+def load_series(paths: dict[str, str], lookback: int, horizon: int, timeframe: str) -> list[SeriesArrays]:
+    """Feature files (series name -> parquet path) as arrays with their valid windows marked."""
+    out = []
+    for name, path in sorted(paths.items()):
+        arrays = SeriesArrays.from_frame(name, pd.read_parquet(path), horizon)
+        arrays.mark_windows(lookback, timeframe_ms(timeframe))
+        out.append(arrays)
+    return out
+
+
+def data_lineage(paths: dict[str, str]) -> dict[str, str]:
+    """Content hash and range of each feature file: the exact data a run trained on."""
+    import hashlib
+
+    out = {}
+    for name, path in sorted(paths.items()):
+        ts = pd.read_parquet(path, columns=["timestamp"])["timestamp"]
+        out[f"data.{name}.sha256"] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+        out[f"data.{name}.rows"] = str(len(ts))
+        out[f"data.{name}.range"] = f"{int(ts.iloc[0])}..{int(ts.iloc[-1])}" if len(ts) else "empty"
+    return out

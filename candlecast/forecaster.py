@@ -1,0 +1,115 @@
+"""A trained forecaster as one self-contained bundle: architecture name, weights, scaler, intervals.
+
+The bundle turns raw candles into price forecasts with intervals, so the same artifact serves
+evaluation, batch prediction and MLflow's pyfunc. Weights are a plain ``state_dict`` loaded with
+``weights_only=True`` (no pickled code); everything else is JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from candlecast.config import FeatureConfig
+from candlecast.datasets import Scaler, SeriesArrays
+from candlecast.features import FEATURE_COLUMNS, compute_features, warmup_rows
+from candlecast.schema import timeframe_ms
+from candlecast.training import build_model, predict_rows
+from models import BaseForecaster
+
+SPEC_FILE = "spec.json"
+WEIGHTS_FILE = "weights.pt"
+
+
+@dataclass(frozen=True)
+class ForecasterSpec:
+    model_name: str
+    hparams: dict[str, Any]
+    features: dict[str, Any]  # FeatureConfig fields
+    timeframe: str
+    scaler: dict[str, Any]  # Scaler fields
+    interval: float
+    residual_lower: list[float]  # per-step residual quantile (log-return units), from calibration data
+    residual_upper: list[float]
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        return FeatureConfig(**self.features)
+
+    @property
+    def min_candles(self) -> int:
+        """Candles predict() needs: the feature warm-up plus one input window."""
+        fc = self.feature_config
+        return warmup_rows(fc) + fc.lookback
+
+
+class Forecaster:
+    def __init__(self, spec: ForecasterSpec, model: BaseForecaster):
+        self.spec = spec
+        self.model = model.eval()
+        self.scaler = Scaler(**spec.scaler)
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / SPEC_FILE).write_text(json.dumps(asdict(self.spec), indent=2))
+        torch.save(self.model.state_dict(), directory / WEIGHTS_FILE)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Forecaster:
+        directory = Path(directory)
+        spec = ForecasterSpec(**json.loads((directory / SPEC_FILE).read_text()))
+        fc = spec.feature_config
+        model = build_model(spec.model_name, len(FEATURE_COLUMNS), fc.horizon, spec.hparams)
+        model.load_state_dict(torch.load(directory / WEIGHTS_FILE, weights_only=True))
+        return cls(spec, model)
+
+    def predict(self, candles: pd.DataFrame) -> pd.DataFrame:
+        """Forecast the H closes after the last candle of one series.
+
+        Returns one row per step: cutoff (last input candle open, ms), step, timestamp (open of
+        the forecast candle, ms), forecast, lower, upper (prices) and forecast_log_return.
+        """
+        fc = self.spec.feature_config
+        step_ms = timeframe_ms(self.spec.timeframe)
+        if len(candles) < self.spec.min_candles:
+            raise ValueError(
+                f"predict needs at least {self.spec.min_candles} contiguous {self.spec.timeframe} candles "
+                f"(feature warm-up {warmup_rows(fc)} + lookback {fc.lookback}), got {len(candles)}"
+            )
+        feats = compute_features(candles.tail(self.spec.min_candles + 1), fc)
+        arrays = SeriesArrays(
+            name="input",
+            timestamps=feats["timestamp"].to_numpy("int64"),
+            features=feats[FEATURE_COLUMNS].to_numpy("float64"),
+            targets=np.full((len(feats), fc.horizon), np.nan),
+            close=feats["close"].to_numpy("float64"),
+        )
+        arrays.mark_windows(fc.lookback, step_ms)
+        last = len(feats) - 1
+        if not arrays.valid_end[last]:
+            raise ValueError(
+                f"the last {fc.lookback} candles before the cutoff must be contiguous {self.spec.timeframe} "
+                "candles with finite values: fill the gap in the store first"
+            )
+        log_ret = predict_rows(self.model, self.scaler, arrays, np.array([last]), fc.lookback)[0]
+        cutoff = int(arrays.timestamps[last])
+        close = float(arrays.close[last])
+        steps = np.arange(1, fc.horizon + 1)
+        return pd.DataFrame(
+            {
+                "cutoff": cutoff,
+                "step": steps,
+                "timestamp": cutoff + steps * step_ms,
+                "forecast": close * np.exp(log_ret),
+                "lower": close * np.exp(log_ret + np.asarray(self.spec.residual_lower)),
+                "upper": close * np.exp(log_ret + np.asarray(self.spec.residual_upper)),
+                "forecast_log_return": log_ret,
+            }
+        )

@@ -1,0 +1,32 @@
+"""MLflow "model from code" entry: logged by path, so no Python object is pickled into the model.
+
+The pyfunc takes a frame of raw candles (timestamp, open, high, low, close, volume and an optional
+symbol column for several series at once) and returns one row per series and forecast step.
+"""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+from mlflow.pyfunc import PythonModel, PythonModelContext
+
+from candlecast.forecaster import Forecaster
+from candlecast.schema import CANDLE_COLUMNS
+
+
+class CandleForecasterModel(PythonModel):
+    def load_context(self, context: PythonModelContext) -> None:
+        self.forecaster = Forecaster.load(context.artifacts["bundle"])
+
+    def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None):
+        frame = pd.DataFrame(model_input)
+        if "symbol" not in frame.columns:
+            return self.forecaster.predict(frame[CANDLE_COLUMNS])
+        outputs = []
+        for symbol, group in frame.groupby("symbol", sort=True):
+            out = self.forecaster.predict(group[CANDLE_COLUMNS].sort_values("timestamp"))
+            outputs.append(out.assign(symbol=symbol))
+        return pd.concat(outputs, ignore_index=True)
+
+
+mlflow.models.set_model(CandleForecasterModel())

@@ -1,0 +1,62 @@
+"""Where things live, read from the environment: never what a run does (that is RunConfig)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Locations of the stores and tracking backends.
+
+    Every default is a local file under one state folder, so a laptop needs no server; a Postgres
+    Optuna storage or a remote MLflow server is only an environment variable away.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CANDLECAST_", frozen=True, extra="ignore")
+
+    home: Path = Field(default=Path(".candlecast"), description="state folder (CANDLECAST_HOME)")
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CANDLECAST_MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_URI"),
+        description="MLflow tracking URI; default sqlite:///<home>/mlflow.db",
+    )
+    optuna_storage: str | None = Field(default=None, description="Optuna RDB URL; default sqlite:///<home>/optuna.db")
+
+    @property
+    def root(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def candles_dir(self) -> Path:
+        return self.root / "candles"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def validation_dir(self) -> Path:
+        return self.root / "validation"
+
+    @property
+    def features_dir(self) -> Path:
+        return self.root / "features"
+
+    @property
+    def predictions_dir(self) -> Path:
+        return self.root / "predictions"
+
+    @property
+    def mlflow_artifacts_dir(self) -> Path:
+        return self.root / "mlartifacts"
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def optuna_url(self) -> str:
+        return self.optuna_storage or f"sqlite:///{self.root / 'optuna.db'}"

@@ -1,0 +1,130 @@
+"""Fitting a forecaster on one fold with Lightning, quietly and deterministically."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping
+
+from candlecast.config import TrainConfig
+from candlecast.datasets import Scaler, SeriesArrays, WindowDataset, fit_scaler, make_loader
+from candlecast.splits import Fold, Range
+from models import MODELS, BaseForecaster
+
+
+def quiet_lightning() -> None:
+    """Silence the banner lines and known harmless warnings (see DEPENDENCIES.md §4)."""
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", category=FutureWarning, message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+
+
+@dataclass
+class FitResult:
+    model: BaseForecaster
+    scaler: Scaler
+    best_val_loss: float
+    epochs: int
+    n_train: int
+    n_val: int
+
+
+class EpochMetrics(Callback):
+    """Collects per-epoch metrics so the caller can log them wherever it tracks runs."""
+
+    def __init__(self) -> None:
+        self.history: list[dict[str, float]] = []
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        self.history.append({k: float(v) for k, v in trainer.callback_metrics.items()})
+
+
+def build_model(name: str, n_features: int, horizon: int, hparams: dict[str, Any]) -> BaseForecaster:
+    cls, _ = MODELS[name]
+    return cls(n_features=n_features, horizon=horizon, **hparams)
+
+
+def fit_fold(
+    model_name: str,
+    hparams: dict[str, Any],
+    series: list[SeriesArrays],
+    fold: Fold,
+    lookback: int,
+    horizon: int,
+    cfg: TrainConfig,
+    max_epochs: int | None = None,
+    callbacks: list[Callback] | None = None,
+) -> FitResult:
+    """Fit on the fold's training range, early-stop on its validation range, restore the best epoch."""
+    quiet_lightning()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    scaler = fit_scaler(series, fold.train)
+    train_rows = [s.sample_rows(fold.train) for s in series]
+    val_rows = [s.sample_rows(fold.val) for s in series]
+    n_train, n_val = sum(map(len, train_rows)), sum(map(len, val_rows))
+    if n_train == 0 or n_val == 0:
+        raise ValueError(f"fold has {n_train} training and {n_val} validation windows: need more candles")
+    train_dl = make_loader(WindowDataset(series, train_rows, scaler, lookback), cfg.batch_size, True, cfg.seed)
+    val_dl = make_loader(WindowDataset(series, val_rows, scaler, lookback), 1024, False)
+
+    model = build_model(model_name, series[0].features.shape[1], horizon, hparams)
+    best = _BestWeights()
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=max_epochs or cfg.max_epochs,
+        deterministic=True,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=10,
+        callbacks=[EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min"), best, *(callbacks or [])],
+    )
+    trainer.fit(model, train_dataloaders=train_dl, val_dataloaders=val_dl)
+    model.load_state_dict(best.state)
+    model.eval()
+    return FitResult(model, scaler, best.loss, trainer.current_epoch, n_train, n_val)
+
+
+class _BestWeights(Callback):
+    """Keeps the weights of the best validation epoch in memory (no checkpoint files)."""
+
+    def __init__(self) -> None:
+        self.loss = float("inf")
+        self.state: dict[str, torch.Tensor] = {}
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        loss = trainer.callback_metrics.get("val_loss")
+        if loss is not None and float(loss) < self.loss:
+            self.loss = float(loss)
+            self.state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+
+
+@torch.no_grad()
+def predict_rows(
+    model: BaseForecaster, scaler: Scaler, series: SeriesArrays, rows: np.ndarray, lookback: int
+) -> np.ndarray:
+    """Forecast cumulative log returns (len(rows), H) for windows ending at ``rows`` (unscaled)."""
+    if len(rows) == 0:
+        return np.empty((0, model.horizon))
+    ds = WindowDataset([series], [rows], scaler, lookback)
+    out = [model(x).numpy() for x, _ in make_loader(ds, 2048, False)]
+    return np.concatenate(out).astype("float64") * scaler.target_scale
+
+
+def sample_range(series: list[SeriesArrays], within: Range) -> list[np.ndarray]:
+    return [s.sample_rows(within) for s in series]

@@ -1,0 +1,49 @@
+"""LSTM forecaster: the last hidden state of a stacked LSTM, projected to the horizon."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from models.base import BaseForecaster
+
+
+class LSTMForecaster(BaseForecaster):
+    def __init__(
+        self,
+        n_features: int,
+        horizon: int,
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(n_features, horizon, lr, weight_decay)
+        self.save_hyperparameters()
+        self.lstm = nn.LSTM(
+            n_features,
+            hidden_size,
+            num_layers=num_layers,
+            dropout=dropout if num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden_size, horizon))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(x)  # (B, L, F) -> (B, L, hidden)
+        return self.head(out[:, -1])  # (B, hidden) -> (B, H)
+
+
+def search_space(trial: Any) -> dict[str, Any]:
+    """Optuna search space over this architecture (trial is an optuna.Trial)."""
+    num_layers = trial.suggest_int("num_layers", 1, 2)
+    return {
+        "hidden_size": trial.suggest_categorical("hidden_size", [16, 32, 64]),
+        "num_layers": num_layers,
+        "dropout": trial.suggest_float("dropout", 0.0, 0.3),
+        "lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
+    }

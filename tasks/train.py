@@ -1,0 +1,45 @@
+"""Training tasks: open the tracked run, sweep, evaluate the best configuration, promote it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+
+from candlecast import tracking
+from candlecast.config import RunConfig
+from candlecast.datasets import data_lineage, load_series
+from candlecast.evaluate import EvaluationOutcome, evaluate_best
+from candlecast.promotion import PromotionOutcome, promote
+from candlecast.settings import Settings
+from candlecast.sweep import SweepOutcome, run_sweep
+
+
+def _series(cfg: RunConfig, feature_paths: dict[str, Path]):
+    return load_series(feature_paths, cfg.features.lookback, cfg.features.horizon, cfg.data.timeframe)
+
+
+@task(name="start-run")
+def start_run(cfg: RunConfig, feature_paths: dict[str, Path], flow_run_name: str) -> str:
+    return tracking.start_parent_run(Settings(), cfg.experiment_name, flow_run_name, data_lineage(feature_paths))
+
+
+@task(name="sweep")
+def sweep(cfg: RunConfig, feature_paths: dict[str, Path], parent_run_id: str) -> SweepOutcome:
+    return run_sweep(Settings(), cfg, _series(cfg, feature_paths), parent_run_id)
+
+
+@task(name="evaluate")
+def evaluate(cfg: RunConfig, feature_paths: dict[str, Path], outcome: SweepOutcome) -> EvaluationOutcome:
+    return evaluate_best(Settings(), cfg, _series(cfg, feature_paths), outcome)
+
+
+@task(name="promote")
+def promote_model(cfg: RunConfig, evaluation: EvaluationOutcome) -> PromotionOutcome:
+    settings = Settings()
+    outcome = promote(
+        tracking.client(settings), cfg.promotion.model_name, evaluation.model_uri, evaluation.run_id,
+        evaluation.metrics, cfg.promotion.min_improvement,
+    )
+    tracking.finish_run(settings, evaluation.run_id)
+    return outcome

@@ -1,0 +1,98 @@
+"""Synthetic candles: deterministic, valid OHLCV, and the statistical texture models will meet."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from candlecast.schema import CANDLE_COLUMNS, timeframe_ms
+from candlecast.synthetic import synthetic_candles
+
+START = 1_704_067_200_000  # 2024-01-01 00:00 UTC
+HOUR = 3_600_000
+
+
+@pytest.fixture(scope="module")
+def long_frame() -> pd.DataFrame:
+    return synthetic_candles("BTC/USDT", START, 20_000, seed=7)
+
+
+@pytest.fixture(scope="module")
+def log_returns(long_frame: pd.DataFrame) -> np.ndarray:
+    return np.diff(np.log(long_frame["close"].to_numpy()))
+
+
+def test_same_seed_same_frame_different_seed_or_symbol_different() -> None:
+    a = synthetic_candles("ETH/USDT", START, 500, seed=1)
+    pd.testing.assert_frame_equal(a, synthetic_candles("ETH/USDT", START, 500, seed=1))
+    assert not np.allclose(a["close"], synthetic_candles("ETH/USDT", START, 500, seed=2)["close"])
+    other = synthetic_candles("SOL/USDT", START, 500, seed=1)
+    assert not np.allclose(a["close"] / a["close"].iloc[0], other["close"] / other["close"].iloc[0])
+
+
+def test_a_longer_series_extends_a_shorter_one_exactly() -> None:
+    """The emulator is rebuilt with more candles as time passes; the past must not change."""
+    short = synthetic_candles("BTC/USDT", START, 300, seed=3)
+    long = synthetic_candles("BTC/USDT", START, 1_000, seed=3)
+    pd.testing.assert_frame_equal(short, long.iloc[:300])
+
+
+def test_columns_dtypes_and_aligned_contiguous_timestamps() -> None:
+    frame = synthetic_candles("BTC/USDT", START, 300, timeframe="4h")
+    assert list(frame.columns) == CANDLE_COLUMNS
+    assert frame["timestamp"].dtype == np.int64
+    assert all(frame[c].dtype == np.float64 for c in CANDLE_COLUMNS[1:])
+    ts = frame["timestamp"].to_numpy()
+    tf = timeframe_ms("4h")
+    assert ts[0] == START
+    assert (ts % tf == 0).all()
+    assert (np.diff(ts) == tf).all()
+
+
+def test_ohlc_is_consistent_and_positive(long_frame: pd.DataFrame) -> None:
+    f = long_frame
+    assert (f["high"] >= f[["open", "close"]].max(axis=1)).all()
+    assert (f["low"] <= f[["open", "close"]].min(axis=1)).all()
+    assert (f[["open", "high", "low", "close", "volume"]] > 0).all().all()
+    assert f["open"].iloc[0] == 30_000.0
+    np.testing.assert_array_equal(f["open"].to_numpy()[1:], f["close"].to_numpy()[:-1])
+    assert np.isfinite(f[CANDLE_COLUMNS[1:]].to_numpy()).all()
+
+
+def test_start_prices_by_base_asset() -> None:
+    assert synthetic_candles("ETH/USDT", START, 1)["open"].iloc[0] == 2_000.0
+    assert synthetic_candles("XRP/USDT", START, 1)["open"].iloc[0] == 100.0
+
+
+def test_returns_have_fat_tails(log_returns: np.ndarray) -> None:
+    r = log_returns - log_returns.mean()
+    excess_kurtosis = (r**4).mean() / (r**2).mean() ** 2 - 3.0
+    assert excess_kurtosis > 1.0
+
+
+def test_volatility_clusters(log_returns: np.ndarray) -> None:
+    a = np.abs(log_returns)
+    assert np.corrcoef(a[:-1], a[1:])[0, 1] > 0.1
+
+
+def test_hourly_vol_is_about_point_six_percent(log_returns: np.ndarray) -> None:
+    assert 0.004 < log_returns.std() < 0.009
+
+
+def test_returns_carry_a_weak_learnable_autocorrelation(log_returns: np.ndarray) -> None:
+    rho = np.corrcoef(log_returns[:-1], log_returns[1:])[0, 1]
+    assert 0.05 < rho < 0.3
+
+
+def test_volume_rises_with_absolute_return(long_frame: pd.DataFrame, log_returns: np.ndarray) -> None:
+    volume = long_frame["volume"].to_numpy()[1:]
+    assert np.corrcoef(volume, np.abs(log_returns))[0, 1] > 0.0
+
+
+def test_unaligned_start_is_rejected_and_empty_frame_keeps_schema() -> None:
+    with pytest.raises(ValueError, match="not aligned to 1h"):
+        synthetic_candles("BTC/USDT", START + 1, 10)
+    empty = synthetic_candles("BTC/USDT", START, 0)
+    assert list(empty.columns) == CANDLE_COLUMNS and len(empty) == 0
+    assert empty["timestamp"].dtype == np.int64
