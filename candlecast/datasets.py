@@ -19,6 +19,8 @@ from candlecast.features import FEATURE_COLUMNS, target_columns
 from candlecast.schema import timeframe_ms
 from candlecast.splits import Range
 
+_TINY = 1e-12
+
 
 @dataclass(frozen=True)
 class Scaler:
@@ -30,12 +32,14 @@ class Scaler:
 
     @classmethod
     def fit(cls, features: np.ndarray, ret_1: np.ndarray) -> Scaler:
+        # a (numerically) constant column would blow up to ±inf: leave it unscaled instead
         std = np.nanstd(features, axis=0)
-        std = np.where(std > 0, std, 1.0)
+        std = np.where(std > _TINY, std, 1.0)
+        target_scale = float(np.nanstd(ret_1))
         return cls(
             mean=np.nanmean(features, axis=0).tolist(),
             std=std.tolist(),
-            target_scale=float(np.nanstd(ret_1)) or 1.0,
+            target_scale=target_scale if target_scale > _TINY else 1.0,
         )
 
     def transform(self, features: np.ndarray) -> np.ndarray:

@@ -322,9 +322,7 @@ class ExchangeEmulator:
         market_id, interval = params.get("symbol"), params.get("interval")
         for name, value in (("symbol", market_id), ("interval", interval)):
             if not value:
-                raise _ApiError(
-                    400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
-                )
+                raise _ApiError(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
         if market_id not in self._symbols:
             raise _ApiError(400, -1121, "Invalid symbol.")
         series = self._series.get((market_id, interval))

@@ -99,7 +99,7 @@ def evaluate_best(
         with tempfile.TemporaryDirectory() as tmp:
             bundle = forecaster.save(Path(tmp) / "bundle")
             example = _input_example(settings, cfg, spec.min_candles)
-            model_uri = registry.log_forecaster(bundle, example)
+            model_uri = registry.log_forecaster(bundle, example, cfg.series[0].symbol)
     client.set_tag(sweep.parent_run_id, "candlecast.stage", "evaluated")
     log.info("test rmse_ratio vs naive %.4f, coverage %.2f", results["rmse_ratio"], results["test_coverage"])
     return EvaluationOutcome(run_id=sweep.parent_run_id, model_uri=model_uri, metrics=results)
@@ -125,8 +125,12 @@ def _log_forecast_plot(
         ax.plot(y[-n:, k], color="black", lw=0.8, label="actual")
         ax.plot(p[-n:, k], color="tab:blue", lw=0.8, label="forecast")
         ax.fill_between(
-            np.arange(n), p[-n:, k] + spec.residual_lower[k], p[-n:, k] + spec.residual_upper[k],
-            color="tab:blue", alpha=0.2, label=f"{spec.interval:.0%} interval",
+            np.arange(n),
+            p[-n:, k] + spec.residual_lower[k],
+            p[-n:, k] + spec.residual_upper[k],
+            color="tab:blue",
+            alpha=0.2,
+            label=f"{spec.interval:.0%} interval",
         )
         ax.axhline(0, color="grey", lw=0.5, ls="--")
         ax.set_ylabel(f"log return, step {k + 1}")

@@ -67,7 +67,7 @@ def _models(settings: Settings, name: str) -> dict[str, Any]:
         run_metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
         versions.append(
             {
-                "version": mv.version,
+                "version": str(mv.version),
                 "aliases": sorted(aliases.get(str(mv.version), [])),
                 "run_id": mv.run_id,
                 "created": _iso(mv.creation_timestamp),
@@ -79,5 +79,12 @@ def _models(settings: Settings, name: str) -> dict[str, Any]:
     return {"name": name, "versions": versions}
 
 
-_KEY_METRICS = {"rmse_ratio", "mae_ratio", "test_rmse", "naive_rmse", "test_mase", "test_directional_accuracy",
-                "test_coverage"}
+_KEY_METRICS = {
+    "rmse_ratio",
+    "mae_ratio",
+    "test_rmse",
+    "naive_rmse",
+    "test_mase",
+    "test_directional_accuracy",
+    "test_coverage",
+}

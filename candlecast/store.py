@@ -45,7 +45,7 @@ class CandleStore:
         return int(ts.iloc[-1]) if len(ts) else None
 
     def manifest(self, series: SeriesKey) -> dict | None:
-        return read_json(self.series_dir(series) / "manifest.json")
+        return read_json(self.series_dir(series) / "_manifest.json")
 
     def upsert(self, series: SeriesKey, batch: pd.DataFrame) -> int:
         """Merge ``batch`` into the series; returns how many timestamps were new."""
@@ -66,7 +66,7 @@ class CandleStore:
                     "first": int(merged["timestamp"].iloc[0]) if len(merged) else None,
                     "last": int(merged["timestamp"].iloc[-1]) if len(merged) else None,
                 },
-                self.series_dir(series) / "manifest.json",
+                self.series_dir(series) / "_manifest.json",
             )
         return n_new
 

@@ -86,8 +86,15 @@ def run_sweep(settings: Settings, cfg: RunConfig, series: list[SeriesArrays], pa
                 pruning = [PyTorchLightningPruningCallback(trial, monitor="val_loss")] if i == 0 else []
                 try:
                     result = fit_fold(
-                        cfg.sweep.model, hparams, series, fold, cfg.features.lookback, cfg.features.horizon,
-                        cfg.train, max_epochs=cfg.sweep.max_epochs, callbacks=[history, *pruning],
+                        cfg.sweep.model,
+                        hparams,
+                        series,
+                        fold,
+                        cfg.features.lookback,
+                        cfg.features.horizon,
+                        cfg.train,
+                        max_epochs=cfg.sweep.max_epochs,
+                        callbacks=[history, *pruning],
                     )
                 finally:
                     _log_history(client, run_id, history.history, prefix=f"fold{i}_")
@@ -101,7 +108,9 @@ def run_sweep(settings: Settings, cfg: RunConfig, series: list[SeriesArrays], pa
             raise
         finally:
             client.set_tag(run_id, "optuna.state", state)
-            client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED if state != "FAILED" else RunStatus.FAILED))
+            client.set_terminated(
+                run_id, RunStatus.to_string(RunStatus.FINISHED if state != "FAILED" else RunStatus.FAILED)
+            )
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:

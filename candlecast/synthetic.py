@@ -26,7 +26,7 @@ HOURLY_VOL = 0.006  # unconditional std of hourly log returns (~0.6 %)
 GARCH_ALPHA = 0.08
 GARCH_BETA = 0.90
 AR_PHI = 0.15
-HOUR_MEAN_AMPLITUDE = 0.05  # in units of the unconditional return std
+HOUR_MEAN_AMPLITUDE = 0.15  # in units of the unconditional return std: the demo's learnable signal
 T_DF = 4.0
 BASE_NOTIONAL_PER_HOUR = 5_000_000.0  # quote volume per hour at average volatility
 VOLUME_LOG_SD = 0.35
@@ -69,9 +69,7 @@ def _returns(eps: np.ndarray, mu: np.ndarray, omega: float, var0: float) -> tupl
     return np.asarray(r), np.asarray(sig)
 
 
-def synthetic_candles(
-    symbol: str, start_ms: int, n: int, timeframe: str = "1h", seed: int = 0
-) -> pd.DataFrame:
+def synthetic_candles(symbol: str, start_ms: int, n: int, timeframe: str = "1h", seed: int = 0) -> pd.DataFrame:
     """Generate ``n`` contiguous candles starting at ``start_ms`` (a candle open time, UTC ms).
 
     Log returns follow ``r_t = mu(hour) + phi * r_{t-1} + sigma_t * eps_t`` with Student-t(4)
@@ -124,7 +122,5 @@ def synthetic_candles(
     base_volume = BASE_NOTIONAL_PER_HOUR * (tf / _HOUR_MS) / p0
     volume = base_volume * (sigma / vol) * rng_volume.lognormal(-0.5 * VOLUME_LOG_SD**2, VOLUME_LOG_SD, n)
 
-    frame = pd.DataFrame(
-        {"timestamp": ts, "open": open_, "high": high, "low": low, "close": close, "volume": volume}
-    )
+    frame = pd.DataFrame({"timestamp": ts, "open": open_, "high": high, "low": low, "close": close, "volume": volume})
     return frame[CANDLE_COLUMNS].astype({c: "float64" for c in CANDLE_COLUMNS[1:]})

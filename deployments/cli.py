@@ -50,7 +50,9 @@ def run(config: ConfigOption = None) -> None:
     result = pipeline(cfg)
     promotion, evaluation, preds = result["promotion"], result["evaluation"], result["predictions"]
     console.rule("[bold]candlecast run finished")
-    console.print(f"test RMSE vs naive random walk: [bold]{evaluation.metrics['rmse_ratio']:.4f}[/bold] (<1 beats naive)")
+    console.print(
+        f"test RMSE vs naive random walk: [bold]{evaluation.metrics['rmse_ratio']:.4f}[/bold] (<1 beats naive)"
+    )
     verdict = "[green]promoted to @champion[/green]" if promotion.promoted else "[yellow]kept as @challenger[/yellow]"
     console.print(f"model {promotion.model_name} version {promotion.version}: {verdict}")
     for reason in promotion.reasons:
@@ -100,7 +102,9 @@ def status(
         models.add_column(col)
     for v in report["models"]["versions"]:
         ratio = v["metrics"].get("rmse_ratio")
-        models.add_row(v["version"], ",".join(v["aliases"]), "-" if ratio is None else f"{ratio:.4f}", v["decision"] or "-")
+        models.add_row(
+            v["version"], ",".join(v["aliases"]), "-" if ratio is None else f"{ratio:.4f}", v["decision"] or "-"
+        )
     console.print(models)
 
 

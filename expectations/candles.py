@@ -96,10 +96,7 @@ def candle_suite(timeframe: str) -> gx.ExpectationSuite:
         ExpectColumnValuesToBeAlignedToTimeframe(column="timestamp", step_ms=step_ms),
         *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, strict_min=True) for c in PRICE_COLUMNS),
         gxe.ExpectColumnValuesToBeBetween(column="volume", min_value=0),
-        *(
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A=a, column_B=b, or_equal=True)
-            for a, b in OHLC_PAIRS
-        ),
+        *(gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A=a, column_B=b, or_equal=True) for a, b in OHLC_PAIRS),
     ]
     return gx.ExpectationSuite(
         name=f"candle_contract_{timeframe}",

@@ -244,9 +244,7 @@ def _exception_message(info: Any) -> str | None:
         return None
     entries = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, Mapping)]
     messages = [
-        str(e.get("exception_message") or "expectation raised inside GX")
-        for e in entries
-        if e.get("raised_exception")
+        str(e.get("exception_message") or "expectation raised inside GX") for e in entries if e.get("raised_exception")
     ]
     return "; ".join(dict.fromkeys(messages)) or None
 

@@ -71,9 +71,7 @@ def test_since_in_the_middle_returns_the_tail(
     assert fetch(exchange, emu, sleeps, since_ms=since + 1)["timestamp"].iloc[0] == since + HOUR
 
 
-def test_until_is_an_exclusive_bound(
-    exchange: ccxt.Exchange, emu: ExchangeEmulator, sleeps: list[float]
-) -> None:
+def test_until_is_an_exclusive_bound(exchange: ccxt.Exchange, emu: ExchangeEmulator, sleeps: list[float]) -> None:
     source = emu.frame("BTC/USDT", "1h")
     got = fetch(exchange, emu, sleeps, until_ms=int(source["timestamp"].iloc[1500]))
     pd.testing.assert_frame_equal(got, source.iloc[:1500])

@@ -1,0 +1,96 @@
+"""Wall time and peak memory of each pipeline stage on the demo config (or --config FILE).
+
+Runs the core stage functions in order, in one process, on a fresh state folder, outside Prefect
+(the flow adds a fixed ~1 s per task run plus the local server's start-up, printed separately).
+Peak memory is the process's max RSS after each stage (it only grows), so read the increments.
+
+    .venv/bin/python bench/demo_stages.py [--config configs/demo.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(REPO / "configs" / "demo.yaml"))
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="candlecast-bench-"))
+    os.environ["CANDLECAST_HOME"] = str(home)
+    rows: list[tuple[str, float, float]] = []
+    t0 = time.perf_counter()
+
+    def stage(name: str, fn, *a):
+        start = time.perf_counter()
+        out = fn(*a)
+        rows.append((name, time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+        return out
+
+    def imports():
+        import candlecast.evaluate  # noqa: F401  (torch, lightning, mlflow, optuna)
+        import expectations.runner  # noqa: F401  (great_expectations)
+
+    stage("imports", imports)
+    from candlecast import ingest, tracking
+    from candlecast.config import RunConfig
+    from candlecast.datasets import data_lineage, load_series
+    from candlecast.evaluate import evaluate_best
+    from candlecast.features import build_feature_file
+    from candlecast.prediction import predict_champion
+    from candlecast.promotion import promote
+    from candlecast.settings import Settings
+    from candlecast.sweep import run_sweep
+    from expectations.runner import validate_candles
+
+    cfg, settings = RunConfig.from_yaml(args.config), Settings()
+    import pandas as pd
+
+    def ingest_all():
+        for s in cfg.series:
+            staged = ingest.fetch_batch(settings, cfg, s)
+            report = validate_candles(pd.read_parquet(staged), s.timeframe, str(s))
+            assert report.success, report.summary()
+            ingest.store_batch(settings, s, staged)
+
+    stage("ingest + validate + store", ingest_all)
+    paths = stage("features", lambda: {s.slug: build_feature_file(settings, cfg, s) for s in cfg.series})
+    series = load_series(paths, cfg.features.lookback, cfg.features.horizon, cfg.data.timeframe)
+    run_id = tracking.start_parent_run(settings, cfg.experiment_name, "bench", data_lineage(paths))
+    sweep = stage("sweep", run_sweep, settings, cfg, series, run_id)
+    evaluation = stage("evaluate (final fit, test, log model)", evaluate_best, settings, cfg, series, sweep)
+    client = tracking.client(settings)
+    stage(
+        "promote",
+        promote,
+        client,
+        cfg.promotion.model_name,
+        evaluation.model_uri,
+        evaluation.run_id,
+        evaluation.metrics,
+        cfg.promotion.min_improvement,
+    )
+    if client.get_registered_model(cfg.promotion.model_name).aliases.get("champion") is None:
+        client.set_registered_model_alias(cfg.promotion.model_name, "champion", "1")  # time predict anyway
+    stage("predict", predict_champion, settings, cfg)
+    total = time.perf_counter() - t0
+
+    print(f"config {args.config}: {len(cfg.series)} series, {cfg.sweep.n_trials} trials, state in {home}")
+    print(f"{'stage':40s} {'wall s':>8s} {'peak RSS MiB':>13s}")
+    for name, secs, rss in rows:
+        print(f"{name:40s} {secs:8.1f} {rss:13.0f}")
+    print(f"{'total':40s} {total:8.1f}")
+    print(f"test rmse_ratio vs naive: {evaluation.metrics['rmse_ratio']:.4f}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+from pathlib import Path
+
+import pytest
+
+from candlecast.config import RunConfig
+from candlecast.schema import SeriesKey, timeframe_ms
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_work_offline():
+    cfg = RunConfig()
+    assert cfg.exchange.emulator is True
+    assert [str(s) for s in cfg.series] == ["binance:BTC/USDT:1h", "binance:ETH/USDT:1h"]
+
+
+def test_demo_yaml_loads():
+    cfg = RunConfig.from_yaml(REPO / "configs" / "demo.yaml")
+    assert cfg.name == "candlecast-demo"
+    assert cfg.sweep.n_trials >= 2
+
+
+def test_unknown_key_is_an_error(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("sweep:\n  n_trails: 3\n")  # typo
+    with pytest.raises(ValueError, match="n_trails"):
+        RunConfig.from_yaml(path)
+
+
+def test_config_is_frozen():
+    cfg = RunConfig()
+    with pytest.raises(Exception, match="frozen"):
+        cfg.name = "x"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"data": {"timeframe": "7x"}}, "unknown timeframe"),
+        ({"data": {"symbols": ["BTCUSDT"]}}, "unified ccxt symbols"),
+        ({"sweep": {"model": "transformer"}}, "not one of"),
+        ({"split": {"test_fraction": 0.9}}, "test_fraction"),
+    ],
+)
+def test_bad_values_name_the_problem(raw, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig.model_validate(raw)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        RunConfig.from_yaml(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ValueError, match="mapping"):
+        RunConfig.from_yaml(bad)
+
+
+def test_series_key_parse_and_slug():
+    key = SeriesKey.parse("binance:BTC/USDT:1h")
+    assert key.slug == "binance_BTC-USDT_1h"
+    assert str(key) == "binance:BTC/USDT:1h"
+    with pytest.raises(ValueError, match="EXCHANGE:SYMBOL:TIMEFRAME"):
+        SeriesKey.parse("binance:BTC/USDT")
+    assert timeframe_ms("4h") == 4 * 3_600_000
