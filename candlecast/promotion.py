@@ -45,6 +45,8 @@ class PromotionOutcome:
     promoted: bool
     reasons: tuple[str, ...]
     champion: str | None
+    run_id: str
+    metrics: dict[str, float]
 
 
 def promote(
@@ -70,4 +72,4 @@ def promote(
         "promotion.compared_with": compared_with,
     }.items():
         client.set_model_version_tag(name, version, key, value)
-    return PromotionOutcome(name, version, decision.promote, decision.reasons, champion)
+    return PromotionOutcome(name, version, decision.promote, decision.reasons, champion, run_id, metrics)

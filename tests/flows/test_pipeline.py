@@ -49,18 +49,18 @@ def test_pipeline_end_to_end_twice(home, prefect_server):
 
     # tracking: one parent run with one child run per trial, metrics next to naive, plots and the model
     client = MlflowClient(settings.tracking_uri)
-    parent = client.get_run(first["run_id"])
+    parent = client.get_run(first["promotion"].run_id)
     assert parent.info.status == "FINISHED"
     for key in ("rmse_ratio", "naive_rmse", "test_rmse", "test_mase", "test_directional_accuracy", "test_coverage"):
         assert key in parent.data.metrics
     assert parent.data.tags["mlflow.source.git.commit"]
     assert any(k.endswith(".sha256") for k in parent.data.tags)
     children = client.search_runs(
-        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{first['run_id']}'"
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{first['promotion'].run_id}'"
     )
     assert len(children) == cfg.sweep.n_trials
     assert {c.data.tags["optuna.state"] for c in children} <= {"COMPLETE", "PRUNED"}
-    artifacts = {a.path for a in client.list_artifacts(first["run_id"], "plots")}
+    artifacts = {a.path for a in client.list_artifacts(first["promotion"].run_id, "plots")}
     assert artifacts == {"plots/forecast_vs_actual.png", "plots/sweep_history.png"}
 
     # registry: version 1 is the challenger; champion only if it beat naive, with the reason recorded

@@ -1,0 +1,21 @@
+"""Train flow: features -> tracked sweep -> final fit and test next to naive -> registry promotion."""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from candlecast.config import RunConfig
+from candlecast.promotion import PromotionOutcome
+from tasks.features import build_features
+from tasks.train import evaluate, promote_model, start_run, sweep
+
+
+@flow(name="candlecast-train", log_prints=True)
+def train_flow(config: RunConfig | None = None) -> PromotionOutcome:
+    cfg = config or RunConfig()
+    feature_paths = {series.slug: build_features(cfg, series) for series in cfg.series}
+    run_id = start_run(cfg, feature_paths, flow_run.get_name() or cfg.name)
+    best = sweep(cfg, feature_paths, run_id)
+    evaluation = evaluate(cfg, feature_paths, best)
+    return promote_model(cfg, evaluation)
