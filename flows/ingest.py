@@ -5,7 +5,8 @@ from __future__ import annotations
 from prefect import flow
 
 from candlecast.config import RunConfig
-from tasks.ingest import fetch_candles, store_batch, validate_batch
+from tasks.ingest import fetch_candles, store_batch
+from tasks.validate import validate_batch
 
 
 @flow(name="candlecast-ingest", log_prints=True)

@@ -1,32 +1,20 @@
-"""Ingest tasks: fetch closed candles to staging, gate them with the candle contract, store them."""
+"""Ingest tasks: fetch closed candles to staging; store them once the contract (tasks/validate.py) passed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 from prefect import task
 
 from candlecast import ingest
 from candlecast.config import RunConfig
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from expectations.runner import validate_candles
 
 
 @task(name="fetch", task_run_name="fetch-{series.slug}", retries=2, retry_delay_seconds=10)
 def fetch_candles(cfg: RunConfig, series: SeriesKey) -> Path | None:
     return ingest.fetch_batch(Settings(), cfg, series)
-
-
-@task(name="validate", task_run_name="validate-{series.slug}")
-def validate_batch(series: SeriesKey, staged: Path) -> dict:
-    """Blocks the flow on a failing batch; the batch stays in staging, nothing is stored."""
-    report = validate_candles(pd.read_parquet(staged), series.timeframe, str(series))
-    ingest.record_validation(Settings(), series, report.to_dict())
-    if not report.success:
-        raise ValueError(f"{series}: batch {staged} failed the candle contract, nothing stored.\n{report.summary()}")
-    return report.to_dict()
 
 
 @task(name="store", task_run_name="store-{series.slug}")
