@@ -72,11 +72,11 @@ def main() -> None:
         "promote",
         promote,
         client,
-        cfg.promotion.model_name,
+        settings,
+        cfg.promotion,
         evaluation.model_uri,
         evaluation.run_id,
         evaluation.metrics,
-        cfg.promotion.min_improvement,
     )
     if client.get_registered_model(cfg.promotion.model_name).aliases.get("champion") is None:
         client.set_registered_model_alias(cfg.promotion.model_name, "champion", "1")  # time predict anyway

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -50,16 +50,67 @@ class DataConfig(_Frozen):
         return value
 
 
+class ExogenousConfig(_Frozen):
+    """An external series from a file (e.g. a sentiment index), joined point in time."""
+
+    path: Path = Field(description="CSV or parquet with a `timestamp` column (ms UTC) and numeric value columns")
+    columns: list[str] | None = Field(None, description="value columns to use (default: every other column)")
+    delay_ms: int = Field(0, ge=0, description="publication delay: a value stamped s is known from s + delay_ms")
+
+
 class FeatureConfig(_Frozen):
     lookback: int = Field(48, ge=2, description="input window length in candles")
     horizon: int = Field(24, ge=1, description="forecast steps ahead (direct multi-step)")
     vol_window: int = Field(24, ge=2, description="rolling window of volatility and volume z-score")
+    indicators: bool = Field(True, description="add the technical indicators (lags, MA ratios, RSI, MACD, %B, ATR)")
+    return_lags: list[int] = Field([4, 24], description="k-candle log returns beside the 1-candle return")
+    ma_windows: list[int] = Field([12, 48], description="log(close / moving average) per window")
+    rsi_window: int = Field(14, ge=2)
+    atr_window: int = Field(14, ge=2)
+    bb_window: int = Field(20, ge=2, description="Bollinger band window (2 standard deviations) for %B")
+    macd: tuple[int, int, int] = Field((12, 26, 9), description="MACD fast, slow and signal spans")
+    higher_timeframes: list[str] = Field([], description="closed higher-timeframe candles as context, e.g. [4h, 1d]")
+    htf_window: int = Field(6, ge=2, description="volatility window on each higher timeframe, in its candles")
+    cross_assets: list[str] = Field([], description="symbols whose returns join as inputs, e.g. [BTC/USDT]")
+    exogenous: list[ExogenousConfig] = []
+    denoise: Literal["none", "hampel", "winsorize"] = Field(
+        "none", description="input noise reduction; targets are never touched"
+    )
+    hampel_window: int = Field(24, ge=3, description="trailing window of the Hampel filter")
+    hampel_sigmas: float = Field(4.0, gt=0)
+    winsor_quantile: float = Field(0.005, gt=0, lt=0.5, description="clip inputs at these training-fold quantiles")
+
+    @field_validator("higher_timeframes")
+    @classmethod
+    def _known_timeframes(cls, value: list[str]) -> list[str]:
+        for tf in value:
+            timeframe_ms(tf)
+        return value
+
+    @field_validator("macd")
+    @classmethod
+    def _macd_order(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        if not 1 <= value[0] < value[1] or value[2] < 1:
+            raise ValueError(f"macd spans must be fast < slow and signal >= 1, got {value}")
+        return value
 
 
 class SplitConfig(_Frozen):
     test_fraction: float = Field(0.15, gt=0, lt=0.5, description="untouched final range for evaluation")
     val_fraction: float = Field(0.15, gt=0, lt=0.5, description="validation range of each walk-forward fold")
-    n_folds: int = Field(1, ge=1, description="walk-forward folds inside the development range")
+    n_folds: int = Field(1, ge=1, description="walk-forward folds of the sweep, inside the development range")
+    test_folds: int = Field(1, ge=1, description="walk-forward folds the evaluation refits on, tiling the test range")
+    window: Literal["expanding", "sliding"] = "expanding"
+    train_fraction: float | None = Field(
+        None, gt=0, lt=1, description="training length of a sliding window, as a share of the timeline"
+    )
+    gap: int | None = Field(None, ge=1, description="purge gap in candles; default lookback + horizon, never < horizon")
+
+    @model_validator(mode="after")
+    def _sliding_needs_length(self) -> SplitConfig:
+        if self.window == "sliding" and self.train_fraction is None:
+            raise ValueError("split.window 'sliding' needs split.train_fraction (the window's share of the timeline)")
+        return self
 
 
 class TrainConfig(_Frozen):
@@ -71,7 +122,7 @@ class TrainConfig(_Frozen):
 
 
 class SweepConfig(_Frozen):
-    model: str = "lstm"
+    model: str = Field("lstm", description="a key of models.MODELS, or 'lstm_family' to search the architecture too")
     n_trials: int = Field(6, ge=1)
     timeout_s: float | None = Field(None, gt=0)
     max_epochs: int = Field(4, ge=1, description="epochs per trial (the final fit uses train.max_epochs)")
@@ -79,15 +130,52 @@ class SweepConfig(_Frozen):
     pruner_startup_trials: int = 2
 
 
+class BacktestConfig(_Frozen):
+    """How forecasts are scored: which baselines stand beside the model and what trading costs."""
+
+    baselines: list[str] = Field(
+        ["naive", "drift", "snaive", "ridge"], description="baselines scored on the same folds and windows"
+    )
+    stride: int = Field(1, ge=1, description="candles between forecast origins (the trading rebalance period)")
+    fee_bps: float = Field(10.0, ge=0, description="trading fee per unit of turnover, basis points")
+    slippage_bps: float = Field(2.0, ge=0, description="slippage per unit of turnover, basis points")
+    allow_short: bool = True
+    stat_window: int = Field(
+        2000, ge=100, description="candles AutoARIMA/AutoETS/Prophet fit on (the end of each training range)"
+    )
+
+    @field_validator("baselines")
+    @classmethod
+    def _known_baselines(cls, value: list[str]) -> list[str]:
+        from candlecast.baselines import BASELINES
+
+        unknown = [b for b in value if b not in BASELINES]
+        if unknown:
+            raise ValueError(f"unknown baselines {unknown}; choose from {sorted(BASELINES)}")
+        return value
+
+
 class PromotionConfig(_Frozen):
+    """The promotion gate as policy: what a challenger must show to become @champion."""
+
     model_name: str = "candlecast-lstm"
-    min_improvement: float = Field(
-        0.0, ge=0, lt=1, description="required relative RMSE gain over naive and over the champion"
+    min_gain_vs_naive: float = Field(0.0, ge=0, lt=1, description="required relative RMSE gain over naive")
+    min_gain_vs_champion: float = Field(
+        0.0, ge=0, lt=1, description="required relative RMSE gain over the champion on the same windows"
+    )
+    max_dm_pvalue: float | None = Field(
+        None, gt=0, le=1, description="Diebold-Mariano p-value vs naive must be below this (null: not required)"
     )
 
 
 class PredictConfig(_Frozen):
     interval: float = Field(0.8, gt=0, lt=1, description="central prediction interval coverage")
+    max_champion_age_days: float | None = Field(
+        None, gt=0, description="refuse to predict from a champion trained longer ago than this"
+    )
+    store_url: str | None = Field(
+        None, description="SQLAlchemy URL of a SQL prediction table (default: parquet under the state folder)"
+    )
 
 
 class RunConfig(_Frozen):
@@ -100,14 +188,29 @@ class RunConfig(_Frozen):
     sweep: SweepConfig = SweepConfig()
     promotion: PromotionConfig = PromotionConfig()
     predict: PredictConfig = PredictConfig()
+    backtest: BacktestConfig = BacktestConfig()
 
     @model_validator(mode="after")
     def _model_known(self) -> RunConfig:
-        from models import MODELS
+        from models import MODEL_CHOICES
 
-        if self.sweep.model not in MODELS:
-            raise ValueError(f"sweep.model {self.sweep.model!r} is not one of {sorted(MODELS)}")
+        if self.sweep.model not in MODEL_CHOICES:
+            raise ValueError(f"sweep.model {self.sweep.model!r} is not one of {sorted(MODEL_CHOICES)}")
         return self
+
+    @model_validator(mode="after")
+    def _gap_covers_horizon(self) -> RunConfig:
+        if self.split.gap is not None and self.split.gap < self.features.horizon:
+            raise ValueError(
+                f"split.gap {self.split.gap} is shorter than features.horizon {self.features.horizon}: "
+                "training targets would overlap the validation range; raise the gap or leave it unset"
+            )
+        return self
+
+    @property
+    def gap(self) -> int:
+        """Candles purged between training, validation and test ranges."""
+        return self.split.gap or self.features.lookback + self.features.horizon
 
     @property
     def series(self) -> list[SeriesKey]:

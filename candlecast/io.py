@@ -1,4 +1,4 @@
-"""Atomic file writes: a crash at any point leaves either the old file or the new one, never half."""
+"""Atomic file writes and file locks: a crash at any point leaves the old file or the new one, never half."""
 
 from __future__ import annotations
 
@@ -43,3 +43,17 @@ def read_json(path: Path) -> Any | None:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return None
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock (fcntl) held for the block; released when the process dies."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -1,23 +1,22 @@
 """Batch prediction from the registry's champion into the prediction store, with lineage on every row.
 
-The store holds one parquet file per (series, cutoff, model version): re-running a prediction for
-the same cutoff and version rewrites the same file (idempotent), and every write is atomic.
+The champion is loaded once per run. Every row carries the model name, version, run id, data cutoff
+and creation time. Writing the same (series, cutoff, version) again replaces the earlier rows, so a
+re-run is idempotent; every write is atomic.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import mlflow
-import pandas as pd
 
 from candlecast import registry, tracking
 from candlecast.config import RunConfig
-from candlecast.io import write_parquet
-from candlecast.schema import SeriesKey
+from candlecast.prediction_store import prediction_store
 from candlecast.settings import Settings
 from candlecast.store import CandleStore
 
@@ -31,6 +30,10 @@ class PredictionOutcome:
     skipped: str | None = None
 
 
+class ChampionRefused(ValueError):
+    """The champion may not serve this config (too old, or trained for another timeframe)."""
+
+
 def predict_champion(settings: Settings, cfg: RunConfig) -> PredictionOutcome:
     """Forecast every configured series from its latest stored candles with models:/<name>@champion."""
     client = tracking.client(settings)
@@ -40,43 +43,43 @@ def predict_champion(settings: Settings, cfg: RunConfig) -> PredictionOutcome:
         reason = f"no @champion for {name} yet: no model has passed the promotion gate, nothing to predict"
         log.warning(reason)
         return PredictionOutcome(model_version=None, skipped=reason)
-    run_id = client.get_model_version(name, version).run_id
+    model_version = client.get_model_version(name, version)
+    _check_age(name, version, model_version.creation_timestamp, cfg.predict.max_champion_age_days)
     model = mlflow.pyfunc.load_model(f"models:/{name}@{registry.CHAMPION}")
+    spec = model.unwrap_python_model().forecaster.spec
+    if spec.timeframe != cfg.data.timeframe:
+        raise ChampionRefused(
+            f"{name} v{version} was trained on {spec.timeframe} candles but this config predicts "
+            f"{cfg.data.timeframe}: train a model for {cfg.data.timeframe} or change data.timeframe"
+        )
     store = CandleStore(settings.candles_dir)
+    out = prediction_store(settings, cfg.predict.store_url)
     created_at = datetime.now(UTC).isoformat()
     files = []
     for series in cfg.series:
         candles = store.read(series)
         if candles.empty:
             raise ValueError(f"no candles stored for {series}: ingest it before predicting")
-        forecast = model.predict(candles.tail(_rows_needed(model)).reset_index(drop=True))
+        forecast = model.predict(candles.tail(spec.min_candles + 1).reset_index(drop=True))
         forecast = forecast.assign(
             exchange=series.exchange,
             symbol=series.symbol,
             timeframe=series.timeframe,
             model_name=name,
             model_version=version,
-            run_id=run_id,
+            run_id=model_version.run_id,
             created_at=created_at,
         )
-        path = prediction_path(settings, series, int(forecast["cutoff"].iloc[0]), version)
-        write_parquet(forecast, path)
-        files.append(str(path))
+        files.append(out.write(series, forecast))
     return PredictionOutcome(model_version=version, files=files)
 
 
-def _rows_needed(model: mlflow.pyfunc.PyFuncModel) -> int:
-    """The champion's own minimum window (feature warm-up + lookback), plus one spare candle."""
-    return model.unwrap_python_model().forecaster.spec.min_candles + 1
-
-
-def prediction_path(settings: Settings, series: SeriesKey, cutoff: int, version: str) -> Path:
-    return settings.predictions_dir / series.slug / f"cutoff={cutoff}_v{version}.parquet"
-
-
-def latest_predictions(settings: Settings, series: SeriesKey) -> pd.DataFrame | None:
-    files = sorted(
-        (settings.predictions_dir / series.slug).glob("cutoff=*.parquet"),
-        key=lambda p: (int(p.stem.split("=")[1].split("_v")[0]), p.stat().st_mtime),
-    )
-    return pd.read_parquet(files[-1]) if files else None
+def _check_age(name: str, version: str, created_ms: int, max_days: float | None) -> None:
+    if max_days is None:
+        return
+    age_days = (time.time() * 1000 - created_ms) / 86_400_000
+    if age_days > max_days:
+        raise ChampionRefused(
+            f"{name} v{version} is {age_days:.1f} days old, over predict.max_champion_age_days={max_days}: "
+            "retrain (candlecast run, or the train deployment) or raise the limit"
+        )

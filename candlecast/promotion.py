@@ -1,12 +1,22 @@
-"""The promotion gate: a pure decision, then an alias move in the registry."""
+"""The promotion gate: a pure decision from policy and scores, then an alias move in the registry.
+
+Scores compare on the same windows: the challenger's test metrics, the champion's metrics on those
+windows (re-scored by the caller when it can, else the champion's recorded ones, said in the
+reasons), and the naive random walk's.
+"""
 
 from __future__ import annotations
 
+import getpass
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from mlflow.tracking import MlflowClient
 
 from candlecast import registry
+from candlecast.config import PromotionConfig
+from candlecast.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -15,27 +25,33 @@ class Decision:
     reasons: tuple[str, ...]
 
 
-def decide(challenger: dict[str, float], champion: dict[str, float] | None, min_improvement: float) -> Decision:
-    """Promote only a challenger that beats naive and the current champion by ``min_improvement``.
+def decide(challenger: dict[str, float], champion: dict[str, float] | None, policy: PromotionConfig) -> Decision:
+    """Promote only a challenger that beats naive and the champion by the policy's margins.
 
-    Both comparisons read ``rmse_ratio`` (RMSE over the naive random walk's RMSE on the same windows).
+    ``rmse_ratio`` is RMSE over the naive random walk's RMSE on the same windows; ``dm_pvalue`` is
+    the Diebold-Mariano p-value of the challenger against naive.
     """
-    reasons = []
+    checks: list[tuple[bool, str]] = []
     ratio = challenger["rmse_ratio"]
-    bar = 1.0 - min_improvement
-    beats_naive = ratio < bar
-    reasons.append(f"rmse_ratio {ratio:.4f} {'<' if beats_naive else '>='} {bar:.4f} (naive random walk)")
-    beats_champion = True
-    if champion is not None:
-        champ_bar = champion["rmse_ratio"] * bar
-        beats_champion = ratio < champ_bar
-        reasons.append(
-            f"rmse_ratio {ratio:.4f} {'<' if beats_champion else '>='} {champ_bar:.4f} (champion's "
-            f"{champion['rmse_ratio']:.4f} less {min_improvement:.1%})"
-        )
+    bar = 1.0 - policy.min_gain_vs_naive
+    checks.append((ratio < bar, f"rmse_ratio {ratio:.4f} {'<' if ratio < bar else '>='} {bar:.4f} (naive)"))
+    if policy.max_dm_pvalue is not None:
+        p = challenger.get("dm_pvalue")
+        ok = p is not None and p < policy.max_dm_pvalue
+        shown = "missing" if p is None else f"{p:.4f}"
+        checks.append((ok, f"Diebold-Mariano p-value vs naive {shown} {'<' if ok else 'not <'} {policy.max_dm_pvalue}"))
+    if champion is None:
+        checks.append((True, "no champion yet"))
     else:
-        reasons.append("no champion yet")
-    return Decision(promote=beats_naive and beats_champion, reasons=tuple(reasons))
+        champ_bar = champion["rmse_ratio"] * (1.0 - policy.min_gain_vs_champion)
+        ok = ratio < champ_bar
+        checks.append(
+            (
+                ok,
+                f"rmse_ratio {ratio:.4f} {'<' if ok else '>='} {champ_bar:.4f} (champion {champion['rmse_ratio']:.4f})",
+            )
+        )
+    return Decision(promote=all(ok for ok, _ in checks), reasons=tuple(reason for _, reason in checks))
 
 
 @dataclass(frozen=True)
@@ -49,27 +65,62 @@ class PromotionOutcome:
     metrics: dict[str, float]
 
 
+ChampionScorer = Callable[[str], dict[str, float]]
+
+
 def promote(
-    client: MlflowClient, name: str, model_uri: str, run_id: str, metrics: dict[str, float], min_improvement: float
+    client: MlflowClient,
+    settings: Settings,
+    policy: PromotionConfig,
+    model_uri: str,
+    run_id: str,
+    metrics: dict[str, float],
+    score_champion: ChampionScorer | None = None,
 ) -> PromotionOutcome:
-    """Register the evaluated model as @challenger and move @champion to it if the gate says so."""
-    champion = registry.alias_version(client, name, registry.CHAMPION)
-    champion_metrics = None
-    if champion is not None:
-        champion_run = client.get_model_version(name, champion).run_id
-        champion_metrics = client.get_run(champion_run).data.metrics
-    decision = decide(metrics, champion_metrics, min_improvement)
+    """Register the evaluated model as @challenger, then move @champion to it if the gate says so."""
+    name = policy.model_name
     version = registry.register(client, name, model_uri, run_id, {"rmse_ratio": f"{metrics['rmse_ratio']:.6f}"})
     client.set_registered_model_alias(name, registry.CHALLENGER, version)
-    compared_with = champion or "none"
-    if decision.promote:
-        registry.move_champion(client, name, version, expected=champion)
-        champion = version
-    # recorded after the move, so a version never claims a promotion that a race refused
-    for key, value in {
-        "promotion.decision": "promoted" if decision.promote else "refused",
-        "promotion.reasons": "; ".join(decision.reasons),
-        "promotion.compared_with": compared_with,
-    }.items():
-        client.set_model_version_tag(name, version, key, value)
-    return PromotionOutcome(name, version, decision.promote, decision.reasons, champion, run_id, metrics)
+    return gate_version(client, settings, policy, version, metrics, score_champion)
+
+
+def gate_version(
+    client: MlflowClient,
+    settings: Settings,
+    policy: PromotionConfig,
+    version: str,
+    metrics: dict[str, float],
+    score_champion: ChampionScorer | None = None,
+    force: bool = False,
+) -> PromotionOutcome:
+    """Decide and move @champion under the promotion lock; record the decision on the version."""
+    name = policy.model_name
+    with registry.promotion_lock(settings, name):
+        champion = registry.alias_version(client, name, registry.CHAMPION)
+        champion_metrics, how = None, ""
+        if champion is not None and champion != version:
+            if score_champion is not None:
+                champion_metrics, how = score_champion(champion), "re-scored on the same windows"
+            else:
+                champion_run = client.get_model_version(name, champion).run_id
+                champion_metrics, how = client.get_run(champion_run).data.metrics, "its recorded test metrics"
+        decision = decide(metrics, champion_metrics, policy)
+        if force:
+            user = getpass.getuser()
+            decision = Decision(True, (f"forced by {user}, gate said: " + "; ".join(decision.reasons),))
+        if decision.promote:
+            registry.move_champion(client, name, version, expected=champion)
+        # recorded after the move, so a version never claims a promotion that a race refused
+        tags = {
+            "promotion.decision": "promoted" if decision.promote else "refused",
+            "promotion.reasons": "; ".join(decision.reasons),
+            "promotion.compared_with": f"{champion} ({how})" if champion_metrics else "none",
+            "promotion.decided_at": datetime.now(UTC).isoformat(),
+        }
+        if force:
+            tags["promotion.forced"] = "true"
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
+    run_id = client.get_model_version(name, version).run_id or ""
+    new_champion = version if decision.promote else champion
+    return PromotionOutcome(name, version, decision.promote, decision.reasons, new_champion, run_id, metrics)

@@ -1,11 +1,16 @@
 """The MLflow Model Registry boundary: log the pyfunc, register versions, move aliases.
 
 Aliases, never stages (deprecated): @champion serves, @challenger is the newest candidate,
-@previous is the champion before the last promotion (the rollback target).
+@previous is the champion before the last promotion (the rollback target). Alias moves happen
+under a promotion lock and compare-and-set on the champion that the gate compared with, so two
+concurrent promotions never leave two champions or lose @previous.
 """
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -16,10 +21,16 @@ from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
 
 from candlecast.forecaster import Forecaster
+from candlecast.io import file_lock
+from candlecast.settings import Settings
 from candlecast.tracking import package_version
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 _PYFUNC_ENTRY = Path(__file__).with_name("pyfunc_model.py")
+
+
+class ChampionMoved(RuntimeError):
+    """@champion changed between the gate's read and the move: the gate must run again."""
 
 
 def log_forecaster(bundle_dir: Path, input_example: pd.DataFrame, symbol: str) -> str:
@@ -62,21 +73,68 @@ def register(client: MlflowClient, name: str, model_uri: str, run_id: str, tags:
     return str(version.version)  # sqlite stores give ints, REST stores strings
 
 
-def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+def aliases(client: MlflowClient, name: str) -> dict[str, str]:
+    """alias -> version of a registered model ({} if it does not exist)."""
     try:
-        return str(client.get_model_version_by_alias(name, alias).version)
+        return {alias: str(v) for alias, v in client.get_registered_model(name).aliases.items()}
     except MlflowException:
-        return None
+        return {}
+
+
+def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    return aliases(client, name).get(alias)
+
+
+@contextmanager
+def promotion_lock(settings: Settings, name: str) -> Iterator[None]:
+    """Serialise alias moves of one registered model.
+
+    A Postgres-backed registry takes a transaction-independent advisory lock in its own database,
+    so promotions on several machines serialise; any other backend takes a file lock under the
+    state folder (one machine; for an HTTP tracking server, give the promoting deployment a
+    concurrency limit of one).
+    """
+    uri = settings.tracking_uri
+    if uri.startswith("postgresql"):
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(uri)
+        key = zlib.crc32(f"candlecast-promote-{name}".encode())
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        engine.dispose()
+        return
+    with file_lock(settings.root / "locks" / f"promote-{name}.lock"):
+        yield
 
 
 def move_champion(client: MlflowClient, name: str, version: str, expected: str | None) -> None:
     """Compare-and-set @champion: only if it still points at ``expected`` (what the gate compared with)."""
     current = alias_version(client, name, CHAMPION)
     if current != expected:
-        raise RuntimeError(
+        raise ChampionMoved(
             f"@champion of {name} moved from version {expected} to {current} while version {version} "
-            "was being evaluated: re-run the promotion against the new champion"
+            "was being evaluated: run the promotion again against the new champion"
         )
+    if current == version:
+        return
     if current is not None:
         client.set_registered_model_alias(name, PREVIOUS, current)
     client.set_registered_model_alias(name, CHAMPION, version)
+
+
+def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
+    """Point @champion back at @previous; returns (demoted, restored). @previous is consumed."""
+    current = aliases(client, name)
+    previous, champion = current.get(PREVIOUS), current.get(CHAMPION)
+    if previous is None:
+        raise ValueError(f"{name} has no @previous version to roll back to (champion: {champion})")
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    client.delete_registered_model_alias(name, PREVIOUS)
+    if champion is not None:
+        client.set_model_version_tag(name, champion, "promotion.rolled_back", "true")
+    return str(champion), previous

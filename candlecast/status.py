@@ -10,7 +10,7 @@ from mlflow.exceptions import MlflowException
 from candlecast import tracking
 from candlecast.config import RunConfig
 from candlecast.io import read_json
-from candlecast.prediction import latest_predictions
+from candlecast.prediction_store import prediction_store
 from candlecast.settings import Settings
 from candlecast.store import CandleStore
 
@@ -25,7 +25,7 @@ def collect_status(settings: Settings, cfg: RunConfig) -> dict[str, Any]:
     series = []
     for key in series_keys:
         manifest = store.manifest(key) or {}
-        preds = latest_predictions(settings, key)
+        preds = prediction_store(settings, cfg.predict.store_url).latest(key)
         series.append(
             {
                 "series": str(key),
@@ -87,4 +87,9 @@ _KEY_METRICS = {
     "test_mase",
     "test_directional_accuracy",
     "test_coverage",
+    "dm_pvalue",
+    "live_rmse_ratio",
+    "live_mae",
+    "live_coverage",
+    "live_directional_accuracy",
 }

@@ -38,12 +38,7 @@ def evaluate(cfg: RunConfig, feature_paths: dict[str, Path], outcome: SweepOutco
 def promote_model(cfg: RunConfig, evaluation: EvaluationOutcome) -> PromotionOutcome:
     settings = Settings()
     outcome = promote(
-        tracking.client(settings),
-        cfg.promotion.model_name,
-        evaluation.model_uri,
-        evaluation.run_id,
-        evaluation.metrics,
-        cfg.promotion.min_improvement,
+        tracking.client(settings), settings, cfg.promotion, evaluation.model_uri, evaluation.run_id, evaluation.metrics
     )
     tracking.finish_run(settings, evaluation.run_id)
     return outcome

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from candlecast.metrics import compare_with_naive, coverage, forecast_metrics, residual_quantiles
-from candlecast.promotion import decide
 
 
 def test_naive_is_the_zero_forecast():
@@ -37,21 +36,3 @@ def test_conformal_interval_covers_about_its_level():
     calib, test = rng.standard_t(4, (4000, 2)), rng.standard_t(4, (4000, 2))
     lower, upper = residual_quantiles(calib, np.zeros_like(calib), 0.8)
     assert coverage(test, np.zeros_like(test), lower, upper) == pytest.approx(0.8, abs=0.03)
-
-
-def test_gate_refuses_a_model_that_loses_to_naive():
-    decision = decide({"rmse_ratio": 1.002}, None, min_improvement=0.0)
-    assert not decision.promote
-    assert "naive" in decision.reasons[0]
-
-
-def test_gate_promotes_first_model_that_beats_naive():
-    decision = decide({"rmse_ratio": 0.99}, None, min_improvement=0.0)
-    assert decision.promote and "no champion yet" in decision.reasons
-
-
-def test_gate_needs_the_champion_beaten_by_the_margin():
-    champion = {"rmse_ratio": 0.95}
-    assert not decide({"rmse_ratio": 0.96}, champion, 0.0).promote
-    assert decide({"rmse_ratio": 0.94}, champion, 0.0).promote
-    assert not decide({"rmse_ratio": 0.94}, champion, 0.02).promote  # 0.94 >= 0.95 * 0.98

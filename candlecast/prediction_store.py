@@ -1,0 +1,93 @@
+"""Where forecasts go: parquet files under the state folder, or a SQL table.
+
+Both replace the rows of one (series, cutoff, model version) atomically, so re-running a
+prediction never duplicates rows, and both answer "the latest forecast of a series".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from candlecast.io import write_parquet
+from candlecast.schema import SeriesKey
+from candlecast.settings import Settings
+
+TABLE = "predictions"
+
+
+class ParquetPredictionStore:
+    """``<home>/predictions/<series>/cutoff=<ms>_v<version>.parquet``: one file per forecast."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def path(self, series: SeriesKey, cutoff: int, version: str) -> Path:
+        return self.root / series.slug / f"cutoff={cutoff}_v{version}.parquet"
+
+    def write(self, series: SeriesKey, forecast: pd.DataFrame) -> str:
+        path = self.path(series, int(forecast["cutoff"].iloc[0]), str(forecast["model_version"].iloc[0]))
+        write_parquet(forecast, path)
+        return str(path)
+
+    def read_all(self, series: SeriesKey) -> pd.DataFrame:
+        files = sorted((self.root / series.slug).glob("cutoff=*.parquet"))
+        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
+
+    def latest(self, series: SeriesKey) -> pd.DataFrame | None:
+        files = sorted(
+            (self.root / series.slug).glob("cutoff=*.parquet"),
+            key=lambda p: (int(p.stem.split("=")[1].split("_v")[0]), p.stat().st_mtime),
+        )
+        return pd.read_parquet(files[-1]) if files else None
+
+
+class SqlPredictionStore:
+    """A ``predictions`` table in any SQLAlchemy database; delete + insert in one transaction."""
+
+    def __init__(self, url: str):
+        import sqlalchemy
+
+        self.engine = sqlalchemy.create_engine(url)
+
+    def write(self, series: SeriesKey, forecast: pd.DataFrame) -> str:
+        import sqlalchemy
+
+        key = {
+            "series": str(series),
+            "cutoff": int(forecast["cutoff"].iloc[0]),
+            "version": str(forecast["model_version"].iloc[0]),
+        }
+        rows = forecast.assign(series=str(series), model_version=forecast["model_version"].astype(str))
+        with self.engine.begin() as conn:
+            if sqlalchemy.inspect(conn).has_table(TABLE):
+                conn.execute(
+                    sqlalchemy.text(
+                        f"DELETE FROM {TABLE} WHERE series = :series AND cutoff = :cutoff AND model_version = :version"
+                    ),
+                    key,
+                )
+            rows.to_sql(TABLE, conn, if_exists="append", index=False)
+        return f"{self.engine.url.render_as_string(hide_password=True)}#{TABLE}"
+
+    def read_all(self, series: SeriesKey) -> pd.DataFrame:
+        import sqlalchemy
+
+        with self.engine.connect() as conn:
+            if not sqlalchemy.inspect(conn).has_table(TABLE):
+                return pd.DataFrame()
+            return pd.read_sql(
+                sqlalchemy.text(f"SELECT * FROM {TABLE} WHERE series = :s"), conn, params={"s": str(series)}
+            )
+
+    def latest(self, series: SeriesKey) -> pd.DataFrame | None:
+        rows = self.read_all(series)
+        if rows.empty:
+            return None
+        last = rows.sort_values(["cutoff", "created_at"]).iloc[-1]
+        return rows[(rows["cutoff"] == last["cutoff"]) & (rows["model_version"] == last["model_version"])]
+
+
+def prediction_store(settings: Settings, url: str | None = None) -> ParquetPredictionStore | SqlPredictionStore:
+    return SqlPredictionStore(url) if url else ParquetPredictionStore(settings.predictions_dir)

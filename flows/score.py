@@ -1,0 +1,14 @@
+"""Score flow: join forecasts with realized candles and log live error per model version to MLflow."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from candlecast.config import RunConfig
+from candlecast.scoring import ScoreOutcome
+from tasks.score import score
+
+
+@flow(name="candlecast-score", log_prints=True)
+def score_flow(config: RunConfig | None = None) -> ScoreOutcome:
+    return score(config or RunConfig())

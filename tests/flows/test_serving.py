@@ -1,0 +1,168 @@
+"""The champion in use: idempotent batch prediction (parquet and SQL), live scoring, `mlflow models serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from candlecast import registry, tracking
+from candlecast.config import RunConfig
+from candlecast.prediction import ChampionRefused, predict_champion
+from candlecast.prediction_store import prediction_store
+from candlecast.scoring import score_forecasts
+from candlecast.settings import Settings
+from candlecast.store import CandleStore
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "name": "serving",
+    "data": {"history_days": 45},
+    "features": {"lookback": 24, "horizon": 6, "vol_window": 12},
+    "sweep": {"n_trials": 1, "max_epochs": 1},
+    "train": {"max_epochs": 1, "batch_size": 128},
+    "promotion": {"model_name": "serving-lstm"},
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, prefect_server):
+    """A state folder with ingested candles and a registered @champion (forced if the gate refused)."""
+    home = tmp_path_factory.mktemp("serving") / "state"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CANDLECAST_HOME", str(home))
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+        from flows.pipeline import pipeline
+
+        cfg = RunConfig.model_validate(TINY)
+        result = pipeline(cfg)
+        settings = Settings()
+        client = tracking.client(settings)
+        if not result["promotion"].promoted:
+            client.set_registered_model_alias("serving-lstm", "champion", result["promotion"].version)
+        yield cfg, settings, client
+
+
+def test_predict_is_idempotent_in_parquet_and_sql(trained, tmp_path):
+    cfg, settings, _ = trained
+    first = predict_champion(settings, cfg)
+    before = {p: pd.read_parquet(p) for p in first.files}
+    again = predict_champion(settings, cfg)
+    assert again.files == first.files  # same cutoff and version -> the same files, replaced
+    for path, frame in before.items():
+        assert len(pd.read_parquet(path)) == len(frame) == cfg.features.horizon
+
+    sql_cfg = cfg.model_copy(
+        update={"predict": cfg.predict.model_copy(update={"store_url": f"sqlite:///{tmp_path}/p.db"})}
+    )
+    predict_champion(settings, sql_cfg)
+    predict_champion(settings, sql_cfg)
+    store = prediction_store(settings, sql_cfg.predict.store_url)
+    for series in cfg.series:
+        rows = store.read_all(series)
+        assert len(rows) == cfg.features.horizon  # not doubled by the re-run
+        assert {"model_name", "model_version", "run_id", "cutoff", "created_at"} <= set(rows.columns)
+        assert store.latest(series)["model_version"].iloc[0] == first.model_version
+
+
+def test_champion_for_another_timeframe_or_too_old_is_refused(trained):
+    cfg, settings, _ = trained
+    four_hour = cfg.model_copy(update={"data": cfg.data.model_copy(update={"timeframe": "4h"})})
+    with pytest.raises(ChampionRefused, match="trained on 1h candles"):
+        predict_champion(settings, four_hour)
+    strict = cfg.model_copy(update={"predict": cfg.predict.model_copy(update={"max_champion_age_days": 1e-9})})
+    with pytest.raises(ChampionRefused, match="days old"):
+        predict_champion(settings, strict)
+
+
+def test_scoring_joins_forecasts_with_later_candles(trained):
+    cfg, settings, client = trained
+    model = mlflow.pyfunc.load_model("models:/serving-lstm@champion")
+    version = registry.alias_version(client, "serving-lstm", "champion")
+    run_id = client.get_model_version("serving-lstm", version).run_id
+    store, out = CandleStore(settings.candles_dir), prediction_store(settings)
+    for series in cfg.series:
+        candles = store.read(series)
+        past = candles.iloc[:-30]  # a forecast made 30 candles ago, now fully realized
+        forecast = model.predict(past.tail(200).reset_index(drop=True)).assign(
+            symbol=series.symbol,
+            model_name="serving-lstm",
+            model_version=version,
+            run_id=run_id,
+            created_at="2026-01-01T00:00:00+00:00",
+        )
+        out.write(series, forecast)
+    outcome = score_forecasts(settings, cfg)
+    assert outcome.scored_rows >= cfg.features.horizon * len(cfg.series)
+    live = outcome.by_version[version]
+    assert 0 <= live["live_coverage"] <= 1 and live["live_rmse"] > 0 and live["live_naive_rmse"] > 0
+    logged = MlflowClient(settings.tracking_uri).get_run(run_id).data.metrics
+    assert logged["live_rmse_ratio"] == pytest.approx(live["live_rmse_ratio"])
+    assert "rmse_ratio" in logged  # the backtest figure it can be compared with
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_mlflow_models_serve_answers_raw_candles(trained):
+    cfg, settings, _ = trained
+    port = _free_port()
+    mlflow_bin = Path(sys.executable).with_name("mlflow")
+    env = os.environ | {"MLFLOW_TRACKING_URI": settings.tracking_uri}
+    proc = subprocess.Popen(
+        [
+            str(mlflow_bin),
+            "models",
+            "serve",
+            "-m",
+            "models:/serving-lstm@champion",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            "1",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+                time.sleep(1)
+        store = CandleStore(settings.candles_dir)
+        raw = pd.concat([store.read(s).tail(100).assign(symbol=s.symbol) for s in cfg.series], ignore_index=True)
+        body = json.dumps({"dataframe_split": json.loads(raw.to_json(orient="split", index=False))}).encode()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+        )
+        answer = json.loads(urllib.request.urlopen(req, timeout=60).read())
+        rows = pd.DataFrame(answer["predictions"])
+        assert len(rows) == cfg.features.horizon * len(cfg.series)
+        assert set(rows["symbol"]) == set(cfg.data.symbols)
+        assert (rows["lower"] <= rows["forecast"]).all() and (rows["forecast"] <= rows["upper"]).all()
+    finally:
+        proc.terminate()
+        proc.wait(30)
