@@ -62,7 +62,9 @@ class FeatureConfig(_Frozen):
     lookback: int = Field(48, ge=2, description="input window length in candles")
     horizon: int = Field(24, ge=1, description="forecast steps ahead (direct multi-step)")
     vol_window: int = Field(24, ge=2, description="rolling window of volatility and volume z-score")
-    indicators: bool = Field(True, description="add the technical indicators (lags, MA ratios, RSI, MACD, %B, ATR)")
+    indicators: bool = Field(
+        False, description="add technical indicators (return lags, MA ratios, RSI, MACD, %B, ATR); longer warm-up"
+    )
     return_lags: list[int] = Field([4, 24], description="k-candle log returns beside the 1-candle return")
     ma_windows: list[int] = Field([12, 48], description="log(close / moving average) per window")
     rsi_window: int = Field(14, ge=2)

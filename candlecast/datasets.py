@@ -1,9 +1,10 @@
 """Windowed samples for the models, with scalers fitted on training rows only.
 
 A sample ending at row t has inputs rows t-lookback+1..t and targets target_1..target_H of row t.
-Windows never bridge a missing candle, and the standardisation (features and targets) is fitted
-on the rows a fold's training samples can see, then frozen into a ``Scaler`` that travels with
-the model.
+Windows never bridge a missing candle, and every fitted transform of the inputs (winsorizing
+bounds, standardisation) and the target scale are fitted on the rows a fold's training samples
+can see, then frozen into a ``Scaler`` that travels with the model. Targets are only rescaled,
+never clipped.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from candlecast.features import FEATURE_COLUMNS, target_columns
+from candlecast.features import FEATURE_COLUMNS, feature_columns, target_columns
 from candlecast.schema import timeframe_ms
 from candlecast.splits import Range
 
@@ -24,14 +25,22 @@ _TINY = 1e-12
 
 @dataclass(frozen=True)
 class Scaler:
-    """Feature mean/std and the target scale, fitted on training rows."""
+    """Feature clip bounds, mean/std and the target scale, fitted on training rows."""
 
     mean: list[float]
     std: list[float]
     target_scale: float
+    lower: list[float] | None = None  # winsorizing bounds (None: no clipping)
+    upper: list[float] | None = None
 
     @classmethod
-    def fit(cls, features: np.ndarray, ret_1: np.ndarray) -> Scaler:
+    def fit(cls, features: np.ndarray, ret_1: np.ndarray, winsor_quantile: float | None = None) -> Scaler:
+        lower = upper = None
+        if winsor_quantile:
+            lower = np.nanquantile(features, winsor_quantile, axis=0)
+            upper = np.nanquantile(features, 1 - winsor_quantile, axis=0)
+            features = np.clip(features, lower, upper)
+            lower, upper = lower.tolist(), upper.tolist()
         # a (numerically) constant column would blow up to ±inf: leave it unscaled instead
         std = np.nanstd(features, axis=0)
         std = np.where(std > _TINY, std, 1.0)
@@ -40,9 +49,13 @@ class Scaler:
             mean=np.nanmean(features, axis=0).tolist(),
             std=std.tolist(),
             target_scale=target_scale if target_scale > _TINY else 1.0,
+            lower=lower,
+            upper=upper,
         )
 
     def transform(self, features: np.ndarray) -> np.ndarray:
+        if self.lower is not None:
+            features = np.clip(features, self.lower, self.upper)
         return ((features - np.asarray(self.mean)) / np.asarray(self.std)).astype("float32")
 
 
@@ -55,16 +68,19 @@ class SeriesArrays:
     features: np.ndarray  # float64 (N, F), unscaled
     targets: np.ndarray  # float64 (N, H), NaN where undefined
     close: np.ndarray  # float64 (N,)
+    columns: list[str] = field(default_factory=lambda: list(FEATURE_COLUMNS))  # names of the F features
     valid_end: np.ndarray = field(init=False)  # bool (N,): row t can end a complete window
 
     @classmethod
     def from_frame(cls, name: str, frame: pd.DataFrame, horizon: int) -> SeriesArrays:
+        columns = feature_columns(frame)
         return cls(
             name=name,
             timestamps=frame["timestamp"].to_numpy("int64"),
-            features=frame[FEATURE_COLUMNS].to_numpy("float64"),
+            features=frame[columns].to_numpy("float64"),
             targets=frame[target_columns(horizon)].to_numpy("float64"),
             close=frame["close"].to_numpy("float64"),
+            columns=columns,
         )
 
     def mark_windows(self, lookback: int, step_ms: int) -> None:
@@ -85,11 +101,11 @@ class SeriesArrays:
         return np.flatnonzero(rows)
 
 
-def fit_scaler(series: list[SeriesArrays], train: Range) -> Scaler:
-    """Fit on every row up to the end of the training range: exactly what training inputs can see."""
+def fit_scaler(series: list[SeriesArrays], train: Range, winsor_quantile: float | None = None) -> Scaler:
+    """Fit on every row up to the end of the training range: nothing after it can leak in."""
     rows = [s.timestamps <= train.end for s in series]
     feats = np.concatenate([s.features[m] for s, m in zip(series, rows, strict=True)])
-    return Scaler.fit(feats, feats[:, FEATURE_COLUMNS.index("ret_1")])
+    return Scaler.fit(feats, feats[:, series[0].columns.index("ret_1")], winsor_quantile)
 
 
 class WindowDataset(Dataset):

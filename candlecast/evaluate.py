@@ -1,9 +1,16 @@
-"""The final fit of the best configuration and its test on the untouched range, next to naive."""
+"""The evaluation of the best configuration: walk-forward over the untouched test range, next to the baselines.
+
+Each evaluation fold refits the model (and every baseline) on its training range, calibrates the
+intervals on its validation range and scores its test block; the model of the last fold, with its
+calibration, becomes the logged forecaster. Per-fold and aggregated metrics, a per-fold table and
+a forecast-vs-actual plot go to the run.
+"""
 
 from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -12,17 +19,23 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from candlecast import metrics, registry, tracking
+from candlecast import registry, tracking
+from candlecast.backtest import Forecasts, backtest, markdown_table
+from candlecast.baselines import make_baseline
 from candlecast.config import RunConfig
 from candlecast.datasets import SeriesArrays
-from candlecast.features import FEATURE_COLUMNS
 from candlecast.forecaster import Forecaster, ForecasterSpec
+from candlecast.interface import WindowForecaster, quantile_levels
+from candlecast.schema import timeframe_ms
 from candlecast.settings import Settings
 from candlecast.store import CandleStore
-from candlecast.sweep import SweepOutcome, make_plan
-from candlecast.training import fit_fold, predict_rows
+from candlecast.sweep import SweepOutcome, make_plan, neural
+from candlecast.training import NeuralForecaster
 
 log = logging.getLogger(__name__)
+
+#: Metrics of the model as the run logs them (the names the promotion gate reads).
+_LOGGED_AS = {"rmse_ratio", "mae_ratio", "dm_stat", "dm_pvalue", "naive_rmse", "naive_mae", "naive_mase", "windows"}
 
 
 @dataclass(frozen=True)
@@ -32,53 +45,79 @@ class EvaluationOutcome:
     metrics: dict[str, float]
 
 
+def model_factories(
+    cfg: RunConfig, model_name: str, hparams: dict[str, Any], final: list[NeuralForecaster] | None = None
+) -> dict[str, Callable[[], WindowForecaster]]:
+    """The model and the configured baselines as fresh-per-fold factories: what promotion re-scores too.
+
+    ``final`` (if given) collects each fold's fitted neural forecaster, so the last can be shipped.
+    """
+    fc = cfg.features
+    step_ms = timeframe_ms(cfg.data.timeframe)
+
+    def model() -> WindowForecaster:
+        forecaster = neural(cfg, model_name, hparams)
+        if final is not None:
+            final.append(forecaster)
+        return forecaster
+
+    factories: dict[str, Callable[[], WindowForecaster]] = {"model": model}
+    for name in cfg.backtest.baselines:
+        factories[name] = lambda name=name: make_baseline(
+            name, fc.lookback, fc.horizon, step_ms, cfg.backtest.stat_window
+        )
+    return factories
+
+
 def evaluate_best(
     settings: Settings, cfg: RunConfig, series: list[SeriesArrays], sweep: SweepOutcome
 ) -> EvaluationOutcome:
-    """Retrain the best trial's configuration on the last fold, calibrate, test, log the pyfunc."""
+    """Walk the best trial's configuration forward over the test folds, log it and its forecaster."""
     plan = make_plan(series, cfg)
-    fold = plan.folds[-1]
     fc = cfg.features
-    fit = fit_fold(cfg.sweep.model, sweep.best_params, series, fold, fc.lookback, fc.horizon, cfg.train)
-
-    def forecasts(within: Any) -> tuple[np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
-        per_series = {}
-        for s in series:
-            rows = s.sample_rows(within)
-            per_series[s.name] = (s.targets[rows], predict_rows(fit.model, fit.scaler, s, rows, fc.lookback))
-        y = np.concatenate([v[0] for v in per_series.values()])
-        p = np.concatenate([v[1] for v in per_series.values()])
-        return y, p, per_series
-
-    y_val, p_val, _ = forecasts(fold.val)
-    lower, upper = metrics.residual_quantiles(y_val, p_val, cfg.predict.interval)
-    y_test, p_test, per_series = forecasts(plan.test)
-    if len(y_test) == 0:
-        raise ValueError("the test range holds no complete window: fetch more history or raise test_fraction")
-    # MASE scale: one-step naive MAE over the training range (in-sample, as MASE defines it)
-    train_ret = np.concatenate([s.features[fold.train.mask(s.timestamps), 0] for s in series])
-    scale = float(np.nanmean(np.abs(train_ret)))
-    results = metrics.compare_with_naive(y_test, p_test, scale)
-    results["test_coverage"] = metrics.coverage(y_test, p_test, lower, upper)
-    results["final_epochs"] = float(fit.epochs)
-    results["final_val_loss"] = fit.best_val_loss
-    for name, (y, p) in per_series.items():
-        for k, v in metrics.compare_with_naive(y, p, scale).items():
-            if k in ("rmse_ratio", "test_directional_accuracy"):
-                results[f"{name}.{k}"] = v
+    fitted: list[NeuralForecaster] = []
+    result = backtest(
+        model_factories(cfg, cfg.sweep.model, sweep.best_params, fitted),
+        series,
+        plan.test_folds,
+        cfg.predict.interval,
+        cfg.backtest,
+        timeframe_ms(cfg.data.timeframe),
+    )
+    summary = result.summary
+    results = {(k if k in _LOGGED_AS else f"test_{k}"): float(v) for k, v in summary.loc["model"].items()}
+    for name in summary.index.drop("model"):
+        for k in ("rmse_ratio", "directional_accuracy", "coverage", "dm_pvalue", "trade_sharpe"):
+            results[f"baseline.{name}.{k}"] = float(summary.loc[name, k])
+    per_fold = result.per_fold
+    for _, row in per_fold[per_fold["model"] == "model"].iterrows():
+        results[f"fold{int(row['fold'])}.rmse_ratio"] = float(row["rmse_ratio"])
+    forecasts = result.pooled("model")
+    for name in np.unique(forecasts.series):
+        mask = forecasts.series == name
+        results[f"{name}.rmse_ratio"] = float(
+            np.sqrt(np.mean((forecasts.y[mask] - forecasts.point[mask]) ** 2) / np.mean(forecasts.y[mask] ** 2))
+        )
+    last_calibration = result.forecasts["model"][-1].calibration
+    final = fitted[-1]  # fitted on the last fold: the newest data; its calibration ships with it
+    if final.result is None or last_calibration is None:
+        raise RuntimeError("the last evaluation fold left no fitted model")
+    results["final_epochs"] = float(final.result.epochs)
+    results["final_val_loss"] = final.result.best_val_loss
 
     spec = ForecasterSpec(
         model_name=cfg.sweep.model,
         hparams=dict(sweep.best_params),
-        features=cfg.features.model_dump(),
+        features=fc.model_dump(mode="json"),
         timeframe=cfg.data.timeframe,
-        scaler=asdict(fit.scaler),
-        interval=cfg.predict.interval,
-        residual_lower=lower,
-        residual_upper=upper,
+        scaler=asdict(final.result.scaler),
+        columns=list(series[0].columns),
+        quantiles=quantile_levels(cfg.predict.interval),
+        calibration=asdict(last_calibration),
     )
-    forecaster = Forecaster(spec, fit.model)
+    forecaster = Forecaster(spec, final.result.model)
     client = tracking.client(settings)
+    last = plan.test_folds[-1]
     with mlflow.start_run(run_id=sweep.parent_run_id):
         mlflow.log_params({f"final.{k}": v for k, v in sweep.best_params.items()})
         mlflow.log_params(
@@ -86,16 +125,20 @@ def evaluate_best(
                 "model": cfg.sweep.model,
                 "lookback": fc.lookback,
                 "horizon": fc.horizon,
-                "features": ",".join(FEATURE_COLUMNS),
-                "train_end": fold.train.end,
+                "features": ",".join(series[0].columns),
+                "test_folds": len(plan.test_folds),
+                "train_end": last.train.end,
                 "test_start": plan.test.start,
                 "test_end": plan.test.end,
-                "n_train_windows": fit.n_train,
+                "n_train_windows": final.result.n_train,
             }
         )
         mlflow.log_metrics(results)
         mlflow.log_dict(cfg.model_dump(mode="json"), "config/run_config.json")
-        _log_forecast_plot(series[0], per_series[series[0].name], spec, fc.lookback)
+        mlflow.log_text(per_fold.to_csv(index=False), "tables/backtest_per_fold.csv")
+        mlflow.log_text(summary.to_csv(), "tables/backtest_summary.csv")
+        mlflow.log_text(markdown_table(summary), "tables/backtest_summary.md")
+        _log_forecast_plot(series[0].name, forecasts, cfg.predict.interval)
         with tempfile.TemporaryDirectory() as tmp:
             bundle = forecaster.save(Path(tmp) / "bundle")
             example = _input_example(settings, cfg, spec.min_candles)
@@ -109,32 +152,24 @@ def _input_example(settings: Settings, cfg: RunConfig, rows: int) -> pd.DataFram
     return CandleStore(settings.candles_dir).read(cfg.series[0]).tail(rows).reset_index(drop=True)
 
 
-def _log_forecast_plot(
-    series: SeriesArrays, yp: tuple[np.ndarray, np.ndarray], spec: ForecasterSpec, lookback: int
-) -> None:
-    """Forecast vs actual on the test range: one-step-ahead and last-step paths with intervals."""
+def _log_forecast_plot(name: str, f: Forecasts, interval: float) -> None:
+    """Forecast vs actual on the test windows: one-step-ahead and last-step paths with intervals."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    y, p = yp
+    mask = f.series == name
+    y, p, lo, hi = f.y[mask], f.point[mask], f.lower[mask], f.upper[mask]
     n = min(len(y), 400)
     fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
     for ax, k in zip(axes, [0, y.shape[1] - 1], strict=True):
         ax.plot(y[-n:, k], color="black", lw=0.8, label="actual")
         ax.plot(p[-n:, k], color="tab:blue", lw=0.8, label="forecast")
-        ax.fill_between(
-            np.arange(n),
-            p[-n:, k] + spec.residual_lower[k],
-            p[-n:, k] + spec.residual_upper[k],
-            color="tab:blue",
-            alpha=0.2,
-            label=f"{spec.interval:.0%} interval",
-        )
+        ax.fill_between(np.arange(n), lo[-n:, k], hi[-n:, k], color="tab:blue", alpha=0.2, label=f"{interval:.0%}")
         ax.axhline(0, color="grey", lw=0.5, ls="--")
         ax.set_ylabel(f"log return, step {k + 1}")
-    axes[0].set_title(f"{series.name}: forecast vs actual on the test range (naive = 0)")
+    axes[0].set_title(f"{name}: forecast vs actual on the last test windows (naive = 0)")
     axes[0].legend(loc="upper right")
     axes[1].set_xlabel("test window")
     mlflow.log_figure(fig, "plots/forecast_vs_actual.png")

@@ -1,9 +1,12 @@
 """Features from candles: pure pandas, causal by construction.
 
-Every feature at row t uses only candles up to and including t (shifts and trailing windows),
-so a frame truncated at t gives the same rows before t. Targets are the only forward-looking
-columns, named ``target_<k>``: the cumulative log return from the close at t to the close at t+k.
-Nothing here is fitted: scalers are fitted per fold on training rows only (candlecast.datasets).
+Every feature at row t uses only what was known when candle t closed: trailing windows and
+recursive averages over rows up to t, higher-timeframe candles that had closed by then, other
+assets' candles of the same close time, and exogenous values published by then. So a frame
+truncated at t gives the same rows before t (tests/unit/test_lookahead.py checks every column on
+real data). Targets are the only forward-looking columns, named ``target_<k>``: the cumulative log
+return from the close at t to the close at t+k. Nothing here is fitted: scalers and winsorizing
+are fitted per fold on training rows only (candlecast.datasets).
 """
 
 from __future__ import annotations
@@ -14,37 +17,77 @@ import numpy as np
 import pandas as pd
 
 from candlecast.config import FeatureConfig, RunConfig
+from candlecast.exogenous import join_exogenous, read_exogenous
 from candlecast.io import write_parquet
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey, timeframe_ms
 from candlecast.settings import Settings
 from candlecast.store import CandleStore
 
-FEATURE_COLUMNS: list[str] = [
-    "ret_1",
-    "range",
-    "body",
-    "rvol",
-    "volume_z",
-    "hour_sin",
-    "hour_cos",
-    "dow_sin",
-    "dow_cos",
-]
+BASE_COLUMNS: list[str] = ["ret_1", "range", "body", "rvol", "volume_z"]
+CALENDAR_COLUMNS: list[str] = ["hour_sin", "hour_cos", "dow_sin", "dow_cos"]
+#: The features of FeatureConfig(indicators=False): the walking skeleton's set.
+FEATURE_COLUMNS: list[str] = BASE_COLUMNS + CALENDAR_COLUMNS
+_NOT_FEATURES = {"timestamp", "close"}
 
 
 def target_columns(horizon: int) -> list[str]:
     return [f"target_{k}" for k in range(1, horizon + 1)]
 
 
-def compute_features(candles: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
-    """Return timestamp, close, FEATURE_COLUMNS (NaN during warm-up) and no targets."""
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    """The input columns of a feature frame: everything but timestamp, close and targets."""
+    return [c for c in frame.columns if c not in _NOT_FEATURES and not c.startswith("target_")]
+
+
+def cross_key(symbol: str) -> str:
+    """Column prefix of a cross asset, e.g. 'BTC/USDT' -> 'x_btc_usdt'."""
+    return "x_" + symbol.lower().replace("/", "_").replace(":", "_")
+
+
+def compute_features(
+    candles: pd.DataFrame,
+    cfg: FeatureConfig,
+    timeframe: str = "1h",
+    cross: dict[str, pd.DataFrame] | None = None,
+    exogenous: list[pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """Return timestamp, close and the input features (NaN during warm-up); no targets.
+
+    Args:
+        candles: one series' candles (CANDLE_COLUMNS), any order.
+        cfg: which features.
+        timeframe: the candles' timeframe (higher-timeframe context and exogenous timing need it).
+        cross: candles of each of ``cfg.cross_assets`` by symbol, same timeframe.
+        exogenous: one frame per ``cfg.exogenous`` entry, as read by candlecast.exogenous.
+    """
     missing = [c for c in CANDLE_COLUMNS if c not in candles.columns]
     if missing:
         raise ValueError(f"candles lack columns {missing}; expected {CANDLE_COLUMNS}")
     c = candles.sort_values("timestamp").reset_index(drop=True)
+    step = timeframe_ms(timeframe)
+    out = _candle_features(c, cfg)
+    if cfg.indicators:
+        out = pd.concat([out, _indicators(c, cfg)], axis=1)
+    for tf in cfg.higher_timeframes:
+        out = pd.concat([out, _higher_timeframe(c, step, tf, cfg.htf_window)], axis=1)
+    for symbol in cfg.cross_assets:
+        if cross is None or symbol not in cross:
+            raise ValueError(f"cross asset {symbol} is configured but its candles were not given: load them too")
+        out = pd.concat([out, _cross_asset(c["timestamp"], cross[symbol], cross_key(symbol), cfg, step)], axis=1)
+    if cfg.exogenous:
+        if exogenous is None or len(exogenous) != len(cfg.exogenous):
+            raise ValueError("exogenous series are configured but were not given: read them with read_exogenous")
+        for source, frame in zip(cfg.exogenous, exogenous, strict=True):
+            out = pd.concat([out, join_exogenous(c["timestamp"], step, frame, source)], axis=1)
+    if cfg.denoise == "hampel":
+        inputs = [col for col in feature_columns(out) if col not in CALENDAR_COLUMNS]
+        out[inputs] = out[inputs].apply(lambda s: hampel(s, cfg.hampel_window, cfg.hampel_sigmas))
+    return out
+
+
+def _candle_features(c: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
     close = c["close"].astype("float64")
-    log_close = np.log(close)
-    ret_1 = log_close.diff()
+    ret_1 = np.log(close).diff()
     log_volume = np.log1p(c["volume"].astype("float64"))
     vol_mean = log_volume.rolling(cfg.vol_window).mean()
     vol_std = log_volume.rolling(cfg.vol_window).std()
@@ -69,28 +112,159 @@ def compute_features(candles: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
     )
 
 
+def _ewm(x: pd.Series, span: float | None = None, alpha: float | None = None) -> pd.Series:
+    # adjust=False is the recursive form: row t depends on rows <= t only
+    return x.ewm(span=span, alpha=alpha, adjust=False, min_periods=int(span or 1 / alpha)).mean()
+
+
+def _indicators(c: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
+    """Classic technical indicators, scale-free (ratios or logs) so series of any price pool together."""
+    close, high, low = (c[k].astype("float64") for k in ("close", "high", "low"))
+    log_close = np.log(close)
+    out: dict[str, pd.Series] = {}
+    for k in cfg.return_lags:
+        out[f"ret_{k}"] = log_close.diff(k)
+    for w in cfg.ma_windows:
+        out[f"ma_ratio_{w}"] = log_close - np.log(close.rolling(w).mean())
+    delta = close.diff()
+    gain = _ewm(delta.clip(lower=0), alpha=1 / cfg.rsi_window)
+    loss = _ewm(-delta.clip(upper=0), alpha=1 / cfg.rsi_window)
+    # RSI in [-1, 1]: 2 * RSI/100 - 1; a window without losses is +1, without moves 0
+    out["rsi"] = ((gain - loss) / (gain + loss).replace(0.0, np.nan)).fillna(0.0).where(gain.notna())
+    fast, slow, signal = cfg.macd
+    line = (_ewm(close, span=fast) - _ewm(close, span=slow)) / close
+    sig = _ewm(line, span=signal)
+    out["macd"], out["macd_signal"], out["macd_hist"] = line, sig, line - sig
+    mean, std = close.rolling(cfg.bb_window).mean(), close.rolling(cfg.bb_window).std()
+    out["bb_pctb"] = ((close - (mean - 2 * std)) / (4 * std).replace(0.0, np.nan)).fillna(0.5).where(std.notna())
+    true_range = pd.concat([high - low, (high - close.shift()).abs(), (low - close.shift()).abs()], axis=1).max(
+        axis=1, skipna=False
+    )
+    out["atr"] = _ewm(true_range, alpha=1 / cfg.atr_window) / close
+    return pd.DataFrame(out)
+
+
+def _higher_timeframe(c: pd.DataFrame, step: int, tf: str, window: int) -> pd.DataFrame:
+    """Features of the last *closed* higher-timeframe candle at each row's close time.
+
+    A bucket counts only when all of its base candles are present; it becomes visible to the row
+    whose close time equals the bucket's close time, never earlier.
+    """
+    big = timeframe_ms(tf)
+    if big <= step or big % step:
+        raise ValueError(f"higher timeframe {tf} must be a multiple of the candles' timeframe ({step} ms)")
+    ts = c["timestamp"].astype("int64")
+    bucket = ts // big * big
+    agg = (
+        c.assign(bucket=bucket)
+        .groupby("bucket", sort=True)
+        .agg(
+            open=("open", "first"),
+            high=("high", "max"),
+            low=("low", "min"),
+            close=("close", "last"),
+            n=("close", "size"),
+        )
+    )
+    complete = agg["n"] == big // step
+    log_close = np.log(agg["close"].where(complete))
+    contiguous = pd.Series(agg.index, index=agg.index).diff() == big
+    ret = log_close.diff().where(contiguous)
+    name = f"htf_{tf}"
+    feats = pd.DataFrame(
+        {
+            f"{name}_ret": ret,
+            f"{name}_range": np.log(agg["high"] / agg["low"]).where(complete),
+            f"{name}_rvol": ret.rolling(window).std(),
+        }
+    )
+    feats["available"] = agg.index + big  # the bucket's close time
+    rows = pd.DataFrame({"available": ts + step})  # each row's close time
+    joined = pd.merge_asof(rows, feats.sort_values("available"), on="available", direction="backward")
+    return joined.drop(columns="available")
+
+
+def _cross_asset(ts: pd.Series, other: pd.DataFrame, key: str, cfg: FeatureConfig, step: int) -> pd.DataFrame:
+    """Another asset's return and volatility at the same candle (same close time: known at t)."""
+    o = other.sort_values("timestamp").drop_duplicates("timestamp")
+    log_close = np.log(o["close"].astype("float64"))
+    contiguous = o["timestamp"].diff() == step
+    ret = log_close.diff().where(contiguous)
+    feats = pd.DataFrame(
+        {
+            "timestamp": o["timestamp"].astype("int64"),
+            f"{key}_ret_1": ret,
+            f"{key}_rvol": ret.rolling(cfg.vol_window).std(),
+        }
+    )
+    for k in cfg.return_lags if cfg.indicators else []:
+        feats[f"{key}_ret_{k}"] = log_close.diff(k)
+    joined = pd.DataFrame({"timestamp": ts.astype("int64")}).merge(feats, on="timestamp", how="left")
+    return joined.drop(columns="timestamp")
+
+
+def hampel(x: pd.Series, window: int, sigmas: float) -> pd.Series:
+    """Replace outliers by the trailing median: |x - median| > sigmas * 1.4826 * MAD over the last ``window``."""
+    med = x.rolling(window).median()
+    mad = (x - med).abs().rolling(window).median() * 1.4826
+    outlier = (x - med).abs() > sigmas * mad
+    return x.where(~outlier, med)
+
+
 def add_targets(features: pd.DataFrame, horizon: int, timeframe: str) -> pd.DataFrame:
-    """Append target_1..target_H; a target that would span a missing candle is NaN, never bridged."""
+    """Append target_1..target_H; a target that would span a missing candle is NaN, never bridged.
+
+    Targets come from the raw close (never from a denoised or winsorized input).
+    """
     out = features.copy()
     log_close = np.log(out["close"])
     step = timeframe_ms(timeframe)
+    targets = {}
     for k in range(1, horizon + 1):
         contiguous = (out["timestamp"].shift(-k) - out["timestamp"]) == k * step
-        out[f"target_{k}"] = (log_close.shift(-k) - log_close).where(contiguous)
-    return out
+        targets[f"target_{k}"] = (log_close.shift(-k) - log_close).where(contiguous)
+    return pd.concat([out, pd.DataFrame(targets)], axis=1)
 
 
-def warmup_rows(cfg: FeatureConfig) -> int:
-    """Candles needed before the first row whose features are all defined."""
-    return cfg.vol_window
+def warmup_rows(cfg: FeatureConfig, timeframe: str = "1h") -> int:
+    """Candles needed before the first row whose features are all defined and settled.
+
+    Recursive averages (RSI, MACD, ATR) get four spans, after which their start-up weight is
+    under 2%: predicting from a tail of the history then matches features computed on all of it.
+    """
+    rows = [cfg.vol_window + 1]
+    if cfg.indicators:
+        fast, slow, signal = cfg.macd
+        rows += [*(k + 1 for k in cfg.return_lags), *cfg.ma_windows, cfg.bb_window]
+        rows += [4 * cfg.rsi_window, 4 * cfg.atr_window, 4 * (slow + signal)]
+    step = timeframe_ms(timeframe)
+    for tf in cfg.higher_timeframes:
+        rows.append((cfg.htf_window + 2) * timeframe_ms(tf) // step)
+    return max(rows) + (2 * cfg.hampel_window if cfg.denoise == "hampel" else 0)
+
+
+def series_features(
+    candles: pd.DataFrame, cfg: FeatureConfig, timeframe: str, cross: dict[str, pd.DataFrame] | None = None
+) -> pd.DataFrame:
+    """Features and targets of one series, reading the configured exogenous files."""
+    exogenous = [read_exogenous(source.path, source.columns) for source in cfg.exogenous]
+    frame = compute_features(candles, cfg, timeframe, cross=cross, exogenous=exogenous)
+    return add_targets(frame, cfg.horizon, timeframe)
 
 
 def build_feature_file(settings: Settings, cfg: RunConfig, series: SeriesKey) -> Path:
     """Features and targets of one stored series, written where the sweep and evaluation read them."""
-    candles = CandleStore(settings.candles_dir).read(series)
+    store = CandleStore(settings.candles_dir)
+    candles = store.read(series)
     if candles.empty:
         raise ValueError(f"no candles stored for {series}: run the ingest stage first")
-    frame = add_targets(compute_features(candles, cfg.features), cfg.features.horizon, series.timeframe)
+    cross = {}
+    for symbol in cfg.features.cross_assets:
+        other = store.read(SeriesKey(series.exchange, symbol, series.timeframe))
+        if other.empty:
+            raise ValueError(f"cross asset {symbol} has no stored candles: add it to data.symbols and ingest it")
+        cross[symbol] = other
+    frame = series_features(candles, cfg.features, series.timeframe, cross)
     path = settings.features_dir / f"{series.slug}.parquet"
     write_parquet(frame, path)
     return path

@@ -1,8 +1,8 @@
-"""A trained forecaster as one self-contained bundle: architecture name, weights, scaler, intervals.
+"""A trained forecaster as one self-contained bundle: architecture, weights, feature config, scaler, calibration.
 
-The bundle turns raw candles into price forecasts with intervals, so the same artifact serves
-evaluation, batch prediction and MLflow's pyfunc. Weights are a plain ``state_dict`` loaded with
-``weights_only=True`` (no pickled code); everything else is JSON.
+The bundle turns raw candles into price forecasts with conformal intervals, so the same artifact
+serves evaluation, batch prediction and MLflow's pyfunc. Weights are a plain ``state_dict`` loaded
+with ``weights_only=True`` (no pickled code); everything else is JSON.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import torch
 
 from candlecast.config import FeatureConfig
 from candlecast.datasets import Scaler, SeriesArrays
-from candlecast.features import FEATURE_COLUMNS, compute_features, warmup_rows
+from candlecast.exogenous import read_exogenous
+from candlecast.features import compute_features, feature_columns, warmup_rows
+from candlecast.interface import Calibration
 from candlecast.schema import timeframe_ms
 from candlecast.training import build_model, predict_rows
 from models import BaseForecaster
@@ -34,9 +36,9 @@ class ForecasterSpec:
     features: dict[str, Any]  # FeatureConfig fields
     timeframe: str
     scaler: dict[str, Any]  # Scaler fields
-    interval: float
-    residual_lower: list[float]  # per-step residual quantile (log-return units), from calibration data
-    residual_upper: list[float]
+    columns: list[str]  # the input features, in the order the model was trained on
+    quantiles: list[float]  # levels of the model's quantile head
+    calibration: dict[str, Any]  # Calibration fields: conformal offsets per step, from validation windows
 
     @property
     def feature_config(self) -> FeatureConfig:
@@ -46,7 +48,7 @@ class ForecasterSpec:
     def min_candles(self) -> int:
         """Candles predict() needs: the feature warm-up plus one input window."""
         fc = self.feature_config
-        return warmup_rows(fc) + fc.lookback
+        return warmup_rows(fc, self.timeframe) + fc.lookback
 
 
 class Forecaster:
@@ -54,6 +56,7 @@ class Forecaster:
         self.spec = spec
         self.model = model.eval()
         self.scaler = Scaler(**spec.scaler)
+        self.calibration = Calibration(**spec.calibration)
 
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
@@ -66,15 +69,17 @@ class Forecaster:
         directory = Path(directory)
         spec = ForecasterSpec(**json.loads((directory / SPEC_FILE).read_text()))
         fc = spec.feature_config
-        model = build_model(spec.model_name, len(FEATURE_COLUMNS), fc.horizon, spec.hparams)
+        model = build_model(spec.model_name, len(spec.columns), fc.horizon, spec.hparams, spec.quantiles)
         model.load_state_dict(torch.load(directory / WEIGHTS_FILE, weights_only=True))
         return cls(spec, model)
 
-    def predict(self, candles: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, candles: pd.DataFrame, cross: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
         """Forecast the H closes after the last candle of one series.
 
-        Returns one row per step: cutoff (last input candle open, ms), step, timestamp (open of
-        the forecast candle, ms), forecast, lower, upper (prices) and forecast_log_return.
+        ``cross`` holds the candles of the model's cross assets, if it has any; exogenous files
+        are re-read from the paths in the feature config (the live feed). Returns one row per step:
+        cutoff (last input candle open, ms), step, timestamp (open of the forecast candle, ms),
+        forecast, lower, upper (prices) and forecast_log_return.
         """
         fc = self.spec.feature_config
         step_ms = timeframe_ms(self.spec.timeframe)
@@ -83,13 +88,23 @@ class Forecaster:
                 f"predict needs at least {self.spec.min_candles} contiguous {self.spec.timeframe} candles "
                 f"(feature warm-up {warmup_rows(fc)} + lookback {fc.lookback}), got {len(candles)}"
             )
-        feats = compute_features(candles.tail(self.spec.min_candles + 1), fc)
+        exogenous = [read_exogenous(source.path, source.columns) for source in fc.exogenous]
+        feats = compute_features(
+            candles.sort_values("timestamp").tail(self.spec.min_candles + 1),
+            fc,
+            self.spec.timeframe,
+            cross=cross,
+            exogenous=exogenous,
+        )
+        if feature_columns(feats) != self.spec.columns:
+            raise ValueError(f"features {feature_columns(feats)} differ from the model's {self.spec.columns}")
         arrays = SeriesArrays(
             name="input",
             timestamps=feats["timestamp"].to_numpy("int64"),
-            features=feats[FEATURE_COLUMNS].to_numpy("float64"),
+            features=feats[self.spec.columns].to_numpy("float64"),
             targets=np.full((len(feats), fc.horizon), np.nan),
             close=feats["close"].to_numpy("float64"),
+            columns=self.spec.columns,
         )
         arrays.mark_windows(fc.lookback, step_ms)
         last = len(feats) - 1
@@ -98,7 +113,9 @@ class Forecaster:
                 f"the last {fc.lookback} candles before the cutoff must be contiguous {self.spec.timeframe} "
                 "candles with finite values: fill the gap in the store first"
             )
-        log_ret = predict_rows(self.model, self.scaler, arrays, np.array([last]), fc.lookback)[0]
+        point, bounds = predict_rows(self.model, self.scaler, arrays, np.array([last]), fc.lookback)
+        lower, upper = self.calibration.apply(point, bounds)
+        log_ret = point[0]
         cutoff = int(arrays.timestamps[last])
         close = float(arrays.close[last])
         steps = np.arange(1, fc.horizon + 1)
@@ -108,8 +125,8 @@ class Forecaster:
                 "step": steps,
                 "timestamp": cutoff + steps * step_ms,
                 "forecast": close * np.exp(log_ret),
-                "lower": close * np.exp(log_ret + np.asarray(self.spec.residual_lower)),
-                "upper": close * np.exp(log_ret + np.asarray(self.spec.residual_upper)),
+                "lower": close * np.exp(lower[0]),
+                "upper": close * np.exp(upper[0]),
                 "forecast_log_return": log_ret,
             }
         )

@@ -9,6 +9,7 @@ from mlflow.exceptions import MlflowException
 
 from candlecast import tracking
 from candlecast.config import RunConfig
+from candlecast.ingest import series_gaps
 from candlecast.io import read_json
 from candlecast.prediction_store import prediction_store
 from candlecast.settings import Settings
@@ -32,6 +33,10 @@ def collect_status(settings: Settings, cfg: RunConfig) -> dict[str, Any]:
                 "candles": manifest.get("rows", 0),
                 "first": _iso(manifest.get("first")),
                 "last": _iso(manifest.get("last")),
+                "missing": manifest.get("missing", 0),
+                "gaps": [  # classified against the other stored series of the exchange; never filled
+                    {**g.to_dict(), "start": _iso(g.start), "end": _iso(g.end)} for g in series_gaps(store, [key])[key]
+                ],
                 "last_validation": read_json(settings.validation_dir / f"{key.slug}.json"),
                 "latest_predictions": None
                 if preds is None

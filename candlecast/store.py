@@ -1,25 +1,38 @@
-"""The candle store: one parquet file per series in hive-style folders.
+"""The candle store: parquet in hive-style series folders, one file per time period.
 
-``candles/exchange=binance/symbol=BTC-USDT/timeframe=1h/candles.parquet`` is readable with plain
-pandas, pyarrow.dataset or DuckDB. Upserts merge by timestamp (the newer batch wins), are atomic
-(temporary file + rename) and serialised per series by a file lock, so two writers never lose
-each other's candles.
+``candles/exchange=binance/symbol=BTC-USDT/timeframe=1h/2021.parquet`` (one file per year; per month
+below 1h) is readable with plain ``pd.read_parquet(series_dir)`` or ``pd.read_parquet(root)``,
+pyarrow.dataset or DuckDB, none of which need candlecast: the manifest ``_manifest.json``, the lock
+``.lock`` and temporary files start with '_' or '.' and are skipped by those readers.
+
+Upserts merge by timestamp (the newer batch wins), so replaying a batch is a no-op. Each file is
+replaced atomically (temporary file + rename) and the periods are written oldest first, so a crash
+mid-upsert leaves every file whole and the newest stored candle still marks a contiguous prefix of
+the batch; the next run refetches from there. A per-series file lock serialises writers.
 """
 
 from __future__ import annotations
 
-import fcntl
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
-from candlecast.io import read_json, write_json, write_parquet
-from candlecast.schema import CANDLE_COLUMNS, SeriesKey
+from candlecast.gaps import find_gaps
+from candlecast.io import file_lock, read_json, write_json, write_parquet
+from candlecast.schema import CANDLE_COLUMNS, SeriesKey, timeframe_ms
+
+MANIFEST = "_manifest.json"
+#: The single-file layout of candlecast <= 0.1; folded into period files by the first upsert.
+LEGACY_FILE = "candles.parquet"
+_MONTHLY_BELOW_MS = 3_600_000  # minute series get a file per month: a year of 1m is 525,600 rows
 
 
 class CandleStore:
+    """Candle series under ``root``; see the module docstring for the layout and guarantees."""
+
     def __init__(self, root: Path):
         self.root = Path(root)
 
@@ -28,66 +41,154 @@ class CandleStore:
         return self.root / f"exchange={series.exchange}" / f"symbol={symbol}" / f"timeframe={series.timeframe}"
 
     def path(self, series: SeriesKey) -> Path:
-        return self.series_dir(series) / "candles.parquet"
+        """Where the series lives: a folder that ``pd.read_parquet`` reads as one table."""
+        return self.series_dir(series)
+
+    def files(self, series: SeriesKey) -> list[Path]:
+        """The series' data files, oldest period first (a legacy single file, if any, last)."""
+        folder = self.series_dir(series)
+        periods = sorted(p for p in folder.glob("*.parquet") if p.name[0] not in "._" and p.name != LEGACY_FILE)
+        legacy = folder / LEGACY_FILE
+        return periods + ([legacy] if legacy.exists() else [])
 
     def read(self, series: SeriesKey) -> pd.DataFrame:
-        path = self.path(series)
-        if not path.exists():
+        files = self.files(series)
+        if not files:
             return empty_candles()
-        return pd.read_parquet(path, columns=CANDLE_COLUMNS)
+        frame = pd.concat([pd.read_parquet(f, columns=CANDLE_COLUMNS) for f in files], ignore_index=True)
+        if files[-1].name == LEGACY_FILE:
+            frame = frame.drop_duplicates("timestamp", keep="first").sort_values("timestamp", ignore_index=True)
+        return frame
 
     def last_timestamp(self, series: SeriesKey) -> int | None:
         # read from the data, not the manifest: the data is the truth after any crash
-        path = self.path(series)
-        if not path.exists():
-            return None
-        ts = pd.read_parquet(path, columns=["timestamp"])["timestamp"]
-        return int(ts.iloc[-1]) if len(ts) else None
+        ends = [_max_timestamp(f) for f in self.files(series)[-2:]]
+        ends = [e for e in ends if e is not None]
+        return max(ends) if ends else None
 
-    def manifest(self, series: SeriesKey) -> dict | None:
-        return read_json(self.series_dir(series) / "_manifest.json")
+    def manifest(self, series: SeriesKey) -> dict[str, Any] | None:
+        """Coverage (rows, first, last, per-file spans) and gaps; None for a series never stored.
+
+        Written by each upsert; if the files changed since (a writer killed between data and manifest),
+        it is recomputed from the files, so it never disagrees with the data.
+        """
+        stored = read_json(self.series_dir(series) / MANIFEST)
+        files = self.files(series)
+        if not files:
+            return stored
+        seen = {name: part.get("signature") for name, part in (stored or {}).get("files", {}).items()}
+        return stored if seen == {f.name: _signature(f) for f in files} else self._coverage(series)
 
     def upsert(self, series: SeriesKey, batch: pd.DataFrame) -> int:
         """Merge ``batch`` into the series; returns how many timestamps were new."""
         if list(batch.columns) != CANDLE_COLUMNS:
-            raise ValueError(f"batch columns {list(batch.columns)} differ from {CANDLE_COLUMNS}")
-        with self._lock(series):
-            old = self.read(series)
-            merged = pd.concat([old, batch], ignore_index=True)
-            merged = merged.drop_duplicates("timestamp", keep="last").sort_values("timestamp", ignore_index=True)
-            n_new = len(merged) - len(old)
-            write_parquet(merged, self.path(series))
+            raise ValueError(
+                f"batch columns {list(batch.columns)} differ from {CANDLE_COLUMNS}: "
+                "rename or reorder them (importers do this for known file formats)"
+            )
+        batch = batch.astype({"timestamp": "int64", **{c: "float64" for c in CANDLE_COLUMNS[1:]}})
+        folder = self.series_dir(series)
+        with file_lock(folder / ".lock"):
+            _remove_debris(folder)
+            legacy = folder / LEGACY_FILE
+            if legacy.exists():
+                self._merge(series, pd.read_parquet(legacy, columns=CANDLE_COLUMNS))
+            n_new = self._merge(series, batch)
+            legacy.unlink(missing_ok=True)
             # the manifest follows the data: if a crash falls between the two, the data is right and
             # the manifest is rebuilt from it on the next write
-            write_json(
-                {
-                    "series": str(series),
-                    "rows": len(merged),
-                    "first": int(merged["timestamp"].iloc[0]) if len(merged) else None,
-                    "last": int(merged["timestamp"].iloc[-1]) if len(merged) else None,
-                },
-                self.series_dir(series) / "_manifest.json",
-            )
+            write_json(self._coverage(series), folder / MANIFEST)
+        return n_new
+
+    def repair(self, series: SeriesKey) -> None:
+        """Tidy up after a writer that died: drop its temporary files and bring the manifest up to date."""
+        folder = self.series_dir(series)
+        if not folder.is_dir():
+            return
+        with file_lock(folder / ".lock"):
+            _remove_debris(folder)
+            if self.files(series) and read_json(folder / MANIFEST) != self.manifest(series):
+                write_json(self._coverage(series), folder / MANIFEST)
+
+    def _merge(self, series: SeriesKey, batch: pd.DataFrame) -> int:
+        """Merge into the period files, oldest first (see the module docstring); returns new timestamps."""
+        folder, n_new = self.series_dir(series), 0
+        labels = period_labels(batch["timestamp"].to_numpy(), series.timeframe)
+        for label in sorted(set(labels.tolist())):
+            path = folder / f"{label}.parquet"
+            old = pd.read_parquet(path, columns=CANDLE_COLUMNS) if path.exists() else empty_candles()
+            merged = pd.concat([old, batch[labels == label]], ignore_index=True)
+            merged = merged.drop_duplicates("timestamp", keep="last").sort_values("timestamp", ignore_index=True)
+            n_new += len(merged) - len(old)
+            if len(merged) == len(old) and merged.equals(old):
+                continue  # a replayed batch rewrites nothing
+            write_parquet(merged, path)
         return n_new
 
     def list_series(self) -> list[SeriesKey]:
         found = []
-        for path in sorted(self.root.glob("exchange=*/symbol=*/timeframe=*/candles.parquet")):
-            ex, sym, tf = (p.split("=", 1)[1] for p in path.parent.parts[-3:])
+        for folder in sorted(self.root.glob("exchange=*/symbol=*/timeframe=*")):
+            if not any(p.name[0] not in "._" for p in folder.glob("*.parquet")):
+                continue
+            ex, sym, tf = (p.split("=", 1)[1] for p in folder.parts[-3:])
             found.append(SeriesKey(ex, sym.replace("-", "/", 1), tf))
         return found
 
-    @contextmanager
-    def _lock(self, series: SeriesKey) -> Iterator[None]:
-        lock_path = self.series_dir(series) / ".lock"
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def _coverage(self, series: SeriesKey) -> dict[str, Any]:
+        """The manifest, computed from the files' timestamps alone (cheap: one int64 column each)."""
+        parts, stamps = {}, []
+        for f in self.files(series):
+            ts = pd.read_parquet(f, columns=["timestamp"])["timestamp"].to_numpy()
+            stamps.append(ts)
+            parts[f.name] = {"rows": len(ts), "first": _int(ts[:1]), "last": _int(ts[-1:]), "signature": _signature(f)}
+        ts = np.concatenate(stamps) if stamps else np.array([], dtype=np.int64)
+        gaps = find_gaps(ts, series.timeframe)
+        return {
+            "series": str(series),
+            "rows": len(ts),
+            "first": _int(ts[:1]),
+            "last": _int(ts[-1:]),
+            "files": parts,
+            "missing": sum(g.missing for g in gaps),
+            "gaps": [g.to_dict() for g in gaps],
+        }
+
+
+def period_labels(timestamps: np.ndarray, timeframe: str) -> np.ndarray:
+    """File label per candle: '2021' for 1h and up, '2021-04' below 1h (UTC)."""
+    unit = "M" if timeframe_ms(timeframe) < _MONTHLY_BELOW_MS else "Y"
+    return np.asarray(timestamps, dtype=np.int64).astype("datetime64[ms]").astype(f"datetime64[{unit}]").astype(str)
 
 
 def empty_candles() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="int64" if c == "timestamp" else "float64") for c in CANDLE_COLUMNS})
+
+
+def _max_timestamp(path: Path) -> int | None:
+    """The newest open time in a file, from the parquet footer's statistics when present."""
+    meta = pq.ParquetFile(path).metadata
+    col = meta.schema.names.index("timestamp")
+    best = None
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(col).statistics
+        if stats is None or not stats.has_min_max:
+            return _int(np.sort(pd.read_parquet(path, columns=["timestamp"])["timestamp"].to_numpy())[-1:])
+        best = stats.max if best is None else max(best, stats.max)
+    return None if best is None else int(best)
+
+
+def _remove_debris(folder: Path) -> None:
+    """Temporary files of dead writers; only call with the series lock held, so no live writer owns one."""
+    for stale in folder.glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+def _signature(path: Path) -> str:
+    """Size and modification time: changes whenever the file is replaced."""
+    stat = path.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _int(values: Any) -> int | None:
+    arr = np.atleast_1d(np.asarray(values))
+    return int(arr[0]) if len(arr) else None

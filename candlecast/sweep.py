@@ -1,7 +1,8 @@
 """The Optuna sweep: seeded TPE over a model's search space, pruned by epoch, one MLflow child run per trial.
 
-The objective is the mean best validation loss over the walk-forward folds of the development
-range; the test range is never touched here.
+The objective is the mean RMSE ratio to naive over the sweep's walk-forward folds, each scored on
+its own test block after fitting on train and early-stopping on validation, through the same
+engine as the evaluation (candlecast.backtest). The evaluation's test range is never touched here.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from mlflow.entities import RunStatus
 from optuna_integration import PyTorchLightningPruningCallback
 
 from candlecast import tracking
+from candlecast.backtest import run_fold, score, training_scales
 from candlecast.config import RunConfig
 from candlecast.datasets import SeriesArrays
+from candlecast.interface import quantile_levels
 from candlecast.schema import timeframe_ms
 from candlecast.settings import Settings
 from candlecast.splits import Plan, plan_splits
-from candlecast.training import EpochMetrics, fit_fold
-from models import MODELS
+from candlecast.training import EpochMetrics, NeuralForecaster
+from models import search_space_of
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +43,33 @@ class SweepOutcome:
 
 
 def make_plan(series: list[SeriesArrays], cfg: RunConfig) -> Plan:
-    fc = cfg.features
+    """The folds of a run: a pure function of the series' timeline and the config."""
+    sp = cfg.split
     return plan_splits(
         np.concatenate([s.timestamps for s in series]),
         timeframe_ms(cfg.data.timeframe),
-        gap=fc.lookback + fc.horizon,
-        test_fraction=cfg.split.test_fraction,
-        val_fraction=cfg.split.val_fraction,
-        n_folds=cfg.split.n_folds,
+        gap=cfg.gap,
+        test_fraction=sp.test_fraction,
+        val_fraction=sp.val_fraction,
+        n_folds=sp.n_folds,
+        test_folds=sp.test_folds,
+        window=sp.window,
+        train_fraction=sp.train_fraction,
+    )
+
+
+def neural(cfg: RunConfig, model_name: str, hparams: dict[str, Any], **kwargs: Any) -> NeuralForecaster:
+    """A Lightning forecaster configured by the run: window, horizon, quantiles, winsorizing."""
+    fc = cfg.features
+    return NeuralForecaster(
+        model_name,
+        hparams,
+        fc.lookback,
+        fc.horizon,
+        cfg.train,
+        quantile_levels(cfg.predict.interval),
+        fc.winsor_quantile if fc.denoise == "winsorize" else None,
+        **kwargs,
     )
 
 
@@ -55,7 +77,8 @@ def run_sweep(settings: Settings, cfg: RunConfig, series: list[SeriesArrays], pa
     client = tracking.client(settings)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     plan = make_plan(series, cfg)
-    _, search_space = MODELS[cfg.sweep.model]
+    search_space = search_space_of(cfg.sweep.model)
+    step_ms = timeframe_ms(cfg.data.timeframe)
     study_name = f"{cfg.name}-{cfg.sweep.model}-{parent_run_id[:12]}"
     if settings.optuna_url.startswith("sqlite:"):
         settings.root.mkdir(parents=True, exist_ok=True)
@@ -70,6 +93,7 @@ def run_sweep(settings: Settings, cfg: RunConfig, series: list[SeriesArrays], pa
 
     def objective(trial: optuna.Trial) -> float:
         hparams = search_space(trial)
+        trial.set_user_attr("hparams", hparams)
         run = client.create_run(
             experiment_id,
             run_name=f"trial-{trial.number}",
@@ -77,30 +101,26 @@ def run_sweep(settings: Settings, cfg: RunConfig, series: list[SeriesArrays], pa
         )
         run_id = run.info.run_id
         client.log_batch(run_id, params=_params(hparams))
-        losses: list[float] = []
+        ratios: list[float] = []
         state = "FAILED"
         try:
             for i, fold in enumerate(plan.folds):
                 history = EpochMetrics()
                 # epoch-level pruning on the first fold; later folds only add to the mean
                 pruning = [PyTorchLightningPruningCallback(trial, monitor="val_loss")] if i == 0 else []
+                model = neural(
+                    cfg, cfg.sweep.model, hparams, max_epochs=cfg.sweep.max_epochs, callbacks=[history, *pruning]
+                )
                 try:
-                    result = fit_fold(
-                        cfg.sweep.model,
-                        hparams,
-                        series,
-                        fold,
-                        cfg.features.lookback,
-                        cfg.features.horizon,
-                        cfg.train,
-                        max_epochs=cfg.sweep.max_epochs,
-                        callbacks=[history, *pruning],
-                    )
+                    forecasts = run_fold(model, series, fold, cfg.predict.interval, cfg.backtest.stride, step_ms)
                 finally:
                     _log_history(client, run_id, history.history, prefix=f"fold{i}_")
-                losses.append(result.best_val_loss)
-            value = float(np.mean(losses))
-            client.log_metric(run_id, "val_loss", value)
+                scales = training_scales(series, fold.train, step_ms)
+                metrics = score(forecasts, scales, cfg.predict.interval, cfg.backtest, step_ms)
+                client.log_metric(run_id, f"fold{i}_rmse_ratio", metrics["rmse_ratio"])
+                ratios.append(metrics["rmse_ratio"])
+            value = float(np.mean(ratios))
+            client.log_metric(run_id, "rmse_ratio", value)
             state = "COMPLETE"
             return value
         except optuna.TrialPruned:
@@ -131,17 +151,17 @@ def run_sweep(settings: Settings, cfg: RunConfig, series: list[SeriesArrays], pa
     outcome = SweepOutcome(
         parent_run_id=parent_run_id,
         study_name=study_name,
-        best_params=dict(study.best_params),
+        best_params=dict(study.best_trial.user_attrs["hparams"]),
         best_value=float(study.best_value),
         n_complete=complete,
         n_pruned=states.count(optuna.trial.TrialState.PRUNED),
     )
     client.log_batch(parent_run_id, params=_params({f"best.{k}": v for k, v in outcome.best_params.items()}))
-    client.log_metric(parent_run_id, "sweep_best_val_loss", outcome.best_value)
+    client.log_metric(parent_run_id, "sweep_best_rmse_ratio", outcome.best_value)
     client.log_metric(parent_run_id, "sweep_trials_complete", complete)
     client.log_metric(parent_run_id, "sweep_trials_pruned", outcome.n_pruned)
     _log_history_plot(client, parent_run_id, study)
-    log.info("sweep %s: best val_loss %.4f with %s", study_name, outcome.best_value, outcome.best_params)
+    log.info("sweep %s: best rmse_ratio %.4f with %s", study_name, outcome.best_value, outcome.best_params)
     return outcome
 
 
@@ -173,11 +193,15 @@ def _log_history_plot(client: Any, run_id: str, study: optuna.Study) -> None:
 
     done = [t for t in study.trials if t.value is not None]
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot([t.number for t in done], [t.value for t in done], "o", label="trial val_loss")
+    ax.plot([t.number for t in done], [t.value for t in done], "o", label="trial RMSE ratio to naive")
     ax.plot([t.number for t in done], np.minimum.accumulate([t.value for t in done]), "-", label="best so far")
-    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED and t.intermediate_values]
-    ax.plot([t.number for t in pruned], [min(t.intermediate_values.values()) for t in pruned], "x", label="pruned")
-    ax.set(xlabel="trial", ylabel="validation loss (scaled MSE)", title=f"Optuna sweep {study.study_name}")
+    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+    ax.axhline(1.0, color="grey", lw=0.5, ls="--", label="naive random walk")
+    ax.set(
+        xlabel="trial",
+        ylabel="mean RMSE ratio to naive over folds",
+        title=f"Optuna sweep {study.study_name} ({pruned} pruned)",
+    )
     ax.legend()
     client.log_figure(run_id, fig, "plots/sweep_history.png")
     plt.close(fig)

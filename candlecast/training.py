@@ -1,4 +1,4 @@
-"""Fitting a forecaster on one fold with Lightning, quietly and deterministically."""
+"""Fitting a Lightning forecaster on one fold, quietly and deterministically, behind the shared interface."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 
 from candlecast.config import TrainConfig
 from candlecast.datasets import Scaler, SeriesArrays, WindowDataset, fit_scaler, make_loader
+from candlecast.interface import WindowForecaster
 from candlecast.splits import Fold, Range
-from models import MODELS, BaseForecaster
+from models import BaseForecaster, resolve
 
 
 def quiet_lightning() -> None:
@@ -49,9 +50,13 @@ class EpochMetrics(Callback):
         self.history.append({k: float(v) for k, v in trainer.callback_metrics.items()})
 
 
-def build_model(name: str, n_features: int, horizon: int, hparams: dict[str, Any]) -> BaseForecaster:
-    cls, _ = MODELS[name]
-    return cls(n_features=n_features, horizon=horizon, **hparams)
+def build_model(
+    name: str, n_features: int, horizon: int, hparams: dict[str, Any], quantiles: list[float] | None = None
+) -> BaseForecaster:
+    cls, params = resolve(name, hparams)
+    if quantiles is not None:
+        params["quantiles"] = quantiles
+    return cls(n_features=n_features, horizon=horizon, **params)
 
 
 def fit_fold(
@@ -64,13 +69,15 @@ def fit_fold(
     cfg: TrainConfig,
     max_epochs: int | None = None,
     callbacks: list[Callback] | None = None,
+    quantiles: list[float] | None = None,
+    winsor_quantile: float | None = None,
 ) -> FitResult:
     """Fit on the fold's training range, early-stop on its validation range, restore the best epoch."""
     quiet_lightning()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    scaler = fit_scaler(series, fold.train)
+    scaler = fit_scaler(series, fold.train, winsor_quantile)
     train_rows = [s.sample_rows(fold.train) for s in series]
     val_rows = [s.sample_rows(fold.val) for s in series]
     n_train, n_val = sum(map(len, train_rows)), sum(map(len, val_rows))
@@ -79,7 +86,7 @@ def fit_fold(
     train_dl = make_loader(WindowDataset(series, train_rows, scaler, lookback), cfg.batch_size, True, cfg.seed)
     val_dl = make_loader(WindowDataset(series, val_rows, scaler, lookback), 1024, False)
 
-    model = build_model(model_name, series[0].features.shape[1], horizon, hparams)
+    model = build_model(model_name, series[0].features.shape[1], horizon, hparams, quantiles)
     best = _BestWeights()
     trainer = pl.Trainer(
         accelerator="cpu",
@@ -117,14 +124,57 @@ class _BestWeights(Callback):
 @torch.no_grad()
 def predict_rows(
     model: BaseForecaster, scaler: Scaler, series: SeriesArrays, rows: np.ndarray, lookback: int
-) -> np.ndarray:
-    """Forecast cumulative log returns (len(rows), H) for windows ending at ``rows`` (unscaled)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Point forecasts (N, H) and sorted quantile bounds (N, H, Q) of cumulative log returns, unscaled."""
     if len(rows) == 0:
-        return np.empty((0, model.horizon))
+        return np.empty((0, model.horizon)), np.empty((0, model.horizon, model.n_outputs - 1))
     ds = WindowDataset([series], [rows], scaler, lookback)
-    out = [model(x).numpy() for x, _ in make_loader(ds, 2048, False)]
-    return np.concatenate(out).astype("float64") * scaler.target_scale
+    out = np.concatenate([model(x).numpy() for x, _ in make_loader(ds, 2048, False)]).astype("float64")
+    out *= scaler.target_scale
+    return out[..., 0], np.sort(out[..., 1:], axis=-1)
 
 
 def sample_range(series: list[SeriesArrays], within: Range) -> list[np.ndarray]:
     return [s.sample_rows(within) for s in series]
+
+
+class NeuralForecaster(WindowForecaster):
+    """A Lightning architecture behind the shared interface: fit_fold on a fold, predict_rows on windows."""
+
+    def __init__(
+        self,
+        model_name: str,
+        hparams: dict[str, Any],
+        lookback: int,
+        horizon: int,
+        cfg: TrainConfig,
+        quantiles: list[float],
+        winsor_quantile: float | None = None,
+        max_epochs: int | None = None,
+        callbacks: list[Callback] | None = None,
+    ):
+        self.name = model_name if model_name != "lstm_family" else hparams["architecture"]
+        self.model_name, self.hparams, self.lookback, self.horizon = model_name, hparams, lookback, horizon
+        self.cfg, self.quantiles, self.winsor_quantile = cfg, quantiles, winsor_quantile
+        self.max_epochs, self.callbacks = max_epochs, callbacks
+        self.result: FitResult | None = None
+
+    def fit(self, series: list[SeriesArrays], fold: Fold) -> None:
+        self.result = fit_fold(
+            self.model_name,
+            self.hparams,
+            series,
+            fold,
+            self.lookback,
+            self.horizon,
+            self.cfg,
+            max_epochs=self.max_epochs,
+            callbacks=self.callbacks,
+            quantiles=self.quantiles,
+            winsor_quantile=self.winsor_quantile,
+        )
+
+    def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.result is None:
+            raise RuntimeError(f"{self.name}: call fit() before forecast()")
+        return predict_rows(self.result.model, self.result.scaler, series, rows, self.lookback)

@@ -1,23 +1,22 @@
-"""Ingest flow: for each series, fetch closed candles, gate them with the candle contract, store them."""
+"""Ingest flow: fetch every series' closed candles, gate each staged batch with the candle contract, store it."""
 
 from __future__ import annotations
 
 from prefect import flow
 
 from candlecast.config import RunConfig
-from tasks.ingest import fetch_candles, store_batch
+from tasks.ingest import fetch_candles, report_ingest, store_batch
 from tasks.validate import validate_batch
 
 
 @flow(name="candlecast-ingest", log_prints=True)
 def ingest_flow(config: RunConfig | None = None) -> dict[str, int]:
     cfg = config or RunConfig()
-    stored: dict[str, int] = {}
-    for series in cfg.series:
-        staged = fetch_candles(cfg, series)
-        if staged is None:
-            stored[str(series)] = 0
-            continue
-        validate_batch(series, staged)
-        stored[str(series)] = store_batch(series, staged)
-    return stored
+    fetched = fetch_candles(cfg)
+    stored = {series: 0 for series in fetched}
+    for series, fetch in fetched.items():
+        for staged in fetch.staged:  # in time order; a refused batch stops the flow with nothing after it stored
+            validate_batch(series, staged)
+            stored[series] += store_batch(series, staged)
+    report_ingest(fetched, stored)
+    return {str(series): n for series, n in stored.items()}

@@ -9,12 +9,16 @@ from candlecast.config import RunConfig
 from candlecast.promotion import PromotionOutcome
 from tasks.features import build_features
 from tasks.train import evaluate, promote_model, start_run, sweep
+from tasks.validate import validate_features, validate_stored
 
 
 @flow(name="candlecast-train", log_prints=True)
 def train_flow(config: RunConfig | None = None) -> PromotionOutcome:
     cfg = config or RunConfig()
+    for series in cfg.series:
+        validate_stored(series)
     feature_paths = {series.slug: build_features(cfg, series) for series in cfg.series}
+    validate_features(cfg, feature_paths)
     run_id = start_run(cfg, feature_paths, flow_run.get_name() or cfg.name)
     best = sweep(cfg, feature_paths, run_id)
     evaluation = evaluate(cfg, feature_paths, best)

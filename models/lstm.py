@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -15,13 +16,14 @@ class LSTMForecaster(BaseForecaster):
         self,
         n_features: int,
         horizon: int,
+        quantiles: Sequence[float] = (0.1, 0.9),
         hidden_size: int = 64,
         num_layers: int = 1,
         dropout: float = 0.0,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
     ):
-        super().__init__(n_features, horizon, lr, weight_decay)
+        super().__init__(n_features, horizon, quantiles, lr, weight_decay)
         self.save_hyperparameters()
         self.lstm = nn.LSTM(
             n_features,
@@ -30,19 +32,18 @@ class LSTMForecaster(BaseForecaster):
             dropout=dropout if num_layers > 1 else 0.0,
             batch_first=True,
         )
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden_size, horizon))
+        self.head = nn.Sequential(nn.Dropout(dropout), self.output_head(hidden_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(x)  # (B, L, F) -> (B, L, hidden)
-        return self.head(out[:, -1])  # (B, hidden) -> (B, H)
+        return self.shape_output(self.head(out[:, -1]))  # (B, hidden) -> (B, H, 1 + Q)
 
 
 def search_space(trial: Any) -> dict[str, Any]:
     """Optuna search space over this architecture (trial is an optuna.Trial)."""
-    num_layers = trial.suggest_int("num_layers", 1, 2)
     return {
         "hidden_size": trial.suggest_categorical("hidden_size", [16, 32, 64]),
-        "num_layers": num_layers,
+        "num_layers": trial.suggest_int("num_layers", 1, 2),
         "dropout": trial.suggest_float("dropout", 0.0, 0.3),
         "lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),
         "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),

@@ -12,11 +12,22 @@ from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 
 
-@task(name="fetch", task_run_name="fetch-{series.slug}", retries=2, retry_delay_seconds=10)
-def fetch_candles(cfg: RunConfig, series: SeriesKey) -> Path | None:
-    return ingest.fetch_batch(Settings(), cfg, series)
+@task(name="fetch", retries=2, retry_delay_seconds=10, tags=["exchange-api"])  # server-wide exchange limit
+def fetch_candles(cfg: RunConfig) -> dict[SeriesKey, ingest.SeriesFetch]:
+    """Every configured series at once (async ccxt, bounded concurrency, one rate limiter per exchange)."""
+    return ingest.fetch_for_config(Settings(), cfg)
 
 
 @task(name="store", task_run_name="store-{series.slug}")
 def store_batch(series: SeriesKey, staged: Path) -> int:
     return ingest.store_batch(Settings(), series, staged)
+
+
+@task(name="ingest-report")
+def report_ingest(
+    fetched: dict[SeriesKey, ingest.SeriesFetch], stored: dict[SeriesKey, int]
+) -> list[ingest.SeriesReport]:
+    """Gaps per series, classified; fails the flow if a series could not be fetched (the rest is stored)."""
+    reports = ingest.summarize(Settings(), fetched, {k: (n, None) for k, n in stored.items()})
+    ingest.raise_on_errors(reports)
+    return reports

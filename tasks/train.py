@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prefect import task
 
-from candlecast import tracking
+from candlecast import contract, tracking
 from candlecast.config import RunConfig
 from candlecast.datasets import data_lineage, load_series
 from candlecast.evaluate import EvaluationOutcome, evaluate_best
@@ -21,7 +21,8 @@ def _series(cfg: RunConfig, feature_paths: dict[str, Path]):
 
 @task(name="start-run")
 def start_run(cfg: RunConfig, feature_paths: dict[str, Path], flow_run_name: str) -> str:
-    return tracking.start_parent_run(Settings(), cfg.experiment_name, flow_run_name, data_lineage(feature_paths))
+    tags = data_lineage(feature_paths) | contract.validation_tags(Settings(), cfg.series)
+    return tracking.start_parent_run(Settings(), cfg.experiment_name, flow_run_name, tags)
 
 
 @task(name="sweep")

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from candlecast.config import FeatureConfig
 from candlecast.datasets import Scaler, SeriesArrays, WindowDataset, fit_scaler, make_loader
@@ -63,6 +64,26 @@ def test_sample_rows_need_complete_targets():
     with_targets = arrays.sample_rows(everything)
     assert with_targets.max() == 99 - CFG.horizon
     assert arrays.sample_rows(everything, need_targets=False).max() == 99
+
+
+def test_winsorizing_bounds_come_from_training_rows_only():
+    candles = synthetic_candles("BTC/USDT", START, 400, seed=5)
+    train = Range(START, START + 199 * HOUR)
+    base = fit_scaler([_arrays(candles)], train, winsor_quantile=0.01)
+    wild = candles.copy()
+    wild.loc[300, ["close", "high"]] *= 3.0  # an outlier after training
+    assert fit_scaler([_arrays(wild)], train, winsor_quantile=0.01) == base
+    ret = base.transform(np.full((1, len(FEATURE_COLUMNS)), 10.0))  # far outside every training value
+    upper = base.transform(np.asarray([base.upper]))
+    np.testing.assert_allclose(ret, upper)
+
+
+def test_targets_are_scaled_but_never_clipped():
+    arrays = _arrays(synthetic_candles("BTC/USDT", START, 300, seed=6))
+    arrays.targets[150, 0] = 5.0  # a huge move
+    scaler = fit_scaler([arrays], Range(START, START + 299 * HOUR), winsor_quantile=0.05)
+    ds = WindowDataset([arrays], [np.array([150])], scaler, CFG.lookback)
+    assert ds[0][1][0].item() == pytest.approx(5.0 / scaler.target_scale, rel=1e-6)
 
 
 def test_constant_columns_do_not_divide_by_zero():

@@ -1,7 +1,10 @@
+"""The walk-forward engine: ordered, purged, deterministic, and the same folds for every caller."""
+
 import numpy as np
 import pytest
 
-from candlecast.splits import plan_splits
+from candlecast.config import RunConfig
+from candlecast.splits import plan_splits, walk_forward
 
 HOUR = 3_600_000
 
@@ -10,28 +13,62 @@ def _timeline(n: int) -> np.ndarray:
     return np.arange(n, dtype=np.int64) * HOUR
 
 
+def _candles_between(a: int, b: int) -> int:
+    """Candles strictly between sample times a < b."""
+    return (b - a) // HOUR - 1
+
+
 @pytest.mark.parametrize("n_folds", [1, 3])
 def test_folds_are_ordered_and_purged(n_folds):
     gap = 30
-    plan = plan_splits(_timeline(5000), HOUR, gap, test_fraction=0.15, val_fraction=0.1, n_folds=n_folds)
-    assert len(plan.folds) == n_folds
+    folds = walk_forward(0, 4999 * HOUR, HOUR, gap, n_folds, n_test=300, n_val=400)
+    assert len(folds) == n_folds
+    for fold in folds:
+        assert fold.train.start < fold.train.end < fold.val.start <= fold.val.end < fold.test.start <= fold.test.end
+        assert _candles_between(fold.train.end, fold.val.start) == gap
+        assert _candles_between(fold.val.end, fold.test.start) == gap
+        assert (fold.test.end - fold.test.start) // HOUR + 1 == 300
+    assert folds[-1].test.end == 4999 * HOUR
+    # test blocks tile the end of the timeline; expanding windows grow
+    for a, b in zip(folds, folds[1:], strict=False):
+        assert b.test.start == a.test.end + HOUR
+        assert a.train.start == b.train.start == 0 and a.train.end < b.train.end
+
+
+def test_sliding_windows_keep_their_length():
+    folds = walk_forward(0, 4999 * HOUR, HOUR, 30, 3, n_test=300, n_val=400, window="sliding", n_train=2000)
+    for fold in folds:
+        assert (fold.train.end - fold.train.start) // HOUR + 1 == 2000
+    assert folds[0].train.start < folds[1].train.start < folds[2].train.start
+
+
+def test_plan_keeps_the_sweep_away_from_the_test_range():
+    plan = plan_splits(_timeline(6000), HOUR, 30, test_fraction=0.2, val_fraction=0.1, n_folds=2, test_folds=3)
+    assert len(plan.folds) == 2 and len(plan.test_folds) == 3
+    assert plan.test.end == 5999 * HOUR
+    first_test = plan.test_folds[0].test.start
     for fold in plan.folds:
-        assert fold.train.start < fold.train.end < fold.val.start <= fold.val.end < plan.test.start
-        # strictly more than `gap` candles between the last training sample and the first validation one
-        assert (fold.val.start - fold.train.end) // HOUR == gap + 1
-    assert (plan.test.start - plan.folds[-1].val.end) // HOUR == gap + 1
-    assert plan.test.end == 4999 * HOUR
-    # expanding windows: every fold trains on more than the one before, validates later
-    for a, b in zip(plan.folds, plan.folds[1:], strict=False):
-        assert a.train.start == b.train.start and a.train.end < b.train.end and a.val.end < b.val.start
+        assert _candles_between(fold.test.end, first_test) >= 30
+    assert plan.test_folds[0].test.start == plan.test.start
 
 
 def test_deterministic_and_independent_of_order():
     ts = _timeline(3000)
     shuffled = np.random.default_rng(0).permutation(np.concatenate([ts, ts]))
-    assert plan_splits(ts, HOUR, 10, 0.2, 0.2, 2) == plan_splits(shuffled, HOUR, 10, 0.2, 0.2, 2)
+    assert plan_splits(ts, HOUR, 10, 0.2, 0.1, 2) == plan_splits(shuffled, HOUR, 10, 0.2, 0.1, 2)
 
 
 def test_too_little_history_is_a_clear_error():
     with pytest.raises(ValueError, match="too few"):
         plan_splits(_timeline(100), HOUR, 48, 0.15, 0.15, 1)
+
+
+def test_gap_shorter_than_the_horizon_is_refused():
+    with pytest.raises(ValueError, match="horizon"):
+        RunConfig.model_validate({"features": {"horizon": 24}, "split": {"gap": 12}})
+    assert RunConfig.model_validate({"features": {"lookback": 48, "horizon": 24}}).gap == 72
+
+
+def test_sliding_needs_a_length():
+    with pytest.raises(ValueError, match="train_fraction"):
+        RunConfig.model_validate({"split": {"window": "sliding"}})

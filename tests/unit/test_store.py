@@ -67,3 +67,74 @@ def test_two_writers_never_lose_candles(tmp_path):
         assert p.exitcode == 0
     out = CandleStore(tmp_path).read(KEY)
     pd.testing.assert_frame_equal(out, synthetic_candles("BTC/USDT", START, 400))
+
+
+def test_one_file_per_year_readable_by_pandas_pyarrow_and_duckdb(tmp_path):
+    import duckdb
+    import pyarrow.dataset as ds
+
+    store = CandleStore(tmp_path)
+    candles = synthetic_candles("BTC/USDT", START - 48 * 3_600_000, 24 * 400)  # 2023-12-30 .. 2025-02
+    store.upsert(KEY, candles)
+    folder = store.series_dir(KEY)
+    assert sorted(p.name for p in folder.glob("*.parquet")) == ["2023.parquet", "2024.parquet", "2025.parquet"]
+    pd.testing.assert_frame_equal(store.read(KEY), candles)
+    pd.testing.assert_frame_equal(pd.read_parquet(store.path(KEY)).sort_values("timestamp", ignore_index=True), candles)
+    assert ds.dataset(folder, format="parquet").count_rows() == len(candles)
+    sql = f"SELECT count(*), min(timestamp), max(timestamp) FROM read_parquet('{tmp_path}/**/*.parquet')"
+    assert duckdb.sql(sql).fetchall() == [(len(candles), candles["timestamp"].iloc[0], candles["timestamp"].iloc[-1])]
+    manifest = store.manifest(KEY)
+    assert manifest["rows"] == len(candles) and set(manifest["files"]) == {
+        "2023.parquet",
+        "2024.parquet",
+        "2025.parquet",
+    }
+
+
+def test_minute_series_get_a_file_per_month_and_an_upsert_rewrites_only_its_months(tmp_path):
+    key = SeriesKey("binance", "BTC/USDT", "1m")
+    store = CandleStore(tmp_path)
+    candles = synthetic_candles("BTC/USDT", START, 60 * 24 * 40, timeframe="1m")  # January and 9 days of February
+    store.upsert(key, candles.iloc[:-10])
+    jan = store.series_dir(key) / "2024-01.parquet"
+    before = jan.stat().st_mtime_ns
+    assert store.upsert(key, candles.iloc[-20:]) == 10
+    assert jan.stat().st_mtime_ns == before  # January untouched by a February update
+    pd.testing.assert_frame_equal(store.read(key), candles)
+
+
+def test_gaps_are_recorded_not_filled(tmp_path):
+    store = CandleStore(tmp_path)
+    candles = synthetic_candles("BTC/USDT", START, 50)
+    store.upsert(KEY, candles.drop(index=[10, 11, 30]))
+    manifest = store.manifest(KEY)
+    assert manifest["missing"] == 3 and [g["missing"] for g in manifest["gaps"]] == [2, 1]
+    assert len(store.read(KEY)) == 47
+
+
+def test_a_legacy_single_file_is_folded_into_period_files(tmp_path):
+    store = CandleStore(tmp_path)
+    candles = synthetic_candles("BTC/USDT", START, 100)
+    legacy = store.series_dir(KEY) / "candles.parquet"
+    legacy.parent.mkdir(parents=True)
+    candles.iloc[:60].to_parquet(legacy, index=False)
+    pd.testing.assert_frame_equal(store.read(KEY), candles.iloc[:60])
+    assert store.last_timestamp(KEY) == candles["timestamp"].iloc[59]
+    assert store.upsert(KEY, candles.iloc[50:]) == 40
+    assert not legacy.exists()
+    pd.testing.assert_frame_equal(store.read(KEY), candles)
+
+
+def test_repair_removes_a_dead_writers_debris_and_refreshes_a_stale_manifest(tmp_path):
+    store = CandleStore(tmp_path)
+    candles = synthetic_candles("BTC/USDT", START, 100)
+    store.upsert(KEY, candles.iloc[:50])
+    folder = store.series_dir(KEY)
+    stale = folder / "_manifest.json"
+    old_manifest = stale.read_text()
+    store.upsert(KEY, candles)
+    stale.write_text(old_manifest)  # as if killed between the data and the manifest
+    (folder / ".2024.parquet.abc.tmp").write_bytes(b"half a file")
+    assert store.manifest(KEY)["rows"] == 100  # never disagrees with the data
+    store.repair(KEY)
+    assert not list(folder.glob("*.tmp")) and '"rows": 100' in stale.read_text()

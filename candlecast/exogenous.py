@@ -1,0 +1,52 @@
+"""Exogenous series from a file (e.g. a sentiment index), joined to candles point in time.
+
+A value stamped at time s (ms UTC) is taken as known from s + delay on. Candle t gets the latest
+value known by its close (timestamp + timeframe), so a daily index published at midnight reaches
+the candle that closes at midnight, and never one before it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from candlecast.config import ExogenousConfig
+
+
+def read_exogenous(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """A frame of ``timestamp`` (int ms) and numeric value columns, sorted, one row per timestamp."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"exogenous file {path} does not exist: fix features.exogenous[].path")
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    if "timestamp" not in frame.columns:
+        raise ValueError(f"exogenous file {path} needs a `timestamp` column (ms since epoch, UTC)")
+    values = columns or [c for c in frame.columns if c != "timestamp"]
+    missing = [c for c in values if c not in frame.columns]
+    if missing or not values:
+        have = list(frame.columns)
+        raise ValueError(f"exogenous file {path} lacks value columns {missing or '(none)'}: it has {have}")
+    bad = [c for c in values if not pd.api.types.is_numeric_dtype(frame[c])]
+    if bad:
+        raise ValueError(f"exogenous columns {bad} in {path} are not numeric")
+    if frame["timestamp"].duplicated().any():
+        raise ValueError(f"exogenous file {path} repeats timestamps: keep one value per time (the first published)")
+    out = frame[["timestamp", *values]].copy()
+    out["timestamp"] = out["timestamp"].astype("int64")
+    return out.sort_values("timestamp").reset_index(drop=True)
+
+
+def exogenous_prefix(path: str | Path) -> str:
+    return "exo_" + Path(path).name.split(".")[0].lower().replace("-", "_")
+
+
+def join_exogenous(timestamps: pd.Series, step_ms: int, frame: pd.DataFrame, source: ExogenousConfig) -> pd.DataFrame:
+    """Columns ``exo_<file>_<col>``: for each candle, the latest value known when it closed."""
+    values = [c for c in frame.columns if c != "timestamp"]
+    known = frame.assign(known_at=frame["timestamp"] + source.delay_ms).drop(columns="timestamp")
+    rows = pd.DataFrame({"known_at": timestamps.astype("int64").to_numpy() + step_ms})
+    joined = pd.merge_asof(rows, known.sort_values("known_at"), on="known_at", direction="backward")
+    prefix = exogenous_prefix(source.path)
+    return joined[values].astype(np.float64).rename(columns={c: f"{prefix}_{c}" for c in values})

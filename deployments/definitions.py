@@ -1,0 +1,143 @@
+"""The Prefect deployments of candlecast: one spec per flow, turned into deployments for one run config.
+
+Schedules are cron in UTC. Each deployment carries the whole run config as its ``config`` parameter
+(a JSON object validated against RunConfig's schema), so a worker on another machine needs no config
+file and the Prefect UI renders the config as a form. Adding a flow is one line in ``SPECS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from prefect import Flow
+    from prefect.deployments.runner import RunnerDeployment
+
+    from candlecast.config import RunConfig
+
+# Task tag of every exchange request (tasks/ingest.py `fetch`): a tag limit on it is a global concurrency limit.
+EXCHANGE_TAG = "exchange-api"
+DEFAULT_EXCHANGE_LIMIT = 2
+DEFAULT_POOL = "candlecast"
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """What to deploy for one flow; ``flow`` is "module:attribute" so the CLI imports flows only when needed."""
+
+    key: str
+    flow: str
+    cron: str | None
+    description: str
+    retries: int = 0
+    retry_delay_s: int = 0
+    max_running: int | None = None
+
+    def load(self) -> Flow:
+        module, attr = self.flow.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def retry_env(self) -> dict[str, str]:
+        """Flow retries as settings, for workers that import the flow from its module (not from this spec)."""
+        return {
+            "PREFECT_FLOWS_DEFAULT_RETRIES": str(self.retries),
+            "PREFECT_FLOWS_DEFAULT_RETRY_DELAY_SECONDS": str(self.retry_delay_s),
+        }
+
+
+SPECS: tuple[DeploymentSpec, ...] = (
+    # Candles close on the hour: ingest two minutes after, predict once ingest has had time to finish.
+    DeploymentSpec(
+        "ingest",
+        "flows.ingest:ingest_flow",
+        "2 * * * *",
+        "Hourly at :02 UTC: fetch the candles that closed, gate them with the candle contract, store them.",
+        retries=2,
+        retry_delay_s=120,
+    ),
+    DeploymentSpec(
+        "predict",
+        "flows.predict:predict_flow",
+        "15 * * * *",
+        "Hourly at :15 UTC, after ingest: forecasts from models:/<name>@champion into the prediction store.",
+        retries=2,
+        retry_delay_s=60,
+    ),
+    # A failed sweep needs a look, not a blind rerun; one training at a time per series set (= per config).
+    DeploymentSpec(
+        "train",
+        "flows.train:train_flow",
+        "0 3 * * 0",
+        "Weekly, Sunday 03:00 UTC: features, Optuna sweep, evaluation next to naive, registry promotion.",
+        max_running=1,
+    ),
+    DeploymentSpec(
+        "score",
+        "flows.score:score_flow",
+        "30 0 * * *",
+        "Daily at 00:30 UTC: join forecasts with the candles that arrived, live error per model version.",
+        retries=1,
+        retry_delay_s=300,
+    ),
+    DeploymentSpec(
+        "pipeline",
+        "flows.pipeline:pipeline",
+        None,
+        "On demand: ingest, train and predict once, as subflows of one run.",
+        max_running=1,
+    ),
+)
+
+
+def spec(key: str) -> DeploymentSpec:
+    try:
+        return next(s for s in SPECS if s.key == key)
+    except StopIteration:
+        raise ValueError(f"no deployment {key!r}; known: {[s.key for s in SPECS]}") from None
+
+
+def deployment_name(s: DeploymentSpec, cfg: RunConfig) -> str:
+    """``<flow name>/<config name>``: one set of deployments per config, i.e. per series set."""
+    return f"{s.load().name}/{cfg.name}"
+
+
+def config_parameters(cfg: RunConfig) -> dict[str, Any]:
+    return {"config": cfg.model_dump(mode="json")}
+
+
+def build(
+    cfg: RunConfig, work_pool: str | None = None, specs: tuple[DeploymentSpec, ...] = SPECS
+) -> list[RunnerDeployment]:
+    """Runner deployments for ``cfg``: served in-process when ``work_pool`` is None, else for a pool's workers.
+
+    Entrypoints are module paths (``flows.ingest.ingest_flow``), so any worker with candlecast installed
+    runs them (the local venv, the Docker image, a Kubernetes pod) without a checkout or pull step.
+    """
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.schedules import Cron
+    from prefect.types.entrypoint import EntrypointType
+
+    deployments = []
+    for s in specs:
+        flow = s.load().with_options(retries=s.retries, retry_delay_seconds=s.retry_delay_s)
+        limit = (
+            ConcurrencyLimitConfig(limit=s.max_running, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+            if s.max_running
+            else None
+        )
+        deployments.append(
+            flow.to_deployment(
+                name=cfg.name,
+                schedules=[Cron(s.cron, timezone="UTC")] if s.cron else [],
+                parameters=config_parameters(cfg),
+                concurrency_limit=limit,
+                description=s.description,
+                tags=["candlecast", s.key],
+                work_pool_name=work_pool,
+                job_variables={"env": s.retry_env()} if work_pool else None,
+                entrypoint_type=EntrypointType.MODULE_PATH,
+            )
+        )
+    return deployments

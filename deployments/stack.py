@@ -1,0 +1,296 @@
+"""The server stack as background processes: Prefect server, a process worker, MLflow server, optuna-dashboard.
+
+One definition of each service's command serves `candlecast up`, the system test (Postgres backends)
+and docker/compose.yaml (a unit test asserts the compose commands equal ``commands(StackConfig.compose())``).
+Pid files and logs live in ``<state>/``; `down` stops only the processes those pid files name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from candlecast.io import read_json, write_json
+
+LOCAL_ALLOWED_HOSTS = ("127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Where the services listen and what they serve. Backends and secrets come through ``Service.env``."""
+
+    host: str = "127.0.0.1"
+    prefect_port: int = 4200
+    mlflow_port: int = 5000
+    worker_health_port: int = 8081
+    dashboard_port: int | None = 8080
+    pool: str = "candlecast"
+    artifacts_dir: str = ".candlecast/mlartifacts"
+    allowed_hosts: tuple[str, ...] = LOCAL_ALLOWED_HOSTS
+
+    @classmethod
+    def compose(cls) -> StackConfig:
+        """The values docker/compose.yaml uses inside its containers."""
+        return cls(
+            host="0.0.0.0",
+            dashboard_port=None,
+            artifacts_dir="/data/mlartifacts",
+            allowed_hosts=("mlflow", "mlflow:*", *LOCAL_ALLOWED_HOSTS),
+        )
+
+    @property
+    def connect_host(self) -> str:
+        return "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+
+    @property
+    def prefect_api_url(self) -> str:
+        return f"http://{self.connect_host}:{self.prefect_port}/api"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://{self.connect_host}:{self.mlflow_port}"
+
+
+def commands(cfg: StackConfig) -> dict[str, list[str]]:
+    """Each service's command line; the program is looked up in this interpreter's bin folder at start."""
+    cmds = {
+        "prefect-server": ["prefect", "server", "start", "--host", cfg.host, "--port", str(cfg.prefect_port)],
+        # the backend store comes from MLFLOW_BACKEND_STORE_URI, so no password sits in a command line
+        "mlflow": [
+            "mlflow",
+            "server",
+            "--host",
+            cfg.host,
+            "--port",
+            str(cfg.mlflow_port),
+            "--workers",
+            "1",
+            "--artifacts-destination",
+            cfg.artifacts_dir,
+            "--allowed-hosts",
+            ",".join(cfg.allowed_hosts),
+        ],  # fmt: skip
+        "worker": ["prefect", "worker", "start", "--pool", cfg.pool, "--type", "process", "--with-healthcheck"],
+    }
+    if cfg.dashboard_port is not None:
+        cmds["optuna-dashboard"] = ["optuna-dashboard", "--host", cfg.host, "--port", str(cfg.dashboard_port)]
+    return cmds
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    health_url: str
+    ui_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Backends:
+    """Where the stack keeps its state; the defaults are the files the CLI uses under CANDLECAST_HOME."""
+
+    home: Path
+    prefect_database: str | None = None  # None: sqlite under <home>/stack/prefect
+    mlflow_store: str | None = None  # None: <home>/mlflow.db, the CLI's own store
+    optuna_storage: str | None = None  # None: <home>/optuna.db
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def mlflow_store_uri(self) -> str:
+        return self.mlflow_store or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def optuna_url(self) -> str:
+        return self.optuna_storage or f"sqlite:///{self.home / 'optuna.db'}"
+
+
+def services(cfg: StackConfig, backends: Backends) -> list[Service]:
+    """The stack's services with their environments, in start order (the worker needs the Prefect server)."""
+    home = backends.home
+    quiet = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **backends.extra_env}
+    prefect_env = {**quiet, "PREFECT_HOME": str(home / "stack" / "prefect")}
+    if backends.prefect_database:
+        prefect_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = backends.prefect_database
+    # A local sqlite store is shared with the CLI directly (same file, file:// artifacts under <home>/mlartifacts);
+    # any other store is reached through the server, whose proxied artifact store is artifacts_dir.
+    local_mlflow = backends.mlflow_store_uri.startswith("sqlite:")
+    worker_env = {
+        **prefect_env,
+        "PREFECT_API_URL": cfg.prefect_api_url,
+        "PREFECT_WORKER_WEBSERVER_HOST": cfg.connect_host,
+        "PREFECT_WORKER_WEBSERVER_PORT": str(cfg.worker_health_port),
+        "PREFECT_LOGGING_EXTRA_LOGGERS": "candlecast",
+        "CANDLECAST_HOME": str(home),
+        "CANDLECAST_MLFLOW_TRACKING_URI": backends.mlflow_store_uri if local_mlflow else cfg.mlflow_url,
+        "CANDLECAST_OPTUNA_STORAGE": backends.optuna_url,
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }
+    cmds = commands(cfg)
+    out = [
+        Service(
+            "prefect-server", cmds["prefect-server"], prefect_env, f"{cfg.prefect_api_url}/health",
+            f"http://{cfg.connect_host}:{cfg.prefect_port}",
+        ),
+        Service(
+            "mlflow", cmds["mlflow"], {**quiet, "MLFLOW_BACKEND_STORE_URI": backends.mlflow_store_uri},
+            f"{cfg.mlflow_url}/health", cfg.mlflow_url,
+        ),
+        Service("worker", cmds["worker"], worker_env, f"http://{cfg.connect_host}:{cfg.worker_health_port}/health"),
+    ]  # fmt: skip
+    if "optuna-dashboard" in cmds:
+        # the dashboard takes its storage as the first argument
+        argv = [cmds["optuna-dashboard"][0], backends.optuna_url, *cmds["optuna-dashboard"][1:]]
+        url = f"http://{cfg.connect_host}:{cfg.dashboard_port}"
+        out.append(Service("optuna-dashboard", argv, quiet, f"{url}/api/studies", f"{url}/dashboard/"))
+    return out
+
+
+def init_optuna_storage(url: str) -> None:
+    """Create the Optuna schema once, before the dashboard and sweep workers open it (concurrent creation races)."""
+    import optuna
+
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    optuna.storages.RDBStorage(url)
+
+
+class StackError(RuntimeError):
+    """A service could not start; the message names it, says why and where its log is."""
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def _program(name: str) -> str:
+    """The program from this interpreter's environment (the venv), else from PATH."""
+    local = Path(sys.executable).parent / name
+    found = str(local) if local.exists() else shutil.which(name)
+    if not found:
+        raise StackError(f"{name} is not installed in {sys.prefix}; install candlecast with its dependencies")
+    return found
+
+
+def start(svc: Service, state: Path, timeout_s: float = 120) -> int:
+    """Start one service in its own session, wait until its health URL answers, record its pid."""
+    state.mkdir(parents=True, exist_ok=True)
+    pid_file, log = state / f"{svc.name}.json", state / f"{svc.name}.log"
+    if running(state, svc.name):
+        raise StackError(f"{svc.name} is already running (pid file {pid_file}); run `candlecast down` first")
+    argv = [_program(svc.argv[0]), *svc.argv[1:]]
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            argv, env={**os.environ, **svc.env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    write_json({"pid": proc.pid, "argv": argv, "url": svc.ui_url}, pid_file)
+    deadline = time.monotonic() + timeout_s
+    while not healthy(svc.health_url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop(state, svc.name)
+            tail = log.read_text(errors="replace")[-2000:]
+            why = (
+                f"exited with {proc.returncode}" if proc.returncode is not None else f"not healthy in {timeout_s:.0f}s"
+            )
+            raise StackError(f"{svc.name} {why} ({svc.health_url}); log {log}:\n{tail}")
+        time.sleep(0.5)
+    return proc.pid
+
+
+def _ours(pid: int, argv: list[str]) -> bool:
+    """The pid still runs the program we started (pids are reused); without /proc, trust the pid file."""
+    try:
+        return argv[0].encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc").is_dir()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running(state: Path, name: str) -> int | None:
+    info = read_json(state / f"{name}.json")
+    if info and _alive(info["pid"]) and _ours(info["pid"], info["argv"]):
+        return int(info["pid"])
+    return None
+
+
+def stop(state: Path, name: str, grace_s: float = 15) -> bool:
+    """Stop a service's process group (SIGTERM, then SIGKILL after ``grace_s``) and drop its pid file."""
+    pid = running(state, name)
+    if pid is not None:
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while _alive(pid) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.2)
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+            _reap(pid)
+    (state / f"{name}.json").unlink(missing_ok=True)
+    return pid is not None
+
+
+def _reap(pid: int) -> None:
+    """Collect a child we started in this process, so it does not linger as a zombie that looks alive."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def up(services_: list[Service], state: Path, timeout_s: float = 120) -> list[Service]:
+    """Start the services in order; on any failure stop the ones already started, then raise."""
+    started: list[Service] = []
+    try:
+        for svc in services_:
+            start(svc, state, timeout_s)
+            started.append(svc)
+    except BaseException:
+        down(state, [s.name for s in reversed(started)])
+        raise
+    return started
+
+
+def down(state: Path, names: list[str] | None = None) -> list[str]:
+    """Stop the named services (default: every one with a pid file in ``state``), workers first."""
+    if names is None:
+        order = ["optuna-dashboard", "worker", "mlflow", "prefect-server"]
+        found = {p.stem for p in state.glob("*.json")} if state.is_dir() else set()
+        names = [n for n in order if n in found] + sorted(found - set(order))
+    return [n for n in names if stop(state, n)]

@@ -1,0 +1,80 @@
+"""The contract as a gate: validate against the state folder, record the verdict, quarantine what fails.
+
+The tasks call these (one line each) and add Prefect artifacts; the CLI calls them too. Every check
+writes its result into ``<home>/gx`` (with a Data Docs page) and the series' validation record, which
+`candlecast status` shows and the training run links from MLflow.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from candlecast.config import RunConfig
+from candlecast.ingest import record_validation
+from candlecast.quarantine import QuarantineEntry, quarantine_batch
+from candlecast.schema import SeriesKey
+from candlecast.settings import Settings
+from candlecast.store import CandleStore
+from expectations.runner import ValidationReport, validate_candles, validate_features
+
+
+class ContractViolation(ValueError):
+    """Data failed a critical expectation; the message names each one and shows offending rows."""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def check_batch(
+    settings: Settings, series: SeriesKey, staged: Path, now: int | None = None
+) -> tuple[ValidationReport, QuarantineEntry | None]:
+    """Validate a staged batch from a live exchange; a failing batch moves to quarantine, not the store."""
+    report = validate_candles(
+        pd.read_parquet(staged),
+        series.timeframe,
+        str(series),
+        now_ms=now_ms() if now is None else now,
+        state_root=settings.root,
+    )
+    entry = None if report.success else quarantine_batch(settings, series, staged, report.to_dict())
+    record_validation(settings, series, report.to_dict() | {"quarantine": entry.id if entry else None})
+    return report, entry
+
+
+def check_stored(settings: Settings, series: SeriesKey, now: int | None = None) -> ValidationReport:
+    """Validate a series' stored candles as a whole (cross-batch gaps and moves only show up here).
+
+    With ``now`` the series is treated as live (closed-candle and freshness checks), as before prediction.
+    """
+    candles = CandleStore(settings.candles_dir).read(series)
+    report = validate_candles(candles, series.timeframe, str(series), now_ms=now, state_root=settings.root)
+    record_validation(settings, series, report.to_dict())
+    return report
+
+
+def check_features(settings: Settings, cfg: RunConfig, feature_paths: Mapping[str, Path]) -> list[ValidationReport]:
+    """Validate each feature file against the feature contract."""
+    return [
+        validate_features(pd.read_parquet(path), cfg.features, cfg.data.timeframe, name, state_root=settings.root)
+        for name, path in sorted(feature_paths.items())
+    ]
+
+
+def raise_if_failed(report: ValidationReport, what: str, entry: QuarantineEntry | None = None) -> None:
+    """Fail with a message naming each failed critical expectation, a few offending rows and what to do."""
+    if report.success:
+        return
+    critical = sorted({f["expectation"] for f in report.failures if f["severity"] == "critical"})
+    lines = [f"{report.series or what}: {what} failed the {report.suite} contract ({', '.join(critical)})."]
+    if entry is not None:
+        lines.append(
+            f"Nothing was stored: the batch is quarantined as {entry.id}. Inspect it with "
+            f"`candlecast quarantine show {entry.id}`, fix it, then `candlecast quarantine release {entry.id}`."
+        )
+    lines.append(report.summary())
+    raise ContractViolation("\n".join(lines))

@@ -1,0 +1,97 @@
+"""The feature contract: real feature files pass, and each corruption is caught by the right expectation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_candle_contract import clean_frame
+
+from candlecast.config import FeatureConfig
+from candlecast.features import feature_columns, series_features, warmup_rows
+from expectations.runner import validate_features
+
+CFG = FeatureConfig(horizon=6)
+WARMUP = warmup_rows(CFG, "1h")
+FINITE = "expect_column_values_to_be_finite"
+AFTER_WARMUP = "expect_column_values_to_not_be_null_after_warmup"
+BETWEEN = "expect_column_values_to_be_between"
+TS = "timestamp"
+
+
+@pytest.fixture(scope="module")
+def features() -> pd.DataFrame:
+    return series_features(clean_frame(n=WARMUP + 200), CFG, "1h")
+
+
+def _set(column: str, row: int, value: float) -> Callable[[pd.DataFrame], None]:
+    def corrupt(df: pd.DataFrame) -> None:
+        df.loc[row, column] = value
+
+    return corrupt
+
+
+CORRUPTIONS: dict[str, tuple[Callable[[pd.DataFrame], pd.DataFrame | None], tuple[str, str]]] = {
+    "missing_base_feature": (lambda df: df.drop(columns=["rvol"]), ("expect_table_columns_to_match_set", "")),
+    "missing_target": (lambda df: df.drop(columns=["target_6"]), ("expect_table_columns_to_match_set", "")),
+    "too_short": (lambda df: df.iloc[:WARMUP].copy(), ("expect_table_row_count_to_be_between", "")),
+    "duplicate_timestamp": (
+        lambda df: pd.concat([df, df.iloc[[-1]]]),
+        ("expect_column_values_to_be_unique", "timestamp"),
+    ),
+    "unsorted": (lambda df: df.iloc[::-1], ("expect_column_values_to_be_increasing", "timestamp")),
+    "infinite_feature": (_set("ret_1", WARMUP + 5, np.inf), (FINITE, "ret_1")),
+    "infinite_target": (_set("target_3", WARMUP + 5, -np.inf), (FINITE, "target_3")),
+    "nan_after_warmup": (_set("volume_z", WARMUP + 10, np.nan), (AFTER_WARMUP, "volume_z")),
+    "scaled_feature_out_of_bounds": (_set("volume_z", WARMUP + 10, 80.0), (BETWEEN, "volume_z")),
+    "cycle_out_of_bounds": (_set("hour_sin", WARMUP + 11, 1.5), (BETWEEN, "hour_sin")),
+    "negative_range": (_set("range", WARMUP + 12, -0.1), (BETWEEN, "range")),
+}
+
+
+def test_clean_features_pass(features: pd.DataFrame) -> None:
+    assert features[feature_columns(features)].iloc[:WARMUP].isna().any().any(), "the warm-up must have NaN"
+
+    report = validate_features(features, CFG, "1h", "test")
+
+    assert report.success and report.failures == [], report.summary()
+    assert report.suite == "feature_contract"
+
+
+def test_nan_inside_the_warmup_and_in_targets_is_allowed(features: pd.DataFrame) -> None:
+    df = features.copy()
+    df.loc[WARMUP - 1, "rsi"] = np.nan
+    df.loc[WARMUP + 3, "target_2"] = np.nan  # a target across a gap is undefined on purpose
+
+    assert validate_features(df, CFG, "1h").success
+
+
+def test_extra_columns_of_other_configs_are_allowed(features: pd.DataFrame) -> None:
+    report = validate_features(features.assign(x_btc_usdt_ret_1=0.0), CFG, "1h")
+
+    assert report.success, report.summary()
+
+
+@pytest.mark.parametrize("name", list(CORRUPTIONS))
+def test_corruption_is_caught(features: pd.DataFrame, name: str) -> None:
+    corrupt, expected = CORRUPTIONS[name]
+    df = features.copy()
+    out = corrupt(df)
+    df = df if out is None else out.reset_index(drop=True)
+
+    report = validate_features(df, CFG, "1h")
+
+    assert not report.success
+    assert expected in {(f["expectation"], f["columns"]) for f in report.failures}, report.summary()
+
+
+def test_real_feature_file_passes(shared_data: Path) -> None:
+    candles = pd.read_csv(shared_data / "binance" / "binance_BTC-USDT_1h.csv.gz").tail(5_000)
+    cfg = FeatureConfig()
+
+    report = validate_features(series_features(candles, cfg, "1h"), cfg, "1h", "binance_BTC-USDT_1h")
+
+    assert report.success and report.failures == [], report.summary()
