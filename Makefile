@@ -8,7 +8,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench clean venv up down
 
 venv: $(STAMP)
 
@@ -30,6 +30,13 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+# The local stack on 127.0.0.1 (Prefect server + UI, a process worker, MLflow server + UI, optuna-dashboard).
+up: $(STAMP)
+	$(BIN)/candlecast up
+
+down:
+	$(BIN)/candlecast down
 
 bench: $(STAMP)
 	$(BIN)/python bench/demo_stages.py

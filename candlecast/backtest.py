@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 #: The columns of the printed table, in order (the CSV holds every metric).
 TABLE_COLUMNS = [
     "rmse_ratio",
+    "rmse_ratio_first_step",
+    "rmse_ratio_last_step",
     "mae_ratio",
     "rmse",
     "mase",
@@ -76,18 +78,22 @@ _ARRAYS = ("series", "timestamps", "close", "y", "point", "lower", "upper")
 def run_fold(
     model: WindowForecaster, series: list[SeriesArrays], fold: Fold, interval: float, stride: int, step_ms: int
 ) -> Forecasts:
-    """Fit on train, calibrate on validation, forecast test: the one protocol every model follows."""
+    """Fit on train, calibrate on validation, forecast test: the one protocol every model follows.
+
+    The model cannot peek: ``fit`` gets the series cut at the end of the validation range (whose
+    last targets end inside the purge gap), and ``forecast`` gets inputs with every target hidden.
+    """
     start = time.perf_counter()
-    model.fit(series, fold)
+    model.fit([s.until(fold.val.end) for s in series], fold)
     val = [(s, origins(s, fold.val, stride, step_ms)) for s in series]
-    pv = [model.forecast(s, rows) for s, rows in val]
+    pv = [model.forecast(s.inputs_only(), rows) for s, rows in val]
     y_val = np.concatenate([s.targets[rows] for s, rows in val])
     bounds = None if pv[0][1] is None else np.concatenate([b for _, b in pv])
     calibration = Calibration.fit(y_val, np.concatenate([p for p, _ in pv]), bounds, interval)
     parts = []
     for s in series:
         rows = origins(s, fold.test, stride, step_ms)
-        point, raw = model.forecast(s, rows)
+        point, raw = model.forecast(s.inputs_only(), rows)
         lower, upper = calibration.apply(point, raw)
         parts.append(
             Forecasts(
@@ -112,6 +118,8 @@ def score(
     out["naive_rmse"], out["naive_mae"], out["naive_mase"] = naive["rmse"], naive["mae"], naive["mase"]
     out["rmse_ratio"] = model["rmse"] / naive["rmse"]
     out["mae_ratio"] = model["mae"] / naive["mae"]
+    step_rmse = np.sqrt(np.mean((f.y - f.point) ** 2, axis=0) / np.mean(f.y**2, axis=0))
+    out["rmse_ratio_first_step"], out["rmse_ratio_last_step"] = float(step_rmse[0]), float(step_rmse[-1])
     lag = int(np.ceil(f.y.shape[1] / cfg.stride)) - 1  # windows closer than H candles share targets
     out["dm_stat"], out["dm_pvalue"] = diebold_mariano(f.y - f.point, f.y, lag)
     trades = [

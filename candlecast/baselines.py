@@ -135,27 +135,34 @@ class Ridge(Baseline):
 
 
 class _StatsForecast(Baseline):
-    """A statsforecast model on log closes: fit once per fold, then ``forward`` over each window's past."""
+    """A statsforecast model on log closes: fit once per fold, then ``forward`` over each window's past.
 
-    context = 480  # candles of each window's own past the fitted model filters through
+    ``forward`` restarts from the fitted initial states, so each window's past is cut to begin at
+    the same phase of the season as the training data did.
+    """
+
+    context: int | None = 480  # candles of each window's past to filter through; None: all since the fit's start
 
     def _make(self) -> Any:
         raise NotImplementedError
 
     def fit(self, series: list[SeriesArrays], fold: Fold) -> None:
-        self.models = {}
+        self.models, self.phase = {}, {}
         for s in series:  # one model per series: they need not share dynamics
-            y = _tail_segment(s, fold.train.end, self.stat_window, self.step_ms)
+            ts, y = _tail_segment(s, fold.train.end, self.stat_window, self.step_ms)
             if len(y) < 3 * self.season:
                 raise ValueError(f"{self.name}: only {len(y)} contiguous training candles; need {3 * self.season}")
-            self.models[s.name] = self._make().fit(np.log(y))
+            self.models[s.name], self.phase[s.name] = self._make().fit(np.log(y)), int(ts[0])
 
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, None]:
         out = np.zeros((len(rows), self.horizon))
         log_close = np.log(series.close)
-        model = self.models[series.name]
+        model, phase = self.models[series.name], self.phase[series.name]
         for i, t in enumerate(rows):
-            y = _tail_segment(series, int(series.timestamps[t]), self.context, self.step_ms)
+            origin = int(series.timestamps[t])
+            length = self.context or (origin - phase) // self.step_ms + 1
+            ts, y = _tail_segment(series, origin, length, self.step_ms)
+            y = y[(-((ts[0] - phase) // self.step_ms)) % self.season :] if len(y) else y
             if len(y) >= 2 * self.season:  # else: too little clean past, fall back to the random walk
                 out[i] = model.forward(y=np.log(y), h=self.horizon)["mean"] - log_close[t]
         return out, None
@@ -171,12 +178,20 @@ class AutoARIMA(_StatsForecast):
 
 
 class AutoETS(_StatsForecast):
+    """AutoETS with the error and trend chosen by AICc and an additive daily season kept.
+
+    Left to choose the season too ("ZZZ"), statsforecast dropped it even on a clean daily cycle
+    (tests/unit/test_baselines.py): the baseline would then be a second random walk.
+    """
+
     name = "ets"
+    context = None  # its initial level is the training start's: filter from there (cheap for ETS)
 
     def _make(self) -> Any:
         from statsforecast.models import AutoETS as _AutoETS
 
-        return _AutoETS(season_length=self.season)
+        # statsforecast's ETS supports seasons up to 24 (hourly data); longer ones fit without a season
+        return _AutoETS(season_length=self.season, model="ZZA" if self.season <= 24 else "ZZN")
 
 
 class Prophet(Baseline):
@@ -192,9 +207,10 @@ class Prophet(Baseline):
         import pandas as pd
 
         logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)  # "Importing plotly failed": not needed here
+        from cmdstanpy.utils import get_logger
         from prophet import Prophet as _Prophet
 
-        logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
+        get_logger().setLevel(logging.WARNING)  # it installs its own INFO handler on first use
 
         self.models = {}
         for s in series:
@@ -236,15 +252,15 @@ def _contiguous_steps(s: SeriesArrays, step_ms: int) -> np.ndarray:
     return np.diff(s.timestamps) == step_ms
 
 
-def _tail_segment(s: SeriesArrays, until: int, length: int, step_ms: int) -> np.ndarray:
-    """Closes of the last contiguous run of at most ``length`` candles ending at or before ``until``."""
+def _tail_segment(s: SeriesArrays, until: int, length: int, step_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """Timestamps and closes of the last contiguous run of at most ``length`` candles ending by ``until``."""
     end = int(np.searchsorted(s.timestamps, until, side="right"))
     start = max(0, end - length)
     ts = s.timestamps[start:end]
     breaks = np.flatnonzero(np.diff(ts) != step_ms)
     if len(breaks):
         start += int(breaks[-1]) + 1
-    return s.close[start:end]
+    return s.timestamps[start:end], s.close[start:end]
 
 
 def _naive_utc(ms: np.ndarray) -> Any:

@@ -94,6 +94,23 @@ class SeriesArrays:
             ok[lookback - 1 :] = (span == (lookback - 1) * step_ms) & (run == lookback)
         self.valid_end = ok
 
+    def until(self, end: int) -> SeriesArrays:
+        """The rows up to sample time ``end``: what exists when a fold's fitting must stop."""
+        keep = self.timestamps <= end
+        out = SeriesArrays(
+            self.name, self.timestamps[keep], self.features[keep], self.targets[keep], self.close[keep], self.columns
+        )
+        out.valid_end = self.valid_end[keep]
+        return out
+
+    def inputs_only(self) -> SeriesArrays:
+        """The same rows with every target hidden: what a model may look at when it forecasts."""
+        out = SeriesArrays(
+            self.name, self.timestamps, self.features, np.full_like(self.targets, np.nan), self.close, self.columns
+        )
+        out.valid_end = self.valid_end
+        return out
+
     def sample_rows(self, within: Range, need_targets: bool = True) -> np.ndarray:
         rows = self.valid_end & within.mask(self.timestamps)
         if need_targets:

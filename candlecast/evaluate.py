@@ -21,7 +21,7 @@ import pandas as pd
 
 from candlecast import registry, tracking
 from candlecast.backtest import Forecasts, backtest, markdown_table
-from candlecast.baselines import make_baseline
+from candlecast.baselines import BASELINES, make_baseline
 from candlecast.config import RunConfig
 from candlecast.datasets import SeriesArrays
 from candlecast.forecaster import Forecaster, ForecasterSpec
@@ -31,6 +31,7 @@ from candlecast.settings import Settings
 from candlecast.store import CandleStore
 from candlecast.sweep import SweepOutcome, make_plan, neural
 from candlecast.training import NeuralForecaster
+from models import MODELS
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,6 @@ def model_factories(
 
     ``final`` (if given) collects each fold's fitted neural forecaster, so the last can be shipped.
     """
-    fc = cfg.features
-    step_ms = timeframe_ms(cfg.data.timeframe)
 
     def model() -> WindowForecaster:
         forecaster = neural(cfg, model_name, hparams)
@@ -61,11 +60,23 @@ def model_factories(
             final.append(forecaster)
         return forecaster
 
-    factories: dict[str, Callable[[], WindowForecaster]] = {"model": model}
-    for name in cfg.backtest.baselines:
-        factories[name] = lambda name=name: make_baseline(
-            name, fc.lookback, fc.horizon, step_ms, cfg.backtest.stat_window
-        )
+    return {"model": model, **named_factories(cfg.backtest.baselines, cfg)}
+
+
+def named_factories(names: list[str], cfg: RunConfig) -> dict[str, Callable[[], WindowForecaster]]:
+    """Factories for baselines and architectures by name (architectures with default hyperparameters)."""
+    fc = cfg.features
+    step_ms = timeframe_ms(cfg.data.timeframe)
+    factories: dict[str, Callable[[], WindowForecaster]] = {}
+    for name in names:
+        if name in BASELINES:
+            factories[name] = lambda name=name: make_baseline(
+                name, fc.lookback, fc.horizon, step_ms, cfg.backtest.stat_window
+            )
+        elif name in MODELS:
+            factories[name] = lambda name=name: neural(cfg, name, {})
+        else:
+            raise ValueError(f"unknown model {name!r}: choose from {sorted([*BASELINES, *MODELS])}")
     return factories
 
 

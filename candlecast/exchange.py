@@ -199,8 +199,7 @@ def page_problem(page: list[list[Any]], tf_ms: int) -> str | None:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             return f"{int(bad.sum())} row(s) with {why}, first {page[i]}"
-    uniq = np.unique(arr, axis=0)
-    if len(np.unique(uniq[:, 0])) != len(uniq):
+    if len(np.unique(ts)) != len(ts) and len(np.unique(arr, axis=0)) != len(np.unique(ts)):
         return "one timestamp with different values"
     return None
 

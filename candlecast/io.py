@@ -38,6 +38,11 @@ def write_json(data: Any, path: Path) -> None:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
+def write_text(text: str, path: Path) -> None:
+    with _atomic_target(path) as tmp:
+        tmp.write_text(text)
+
+
 def read_json(path: Path) -> Any | None:
     try:
         return json.loads(path.read_text())

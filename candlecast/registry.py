@@ -69,7 +69,9 @@ def register(client: MlflowClient, name: str, model_uri: str, run_id: str, tags:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name, description="candlecast forecaster: raw candles in, forecasts out")
-    version = client.create_model_version(name, model_uri, run_id=run_id, tags=tags)
+    # a REST registry refuses a models:/m-<id> source unless model_id names that logged model too
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    version = client.create_model_version(name, model_uri, run_id=run_id, tags=tags, model_id=model_id)
     return str(version.version)  # sqlite stores give ints, REST stores strings
 
 

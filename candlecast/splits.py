@@ -116,13 +116,31 @@ def plan_splits(
         test_folds: evaluation folds tiling the final ``test_fraction``.
         window: expanding (train from the start) or sliding (train on ``train_fraction``).
     """
+    evaluation = evaluation_folds(
+        timestamps, step_ms, gap, test_fraction, val_fraction, test_folds, window, train_fraction
+    )
     first, last = int(np.min(timestamps)), int(np.max(timestamps))
     n = (last - first) // step_ms + 1
     n_val = int(n * val_fraction)
     n_train = int(n * train_fraction) if train_fraction else None
-    evaluation = walk_forward(
-        first, last, step_ms, gap, test_folds, int(n * test_fraction) // test_folds, n_val, window, n_train
-    )
     dev_last = evaluation[0].test.start - (gap + 1) * step_ms
     sweep = walk_forward(first, dev_last, step_ms, gap, n_folds, n_val, n_val, window, n_train)
     return Plan(folds=sweep, test_folds=evaluation)
+
+
+def evaluation_folds(
+    timestamps: np.ndarray,
+    step_ms: int,
+    gap: int,
+    test_fraction: float,
+    val_fraction: float,
+    test_folds: int,
+    window: Literal["expanding", "sliding"] = "expanding",
+    train_fraction: float | None = None,
+) -> list[Fold]:
+    """The folds every model is judged on: ``test_folds`` blocks tiling the last ``test_fraction``."""
+    first, last = int(np.min(timestamps)), int(np.max(timestamps))
+    n = (last - first) // step_ms + 1
+    n_train = int(n * train_fraction) if train_fraction else None
+    n_test = int(n * test_fraction) // test_folds
+    return walk_forward(first, last, step_ms, gap, test_folds, n_test, int(n * val_fraction), window, n_train)

@@ -92,12 +92,13 @@ class CandleStore:
             _remove_debris(folder)
             legacy = folder / LEGACY_FILE
             if legacy.exists():
-                self._merge(series, pd.read_parquet(legacy, columns=CANDLE_COLUMNS))
-            n_new = self._merge(series, batch)
+                self._merge(series, pd.read_parquet(legacy, columns=CANDLE_COLUMNS), {})
+            known: dict[str, np.ndarray] = {}
+            n_new = self._merge(series, batch, known)
             legacy.unlink(missing_ok=True)
             # the manifest follows the data: if a crash falls between the two, the data is right and
-            # the manifest is rebuilt from it on the next write
-            write_json(self._coverage(series), folder / MANIFEST)
+            # the manifest is recomputed from it (see manifest())
+            write_json(self._coverage(series, known), folder / MANIFEST)
         return n_new
 
     def repair(self, series: SeriesKey) -> None:
@@ -110,8 +111,11 @@ class CandleStore:
             if self.files(series) and read_json(folder / MANIFEST) != self.manifest(series):
                 write_json(self._coverage(series), folder / MANIFEST)
 
-    def _merge(self, series: SeriesKey, batch: pd.DataFrame) -> int:
-        """Merge into the period files, oldest first (see the module docstring); returns new timestamps."""
+    def _merge(self, series: SeriesKey, batch: pd.DataFrame, known: dict[str, np.ndarray]) -> int:
+        """Merge into the period files, oldest first (see the module docstring); returns new timestamps.
+
+        ``known`` receives each touched file's timestamps, so the manifest need not read them back.
+        """
         folder, n_new = self.series_dir(series), 0
         labels = period_labels(batch["timestamp"].to_numpy(), series.timeframe)
         for label in sorted(set(labels.tolist())):
@@ -120,6 +124,7 @@ class CandleStore:
             merged = pd.concat([old, batch[labels == label]], ignore_index=True)
             merged = merged.drop_duplicates("timestamp", keep="last").sort_values("timestamp", ignore_index=True)
             n_new += len(merged) - len(old)
+            known[path.name] = merged["timestamp"].to_numpy()
             if len(merged) == len(old) and merged.equals(old):
                 continue  # a replayed batch rewrites nothing
             write_parquet(merged, path)
@@ -134,11 +139,11 @@ class CandleStore:
             found.append(SeriesKey(ex, sym.replace("-", "/", 1), tf))
         return found
 
-    def _coverage(self, series: SeriesKey) -> dict[str, Any]:
-        """The manifest, computed from the files' timestamps alone (cheap: one int64 column each)."""
-        parts, stamps = {}, []
+    def _coverage(self, series: SeriesKey, known: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+        """The manifest, from the files' timestamps alone (one int64 column each; ``known`` ones not reread)."""
+        parts, stamps, known = {}, [], known or {}
         for f in self.files(series):
-            ts = pd.read_parquet(f, columns=["timestamp"])["timestamp"].to_numpy()
+            ts = known[f.name] if f.name in known else pd.read_parquet(f, columns=["timestamp"])["timestamp"].to_numpy()
             stamps.append(ts)
             parts[f.name] = {"rows": len(ts), "first": _int(ts[:1]), "last": _int(ts[-1:]), "signature": _signature(f)}
         ts = np.concatenate(stamps) if stamps else np.array([], dtype=np.int64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pandas as pd
@@ -9,7 +10,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from prefect import flow
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, TaskRunFilter
+from prefect.client.schemas.sorting import ArtifactSort
 from typer.testing import CliRunner
 
 from candlecast import quarantine
@@ -35,8 +37,20 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def _artifact(key: str) -> str:
-    with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    """The latest artifact under ``key``; every filter is given because the client sends nulls for the rest."""
+
+    async def read() -> list:
+        async with get_client() as client:
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                flow_run_filter=FlowRunFilter(),
+                task_run_filter=TaskRunFilter(),
+                sort=ArtifactSort.CREATED_DESC,
+                limit=1,
+                offset=0,
+            )
+
+    found = asyncio.run(read())
     assert found, f"no artifact {key}"
     return str(found[0].data)
 

@@ -67,16 +67,16 @@ def test_quantile_head_learns_the_quantiles(model_name):
     """Inputs carry no information: the heads must learn the target's 10% and 90% quantiles."""
     cls, _ = MODELS[model_name]
     pl.seed_everything(1, verbose=False)
-    model = cls(n_features=N_FEATURES, horizon=1, lr=1e-2)
+    model = cls(n_features=N_FEATURES, horizon=1, lr=2e-2)
     opt = model.configure_optimizers()
-    x = torch.zeros(512, LOOKBACK, N_FEATURES)
-    for _ in range(400):
-        y = torch.randn(512, 1)
+    x = torch.zeros(128, 2, N_FEATURES)
+    for _ in range(200):
+        y = torch.randn(128, 1)
         opt.zero_grad()
         model.training_step((x, y), 0).backward()
         opt.step()
     q = model(x[:1])[0, 0, 1:]
-    assert q[0].item() == pytest.approx(-1.28, abs=0.2) and q[1].item() == pytest.approx(1.28, abs=0.2)
+    assert q[0].item() == pytest.approx(-1.28, abs=0.25) and q[1].item() == pytest.approx(1.28, abs=0.25)
 
 
 def test_seeded_construction_is_deterministic(model_name):

@@ -1,0 +1,103 @@
+"""`candlecast backtest` as a plain function: load candles from a file or the store, walk every model forward.
+
+The folds are the evaluation folds the pipeline uses for the same config (candlecast.splits), so a
+table printed here and a promotion decision read the same windows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from candlecast.backtest import BacktestResult, backtest, markdown_table
+from candlecast.config import RunConfig
+from candlecast.datasets import SeriesArrays
+from candlecast.evaluate import named_factories
+from candlecast.features import series_features
+from candlecast.io import write_text
+from candlecast.schema import CANDLE_COLUMNS, SeriesKey, timeframe_ms
+from candlecast.settings import Settings
+from candlecast.splits import evaluation_folds
+from candlecast.store import CandleStore
+
+log = logging.getLogger(__name__)
+
+_TIMEFRAMES = ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w"]
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # e.g. binance_BTC-USDT_1h
+    symbol: str  # e.g. BTC/USDT (for cross-asset features)
+    timeframe: str
+    candles: pd.DataFrame
+
+
+def load_source(text: str, settings: Settings | None = None) -> Source:
+    """A candle file (CSV, CSV.GZ or parquet with CANDLE_COLUMNS) or a stored series EXCHANGE:SYMBOL:TIMEFRAME."""
+    path = Path(text)
+    if path.suffix in (".csv", ".gz", ".parquet") or path.exists():
+        if not path.is_file():
+            raise ValueError(f"candle file {path} does not exist")
+        candles = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        missing = [c for c in CANDLE_COLUMNS if c not in candles.columns]
+        if missing:
+            raise ValueError(f"{path} lacks columns {missing}: a candle file needs {CANDLE_COLUMNS}")
+        candles = candles[CANDLE_COLUMNS].sort_values("timestamp").drop_duplicates("timestamp", keep="last")
+        name = path.name.split(".")[0]
+        parts = name.split("_")
+        symbol = parts[1].replace("-", "/") if len(parts) >= 3 else name
+        return Source(name, symbol, infer_timeframe(candles["timestamp"].to_numpy()), candles.reset_index(drop=True))
+    key = SeriesKey.parse(text)
+    candles = CandleStore((settings or Settings()).candles_dir).read(key)
+    if candles.empty:
+        raise ValueError(f"no candles stored for {key}: ingest it first (candlecast run) or pass a file")
+    return Source(key.slug, key.symbol, key.timeframe, candles)
+
+
+def infer_timeframe(timestamps: np.ndarray) -> str:
+    """The ccxt timeframe whose length is the most common spacing of the candles."""
+    steps, counts = np.unique(np.diff(timestamps), return_counts=True)
+    step = int(steps[np.argmax(counts)]) if len(steps) else 0
+    for tf in _TIMEFRAMES:
+        if timeframe_ms(tf) == step:
+            return tf
+    raise ValueError(f"candles are {step} ms apart, which is no ccxt timeframe: resample them first")
+
+
+def run_backtest(
+    source: Source, models: list[str], cfg: RunConfig, cross: list[Source] | None = None
+) -> tuple[BacktestResult, list]:
+    """Features, folds and every named model on one series; returns the result and the folds."""
+    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"timeframe": source.timeframe})})
+    fc = cfg.features
+    contexts = {c.symbol: c.candles for c in cross or []}
+    if contexts:
+        fc = fc.model_copy(update={"cross_assets": sorted(contexts)})
+        cfg = cfg.model_copy(update={"features": fc})
+    frame = series_features(source.candles, fc, source.timeframe, cross=contexts)
+    arrays = SeriesArrays.from_frame(source.name, frame, fc.horizon)
+    step = timeframe_ms(source.timeframe)
+    arrays.mark_windows(fc.lookback, step)
+    sp = cfg.split
+    folds = evaluation_folds(
+        arrays.timestamps, step, cfg.gap, sp.test_fraction, sp.val_fraction, sp.test_folds, sp.window, sp.train_fraction
+    )
+    result = backtest(named_factories(models, cfg), [arrays], folds, cfg.predict.interval, cfg.backtest, step)
+    return result, folds
+
+
+def write_tables(result: BacktestResult, out_dir: Path, name: str, header: str) -> list[Path]:
+    """The summary and per-fold tables as CSV and markdown, written atomically."""
+    paths = {
+        out_dir / f"{name}_summary.csv": result.summary.to_csv(),
+        out_dir / f"{name}_per_fold.csv": result.per_fold.to_csv(index=False),
+        out_dir / f"{name}.md": f"{header}\n\n{markdown_table(result.summary)}\n",
+    }
+    for path, text in paths.items():
+        write_text(text, path)
+    return list(paths)

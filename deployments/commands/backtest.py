@@ -1,0 +1,135 @@
+"""`candlecast backtest`: every model on the same walk-forward folds and windows, next to naive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from deployments.commands.common import ConfigOption, console, load_config, offline_defaults
+
+#: Terminal columns (metric -> short label); the CSV and markdown files hold every metric.
+_SHOWN = {
+    "rmse_ratio": "RMSE/naive",
+    "rmse_ratio_first_step": "step 1",
+    "rmse_ratio_last_step": "step H",
+    "directional_accuracy": "dir.acc",
+    "coverage": "cover",
+    "dm_pvalue": "DM p",
+    "trade_return": "return",
+    "trade_sharpe": "Sharpe",
+    "trade_max_drawdown": "max DD",
+    "fit_seconds": "fit s",
+}
+
+
+def backtest(
+    data: Annotated[
+        list[str],
+        typer.Option("--data", "-d", help="candle file (csv/csv.gz/parquet) or EXCHANGE:SYMBOL:TF; repeat for more"),
+    ],
+    models: Annotated[
+        str,
+        typer.Option(help="comma-separated: naive,drift,snaive,ridge,arima,ets,prophet,lstm,attention_lstm,cnn_lstm"),
+    ] = "naive,drift,snaive,ridge,ets,lstm",
+    config: ConfigOption = None,
+    horizon: Annotated[int | None, typer.Option(help="forecast steps (default: the config's)")] = None,
+    lookback: Annotated[int | None, typer.Option(help="input window in candles (default: the config's)")] = None,
+    folds: Annotated[
+        int | None, typer.Option(help="walk-forward test folds (default: the config's split.test_folds)")
+    ] = None,
+    test_fraction: Annotated[float | None, typer.Option(help="share of the timeline the test folds cover")] = None,
+    val_fraction: Annotated[float | None, typer.Option(help="validation share before each test fold")] = None,
+    stride: Annotated[int | None, typer.Option(help="candles between forecast origins (and trades)")] = None,
+    indicators: Annotated[
+        bool | None, typer.Option("--indicators/--no-indicators", help="technical indicators as inputs")
+    ] = None,
+    higher_timeframes: Annotated[
+        str | None, typer.Option("--htf", help="closed higher-timeframe context, e.g. 4h,1d")
+    ] = None,
+    cross: Annotated[
+        list[str] | None, typer.Option(help="another asset's candles as inputs (file or series); repeatable")
+    ] = None,
+    max_epochs: Annotated[int | None, typer.Option(help="epochs per neural fit")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads")] = None,
+    fee_bps: Annotated[float | None, typer.Option(help="trading fee per unit turnover, bp")] = None,
+    slippage_bps: Annotated[float | None, typer.Option(help="slippage per unit turnover, bp")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="folder for the tables (default: <CANDLECAST_HOME>/backtests)")
+    ] = None,
+) -> None:
+    """Walk the named models forward over the same folds and print their metrics next to naive."""
+    offline_defaults()
+    cfg = load_config(config)
+    from candlecast.backtest_run import load_source, run_backtest, write_tables
+    from candlecast.settings import Settings
+
+    out = out or Settings().root / "backtests"
+
+    def update(section: str, **values: object) -> None:
+        nonlocal cfg
+        values = {k: v for k, v in values.items() if v is not None}
+        if values:
+            part = getattr(cfg, section).model_validate({**getattr(cfg, section).model_dump(), **values})
+            cfg = cfg.model_validate({**cfg.model_dump(), section: part.model_dump()})
+
+    try:
+        update(
+            "features",
+            horizon=horizon,
+            lookback=lookback,
+            indicators=indicators,
+            higher_timeframes=higher_timeframes.split(",") if higher_timeframes else None,
+        )
+        update("split", test_folds=folds, test_fraction=test_fraction, val_fraction=val_fraction)
+        update("train", max_epochs=max_epochs, threads=threads)
+        update("backtest", stride=stride, fee_bps=fee_bps, slippage_bps=slippage_bps)
+        names = [m.strip() for m in models.split(",") if m.strip()]
+        contexts = [load_source(c) for c in cross or []]
+        for text in data:
+            source = load_source(text)
+            console.print(
+                f"[bold]{source.name}[/bold]: {len(source.candles)} {source.timeframe} candles, models {names}"
+            )
+            result, fold_list = run_backtest(source, names, cfg, contexts)
+            header = _header(source.name, cfg, fold_list)
+            paths = write_tables(result, out, source.name, header)
+            _print(result.summary, header)
+            console.print("written: " + ", ".join(str(p) for p in paths))
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _header(name: str, cfg, folds) -> str:
+    from datetime import UTC, datetime
+
+    def day(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
+
+    fc, bt = cfg.features, cfg.backtest
+    spans = "; ".join(
+        f"fold {i}: train {day(f.train.start)}..{day(f.train.end)}, test {day(f.test.start)}..{day(f.test.end)}"
+        for i, f in enumerate(folds)
+    )
+    return (
+        f"{name}: horizon {fc.horizon}, lookback {fc.lookback}, stride {bt.stride}, "
+        f"costs {bt.fee_bps + bt.slippage_bps:g} bp per unit turnover. {spans}"
+    )
+
+
+def _print(summary, header: str) -> None:
+    table = Table(title=header, title_justify="left")
+    table.add_column("model")
+    cols = [c for c in _SHOWN if c in summary.columns]
+    for col in cols:
+        table.add_column(_SHOWN[col], justify="right")
+    for name, row in summary.iterrows():
+        table.add_row(name, *(f"{row[c]:.4f}" if abs(row[c]) < 100 else f"{row[c]:.0f}" for c in cols))
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(backtest)

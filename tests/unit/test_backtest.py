@@ -1,0 +1,156 @@
+"""The walk-forward backtest: same windows for every model, nothing from the future, honest intervals."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from candlecast.backtest import backtest, markdown_table, origins
+from candlecast.baselines import make_baseline
+from candlecast.config import BacktestConfig, FeatureConfig, TrainConfig
+from candlecast.datasets import SeriesArrays
+from candlecast.features import series_features
+from candlecast.interface import WindowForecaster
+from candlecast.splits import walk_forward
+from candlecast.training import NeuralForecaster
+
+HOUR = 3_600_000
+START = 1_704_067_200_000
+FC = FeatureConfig(lookback=12, horizon=4, vol_window=12)
+CFG = BacktestConfig(fee_bps=0, slippage_bps=0)
+
+
+def ar1_candles(n: int, phi: float = 0.4, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    r = np.zeros(n)
+    eps = rng.normal(0, 0.01, n)
+    for t in range(1, n):
+        r[t] = phi * r[t - 1] + eps[t]
+    close = 100 * np.exp(np.cumsum(r))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    return pd.DataFrame(
+        {
+            "timestamp": START + np.arange(n, dtype=np.int64) * HOUR,
+            "open": open_,
+            "high": np.maximum(open_, close) * 1.001,
+            "low": np.minimum(open_, close) * 0.999,
+            "close": close,
+            "volume": 10.0 + np.arange(n) % 5,
+        }
+    )
+
+
+def arrays(candles: pd.DataFrame, name: str = "s") -> SeriesArrays:
+    out = SeriesArrays.from_frame(name, series_features(candles, FC, "1h"), FC.horizon)
+    out.mark_windows(FC.lookback, HOUR)
+    return out
+
+
+def folds_of(s: SeriesArrays, n: int = 2, n_test: int = 500, n_val: int = 500):
+    return walk_forward(int(s.timestamps[0]), int(s.timestamps[-1]), HOUR, 20, n, n_test, n_val)
+
+
+def baseline(name: str):
+    return lambda: make_baseline(name, FC.lookback, FC.horizon, HOUR)
+
+
+class Spy(WindowForecaster):
+    """Records what the engine lets a model see."""
+
+    name = "spy"
+    seen: list = []
+
+    def fit(self, series, fold):
+        Spy.seen.append(("fit", max(int(s.timestamps[-1]) for s in series), fold))
+
+    def forecast(self, series, rows):
+        Spy.seen.append(("forecast", bool(np.isnan(series.targets).all()), None))
+        return np.zeros((len(rows), FC.horizon)), None
+
+
+def test_every_model_is_scored_on_the_same_windows():
+    s = arrays(ar1_candles(3000))
+    folds = folds_of(s)
+    result = backtest({n: baseline(n) for n in ("naive", "drift", "ridge")}, [s], folds, 0.8, CFG, HOUR)
+    stamps = [result.pooled(n).timestamps for n in ("naive", "drift", "ridge")]
+    assert all(np.array_equal(stamps[0], other) for other in stamps[1:])
+    assert len(result.per_fold) == 3 * len(folds)
+    per_model = result.per_fold.groupby("model")["windows"].sum()
+    assert per_model.to_dict() == result.summary["windows"].to_dict()
+    expected = sum(len(origins(s, f.test, 1, HOUR)) for f in folds)
+    assert result.summary.loc["naive", "windows"] == expected
+    assert result.summary.loc["naive", "rmse_ratio"] == pytest.approx(1.0)
+    # AR(1) with phi 0.4: a linear model beats the random walk, and the DM test says so
+    assert result.summary.loc["ridge", "rmse_ratio_first_step"] < 0.95
+    assert result.summary.loc["ridge", "dm_pvalue"] < 0.01
+    assert "| ridge |" in markdown_table(result.summary)
+
+
+def test_the_engine_hides_the_future_from_models():
+    s = arrays(ar1_candles(2500))
+    folds = folds_of(s)
+    Spy.seen = []
+    backtest({"spy": Spy}, [s], folds, 0.8, CFG, HOUR)
+    fits = [x for x in Spy.seen if x[0] == "fit"]
+    assert len(fits) == len(folds)
+    for _, last_seen, fold in fits:
+        assert last_seen <= fold.val.end < fold.test.start
+    assert all(hidden for kind, hidden, _ in Spy.seen if kind == "forecast")
+
+
+def _tiny_lstm():
+    return NeuralForecaster(
+        "lstm", {"hidden_size": 8}, FC.lookback, FC.horizon, TrainConfig(max_epochs=1, threads=1), [0.1, 0.9]
+    )
+
+
+@pytest.mark.parametrize("name", ["naive", "drift", "snaive", "ridge", "lstm"])
+def test_forecasts_do_not_change_when_later_rows_are_removed(name):
+    """The forecaster-level look-ahead test: a window's forecast uses nothing after its last candle."""
+    s = arrays(ar1_candles(2000))
+    fold = folds_of(s, n=1)[0]
+    model = _tiny_lstm() if name == "lstm" else baseline(name)()
+    model.fit([s.until(fold.val.end)], fold)
+    rows = s.sample_rows(fold.test)[[0, 57, 211]]
+    full, _ = model.forecast(s.inputs_only(), rows)
+    for i, row in enumerate(rows):
+        cut = s.until(int(s.timestamps[row])).inputs_only()
+        alone, _ = model.forecast(cut, np.array([row]))
+        np.testing.assert_allclose(alone[0], full[i], rtol=1e-6, atol=1e-9)
+
+
+def test_conformal_intervals_cover_their_level_on_the_test_folds():
+    s = arrays(ar1_candles(6000, seed=1))
+    result = backtest({"ridge": baseline("ridge")}, [s], folds_of(s, n=2, n_test=1500, n_val=1000), 0.8, CFG, HOUR)
+    assert result.summary.loc["ridge", "coverage"] == pytest.approx(0.8, abs=0.04)
+
+
+def test_cli_prints_and_writes_the_table(tmp_path):
+    from deployments.cli import app
+
+    path = tmp_path / "binance_TEST-USDT_1h.csv"
+    ar1_candles(2500).to_csv(path, index=False)
+    args = ["backtest", "--data", str(path), "--models", "naive,drift,ridge", "--horizon", "4", "--lookback", "12"]
+    args += ["--folds", "2", "--test-fraction", "0.2", "--val-fraction", "0.2", "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, args, catch_exceptions=False, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stdout
+    assert "RMSE/naive" in result.stdout and "ridge" in result.stdout
+    summary = pd.read_csv(tmp_path / "out" / "binance_TEST-USDT_1h_summary.csv", index_col="model")
+    assert list(summary.index) == ["naive", "drift", "ridge"]
+    assert summary.loc["naive", "rmse_ratio"] == pytest.approx(1.0)
+    per_fold = pd.read_csv(tmp_path / "out" / "binance_TEST-USDT_1h_per_fold.csv")
+    assert sorted(per_fold["fold"].unique()) == [0, 1]
+    assert "| ridge |" in (tmp_path / "out" / "binance_TEST-USDT_1h.md").read_text()
+
+
+def test_cli_names_bad_input(tmp_path):
+    from deployments.cli import app
+
+    result = CliRunner().invoke(app, ["backtest", "--data", str(tmp_path / "missing.csv")], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "does not exist" in result.stdout
+    path = tmp_path / "x_Y-Z_1h.csv"
+    ar1_candles(2500).to_csv(path, index=False)
+    result = CliRunner().invoke(
+        app, ["backtest", "--data", str(path), "--models", "naive,garch"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 2 and "unknown model 'garch'" in result.stdout

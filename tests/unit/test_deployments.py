@@ -1,0 +1,128 @@
+"""Deployments and the stack runner, without a Prefect server: specs, parameters, CLI errors, process lifecycle."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from candlecast.config import RunConfig
+from deployments import stack
+from deployments.cli import app
+from deployments.definitions import EXCHANGE_TAG, SPECS, build
+
+TINY = {"name": "unit", "data": {"symbols": ["ETH/USDT"], "history_days": 5}}
+
+
+@pytest.fixture(scope="module")
+def deployments():
+    return {d.flow_name.removeprefix("candlecast-"): d for d in build(RunConfig.model_validate(TINY), work_pool="p")}
+
+
+def test_one_deployment_per_spec_with_utc_cron_and_module_entrypoint(deployments):
+    assert set(deployments) == {s.key for s in SPECS}
+    for s in SPECS:
+        d = deployments[s.key]
+        assert d.name == "unit" and d.work_pool_name == "p"
+        assert d.entrypoint == s.flow.replace(":", "."), "module entrypoints run wherever candlecast is installed"
+        crons = [(sch.schedule.cron, sch.schedule.timezone) for sch in d.schedules]
+        assert crons == ([(s.cron, "UTC")] if s.cron else [])
+    assert {k for k, d in deployments.items() if d.schedules} >= {"ingest", "predict", "train", "score"}
+
+
+def test_the_config_parameter_validates_back_to_the_same_run_config(deployments):
+    cfg = RunConfig.model_validate(TINY)
+    for s in SPECS:
+        params = s.load().validate_parameters(deployments[s.key].parameters)
+        assert params["config"] == cfg
+    schema = deployments["ingest"]._parameter_openapi_schema.model_dump()
+    assert schema["definitions"]["RunConfig"]["additionalProperties"] is False, "the UI form refuses unknown keys"
+
+
+def test_retries_for_workers_and_served_flows_and_one_training_at_a_time(deployments):
+    ingest, train = deployments["ingest"], deployments["train"]
+    assert ingest.job_variables["env"]["PREFECT_FLOWS_DEFAULT_RETRIES"] == "2"
+    assert train.job_variables["env"]["PREFECT_FLOWS_DEFAULT_RETRIES"] == "0"
+    served = {d.flow_name: d for d in build(RunConfig.model_validate(TINY))}
+    assert served["candlecast-ingest"].job_variables == {}
+    assert train.concurrency_limit == 1 and train.concurrency_options.collision_strategy == "ENQUEUE"
+
+
+def test_exchange_requests_carry_the_limited_tag():
+    from tasks.ingest import fetch_candles
+
+    assert EXCHANGE_TAG in fetch_candles.tags
+
+
+def test_serve_without_a_server_says_why_schedules_need_one(monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 2
+    assert "ephemeral server cannot run schedules" in " ".join(result.output.split())
+
+
+def test_deploy_to_a_dead_server_names_it(monkeypatch):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url = f"http://127.0.0.1:{stack.free_port()}/api"
+    with temporary_settings({PREFECT_API_URL: url}):
+        result = CliRunner().invoke(app, ["deploy"])
+    assert result.exit_code == 2 and url in " ".join(result.output.split())
+
+
+def _web(port: int) -> stack.Service:
+    argv = ["python", "-m", "http.server", "--bind", "127.0.0.1", str(port)]
+    return stack.Service("web", argv, {}, f"http://127.0.0.1:{port}/")
+
+
+def test_stack_starts_records_and_stops_only_its_processes(tmp_path: Path):
+    port = stack.free_port()
+    state = tmp_path / "stack"
+    stack.up([_web(port)], state)
+    pid = stack.running(state, "web")
+    assert pid and stack.healthy(f"http://127.0.0.1:{port}/")
+    with pytest.raises(stack.StackError, match="already running"):
+        stack.start(_web(port), state)
+    assert stack.down(state) == ["web"]
+    assert not stack.healthy(f"http://127.0.0.1:{port}/") and not (state / "web.json").exists()
+    assert stack.down(state) == []
+
+
+def test_a_service_that_dies_fails_with_its_log_and_stops_the_rest(tmp_path: Path):
+    state, port = tmp_path / "stack", stack.free_port()
+    crash = stack.Service(
+        "crash", [Path(sys.executable).name, "-c", "print('no db'); raise SystemExit(3)"], {}, "http://127.0.0.1:9/"
+    )
+    with pytest.raises(stack.StackError, match=r"crash exited with 3[\s\S]*no db"):
+        stack.up([_web(port), crash], state)
+    assert stack.running(state, "web") is None and not list(state.glob("*.json"))
+
+
+def test_up_refuses_busy_ports(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("CANDLECAST_HOME", str(tmp_path))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        busy = s.getsockname()[1]
+        result = CliRunner().invoke(app, ["up", "--mlflow-port", str(busy)])
+    assert result.exit_code == 2 and str(busy) in result.output
+    assert not (tmp_path / "stack").exists()
+
+
+def test_prefect_yaml_matches_the_definitions():
+    import yaml
+
+    doc = yaml.safe_load((Path(__file__).resolve().parents[2] / "prefect.yaml").read_text())
+    entries = {d["entrypoint"]: d for d in doc["deployments"]}
+    for s in SPECS:
+        module, attr = s.flow.split(":")
+        d = entries.pop(f"{module.replace('.', '/')}.py:{attr}")
+        assert [(x["cron"], x["timezone"]) for x in d.get("schedules", [])] == ([(s.cron, "UTC")] if s.cron else [])
+        assert d["work_pool"]["job_variables"]["env"] == s.retry_env()
+        assert d.get("concurrency_limit", {}).get("limit") == s.max_running
+        assert d["description"] == s.description
+    assert not entries, f"prefect.yaml deploys flows the definitions do not: {list(entries)}"
