@@ -6,7 +6,7 @@ table printed here and a promotion decision read the same windows.
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +21,8 @@ from candlecast.features import series_features
 from candlecast.io import write_text
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey, timeframe_ms
 from candlecast.settings import Settings
-from candlecast.splits import evaluation_folds
+from candlecast.splits import Fold, evaluation_folds
 from candlecast.store import CandleStore
-
-log = logging.getLogger(__name__)
 
 _TIMEFRAMES = ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w"]
 
@@ -70,8 +68,12 @@ def infer_timeframe(timestamps: np.ndarray) -> str:
 
 
 def run_backtest(
-    source: Source, models: list[str], cfg: RunConfig, cross: list[Source] | None = None
-) -> tuple[BacktestResult, list]:
+    source: Source,
+    models: list[str],
+    cfg: RunConfig,
+    cross: list[Source] | None = None,
+    on_fold: Callable[[str, int, dict[str, float]], None] | None = None,
+) -> tuple[BacktestResult, list[Fold]]:
     """Features, folds and every named model on one series; returns the result and the folds."""
     cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"timeframe": source.timeframe})})
     fc = cfg.features
@@ -87,7 +89,7 @@ def run_backtest(
     folds = evaluation_folds(
         arrays.timestamps, step, cfg.gap, sp.test_fraction, sp.val_fraction, sp.test_folds, sp.window, sp.train_fraction
     )
-    result = backtest(named_factories(models, cfg), [arrays], folds, cfg.predict.interval, cfg.backtest, step)
+    result = backtest(named_factories(models, cfg), [arrays], folds, cfg.predict.interval, cfg.backtest, step, on_fold)
     return result, folds
 
 

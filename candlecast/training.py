@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 from candlecast.config import TrainConfig
 from candlecast.datasets import Scaler, SeriesArrays, WindowDataset, fit_scaler, make_loader
 from candlecast.interface import WindowForecaster
-from candlecast.splits import Fold, Range
+from candlecast.splits import Fold
 from models import BaseForecaster, resolve
 
 
@@ -132,10 +132,6 @@ def predict_rows(
     out = np.concatenate([model(x).numpy() for x, _ in make_loader(ds, 2048, False)]).astype("float64")
     out *= scaler.target_scale
     return out[..., 0], np.sort(out[..., 1:], axis=-1)
-
-
-def sample_range(series: list[SeriesArrays], within: Range) -> list[np.ndarray]:
-    return [s.sample_rows(within) for s in series]
 
 
 class NeuralForecaster(WindowForecaster):

@@ -93,7 +93,7 @@ def backtest(
             console.print(
                 f"[bold]{source.name}[/bold]: {len(source.candles)} {source.timeframe} candles, models {names}"
             )
-            result, fold_list = run_backtest(source, names, cfg, contexts)
+            result, fold_list = run_backtest(source, names, cfg, contexts, on_fold=_progress)
             header = _header(source.name, cfg, fold_list)
             paths = write_tables(result, out, source.name, header)
             _print(result.summary, header)
@@ -101,6 +101,13 @@ def backtest(
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+
+
+def _progress(name: str, fold: int, metrics: dict[str, float]) -> None:
+    console.print(
+        f"  fold {fold} {name:15s} RMSE/naive {metrics['rmse_ratio']:.4f}  ({metrics['fit_seconds']:.0f} s)",
+        highlight=False,
+    )
 
 
 def _header(name: str, cfg, folds) -> str:

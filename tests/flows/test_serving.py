@@ -122,7 +122,9 @@ def test_mlflow_models_serve_answers_raw_candles(trained):
     cfg, settings, _ = trained
     port = _free_port()
     mlflow_bin = Path(sys.executable).with_name("mlflow")
-    env = os.environ | {"MLFLOW_TRACKING_URI": settings.tracking_uri}
+    # the scoring server starts `uvicorn` from PATH: the venv's bin must come first, as after `activate`
+    path = f"{mlflow_bin.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = os.environ | {"MLFLOW_TRACKING_URI": settings.tracking_uri, "PATH": path}
     proc = subprocess.Popen(
         [
             str(mlflow_bin),
