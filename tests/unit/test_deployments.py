@@ -56,9 +56,11 @@ def test_exchange_requests_carry_the_limited_tag():
     assert EXCHANGE_TAG in fetch_candles.tags
 
 
-def test_serve_without_a_server_says_why_schedules_need_one(monkeypatch):
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    result = CliRunner().invoke(app, ["serve"])
+def test_serve_without_a_server_says_why_schedules_need_one():
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):  # no URL, even beside the flow tests' server
+        result = CliRunner().invoke(app, ["serve"])
     assert result.exit_code == 2
     assert "ephemeral server cannot run schedules" in " ".join(result.output.split())
 
