@@ -65,7 +65,7 @@ def main() -> None:
     paths = stage("features", lambda: {s.slug: build_feature_file(settings, cfg, s) for s in cfg.series})
     series = load_series(paths, cfg.features.lookback, cfg.features.horizon, cfg.data.timeframe)
     run_id = tracking.start_parent_run(settings, cfg.experiment_name, "bench", data_lineage(paths))
-    sweep = stage("sweep", run_sweep, settings, cfg, series, run_id)
+    sweep = stage("sweep", run_sweep, settings, cfg, paths, run_id)
     evaluation = stage("evaluate (final fit, test, log model)", evaluate_best, settings, cfg, series, sweep)
     client = tracking.client(settings)
     stage(

@@ -129,7 +129,12 @@ class SweepConfig(_Frozen):
     timeout_s: float | None = Field(None, gt=0)
     max_epochs: int = Field(4, ge=1, description="epochs per trial (the final fit uses train.max_epochs)")
     seed: int = 42
-    pruner_startup_trials: int = 2
+    pruner: Literal["median", "hyperband", "none"] = Field("median", description="epoch-level pruning of trials")
+    pruner_startup_trials: int = Field(2, ge=0, description="trials the median pruner never prunes")
+    workers: int = Field(1, ge=1, description="worker processes sharing the study (one torch thread each)")
+    study_name: str | None = Field(
+        None, description="Optuna study to create or resume (default: derived from config and data)"
+    )
 
 
 class BacktestConfig(_Frozen):

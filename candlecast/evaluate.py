@@ -87,8 +87,14 @@ def evaluate_best(
     plan = make_plan(series, cfg)
     fc = cfg.features
     fitted: list[NeuralForecaster] = []
+    factories = model_factories(cfg, cfg.sweep.model, sweep.best_params, fitted)
+    champion = _comparable_champion(settings, cfg)
+    if champion is not None:
+        # the gate compares with the champion's configuration refitted on these very folds
+        version, spec = champion
+        factories["champion"] = lambda: neural(cfg, spec.model_name, spec.hparams)
     result = backtest(
-        model_factories(cfg, cfg.sweep.model, sweep.best_params, fitted),
+        factories,
         series,
         plan.test_folds,
         cfg.predict.interval,
@@ -97,7 +103,10 @@ def evaluate_best(
     )
     summary = result.summary
     results = {(k if k in _LOGGED_AS else f"test_{k}"): float(v) for k, v in summary.loc["model"].items()}
-    for name in summary.index.drop("model"):
+    if champion is not None:
+        results["champion.version"] = float(champion[0])
+        results["champion.rmse_ratio"] = float(summary.loc["champion", "rmse_ratio"])
+    for name in summary.index.drop(["model", *(["champion"] if champion is not None else [])]):
         for k in ("rmse_ratio", "directional_accuracy", "coverage", "dm_pvalue", "trade_sharpe"):
             results[f"baseline.{name}.{k}"] = float(summary.loc[name, k])
     per_fold = result.per_fold
@@ -157,6 +166,23 @@ def evaluate_best(
     client.set_tag(sweep.parent_run_id, "candlecast.stage", "evaluated")
     log.info("test rmse_ratio vs naive %.4f, coverage %.2f", results["rmse_ratio"], results["test_coverage"])
     return EvaluationOutcome(run_id=sweep.parent_run_id, model_uri=model_uri, metrics=results)
+
+
+def _comparable_champion(settings: Settings, cfg: RunConfig) -> tuple[str, ForecasterSpec] | None:
+    """The current @champion's spec, if it can be refitted on this run's features and timeframe.
+
+    A champion built on other features or another timeframe cannot be refitted here; the gate then
+    falls back to its recorded test metrics and says so in its reasons.
+    """
+    found = registry.champion_spec(tracking.client(settings), cfg.promotion.model_name)
+    if found is None:
+        return None
+    version, spec = found
+    same = spec.timeframe == cfg.data.timeframe and spec.features == cfg.features.model_dump(mode="json")
+    if not same:
+        log.info("champion v%s used other features or timeframe: gate uses its recorded metrics", version)
+        return None
+    return found
 
 
 def _input_example(settings: Settings, cfg: RunConfig, rows: int) -> pd.DataFrame:

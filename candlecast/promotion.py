@@ -1,14 +1,13 @@
 """The promotion gate: a pure decision from policy and scores, then an alias move in the registry.
 
-Scores compare on the same windows: the challenger's test metrics, the champion's metrics on those
-windows (re-scored by the caller when it can, else the champion's recorded ones, said in the
+Scores compare on the same windows: the challenger's test metrics, the champion's configuration
+refitted and scored on the same folds by the evaluation (else its recorded metrics, said in the
 reasons), and the naive random walk's.
 """
 
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -65,9 +64,6 @@ class PromotionOutcome:
     metrics: dict[str, float]
 
 
-ChampionScorer = Callable[[str], dict[str, float]]
-
-
 def promote(
     client: MlflowClient,
     settings: Settings,
@@ -75,13 +71,12 @@ def promote(
     model_uri: str,
     run_id: str,
     metrics: dict[str, float],
-    score_champion: ChampionScorer | None = None,
 ) -> PromotionOutcome:
     """Register the evaluated model as @challenger, then move @champion to it if the gate says so."""
     name = policy.model_name
     version = registry.register(client, name, model_uri, run_id, {"rmse_ratio": f"{metrics['rmse_ratio']:.6f}"})
     client.set_registered_model_alias(name, registry.CHALLENGER, version)
-    return gate_version(client, settings, policy, version, metrics, score_champion)
+    return gate_version(client, settings, policy, version, metrics)
 
 
 def gate_version(
@@ -90,17 +85,22 @@ def gate_version(
     policy: PromotionConfig,
     version: str,
     metrics: dict[str, float],
-    score_champion: ChampionScorer | None = None,
     force: bool = False,
 ) -> PromotionOutcome:
-    """Decide and move @champion under the promotion lock; record the decision on the version."""
+    """Decide and move @champion under the promotion lock; record the decision on the version.
+
+    The champion's score is the one the evaluation measured by refitting the champion's
+    configuration on the challenger's own folds (``champion.rmse_ratio``), when it measured the
+    champion that is current now; otherwise the champion's recorded test metrics, said so.
+    """
     name = policy.model_name
     with registry.promotion_lock(settings, name):
         champion = registry.alias_version(client, name, registry.CHAMPION)
         champion_metrics, how = None, ""
         if champion is not None and champion != version:
-            if score_champion is not None:
-                champion_metrics, how = score_champion(champion), "re-scored on the same windows"
+            if metrics.get("champion.version") == float(champion):
+                champion_metrics = {"rmse_ratio": metrics["champion.rmse_ratio"]}
+                how = "refitted and scored on the same folds"
             else:
                 champion_run = client.get_model_version(name, champion).run_id
                 champion_metrics, how = client.get_run(champion_run).data.metrics, "its recorded test metrics"

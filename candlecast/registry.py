@@ -8,6 +8,8 @@ concurrent promotions never leave two champions or lose @previous.
 
 from __future__ import annotations
 
+import json
+import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +22,7 @@ from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
 
-from candlecast.forecaster import Forecaster
+from candlecast.forecaster import SPEC_FILE, Forecaster, ForecasterSpec
 from candlecast.io import file_lock
 from candlecast.settings import Settings
 from candlecast.tracking import package_version
@@ -85,6 +87,25 @@ def aliases(client: MlflowClient, name: str) -> dict[str, str]:
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     return aliases(client, name).get(alias)
+
+
+def champion_spec(client: MlflowClient, name: str) -> tuple[str, ForecasterSpec] | None:
+    """The @champion's version and forecaster spec (its architecture, hyperparameters and features).
+
+    Reads only the bundle's spec.json; a champion logged by an incompatible candlecast gives None.
+    """
+    version = alias_version(client, name, CHAMPION)
+    if version is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}", dst_path=tmp, tracking_uri=client._tracking_client.tracking_uri
+        )
+        spec_path = Path(local) / "artifacts" / "bundle" / SPEC_FILE
+        try:
+            return version, ForecasterSpec(**json.loads(spec_path.read_text()))
+        except (OSError, TypeError, ValueError):
+            return None
 
 
 @contextmanager

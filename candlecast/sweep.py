@@ -3,11 +3,20 @@
 The objective is the mean RMSE ratio to naive over the sweep's walk-forward folds, each scored on
 its own test block after fitting on train and early-stopping on validation, through the same
 engine as the evaluation (candlecast.backtest). The evaluation's test range is never touched here.
+
+A study is named by what it searches (model, config, data extent), so a sweep killed midway resumes
+where it stopped when run again: completed trials are kept and only the rest of the budget runs.
+Several worker processes can share one study (``sweep.workers``); the study is created once first
+(DEPENDENCIES.md: concurrent creation of a fresh sqlite storage races).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import multiprocessing as mp
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -21,7 +30,7 @@ from optuna_integration import PyTorchLightningPruningCallback
 from candlecast import tracking
 from candlecast.backtest import run_fold, score, training_scales
 from candlecast.config import RunConfig
-from candlecast.datasets import SeriesArrays
+from candlecast.datasets import SeriesArrays, load_series
 from candlecast.interface import quantile_levels
 from candlecast.schema import timeframe_ms
 from candlecast.settings import Settings
@@ -73,23 +82,160 @@ def neural(cfg: RunConfig, model_name: str, hparams: dict[str, Any], **kwargs: A
     )
 
 
-def run_sweep(settings: Settings, cfg: RunConfig, series: list[SeriesArrays], parent_run_id: str) -> SweepOutcome:
+def study_name(cfg: RunConfig, series: list[SeriesArrays]) -> str:
+    """``<config>-<model>-<digest>``: the same search on the same data gets the same (resumable) study."""
+    if cfg.sweep.study_name:
+        return cfg.sweep.study_name
+    what = {
+        "config": cfg.model_dump(mode="json", include={"features", "split", "backtest", "predict"}),
+        "train": cfg.train.model_dump(mode="json", exclude={"threads"}),
+        "sweep": cfg.sweep.model_dump(mode="json", include={"model", "max_epochs", "seed"}),
+        "data": [(s.name, int(s.timestamps[0]), int(s.timestamps[-1]), len(s.timestamps)) for s in series],
+    }
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{cfg.name}-{cfg.sweep.model}-{digest}"
+
+
+def _pruner(cfg: RunConfig) -> optuna.pruners.BasePruner:
+    if cfg.sweep.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=cfg.sweep.max_epochs)
+    if cfg.sweep.pruner == "none":
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=cfg.sweep.pruner_startup_trials, n_warmup_steps=1)
+
+
+def _storage(settings: Settings) -> optuna.storages.RDBStorage:
+    """RDB storage with a heartbeat: a trial whose process died is marked FAIL on the next run."""
+    if settings.optuna_url.startswith("sqlite:"):
+        settings.root.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.RDBStorage(
+        settings.optuna_url, heartbeat_interval=30, grace_period=90, engine_kwargs=_engine_kwargs(settings)
+    )
+
+
+def _engine_kwargs(settings: Settings) -> dict[str, Any]:
+    return {"connect_args": {"timeout": 60}} if settings.optuna_url.startswith("sqlite:") else {}
+
+
+def _budget(cfg: RunConfig) -> optuna.study.MaxTrialsCallback:
+    """Stops every worker once the study holds n_trials finished trials, resumed ones included."""
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return optuna.study.MaxTrialsCallback(cfg.sweep.n_trials, states=done)
+
+
+def run_sweep(settings: Settings, cfg: RunConfig, feature_paths: dict[str, str], parent_run_id: str) -> SweepOutcome:
+    """Run (or resume) the study to ``sweep.n_trials`` finished trials, in ``sweep.workers`` processes."""
+    client = tracking.client(settings)
+    series = load_series(feature_paths, cfg.features.lookback, cfg.features.horizon, cfg.data.timeframe)
+    name = study_name(cfg, series)
+    study = optuna.create_study(
+        study_name=name,
+        storage=_storage(settings),
+        load_if_exists=True,
+        direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=cfg.sweep.seed),
+        pruner=_pruner(cfg),
+    )
+    client.set_tag(parent_run_id, "optuna.study", name)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    resumed = _finished(study)
+    if resumed:
+        log.info("sweep %s: resuming with %d finished trials of %d", name, resumed, cfg.sweep.n_trials)
+    try:
+        helpers = [
+            mp.get_context("spawn").Process(
+                target=_worker,
+                args=(dict(os.environ), cfg.model_dump(mode="json"), dict(feature_paths), name, parent_run_id, i),
+            )
+            for i in range(1, cfg.sweep.workers)
+        ]
+        for process in helpers:
+            process.start()
+        _optimize(settings, cfg, series, study, parent_run_id, worker=0)
+        for process in helpers:
+            process.join()
+        failed = [p.exitcode for p in helpers if p.exitcode != 0]
+        if failed:
+            raise RuntimeError(f"sweep {name}: {len(failed)} worker process(es) failed (exit codes {failed})")
+    except BaseException:
+        tracking.finish_run(settings, parent_run_id, failed=True)
+        raise
+    study = optuna.load_study(study_name=name, storage=_storage(settings))
+    states = [t.state for t in study.trials]
+    complete = states.count(optuna.trial.TrialState.COMPLETE)
+    if complete == 0:
+        raise RuntimeError(f"sweep {name}: no trial completed ({len(states)} tried); see the trial runs")
+    outcome = SweepOutcome(
+        parent_run_id=parent_run_id,
+        study_name=name,
+        best_params=dict(study.best_trial.user_attrs["hparams"]),
+        best_value=float(study.best_value),
+        n_complete=complete,
+        n_pruned=states.count(optuna.trial.TrialState.PRUNED),
+    )
+    client.log_batch(parent_run_id, params=_params({f"best.{k}": v for k, v in outcome.best_params.items()}))
+    client.log_metric(parent_run_id, "sweep_best_rmse_ratio", outcome.best_value)
+    client.log_metric(parent_run_id, "sweep_trials_complete", complete)
+    client.log_metric(parent_run_id, "sweep_trials_pruned", outcome.n_pruned)
+    client.log_metric(parent_run_id, "sweep_trials_resumed", resumed)
+    _log_history_plot(client, parent_run_id, study)
+    _log_importance_plot(client, parent_run_id, study)
+    log.info("sweep %s: best rmse_ratio %.4f with %s", name, outcome.best_value, outcome.best_params)
+    return outcome
+
+
+def _finished(study: optuna.Study) -> int:
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return len(study.get_trials(deepcopy=False, states=done))
+
+
+def _worker(
+    env: dict[str, str], cfg_json: dict, feature_paths: dict[str, str], name: str, parent_run_id: str, worker: int
+) -> None:
+    """A helper process of a parallel sweep: the same study, one torch thread (DEPENDENCIES.md §9)."""
+    os.environ.update(env)
+    cfg = RunConfig.model_validate(cfg_json)
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"threads": 1})})
+    settings = Settings()
+    series = load_series(feature_paths, cfg.features.lookback, cfg.features.horizon, cfg.data.timeframe)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(
+        study_name=name,
+        storage=_storage(settings),
+        sampler=optuna.samplers.TPESampler(seed=cfg.sweep.seed + worker),
+        pruner=_pruner(cfg),
+    )
+    _optimize(settings, cfg, series, study, parent_run_id, worker)
+
+
+def _optimize(
+    settings: Settings,
+    cfg: RunConfig,
+    series: list[SeriesArrays],
+    study: optuna.Study,
+    parent_run_id: str,
+    worker: int,
+) -> None:
+    if cfg.sweep.workers > 1 and worker == 0:
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"threads": 1})})
+    if _finished(study) >= cfg.sweep.n_trials:
+        return
+    study.optimize(
+        _objective(settings, cfg, series, study.study_name, parent_run_id),
+        n_trials=cfg.sweep.n_trials,
+        timeout=cfg.sweep.timeout_s,
+        callbacks=[_budget(cfg)],
+        gc_after_trial=True,
+        show_progress_bar=worker == 0 and sys.stderr.isatty(),
+    )
+
+
+def _objective(settings: Settings, cfg: RunConfig, series: list[SeriesArrays], name: str, parent_run_id: str):
     client = tracking.client(settings)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     plan = make_plan(series, cfg)
     search_space = search_space_of(cfg.sweep.model)
     step_ms = timeframe_ms(cfg.data.timeframe)
-    study_name = f"{cfg.name}-{cfg.sweep.model}-{parent_run_id[:12]}"
-    if settings.optuna_url.startswith("sqlite:"):
-        settings.root.mkdir(parents=True, exist_ok=True)
-    study = optuna.create_study(
-        study_name=study_name,
-        storage=settings.optuna_url,
-        load_if_exists=True,
-        direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=cfg.sweep.seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=cfg.sweep.pruner_startup_trials, n_warmup_steps=1),
-    )
 
     def objective(trial: optuna.Trial) -> float:
         hparams = search_space(trial)
@@ -97,7 +243,7 @@ def run_sweep(settings: Settings, cfg: RunConfig, series: list[SeriesArrays], pa
         run = client.create_run(
             experiment_id,
             run_name=f"trial-{trial.number}",
-            tags={"mlflow.parentRunId": parent_run_id, "optuna.study": study_name, "optuna.trial": str(trial.number)},
+            tags={"mlflow.parentRunId": parent_run_id, "optuna.study": name, "optuna.trial": str(trial.number)},
         )
         run_id = run.info.run_id
         client.log_batch(run_id, params=_params(hparams))
@@ -132,37 +278,7 @@ def run_sweep(settings: Settings, cfg: RunConfig, series: list[SeriesArrays], pa
                 run_id, RunStatus.to_string(RunStatus.FINISHED if state != "FAILED" else RunStatus.FAILED)
             )
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        study.optimize(
-            objective,
-            n_trials=cfg.sweep.n_trials,
-            timeout=cfg.sweep.timeout_s,
-            gc_after_trial=True,
-            show_progress_bar=sys.stderr.isatty(),
-        )
-    except BaseException:
-        tracking.finish_run(settings, parent_run_id, failed=True)
-        raise
-    states = [t.state for t in study.trials]
-    complete = states.count(optuna.trial.TrialState.COMPLETE)
-    if complete == 0:
-        raise RuntimeError(f"sweep {study_name}: no trial completed ({len(states)} tried); see the trial runs")
-    outcome = SweepOutcome(
-        parent_run_id=parent_run_id,
-        study_name=study_name,
-        best_params=dict(study.best_trial.user_attrs["hparams"]),
-        best_value=float(study.best_value),
-        n_complete=complete,
-        n_pruned=states.count(optuna.trial.TrialState.PRUNED),
-    )
-    client.log_batch(parent_run_id, params=_params({f"best.{k}": v for k, v in outcome.best_params.items()}))
-    client.log_metric(parent_run_id, "sweep_best_rmse_ratio", outcome.best_value)
-    client.log_metric(parent_run_id, "sweep_trials_complete", complete)
-    client.log_metric(parent_run_id, "sweep_trials_pruned", outcome.n_pruned)
-    _log_history_plot(client, parent_run_id, study)
-    log.info("sweep %s: best rmse_ratio %.4f with %s", study_name, outcome.best_value, outcome.best_params)
-    return outcome
+    return objective
 
 
 def _params(values: dict[str, Any]) -> list:
@@ -204,4 +320,27 @@ def _log_history_plot(client: Any, run_id: str, study: optuna.Study) -> None:
     )
     ax.legend()
     client.log_figure(run_id, fig, "plots/sweep_history.png")
+    plt.close(fig)
+
+
+def _log_importance_plot(client: Any, run_id: str, study: optuna.Study) -> None:
+    """Which hyperparameters mattered (fANOVA); needs a few completed trials with varied values."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    try:
+        importances = optuna.importance.get_param_importances(study)
+    except (RuntimeError, ValueError) as exc:  # too few completed trials, or a single distinct value
+        log.info("no parameter importances for %s: %s", study.study_name, exc)
+        return
+    if not importances:
+        return
+    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.4 * len(importances)))
+    names = list(importances)[::-1]
+    ax.barh(names, [importances[n] for n in names])
+    ax.set(xlabel="importance (fANOVA)", title=f"hyperparameter importance, {study.study_name}")
+    fig.tight_layout()
+    client.log_figure(run_id, fig, "plots/param_importances.png")
     plt.close(fig)

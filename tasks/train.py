@@ -27,7 +27,7 @@ def start_run(cfg: RunConfig, feature_paths: dict[str, Path], flow_run_name: str
 
 @task(name="sweep")
 def sweep(cfg: RunConfig, feature_paths: dict[str, Path], parent_run_id: str) -> SweepOutcome:
-    return run_sweep(Settings(), cfg, _series(cfg, feature_paths), parent_run_id)
+    return run_sweep(Settings(), cfg, feature_paths, parent_run_id)
 
 
 @task(name="evaluate")

@@ -61,7 +61,7 @@ def test_pipeline_end_to_end_twice(home, prefect_server):
     assert len(children) == cfg.sweep.n_trials
     assert {c.data.tags["optuna.state"] for c in children} <= {"COMPLETE", "PRUNED"}
     artifacts = {a.path for a in client.list_artifacts(first["promotion"].run_id, "plots")}
-    assert artifacts == {"plots/forecast_vs_actual.png", "plots/sweep_history.png"}
+    assert artifacts == {"plots/forecast_vs_actual.png", "plots/sweep_history.png", "plots/param_importances.png"}
 
     # registry: version 1 is the challenger; champion only if it beat naive, with the reason recorded
     name = cfg.promotion.model_name
@@ -78,6 +78,11 @@ def test_pipeline_end_to_end_twice(home, prefect_server):
     # the second run, on top of the first: fetches only new candles, registers version 2, predicts
     second = pipeline(cfg)
     assert _alias(client, name, "challenger") == "2"
+    # the gate compared v2 with the champion's configuration refitted on v2's own folds
+    assert (
+        "refitted and scored on the same folds" in client.get_model_version(name, "2").tags["promotion.compared_with"]
+    )
+    assert second["promotion"].metrics["champion.version"] == 1.0
     champion = _alias(client, name, "champion")
     assert champion in {"1", "2"}
     predictions = second["predictions"]
