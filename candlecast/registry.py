@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import warnings
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,7 +61,10 @@ def log_forecaster(bundle_dir: Path, input_example: pd.DataFrame, symbol: str) -
 
 
 def _signature(input_example: pd.DataFrame, output_example: pd.DataFrame) -> ModelSignature:
-    inferred = infer_signature(input_example.assign(symbol="BTC/USDT"), output_example)
+    with warnings.catch_warnings():
+        # timestamps are int64 on purpose (ms since epoch, never missing in a validated candle)
+        warnings.filterwarnings("ignore", message=".*Inferred schema contains integer column.*")
+        inferred = infer_signature(input_example.assign(symbol="BTC/USDT"), output_example)
     inputs = [ColSpec(col.type, col.name, required=col.name != "symbol") for col in inferred.inputs.inputs]
     return ModelSignature(inputs=Schema(inputs), outputs=inferred.outputs)
 

@@ -324,12 +324,14 @@ def _log_history_plot(client: Any, run_id: str, study: optuna.Study) -> None:
 
 
 def _log_importance_plot(client: Any, run_id: str, study: optuna.Study) -> None:
-    """Which hyperparameters mattered (fANOVA); needs a few completed trials with varied values."""
+    """Which hyperparameters mattered (Optuna's default evaluator); needs a few completed trials."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))) < 3:
+        return  # importances from one or two trials are noise
     try:
         importances = optuna.importance.get_param_importances(study)
     except (RuntimeError, ValueError) as exc:  # too few completed trials, or a single distinct value
@@ -340,7 +342,7 @@ def _log_importance_plot(client: Any, run_id: str, study: optuna.Study) -> None:
     fig, ax = plt.subplots(figsize=(7, 0.5 + 0.4 * len(importances)))
     names = list(importances)[::-1]
     ax.barh(names, [importances[n] for n in names])
-    ax.set(xlabel="importance (fANOVA)", title=f"hyperparameter importance, {study.study_name}")
+    ax.set(xlabel="importance", title=f"hyperparameter importance, {study.study_name}")
     fig.tight_layout()
     client.log_figure(run_id, fig, "plots/param_importances.png")
     plt.close(fig)

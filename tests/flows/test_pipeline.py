@@ -61,7 +61,8 @@ def test_pipeline_end_to_end_twice(home, prefect_server):
     assert len(children) == cfg.sweep.n_trials
     assert {c.data.tags["optuna.state"] for c in children} <= {"COMPLETE", "PRUNED"}
     artifacts = {a.path for a in client.list_artifacts(first["promotion"].run_id, "plots")}
-    assert artifacts == {"plots/forecast_vs_actual.png", "plots/sweep_history.png", "plots/param_importances.png"}
+    importances = {"plots/param_importances.png"} if parent.data.metrics["sweep_trials_complete"] >= 3 else set()
+    assert artifacts == {"plots/forecast_vs_actual.png", "plots/sweep_history.png"} | importances
 
     # registry: version 1 is the challenger; champion only if it beat naive, with the reason recorded
     name = cfg.promotion.model_name
