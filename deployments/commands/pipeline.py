@@ -55,17 +55,18 @@ def status(
         print(json.dumps(report, indent=2, default=str))
         return
     table = Table(title=f"series in {report['home']}")
-    for col in ("series", "candles", "last candle", "validation", "latest forecast"):
-        table.add_column(col)
+    for col in ("series", "candles", "last candle (UTC)", "missing (gaps)", "validation", "latest forecast"):
+        table.add_column(col, no_wrap=col == "series")
     for s in report["series"]:
         val = s["last_validation"]
         preds = s["latest_predictions"]
         table.add_row(
             s["series"],
             str(s["candles"]),
-            s["last"] or "-",
+            _short(s["last"]),
+            f"{s.get('missing', 0)} ({len(s.get('gaps', []))})",
             "-" if val is None else ("passed" if val["success"] else "FAILED"),
-            "-" if preds is None else f"v{preds['model_version']} from {preds['cutoff']}",
+            "-" if preds is None else f"v{preds['model_version']} from {_short(preds['cutoff'])}",
         )
     console.print(table)
     models = Table(title=f"registered model {report['models']['name']}")
@@ -77,6 +78,11 @@ def status(
             v["version"], ",".join(v["aliases"]), "-" if ratio is None else f"{ratio:.4f}", v["decision"] or "-"
         )
     console.print(models)
+
+
+def _short(iso: str | None) -> str:
+    """'2026-11-21T07:00:00+00:00' -> '2026-11-21 07:00': the table is read, the JSON is parsed."""
+    return "-" if iso is None else iso[:16].replace("T", " ")
 
 
 def register(app: typer.Typer) -> None:
