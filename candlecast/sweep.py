@@ -19,6 +19,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,9 +109,11 @@ def _storage(settings: Settings) -> optuna.storages.RDBStorage:
     """RDB storage with a heartbeat: a trial whose process died is marked FAIL on the next run."""
     if settings.optuna_url.startswith("sqlite:"):
         settings.root.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.RDBStorage(
-        settings.optuna_url, heartbeat_interval=30, grace_period=90, engine_kwargs=_engine_kwargs(settings)
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: stable since 2.9
+        return optuna.storages.RDBStorage(
+            settings.optuna_url, heartbeat_interval=30, grace_period=90, engine_kwargs=_engine_kwargs(settings)
+        )
 
 
 def _engine_kwargs(settings: Settings) -> dict[str, Any]:
