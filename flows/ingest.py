@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from candlecast.config import RunConfig
+from candlecast.schema import SeriesKey
 from tasks.ingest import fetch_candles, report_ingest, store_batch
 from tasks.validate import validate_batch
 
@@ -14,9 +15,13 @@ def ingest_flow(config: RunConfig | None = None) -> dict[str, int]:
     cfg = config or RunConfig()
     fetched = fetch_candles(cfg)
     stored = {series: 0 for series in fetched}
+    refused: dict[SeriesKey, str] = {}
     for series, fetch in fetched.items():
-        for staged in fetch.staged:  # in time order; a refused batch stops the flow with nothing after it stored
-            validate_batch(series, staged)
+        for staged in fetch.staged:  # in time order: after a refused batch its series stores nothing more
+            check = validate_batch(series, staged, return_state=True)
+            if check.is_failed():
+                refused[series] = check.message or "refused by the candle contract"
+                break
             stored[series] += store_batch(series, staged)
-    report_ingest(fetched, stored)
+    report_ingest(fetched, stored, refused)  # fails the run, naming each refused series, after the rest is stored
     return {str(series): n for series, n in stored.items()}

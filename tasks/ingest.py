@@ -25,9 +25,9 @@ def store_batch(series: SeriesKey, staged: Path) -> int:
 
 @task(name="ingest-report")
 def report_ingest(
-    fetched: dict[SeriesKey, ingest.SeriesFetch], stored: dict[SeriesKey, int]
+    fetched: dict[SeriesKey, ingest.SeriesFetch], stored: dict[SeriesKey, int], refused: dict[SeriesKey, str]
 ) -> list[ingest.SeriesReport]:
-    """Gaps per series, classified; fails the flow if a series could not be fetched (the rest is stored)."""
-    reports = ingest.summarize(Settings(), fetched, {k: (n, None) for k, n in stored.items()})
+    """Gaps per series, classified; fails the flow if a series was not fetched or refused (the rest is stored)."""
+    reports = ingest.summarize(Settings(), fetched, {k: (n, refused.get(k)) for k, n in stored.items()})
     ingest.raise_on_errors(reports)
     return reports

@@ -66,11 +66,13 @@ def test_ingest_quarantines_a_malformed_batch_and_keeps_the_store(home: Path, pr
     served.loc[80, "close"] = -served.loc[80, "close"]
     last = int(served["timestamp"].iloc[-1])
 
-    with ExchangeEmulator({("BTC/USDT", "1h"): served}, now_ms=last + HOUR) as emulator:
+    healthy = synthetic_candles("ETH/USDT", START, 100, timeframe="1h", seed=4)
+    feeds = {("BTC/USDT", "1h"): served, ("ETH/USDT", "1h"): healthy}
+    with ExchangeEmulator(feeds, now_ms=last + HOUR) as emulator:
         cfg = RunConfig.model_validate(
             {
                 "exchange": {"emulator": False, "api_url": emulator.url, "rate_limit": False},
-                "data": {"symbols": ["BTC/USDT"]},
+                "data": {"symbols": ["BTC/USDT", "ETH/USDT"], "history_days": 5000},  # back past START
             }
         )
         with pytest.raises(Exception, match="failed the candle_contract_1h_live contract") as failure:
@@ -81,6 +83,9 @@ def test_ingest_quarantines_a_malformed_batch_and_keeps_the_store(home: Path, pr
         assert expectation in message
     assert f"timestamp={served.loc[80, 'timestamp']}" in message  # an offending row, shown whole
     assert _files(store.series_dir(SERIES)) == before  # the store is exactly as it was
+    # the other series is stored all the same: one bad feed does not hold the rest back
+    pd.testing.assert_frame_equal(store.read(SeriesKey("binance", "ETH/USDT", "1h")), healthy)
+    assert "1 of 2 series were not fully ingested" in message
     (entry,) = quarantine.list_entries(settings)
     assert entry.id in message
     pd.testing.assert_frame_equal(quarantine.read_batch(entry), served.iloc[60:].reset_index(drop=True))
