@@ -7,10 +7,8 @@ that produced it are stored beside it. In-memory validation (no state folder) st
 
 from __future__ import annotations
 
-import fcntl
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,8 @@ import pandas as pd
 from great_expectations.checkpoint import UpdateDataDocsAction
 from great_expectations.core import ExpectationSuiteValidationResult
 from great_expectations.data_context.types.base import ProgressBarsConfig
+
+from candlecast.io import file_lock
 
 _SOURCE, _ASSET, _BATCH = "candlecast", "frames", "whole_frame"
 _PROJECTS: dict[Path, GXProject] = {}
@@ -52,17 +52,9 @@ class GXProject:
             ) or asset.add_batch_definition_whole_dataframe(_BATCH)
         self._checkpoints: dict[str, tuple[Any, gx.Checkpoint]] = {}
 
-    @contextmanager
-    def file_lock(self) -> Iterator[None]:
+    def file_lock(self) -> AbstractContextManager[None]:
         """Serialise writers of this gx folder across processes (a flow and the CLI may both run)."""
-        path = gx_dir(self.root) / ".candlecast.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        return file_lock(gx_dir(self.root) / ".candlecast.lock")
 
     def _checkpoint(self, suite: gx.ExpectationSuite) -> gx.Checkpoint:
         """The stored suite, validation definition and Data Docs checkpoint for it, refreshed once per process."""
