@@ -103,7 +103,7 @@ def champion_spec(client: MlflowClient, name: str) -> tuple[str, ForecasterSpec]
         return None
     with tempfile.TemporaryDirectory() as tmp:
         local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}", dst_path=tmp, tracking_uri=client._tracking_client.tracking_uri
+            artifact_uri=client.get_model_version_download_uri(name, version), dst_path=tmp
         )
         spec_path = Path(local) / "artifacts" / "bundle" / SPEC_FILE
         try:

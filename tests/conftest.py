@@ -30,9 +30,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh candlecast state folder for one test."""
     path = tmp_path / "state"
     monkeypatch.setenv("CANDLECAST_HOME", str(path))
-    # mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI, which Settings honours: pin it to this
-    # test's store so it is restored afterwards instead of leaking into the next test
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{path.resolve() / 'mlflow.db'}")
     return path
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from candlecast.prediction_store import prediction_store
 from candlecast.scoring import score_forecasts
 from candlecast.settings import Settings
 from candlecast.store import CandleStore
+from deployments.stack import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,6 @@ def trained(tmp_path_factory, prefect_server):
     home = tmp_path_factory.mktemp("serving") / "state"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CANDLECAST_HOME", str(home))
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
         from flows.pipeline import pipeline
 
         cfg = RunConfig.model_validate(TINY)
@@ -112,15 +111,9 @@ def test_scoring_joins_forecasts_with_later_candles(trained):
     assert "rmse_ratio" in logged  # the backtest figure it can be compared with
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_mlflow_models_serve_answers_raw_candles(trained):
     cfg, settings, _ = trained
-    port = _free_port()
+    port = free_port()
     mlflow_bin = Path(sys.executable).with_name("mlflow")
     # the scoring server starts `uvicorn` from PATH: the venv's bin must come first, as after `activate`
     path = f"{mlflow_bin.parent}{os.pathsep}{os.environ.get('PATH', '')}"
