@@ -36,19 +36,20 @@ def main() -> None:
         return out
 
     def imports():
-        import candlecast.evaluate  # noqa: F401  (torch, lightning, mlflow, optuna)
+        import candlecast.registry.evaluation  # noqa: F401  (torch, lightning, mlflow, optuna)
         import expectations.runner  # noqa: F401  (great_expectations)
 
     stage("imports", imports)
-    from candlecast import ingest, tracking
     from candlecast.config import RunConfig
-    from candlecast.datasets import data_lineage, load_series
-    from candlecast.evaluate import evaluate_best
-    from candlecast.features import build_feature_file
-    from candlecast.prediction import predict_champion
-    from candlecast.promotion import promote
+    from candlecast.data import ingest
+    from candlecast.features.compute import build_feature_file
+    from candlecast.features.windows import data_lineage, load_series
+    from candlecast.registry import tracking
+    from candlecast.registry.evaluation import evaluate_best
+    from candlecast.registry.prediction import predict_champion
+    from candlecast.registry.promotion import promote
+    from candlecast.registry.sweep import run_sweep
     from candlecast.settings import Settings
-    from candlecast.sweep import run_sweep
     from expectations.runner import validate_candles
 
     cfg, settings = RunConfig.from_yaml(args.config), Settings()

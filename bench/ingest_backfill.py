@@ -24,11 +24,11 @@ from pathlib import Path
 
 import ccxt.async_support as accxt
 
-from candlecast import exchange
-from candlecast import ingest as core
+from candlecast.data import exchange
+from candlecast.data import ingest as core
+from candlecast.data.candle_store import CandleStore
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from candlecast.store import CandleStore
 from expectations.runner import validate_candles
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "BNB/USDT", "SOL/USDT", "XRP/USDT"]

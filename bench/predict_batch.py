@@ -27,17 +27,18 @@ def main() -> None:
 
     import mlflow
 
-    from candlecast import ingest, registry, tracking
     from candlecast.config import RunConfig
-    from candlecast.datasets import data_lineage, load_series
-    from candlecast.evaluate import evaluate_best
-    from candlecast.features import build_feature_file
-    from candlecast.prediction import predict_champion
+    from candlecast.data import ingest
+    from candlecast.data.candle_store import CandleStore
+    from candlecast.devtools.synthetic import synthetic_candles
+    from candlecast.features.compute import build_feature_file
+    from candlecast.features.windows import data_lineage, load_series
+    from candlecast.registry import aliases, tracking
+    from candlecast.registry.evaluation import evaluate_best
+    from candlecast.registry.prediction import predict_champion
+    from candlecast.registry.sweep import run_sweep
     from candlecast.schema import SeriesKey
     from candlecast.settings import Settings
-    from candlecast.store import CandleStore
-    from candlecast.sweep import run_sweep
-    from candlecast.synthetic import synthetic_candles
 
     base = {
         "name": "bench-predict",
@@ -58,7 +59,7 @@ def main() -> None:
     run_id = tracking.start_parent_run(settings, cfg.experiment_name, "bench", data_lineage(paths))
     evaluation = evaluate_best(settings, cfg, arrays, run_sweep(settings, cfg, paths, run_id))
     client = tracking.client(settings)
-    version = registry.register(client, "bench-predict", evaluation.model_uri, run_id, {})
+    version = aliases.register(client, "bench-predict", evaluation.model_uri, run_id, {})
     client.set_registered_model_alias("bench-predict", "champion", version)
     print(f"setup (ingest, 1-trial sweep, evaluation, register): {time.perf_counter() - started:.1f} s")
 

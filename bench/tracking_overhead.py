@@ -30,13 +30,14 @@ def main() -> None:
     import optuna
     from mlflow.entities import Metric, Param
 
-    from candlecast import tracking
     from candlecast.config import RunConfig
-    from candlecast.datasets import SeriesArrays
-    from candlecast.features import series_features
+    from candlecast.devtools.synthetic import synthetic_candles
+    from candlecast.features.compute import series_features
+    from candlecast.features.windows import SeriesArrays
+    from candlecast.forecasting.neural import neural_forecaster
+    from candlecast.forecasting.splits import make_plan
+    from candlecast.registry import tracking
     from candlecast.settings import Settings
-    from candlecast.sweep import make_plan, neural
-    from candlecast.synthetic import synthetic_candles
 
     cfg = RunConfig.model_validate(
         {"features": {"lookback": 48, "horizon": 24}, "train": {"max_epochs": args.epochs, "threads": 2}}
@@ -50,7 +51,7 @@ def main() -> None:
     train_s = []
     for _ in range(min(args.trials, 3)):  # training dominates: 3 samples are plenty
         start = time.perf_counter()
-        neural(cfg, "lstm", {"hidden_size": 32}, max_epochs=args.epochs).fit(series, fold)
+        neural_forecaster(cfg, "lstm", {"hidden_size": 32}, max_epochs=args.epochs).fit(series, fold)
         train_s.append(time.perf_counter() - start)
 
     settings = Settings()

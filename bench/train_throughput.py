@@ -2,7 +2,7 @@
 
 Both train the same module class (fresh, same seed) on the same DataLoader of real BTC/USDT 1h
 windows for the same number of epochs; the rounds alternate (Lightning, plain, Lightning, ...)
-so background load hits both alike. Lightning runs as candlecast.training configures it
+so background load hits both alike. Lightning runs as candlecast.forecasting.neural configures it
 (no progress bar, logger or checkpoints); the plain loop runs the module's own forward and loss.
 Throughput is given per second of this process's CPU time (robust when other work shares the
 cores; exact with --threads 1) and per wall-clock second.
@@ -23,10 +23,10 @@ import pandas as pd
 import torch
 
 from candlecast.config import FeatureConfig
-from candlecast.datasets import SeriesArrays, WindowDataset, fit_scaler, make_loader
-from candlecast.features import series_features
-from candlecast.splits import Range
-from candlecast.training import build_model, quiet_lightning
+from candlecast.features.compute import series_features
+from candlecast.features.windows import SeriesArrays, WindowDataset, fit_scaler, make_loader
+from candlecast.forecasting.neural import build_model, quiet_lightning
+from candlecast.schema import Range
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance" / "binance_BTC-USDT_1h.csv.gz"
 HOUR = 3_600_000

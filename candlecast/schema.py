@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 CANDLE_COLUMNS: list[str] = ["timestamp", "open", "high", "low", "close", "volume"]
 PRICE_COLUMNS: list[str] = ["open", "high", "low", "close"]
 
@@ -47,3 +49,14 @@ class SeriesKey:
 
     def __str__(self) -> str:
         return f"{self.exchange}:{self.symbol}:{self.timeframe}"
+
+
+@dataclass(frozen=True)
+class Range:
+    """An inclusive range of sample times (ms): the unit every split, fold and scaler speaks."""
+
+    start: int  # inclusive sample timestamp, ms
+    end: int  # inclusive sample timestamp, ms
+
+    def mask(self, timestamps: np.ndarray) -> np.ndarray:
+        return (timestamps >= self.start) & (timestamps <= self.end)

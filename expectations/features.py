@@ -1,6 +1,6 @@
 """The feature contract: what a feature file must satisfy before a sweep trains on it.
 
-Checked on the files written by ``candlecast.features.build_feature_file``: the expected columns, no
+Checked on the files written by ``candlecast.features.compute.build_feature_file``: the expected columns, no
 infinities anywhere, no NaN in a feature after the warm-up rows (targets may be NaN: at the end and
 across gaps they are undefined on purpose), and the bounded features inside their mathematical range.
 """
@@ -17,7 +17,7 @@ from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
 
-from candlecast.features import BASE_COLUMNS, target_columns
+from candlecast.features.compute import BASE_COLUMNS, target_columns
 from expectations.candles import CRITICAL, _tag
 
 FEATURE_SUITE = "feature_contract"
@@ -81,9 +81,9 @@ def feature_suite(features: tuple[str, ...], warmup: int, horizon: int) -> gx.Ex
     """Build the feature contract for one feature set.
 
     Args:
-        features: The input columns of the file (``candlecast.features.feature_columns``); the base
+        features: The input columns of the file (``candlecast.features.compute.feature_columns``); the base
             features must be among them whatever else the config adds.
-        warmup: Rows at the start whose features may still be NaN (``candlecast.features.warmup_rows``).
+        warmup: Rows at the start whose features may still be NaN (``candlecast.features.compute.warmup_rows``).
         horizon: Target columns target_1..target_<horizon> must be present.
     """
     targets = target_columns(horizon)

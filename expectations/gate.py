@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 
 from candlecast.config import RunConfig
-from candlecast.ingest import record_validation
-from candlecast.quarantine import QuarantineEntry, quarantine_batch
+from candlecast.data.candle_store import CandleStore
+from candlecast.data.quarantine import QuarantineEntry, quarantine_batch
+from candlecast.data.validations import record_validation
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from candlecast.store import CandleStore
 from expectations.runner import ValidationReport, validate_candles, validate_features
 
 

@@ -32,7 +32,7 @@ from great_expectations.data_context.types.base import (
 )
 
 from candlecast.config import FeatureConfig
-from candlecast.features import feature_columns, warmup_rows
+from candlecast.features.compute import feature_columns, warmup_rows
 from expectations.candles import CRITICAL, CandleBounds, candle_suite, live_parameters
 from expectations.features import feature_suite
 from expectations.project import gx_project

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from candlecast.config import RunConfig
-from candlecast.prediction import PredictionOutcome
+from candlecast.registry.prediction import PredictionOutcome
 from tasks.predict import predict
 from tasks.validate import validate_stored
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from candlecast.config import RunConfig
-from candlecast.scoring import ScoreOutcome
+from candlecast.registry.scoring import ScoreOutcome
 from tasks.score import score
 
 

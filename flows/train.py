@@ -6,7 +6,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from candlecast.config import RunConfig
-from candlecast.promotion import PromotionOutcome
+from candlecast.registry.promotion import PromotionOutcome
 from tasks.features import build_features
 from tasks.train import evaluate, promote_model, start_run, sweep
 from tasks.validate import validate_features, validate_stored

@@ -6,18 +6,18 @@
 from collections.abc import Callable
 from typing import Any
 
-from models.attention_lstm import AttentionLSTMForecaster
+from models.attention_lstm import AttentionLSTMModule
 from models.attention_lstm import search_space as attention_lstm_search_space
-from models.base import BaseForecaster, pinball_loss
-from models.cnn_lstm import CNNLSTMForecaster
+from models.base import ForecastModule, pinball_loss
+from models.cnn_lstm import CNNLSTMModule
 from models.cnn_lstm import search_space as cnn_lstm_search_space
-from models.lstm import LSTMForecaster
+from models.lstm import LSTMModule
 from models.lstm import search_space as lstm_search_space
 
-MODELS: dict[str, tuple[type[BaseForecaster], Callable[[Any], dict[str, Any]]]] = {
-    "lstm": (LSTMForecaster, lstm_search_space),
-    "attention_lstm": (AttentionLSTMForecaster, attention_lstm_search_space),
-    "cnn_lstm": (CNNLSTMForecaster, cnn_lstm_search_space),
+MODELS: dict[str, tuple[type[ForecastModule], Callable[[Any], dict[str, Any]]]] = {
+    "lstm": (LSTMModule, lstm_search_space),
+    "attention_lstm": (AttentionLSTMModule, attention_lstm_search_space),
+    "cnn_lstm": (CNNLSTMModule, cnn_lstm_search_space),
 }
 FAMILY = "lstm_family"
 MODEL_CHOICES: frozenset[str] = frozenset([*MODELS, FAMILY])
@@ -33,7 +33,7 @@ def search_space_of(name: str) -> Callable[[Any], dict[str, Any]]:
     return family_search_space if name == FAMILY else MODELS[name][1]
 
 
-def resolve(name: str, hparams: dict[str, Any]) -> tuple[type[BaseForecaster], dict[str, Any]]:
+def resolve(name: str, hparams: dict[str, Any]) -> tuple[type[ForecastModule], dict[str, Any]]:
     """The class and constructor arguments for a model name and its (sweep) hyperparameters."""
     if name == FAMILY:
         params = dict(hparams)
@@ -58,10 +58,10 @@ __all__ = [
     "FAMILY",
     "MODELS",
     "MODEL_CHOICES",
-    "AttentionLSTMForecaster",
-    "BaseForecaster",
-    "CNNLSTMForecaster",
-    "LSTMForecaster",
+    "AttentionLSTMModule",
+    "ForecastModule",
+    "CNNLSTMModule",
+    "LSTMModule",
     "family_search_space",
     "pinball_loss",
     "resolve",

@@ -12,10 +12,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from models.base import BaseForecaster
+from models.base import ForecastModule
 
 
-class AttentionLSTMForecaster(BaseForecaster):
+class AttentionLSTMModule(ForecastModule):
     def __init__(
         self,
         n_features: int,

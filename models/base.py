@@ -3,7 +3,7 @@
 Every forecaster maps a window (B, L, F) to (B, H, 1 + Q): a point forecast (trained with MSE,
 so it targets the conditional mean that RMSE rewards) and Q quantiles (trained with the pinball
 loss) of the H scaled cumulative log returns. Intervals come from the quantiles after conformal
-calibration on held-out windows (candlecast.training).
+calibration on held-out windows (candlecast.forecasting.neural).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def pinball_loss(pred: torch.Tensor, y: torch.Tensor, quantiles: torch.Tensor) -
     return torch.maximum(quantiles * diff, (quantiles - 1) * diff).mean()
 
 
-class BaseForecaster(pl.LightningModule):
+class ForecastModule(pl.LightningModule):
     """Direct multi-step forecaster with a point and quantile head."""
 
     def __init__(

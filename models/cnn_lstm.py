@@ -8,10 +8,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from models.base import BaseForecaster
+from models.base import ForecastModule
 
 
-class CNNLSTMForecaster(BaseForecaster):
+class CNNLSTMModule(ForecastModule):
     def __init__(
         self,
         n_features: int,

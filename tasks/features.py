@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect import task
 
 from candlecast.config import RunConfig
-from candlecast.features import build_feature_file
+from candlecast.features.compute import build_feature_file
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 

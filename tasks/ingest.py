@@ -6,8 +6,8 @@ from pathlib import Path
 
 from prefect import task
 
-from candlecast import ingest
 from candlecast.config import RunConfig
+from candlecast.data import ingest
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 

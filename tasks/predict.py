@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import task
 
 from candlecast.config import RunConfig
-from candlecast.prediction import PredictionOutcome, predict_champion
+from candlecast.registry.prediction import PredictionOutcome, predict_champion
 from candlecast.settings import Settings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import task
 
 from candlecast.config import RunConfig
-from candlecast.scoring import ScoreOutcome, score_forecasts
+from candlecast.registry.scoring import ScoreOutcome, score_forecasts
 from candlecast.settings import Settings
 
 

@@ -6,13 +6,14 @@ from pathlib import Path
 
 from prefect import task
 
-from candlecast import contract, tracking
 from candlecast.config import RunConfig
-from candlecast.datasets import data_lineage, load_series
-from candlecast.evaluate import EvaluationOutcome, evaluate_best
-from candlecast.promotion import PromotionOutcome, promote
+from candlecast.data import validations as contract
+from candlecast.features.windows import data_lineage, load_series
+from candlecast.registry import tracking
+from candlecast.registry.evaluation import EvaluationOutcome, evaluate_best
+from candlecast.registry.promotion import PromotionOutcome, promote
+from candlecast.registry.sweep import SweepOutcome, run_sweep
 from candlecast.settings import Settings
-from candlecast.sweep import SweepOutcome, run_sweep
 
 
 def _series(cfg: RunConfig, feature_paths: dict[str, Path]):

@@ -63,7 +63,7 @@ def backtest(
     """Walk the named models forward over the same folds and print their metrics next to naive."""
     offline_defaults()
     cfg = load_config(config)
-    from candlecast.backtest_run import load_source, run_backtest, write_tables
+    from candlecast.forecasting.backtest import load_source, run_backtest, write_tables
     from candlecast.settings import Settings
 
     out = out or Settings().root / "backtests"

@@ -70,7 +70,7 @@ def ingest(
     """
     offline_defaults()
     cfg = load_config(config)
-    from candlecast import ingest as core
+    from candlecast.data import ingest as core
     from candlecast.schema import SeriesKey
     from candlecast.settings import Settings
 
@@ -136,11 +136,12 @@ def import_(
 ) -> None:
     """Load existing history into the store through the candle contract; a refused file stores nothing."""
     offline_defaults()
-    from candlecast import importers
-    from candlecast.ingest import record_validation, series_gaps
+    from candlecast.data import importers
+    from candlecast.data.candle_store import CandleStore
+    from candlecast.data.ingest import series_gaps
+    from candlecast.data.validations import record_validation
     from candlecast.schema import SeriesKey
     from candlecast.settings import Settings
-    from candlecast.store import CandleStore
 
     try:
         key = SeriesKey.parse(f"{exchange}:{symbol}:{timeframe}")
@@ -175,11 +176,11 @@ def export(
     to: Annotated[str | None, typer.Option("--to", help="resample to this higher timeframe, e.g. 1d")] = None,
 ) -> None:
     """Write a stored series out as CSV or parquet (timestamp = candle open, ms UTC), optionally resampled."""
-    from candlecast.importers import write_candles
-    from candlecast.resample import resample
+    from candlecast.data.candle_store import CandleStore
+    from candlecast.data.importers import write_candles
+    from candlecast.data.resample import resample
     from candlecast.schema import SeriesKey
     from candlecast.settings import Settings
-    from candlecast.store import CandleStore
 
     if out.suffix not in (".csv", ".parquet"):
         console.print(f"[red]error:[/red] {out.name}: export writes .csv or .parquet")

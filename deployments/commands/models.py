@@ -14,8 +14,8 @@ def models(config: ConfigOption = None) -> None:
     """Registered versions with their aliases, key metrics and promotion decisions."""
     offline_defaults()
     cfg = load_config(config)
+    from candlecast.registry.status import collect_status
     from candlecast.settings import Settings
-    from candlecast.status import collect_status
 
     report = collect_status(Settings(), cfg)["models"]
     table = Table(title=f"registered model {report['name']}")
@@ -43,8 +43,8 @@ def promote(
     cfg = load_config(config)
     from mlflow.exceptions import MlflowException
 
-    from candlecast import tracking
-    from candlecast.promotion import gate_version
+    from candlecast.registry import tracking
+    from candlecast.registry.promotion import gate_version
     from candlecast.settings import Settings
 
     settings = Settings()
@@ -67,13 +67,13 @@ def rollback(config: ConfigOption = None) -> None:
     """Point @champion back at @previous (the champion before the last promotion)."""
     offline_defaults()
     cfg = load_config(config)
-    from candlecast import registry, tracking
+    from candlecast.registry import aliases, tracking
     from candlecast.settings import Settings
 
     settings = Settings()
-    with registry.promotion_lock(settings, cfg.promotion.model_name):
+    with aliases.promotion_lock(settings, cfg.promotion.model_name):
         try:
-            demoted, restored = registry.rollback(tracking.client(settings), cfg.promotion.model_name)
+            demoted, restored = aliases.rollback(tracking.client(settings), cfg.promotion.model_name)
         except ValueError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None

@@ -47,8 +47,8 @@ def status(
     """Stored candles, last validations, registered models and the latest forecasts."""
     offline_defaults()
     cfg = load_config(config)
+    from candlecast.registry.status import collect_status
     from candlecast.settings import Settings
-    from candlecast.status import collect_status
 
     report = collect_status(Settings(), cfg)
     if as_json:

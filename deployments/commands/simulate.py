@@ -32,7 +32,7 @@ def emulate(
     """
     import time
 
-    from candlecast.emulator import FAULTS, ExchangeEmulator, synthetic_emulator
+    from candlecast.devtools.emulator import FAULTS, ExchangeEmulator, synthetic_emulator
     from candlecast.schema import timeframe_ms
 
     options = {"port": port, "speed": speed, "rate_limit": rate_limit}

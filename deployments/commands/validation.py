@@ -80,7 +80,7 @@ def _timeframe(path: Path, timeframe: str | None, series: SeriesKey | None) -> s
 
 
 def _read(path: Path, fmt: str) -> pd.DataFrame:
-    from candlecast.importers import read_candles
+    from candlecast.data.importers import read_candles
 
     if not path.exists():
         raise _fail(f"{path} does not exist")
@@ -125,7 +125,7 @@ def validate(
 
     settings = Settings()
     if path is None:
-        from candlecast.store import CandleStore
+        from candlecast.data.candle_store import CandleStore
 
         if not CandleStore(settings.candles_dir).path(key).exists():
             raise _fail(f"no candles stored for {key}: `candlecast status` lists the stored series")
@@ -144,7 +144,7 @@ def validate(
 def list_quarantine(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Batches waiting in quarantine, oldest first."""
     offline_defaults()
-    from candlecast import quarantine
+    from candlecast.data import quarantine
     from candlecast.settings import Settings
 
     entries = quarantine.list_entries(Settings())
@@ -173,7 +173,7 @@ def show(
 ) -> None:
     """The report that rejected a batch, its offending rows, and where the batch is."""
     offline_defaults()
-    from candlecast import quarantine
+    from candlecast.data import quarantine
     from candlecast.io import write_parquet
     from candlecast.settings import Settings
 
@@ -208,7 +208,7 @@ def release(
 ) -> None:
     """Re-validate a quarantined batch (or its fixed version) and store it if it passes."""
     offline_defaults()
-    from candlecast import quarantine
+    from candlecast.data import quarantine
     from candlecast.settings import Settings
     from expectations.gate import now_ms
     from expectations.runner import validate_candles

@@ -11,7 +11,7 @@ import pytest
 from test_candle_contract import clean_frame
 
 from candlecast.config import FeatureConfig
-from candlecast.features import feature_columns, series_features, warmup_rows
+from candlecast.features.compute import feature_columns, series_features, warmup_rows
 from expectations.runner import validate_features
 
 CFG = FeatureConfig(horizon=6)

@@ -10,8 +10,8 @@ import yaml
 from test_candle_contract import clean_frame
 from typer.testing import CliRunner
 
+from candlecast.data.candle_store import CandleStore
 from candlecast.schema import SeriesKey
-from candlecast.store import CandleStore
 from deployments.cli import app
 from expectations.runner import validate_candles
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from candlecast.config import RunConfig
+from candlecast.data.candle_store import CandleStore
 from candlecast.settings import Settings
-from candlecast.store import CandleStore
 from flows.ingest import ingest_flow
 
 pytestmark = pytest.mark.slow

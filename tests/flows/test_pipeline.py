@@ -11,9 +11,9 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from candlecast.config import RunConfig
-from candlecast.features import target_columns
+from candlecast.data.candle_store import CandleStore
+from candlecast.features.compute import target_columns
 from candlecast.settings import Settings
-from candlecast.store import CandleStore
 from deployments.cli import app
 from flows.pipeline import pipeline
 

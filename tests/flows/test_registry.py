@@ -8,9 +8,9 @@ import os
 import mlflow
 import pytest
 
-from candlecast import registry, tracking
 from candlecast.config import PromotionConfig
-from candlecast.promotion import gate_version, promote
+from candlecast.registry import aliases, tracking
+from candlecast.registry.promotion import gate_version, promote
 from candlecast.settings import Settings
 
 POLICY = PromotionConfig(model_name="gate-test")
@@ -45,45 +45,45 @@ def test_gate_rules_forced_promotion_and_rollback(settings):
 
     worse = promote(client, settings, POLICY, *_candidate(settings, 0.995))
     assert not worse.promoted and worse.champion == "1"
-    assert registry.aliases(client, "gate-test") == {"champion": "1", "challenger": "2"}
+    assert aliases.aliases(client, "gate-test") == {"champion": "1", "challenger": "2"}
     tags = client.get_model_version("gate-test", "2").tags
     assert tags["promotion.decision"] == "refused" and "champion 0.9900" in tags["promotion.reasons"]
 
     better = promote(client, settings, POLICY, *_candidate(settings, 0.97))
     assert better.promoted
-    assert registry.aliases(client, "gate-test") == {"champion": "3", "challenger": "3", "previous": "1"}
+    assert aliases.aliases(client, "gate-test") == {"champion": "3", "challenger": "3", "previous": "1"}
 
     loser = promote(client, settings, POLICY, *_candidate(settings, 1.01))
     assert not loser.promoted
     forced = gate_version(client, settings, POLICY, loser.version, loser.metrics, force=True)
-    assert forced.promoted and registry.alias_version(client, "gate-test", "champion") == "4"
+    assert forced.promoted and aliases.alias_version(client, "gate-test", "champion") == "4"
     tags = client.get_model_version("gate-test", "4").tags
     assert tags["promotion.forced"] == "true" and tags["promotion.reasons"].startswith("forced by")
-    assert registry.alias_version(client, "gate-test", "previous") == "3"
+    assert aliases.alias_version(client, "gate-test", "previous") == "3"
 
-    demoted, restored = registry.rollback(client, "gate-test")
+    demoted, restored = aliases.rollback(client, "gate-test")
     assert (demoted, restored) == ("4", "3")
-    assert registry.aliases(client, "gate-test")["champion"] == "3"
-    assert "previous" not in registry.aliases(client, "gate-test")
+    assert aliases.aliases(client, "gate-test")["champion"] == "3"
+    assert "previous" not in aliases.aliases(client, "gate-test")
     assert client.get_model_version("gate-test", "4").tags["promotion.rolled_back"] == "true"
     with pytest.raises(ValueError, match="no @previous"):
-        registry.rollback(client, "gate-test")
+        aliases.rollback(client, "gate-test")
 
 
 def test_compare_and_set_refuses_a_stale_champion(settings):
     client = tracking.client(settings)
     promote(client, settings, POLICY, *_candidate(settings, 0.99))
-    version = registry.register(client, "gate-test", _candidate(settings, 0.9)[0], "", {})
-    with pytest.raises(registry.ChampionMoved, match="moved from version None to 1"):
-        registry.move_champion(client, "gate-test", version, expected=None)
-    assert registry.aliases(client, "gate-test")["champion"] == "1"
+    version = aliases.register(client, "gate-test", _candidate(settings, 0.9)[0], "", {})
+    with pytest.raises(aliases.ChampionMoved, match="moved from version None to 1"):
+        aliases.move_champion(client, "gate-test", version, expected=None)
+    assert aliases.aliases(client, "gate-test")["champion"] == "1"
 
 
 def _promote_in_process(home: str, model_uri: str, run_id: str, ratio: float, barrier) -> None:
     os.environ["CANDLECAST_HOME"] = home
     settings = Settings()
     client = tracking.client(settings)
-    version = registry.register(client, "gate-test", model_uri, run_id, {})
+    version = aliases.register(client, "gate-test", model_uri, run_id, {})
     barrier.wait(30)
     gate_version(client, settings, POLICY, version, {"rmse_ratio": ratio})
 
@@ -103,7 +103,7 @@ def test_concurrent_promotions_leave_one_champion_and_keep_previous(settings):
     for p in procs:
         p.join(120)
         assert p.exitcode == 0
-    final = registry.aliases(client, "gate-test")
+    final = aliases.aliases(client, "gate-test")
     versions = client.search_model_versions("name='gate-test'")
     decision = {str(v.version): v.tags.get("promotion.decision") for v in versions}
     ratio = {str(v.version): client.get_run(v.run_id).data.metrics["rmse_ratio"] for v in versions}

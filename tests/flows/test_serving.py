@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from candlecast import registry, tracking
 from candlecast.config import RunConfig
-from candlecast.prediction import ChampionRefused, predict_champion
-from candlecast.prediction_store import prediction_store
-from candlecast.scoring import score_forecasts
+from candlecast.data.candle_store import CandleStore
+from candlecast.registry import aliases, tracking
+from candlecast.registry.prediction import ChampionRefused, predict_champion
+from candlecast.registry.prediction_store import prediction_store
+from candlecast.registry.scoring import score_forecasts
 from candlecast.settings import Settings
-from candlecast.store import CandleStore
 from deployments.stack import free_port
 
 pytestmark = pytest.mark.slow
@@ -88,7 +88,7 @@ def test_champion_for_another_timeframe_or_too_old_is_refused(trained):
 def test_scoring_joins_forecasts_with_later_candles(trained):
     cfg, settings, client = trained
     model = mlflow.pyfunc.load_model("models:/serving-lstm@champion")
-    version = registry.alias_version(client, "serving-lstm", "champion")
+    version = aliases.alias_version(client, "serving-lstm", "champion")
     run_id = client.get_model_version("serving-lstm", version).run_id
     store, out = CandleStore(settings.candles_dir), prediction_store(settings)
     for series in cfg.series:

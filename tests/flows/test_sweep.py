@@ -9,13 +9,13 @@ import time
 import optuna
 import pytest
 
-from candlecast import tracking
 from candlecast.config import RunConfig
-from candlecast.features import series_features
+from candlecast.devtools.synthetic import synthetic_candles
+from candlecast.features.compute import series_features
 from candlecast.io import write_parquet
+from candlecast.registry import tracking
+from candlecast.registry.sweep import run_sweep, study_name
 from candlecast.settings import Settings
-from candlecast.sweep import run_sweep, study_name
-from candlecast.synthetic import synthetic_candles
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,7 @@ def test_a_killed_sweep_resumes_without_losing_completed_trials(home):
         target=_sweep_in_child, args=(dict(os.environ), cfg.model_dump(mode="json"), paths, parent)
     )
     child.start()
-    from candlecast.datasets import load_series
+    from candlecast.features.windows import load_series
 
     name = study_name(cfg, load_series(paths, 16, 4, "1h"))
     deadline = time.time() + 180

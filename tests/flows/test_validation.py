@@ -14,14 +14,14 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, Fl
 from prefect.client.schemas.sorting import ArtifactSort
 from typer.testing import CliRunner
 
-from candlecast import quarantine
 from candlecast.config import RunConfig
-from candlecast.emulator import ExchangeEmulator
-from candlecast.features import build_feature_file
+from candlecast.data import quarantine
+from candlecast.data.candle_store import CandleStore
+from candlecast.devtools.emulator import ExchangeEmulator
+from candlecast.devtools.synthetic import synthetic_candles
+from candlecast.features.compute import build_feature_file
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from candlecast.store import CandleStore
-from candlecast.synthetic import synthetic_candles
 from deployments.cli import app
 from flows.ingest import ingest_flow
 from tasks.train import start_run

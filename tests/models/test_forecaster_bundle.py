@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from candlecast.config import FeatureConfig, TrainConfig
-from candlecast.datasets import SeriesArrays
-from candlecast.features import series_features
-from candlecast.forecaster import Forecaster, ForecasterSpec
-from candlecast.interface import Calibration
-from candlecast.splits import walk_forward
-from candlecast.synthetic import synthetic_candles
-from candlecast.training import NeuralForecaster
+from candlecast.devtools.synthetic import synthetic_candles
+from candlecast.features.compute import series_features
+from candlecast.features.windows import SeriesArrays
+from candlecast.forecasting.calibration import Calibration
+from candlecast.forecasting.neural import NeuralForecaster
+from candlecast.forecasting.splits import walk_forward
+from candlecast.registry.bundle import BundleSpec, ModelBundle
 
 HOUR = 3_600_000
 FC = FeatureConfig(lookback=12, horizon=4, vol_window=12, indicators=True, higher_timeframes=["4h"])
@@ -31,7 +31,7 @@ def trained():
     rows = s.sample_rows(fold.val)
     point, bounds = model.forecast(s.inputs_only(), rows)
     calibration = Calibration.fit(s.targets[rows], point, bounds, 0.8)
-    spec = ForecasterSpec(
+    spec = BundleSpec(
         model_name="cnn_lstm",
         hparams={"hidden_size": 8},
         features=FC.model_dump(mode="json"),
@@ -41,12 +41,12 @@ def trained():
         quantiles=[0.1, 0.9],
         calibration=asdict(calibration),
     )
-    return candles, s, model, Forecaster(spec, model.result.model)
+    return candles, s, model, ModelBundle(spec, model.result.model)
 
 
 def test_saved_bundle_predicts_from_raw_candles_like_the_training_pipeline(trained, tmp_path):
     candles, s, model, forecaster = trained
-    loaded = Forecaster.load(forecaster.save(tmp_path / "bundle"))
+    loaded = ModelBundle.load(forecaster.save(tmp_path / "bundle"))
     out = loaded.predict(candles.tail(loaded.spec.min_candles + 1))
     assert list(out["step"]) == [1, 2, 3, 4]
     assert (out["lower"] <= out["forecast"]).all() and (out["forecast"] <= out["upper"]).all()

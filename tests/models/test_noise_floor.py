@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from candlecast.backtest import backtest
-from candlecast.baselines import make_baseline
 from candlecast.config import BacktestConfig, FeatureConfig, TrainConfig
-from candlecast.datasets import SeriesArrays
-from candlecast.features import series_features
-from candlecast.splits import walk_forward
-from candlecast.training import NeuralForecaster
+from candlecast.features.compute import series_features
+from candlecast.features.windows import SeriesArrays
+from candlecast.forecasting.baselines import make_baseline
+from candlecast.forecasting.neural import NeuralForecaster
+from candlecast.forecasting.splits import walk_forward
+from candlecast.forecasting.walkforward import backtest
 
 pytestmark = pytest.mark.slow
 

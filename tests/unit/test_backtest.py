@@ -5,14 +5,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from candlecast.backtest import backtest, markdown_table, origins
-from candlecast.baselines import make_baseline
 from candlecast.config import BacktestConfig, FeatureConfig, TrainConfig
-from candlecast.datasets import SeriesArrays
-from candlecast.features import series_features
-from candlecast.interface import WindowForecaster
-from candlecast.splits import walk_forward
-from candlecast.training import NeuralForecaster
+from candlecast.features.compute import series_features
+from candlecast.features.windows import SeriesArrays
+from candlecast.forecasting.baselines import make_baseline
+from candlecast.forecasting.interface import Forecaster
+from candlecast.forecasting.neural import NeuralForecaster
+from candlecast.forecasting.splits import walk_forward
+from candlecast.forecasting.walkforward import backtest, markdown_table, origins
 
 HOUR = 3_600_000
 START = 1_704_067_200_000
@@ -54,7 +54,7 @@ def baseline(name: str):
     return lambda: make_baseline(name, FC.lookback, FC.horizon, HOUR)
 
 
-class Spy(WindowForecaster):
+class Spy(Forecaster):
     """Records what the engine lets a model see."""
 
     name = "spy"

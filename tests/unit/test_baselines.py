@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from candlecast.baselines import BASELINES, make_baseline, season_length
 from candlecast.config import BacktestConfig, FeatureConfig
-from candlecast.datasets import SeriesArrays
-from candlecast.features import series_features
-from candlecast.splits import walk_forward
+from candlecast.features.compute import series_features
+from candlecast.features.windows import SeriesArrays
+from candlecast.forecasting.baselines import BASELINES, make_baseline, season_length
+from candlecast.forecasting.splits import walk_forward
 
 HOUR = 3_600_000
 START = 1_704_067_200_000
@@ -48,7 +48,7 @@ def fitted(name: str, s: SeriesArrays, fold, **kw):
 
 def test_registry_and_config_agree():
     assert set(BASELINES) == {"naive", "drift", "snaive", "ridge", "arima", "ets", "prophet"}
-    with pytest.raises(ValueError, match="unknown baselines"):
+    with pytest.raises(ValueError, match="Input should be .naive."):
         BacktestConfig(baselines=["naive", "garch"])
     assert season_length(HOUR) == 24 and season_length(86_400_000) == 7
 

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 
 from candlecast.config import FeatureConfig
-from candlecast.datasets import Scaler, SeriesArrays, WindowDataset, fit_scaler, make_loader
-from candlecast.features import FEATURE_COLUMNS, add_targets, compute_features
-from candlecast.splits import Range
-from candlecast.synthetic import synthetic_candles
+from candlecast.devtools.synthetic import synthetic_candles
+from candlecast.features.compute import FEATURE_COLUMNS, add_targets, compute_features
+from candlecast.features.windows import Scaler, SeriesArrays, WindowDataset, fit_scaler, make_loader
+from candlecast.schema import Range
 
 HOUR = 3_600_000
 START = 1_704_067_200_000

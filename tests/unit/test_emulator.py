@@ -10,8 +10,8 @@ import ccxt
 import pandas as pd
 import pytest
 
-from candlecast.emulator import KLINES_PATH, ExchangeEmulator, load_candle_file, synthetic_emulator
-from candlecast.exchange import FetchStats, RetryPolicy, fetch_closed_candles, make_exchange, page_problem
+from candlecast.data.exchange import FetchStats, RetryPolicy, fetch_closed_candles, make_exchange, page_problem
+from candlecast.devtools.emulator import KLINES_PATH, ExchangeEmulator, load_candle_file, synthetic_emulator
 
 START = 1_704_067_200_000
 HOUR = 3_600_000

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from candlecast.emulator import KLINES_PATH, ExchangeEmulator, synthetic_emulator
-from candlecast.exchange import backoff_delay, fetch_closed_candles, make_exchange
+from candlecast.data.exchange import backoff_delay, fetch_closed_candles, make_exchange
+from candlecast.devtools.emulator import KLINES_PATH, ExchangeEmulator, synthetic_emulator
+from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.schema import CANDLE_COLUMNS
-from candlecast.synthetic import synthetic_candles
 
 START = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 HOUR = 3_600_000

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from candlecast.config import ExogenousConfig, FeatureConfig
-from candlecast.features import (
+from candlecast.devtools.synthetic import synthetic_candles
+from candlecast.features.compute import (
     FEATURE_COLUMNS,
     add_targets,
     compute_features,
@@ -16,7 +17,6 @@ from candlecast.features import (
     target_columns,
     warmup_rows,
 )
-from candlecast.synthetic import synthetic_candles
 
 START = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 HOUR = 3_600_000
@@ -99,7 +99,7 @@ def test_exogenous_value_reaches_only_candles_closing_after_publication(candles,
 
 
 def test_exogenous_file_errors_name_the_problem(tmp_path):
-    from candlecast.exogenous import read_exogenous
+    from candlecast.features.exogenous import read_exogenous
 
     with pytest.raises(ValueError, match="does not exist"):
         read_exogenous(tmp_path / "nope.csv")

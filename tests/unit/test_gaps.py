@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from candlecast.gaps import EXCHANGE_WIDE, SERIES_ONLY, Gap, classify, find_gaps
+from candlecast.data.gaps import EXCHANGE_WIDE, SERIES_ONLY, Gap, classify, find_gaps
 from candlecast.schema import SeriesKey
 
 H = 3_600_000

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from candlecast.importers import detect_format, read_candles, to_ms
+from candlecast.data.candle_store import CandleStore
+from candlecast.data.importers import detect_format, read_candles, to_ms
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey
 from candlecast.settings import Settings
-from candlecast.store import CandleStore
 from deployments.cli import app
 
 DAY = 86_400_000

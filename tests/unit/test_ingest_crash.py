@@ -15,11 +15,11 @@ import duckdb
 import pandas as pd
 import pytest
 
-from candlecast.emulator import ExchangeEmulator
-from candlecast.ingest import ingest
+from candlecast.data.candle_store import CandleStore
+from candlecast.data.ingest import ingest
+from candlecast.devtools.emulator import ExchangeEmulator
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from candlecast.store import CandleStore
 from expectations.runner import validate_candles
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT"]

@@ -9,13 +9,13 @@ import duckdb
 import pandas as pd
 import pytest
 
-from candlecast.emulator import FAULTS, ExchangeEmulator
-from candlecast.exchange import RetryPolicy
-from candlecast.gaps import EXCHANGE_WIDE
-from candlecast.ingest import SeriesReport, ingest
+from candlecast.data.candle_store import CandleStore
+from candlecast.data.exchange import RetryPolicy
+from candlecast.data.gaps import EXCHANGE_WIDE
+from candlecast.data.ingest import SeriesReport, ingest
+from candlecast.devtools.emulator import FAULTS, ExchangeEmulator
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from candlecast.store import CandleStore
 from expectations.runner import validate_candles
 
 HOUR = 3_600_000

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from candlecast.config import ExogenousConfig, FeatureConfig
-from candlecast.exogenous import read_exogenous
-from candlecast.features import compute_features, feature_columns
+from candlecast.features.compute import compute_features, feature_columns
+from candlecast.features.exogenous import read_exogenous
 
 HOUR = 3_600_000
 
@@ -57,7 +57,7 @@ def test_truncated_features_equal_full_features_for_every_column(real, tmp_path)
 
 def test_the_self_test_catches_a_leak(real, monkeypatch):
     """A higher-timeframe join that shows a bucket one candle before it closes must fail the comparison."""
-    import candlecast.features as features
+    import candlecast.features.compute as features
 
     eth, _ = real
     original = features._higher_timeframe

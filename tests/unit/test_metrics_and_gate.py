@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 
-from candlecast.interface import Calibration
-from candlecast.metrics import diebold_mariano, forecast_metrics, interval_metrics, pinball, trading_backtest
+from candlecast.forecasting.calibration import Calibration
+from candlecast.forecasting.metrics import (
+    diebold_mariano,
+    forecast_metrics,
+    interval_metrics,
+    pinball,
+    trading_backtest,
+)
 
 
 def test_metric_values():

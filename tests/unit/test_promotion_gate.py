@@ -1,7 +1,7 @@
 """The promotion gate is a pure function of policy and scores."""
 
 from candlecast.config import PromotionConfig
-from candlecast.promotion import decide
+from candlecast.registry.promotion import decide
 
 POLICY = PromotionConfig()
 

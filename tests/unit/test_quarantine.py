@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from candlecast import quarantine
+from candlecast.data import quarantine
+from candlecast.data.candle_store import CandleStore
+from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.io import write_parquet
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from candlecast.store import CandleStore
-from candlecast.synthetic import synthetic_candles
 from deployments.cli import app
 from expectations.runner import validate_candles
 

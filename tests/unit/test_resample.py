@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from candlecast.resample import resample
+from candlecast.data.resample import resample
 
 
 def _read(shared_data: Path, tf: str) -> pd.DataFrame:

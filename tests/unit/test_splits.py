@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from candlecast.config import RunConfig
-from candlecast.splits import plan_splits, walk_forward
+from candlecast.forecasting.splits import plan_splits, walk_forward
 
 HOUR = 3_600_000
 

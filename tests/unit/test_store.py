@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from candlecast.data.candle_store import CandleStore
+from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.schema import SeriesKey
-from candlecast.store import CandleStore
-from candlecast.synthetic import synthetic_candles
 
 START = 1_704_067_200_000
 KEY = SeriesKey("binance", "BTC/USDT", "1h")

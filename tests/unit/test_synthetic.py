@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.schema import CANDLE_COLUMNS, timeframe_ms
-from candlecast.synthetic import synthetic_candles
 
 START = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 HOUR = 3_600_000

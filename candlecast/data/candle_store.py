@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from candlecast.gaps import find_gaps
+from candlecast.data.gaps import find_gaps
 from candlecast.io import file_lock, read_json, write_json, write_parquet
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey, timeframe_ms
 

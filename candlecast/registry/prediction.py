@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 
 import mlflow
 
-from candlecast import registry, tracking
 from candlecast.config import RunConfig
-from candlecast.prediction_store import prediction_store
+from candlecast.data.candle_store import CandleStore
+from candlecast.registry import aliases, tracking
+from candlecast.registry.prediction_store import prediction_store
 from candlecast.settings import Settings
-from candlecast.store import CandleStore
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +38,14 @@ def predict_champion(settings: Settings, cfg: RunConfig) -> PredictionOutcome:
     """Forecast every configured series from its latest stored candles with models:/<name>@champion."""
     client = tracking.client(settings)
     name = cfg.promotion.model_name
-    version = registry.alias_version(client, name, registry.CHAMPION)
+    version = aliases.alias_version(client, name, aliases.CHAMPION)
     if version is None:
         reason = f"no @champion for {name} yet: no model has passed the promotion gate, nothing to predict"
         log.warning(reason)
         return PredictionOutcome(model_version=None, skipped=reason)
     model_version = client.get_model_version(name, version)
     _check_age(name, version, model_version.creation_timestamp, cfg.predict.max_champion_age_days)
-    model = mlflow.pyfunc.load_model(f"models:/{name}@{registry.CHAMPION}")
+    model = mlflow.pyfunc.load_model(f"models:/{name}@{aliases.CHAMPION}")
     spec = model.unwrap_python_model().forecaster.spec
     if spec.timeframe != cfg.data.timeframe:
         raise ChampionRefused(

@@ -22,13 +22,14 @@ from typing import Any, Protocol, TypeVar
 import pandas as pd
 
 from candlecast.config import RunConfig
-from candlecast.emulator import synthetic_emulator
-from candlecast.exchange import FetchJob, FetchStats, RetryPolicy, fetch_many, make_exchange
-from candlecast.gaps import Gap, classify
+from candlecast.data.candle_store import CandleStore
+from candlecast.data.exchange import FetchJob, FetchStats, RetryPolicy, fetch_many, make_exchange
+from candlecast.data.gaps import Gap, classify
+from candlecast.data.validations import record_validation
+from candlecast.devtools.emulator import synthetic_emulator
 from candlecast.io import write_json, write_parquet
 from candlecast.schema import SeriesKey, timeframe_ms
 from candlecast.settings import Settings
-from candlecast.store import CandleStore
 
 log = logging.getLogger(__name__)
 
@@ -279,13 +280,6 @@ def fetch_batch(settings: Settings, cfg: RunConfig, series: SeriesKey, now_ms: i
     if fetched.error:
         raise RuntimeError(fetched.error)
     return fetched.staged[0] if fetched.staged else None
-
-
-def record_validation(settings: Settings, series: SeriesKey, report: dict) -> Path:
-    """Keep the last validation result of a series for `candlecast status`."""
-    path = settings.validation_dir / f"{series.slug}.json"
-    write_json(report, path)
-    return path
 
 
 def store_batch(settings: Settings, series: SeriesKey, staged: Path) -> int:

@@ -7,13 +7,13 @@ from typing import Any
 
 from mlflow.exceptions import MlflowException
 
-from candlecast import tracking
 from candlecast.config import RunConfig
-from candlecast.ingest import series_gaps
+from candlecast.data.candle_store import CandleStore
+from candlecast.data.ingest import series_gaps
 from candlecast.io import read_json
-from candlecast.prediction_store import prediction_store
+from candlecast.registry import tracking
+from candlecast.registry.prediction_store import prediction_store
 from candlecast.settings import Settings
-from candlecast.store import CandleStore
 
 
 def _iso(ms: int | None) -> str | None:

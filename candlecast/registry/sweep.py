@@ -2,7 +2,7 @@
 
 The objective is the mean RMSE ratio to naive over the sweep's walk-forward folds, each scored on
 its own test block after fitting on train and early-stopping on validation, through the same
-engine as the evaluation (candlecast.backtest). The evaluation's test range is never touched here.
+engine as the evaluation (candlecast.forecasting.walkforward). The evaluation's test range is never touched here.
 
 A study is named by what it searches (model, config, data extent), so a sweep killed midway resumes
 where it stopped when run again: completed trials are kept and only the rest of the budget runs.
@@ -28,15 +28,14 @@ import optuna
 from mlflow.entities import RunStatus
 from optuna_integration import PyTorchLightningPruningCallback
 
-from candlecast import tracking
-from candlecast.backtest import run_fold, score, training_scales
 from candlecast.config import RunConfig
-from candlecast.datasets import SeriesArrays, load_series
-from candlecast.interface import quantile_levels
+from candlecast.features.windows import SeriesArrays, load_series
+from candlecast.forecasting.neural import EpochMetrics, neural_forecaster
+from candlecast.forecasting.splits import make_plan
+from candlecast.forecasting.walkforward import run_fold, score, training_scales
+from candlecast.registry import tracking
 from candlecast.schema import timeframe_ms
 from candlecast.settings import Settings
-from candlecast.splits import Plan, plan_splits
-from candlecast.training import EpochMetrics, NeuralForecaster
 from models import search_space_of
 
 log = logging.getLogger(__name__)
@@ -50,37 +49,6 @@ class SweepOutcome:
     best_value: float
     n_complete: int
     n_pruned: int
-
-
-def make_plan(series: list[SeriesArrays], cfg: RunConfig) -> Plan:
-    """The folds of a run: a pure function of the series' timeline and the config."""
-    sp = cfg.split
-    return plan_splits(
-        np.concatenate([s.timestamps for s in series]),
-        timeframe_ms(cfg.data.timeframe),
-        gap=cfg.gap,
-        test_fraction=sp.test_fraction,
-        val_fraction=sp.val_fraction,
-        n_folds=sp.n_folds,
-        test_folds=sp.test_folds,
-        window=sp.window,
-        train_fraction=sp.train_fraction,
-    )
-
-
-def neural(cfg: RunConfig, model_name: str, hparams: dict[str, Any], **kwargs: Any) -> NeuralForecaster:
-    """A Lightning forecaster configured by the run: window, horizon, quantiles, winsorizing."""
-    fc = cfg.features
-    return NeuralForecaster(
-        model_name,
-        hparams,
-        fc.lookback,
-        fc.horizon,
-        cfg.train,
-        quantile_levels(cfg.predict.interval),
-        fc.winsor_quantile if fc.denoise == "winsorize" else None,
-        **kwargs,
-    )
 
 
 def study_name(cfg: RunConfig, series: list[SeriesArrays]) -> str:
@@ -257,7 +225,7 @@ def _objective(settings: Settings, cfg: RunConfig, series: list[SeriesArrays], n
                 history = EpochMetrics()
                 # epoch-level pruning on the first fold; later folds only add to the mean
                 pruning = [PyTorchLightningPruningCallback(trial, monitor="val_loss")] if i == 0 else []
-                model = neural(
+                model = neural_forecaster(
                     cfg, cfg.sweep.model, hparams, max_epochs=cfg.sweep.max_epochs, callbacks=[history, *pruning]
                 )
                 try:

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from candlecast.datasets import SeriesArrays, WindowDataset, fit_scaler, make_loader
-from candlecast.interface import WindowForecaster
-from candlecast.splits import Fold
+from candlecast.features.windows import SeriesArrays, WindowDataset, fit_scaler, make_loader
+from candlecast.forecasting.interface import Forecaster
+from candlecast.forecasting.splits import Fold
 
 _DAY_MS = 86_400_000
 
@@ -25,7 +25,7 @@ def season_length(step_ms: int) -> int:
     return _DAY_MS // step_ms if step_ms < _DAY_MS else 7
 
 
-class Baseline(WindowForecaster):
+class Baseline(Forecaster):
     """What every baseline knows: the window, the horizon, the candle length and its fitting budget."""
 
     name = "baseline"

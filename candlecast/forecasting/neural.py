@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 
-from candlecast.config import TrainConfig
-from candlecast.datasets import Scaler, SeriesArrays, WindowDataset, fit_scaler, make_loader
-from candlecast.interface import WindowForecaster
-from candlecast.splits import Fold
-from models import BaseForecaster, resolve
+from candlecast.config import RunConfig, TrainConfig
+from candlecast.features.windows import Scaler, SeriesArrays, WindowDataset, fit_scaler, make_loader
+from candlecast.forecasting.interface import Forecaster, quantile_levels
+from candlecast.forecasting.splits import Fold
+from models import ForecastModule, resolve
 
 
 def quiet_lightning() -> None:
@@ -30,7 +30,7 @@ def quiet_lightning() -> None:
 
 @dataclass
 class FitResult:
-    model: BaseForecaster
+    model: ForecastModule
     scaler: Scaler
     best_val_loss: float
     epochs: int
@@ -52,7 +52,7 @@ class EpochMetrics(Callback):
 
 def build_model(
     name: str, n_features: int, horizon: int, hparams: dict[str, Any], quantiles: list[float] | None = None
-) -> BaseForecaster:
+) -> ForecastModule:
     cls, params = resolve(name, hparams)
     if quantiles is not None:
         params["quantiles"] = quantiles
@@ -123,7 +123,7 @@ class _BestWeights(Callback):
 
 @torch.no_grad()
 def predict_rows(
-    model: BaseForecaster, scaler: Scaler, series: SeriesArrays, rows: np.ndarray, lookback: int
+    model: ForecastModule, scaler: Scaler, series: SeriesArrays, rows: np.ndarray, lookback: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Point forecasts (N, H) and sorted quantile bounds (N, H, Q) of cumulative log returns, unscaled."""
     if len(rows) == 0:
@@ -134,7 +134,7 @@ def predict_rows(
     return out[..., 0], np.sort(out[..., 1:], axis=-1)
 
 
-class NeuralForecaster(WindowForecaster):
+class NeuralForecaster(Forecaster):
     """A Lightning architecture behind the shared interface: fit_fold on a fold, predict_rows on windows."""
 
     def __init__(
@@ -174,3 +174,18 @@ class NeuralForecaster(WindowForecaster):
         if self.result is None:
             raise RuntimeError(f"{self.name}: call fit() before forecast()")
         return predict_rows(self.result.model, self.result.scaler, series, rows, self.lookback)
+
+
+def neural_forecaster(cfg: RunConfig, model_name: str, hparams: dict[str, Any], **kwargs: Any) -> NeuralForecaster:
+    """A Lightning forecaster configured by the run: window, horizon, quantiles, winsorizing."""
+    fc = cfg.features
+    return NeuralForecaster(
+        model_name,
+        hparams,
+        fc.lookback,
+        fc.horizon,
+        cfg.train,
+        quantile_levels(cfg.predict.interval),
+        fc.winsor_quantile if fc.denoise == "winsorize" else None,
+        **kwargs,
+    )

@@ -17,20 +17,20 @@ import pandas as pd
 import torch
 
 from candlecast.config import FeatureConfig
-from candlecast.datasets import Scaler, SeriesArrays
-from candlecast.exogenous import read_exogenous
-from candlecast.features import compute_features, feature_columns, warmup_rows
-from candlecast.interface import Calibration
+from candlecast.features.compute import compute_features, feature_columns, warmup_rows
+from candlecast.features.exogenous import read_exogenous
+from candlecast.features.windows import Scaler, SeriesArrays
+from candlecast.forecasting.calibration import Calibration
+from candlecast.forecasting.neural import build_model, predict_rows
 from candlecast.schema import timeframe_ms
-from candlecast.training import build_model, predict_rows
-from models import BaseForecaster
+from models import ForecastModule
 
 SPEC_FILE = "spec.json"
 WEIGHTS_FILE = "weights.pt"
 
 
 @dataclass(frozen=True)
-class ForecasterSpec:
+class BundleSpec:
     model_name: str
     hparams: dict[str, Any]
     features: dict[str, Any]  # FeatureConfig fields
@@ -51,8 +51,8 @@ class ForecasterSpec:
         return warmup_rows(fc, self.timeframe) + fc.lookback
 
 
-class Forecaster:
-    def __init__(self, spec: ForecasterSpec, model: BaseForecaster):
+class ModelBundle:
+    def __init__(self, spec: BundleSpec, model: ForecastModule):
         self.spec = spec
         self.model = model.eval()
         self.scaler = Scaler(**spec.scaler)
@@ -65,9 +65,9 @@ class Forecaster:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> Forecaster:
+    def load(cls, directory: str | Path) -> ModelBundle:
         directory = Path(directory)
-        spec = ForecasterSpec(**json.loads((directory / SPEC_FILE).read_text()))
+        spec = BundleSpec(**json.loads((directory / SPEC_FILE).read_text()))
         fc = spec.feature_config
         model = build_model(spec.model_name, len(spec.columns), fc.horizon, spec.hparams, spec.quantiles)
         model.load_state_dict(torch.load(directory / WEIGHTS_FILE, weights_only=True))

@@ -1,35 +1,10 @@
-"""The forecaster interface every model shares: fit on a fold, forecast windows, calibrate intervals.
-
-Naive, statistical and neural models all implement ``WindowForecaster``, so the walk-forward
-engine (candlecast.backtest) scores any of them on the same folds and windows: the sweep, the
-evaluation and the promotion gate all re-score through it. Forecasts are H cumulative log
-returns from the close of a window's last candle; intervals are conformal: calibrated on the
-fold's validation windows, never on the windows they are scored on.
-"""
+"""Conformal prediction intervals: offsets fitted on held-out windows, applied to any model's forecasts."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
-
-from candlecast.datasets import SeriesArrays
-from candlecast.splits import Fold
-
-
-class WindowForecaster(ABC):
-    """A model that fits on one fold and forecasts the windows ending at given rows."""
-
-    name: str
-
-    @abstractmethod
-    def fit(self, series: list[SeriesArrays], fold: Fold) -> None:
-        """Fit on ``fold.train`` only; ``fold.val`` may serve early stopping. Never read ``fold.test``."""
-
-    @abstractmethod
-    def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Point forecasts (N, H) and, if the model has them, raw quantile bounds (N, H, 2)."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +40,3 @@ class Calibration:
         lo, hi = (point, point) if bounds is None else (bounds[..., 0], bounds[..., 1])
         lower, upper = lo + np.asarray(self.lower), hi + np.asarray(self.upper)
         return np.minimum(lower, point), np.maximum(upper, point)
-
-
-def quantile_levels(interval: float) -> list[float]:
-    """The two quantiles bounding a central interval, e.g. 0.8 -> [0.1, 0.9]."""
-    return [round((1 - interval) / 2, 10), round((1 + interval) / 2, 10)]

@@ -23,10 +23,10 @@ from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
 
-from candlecast.forecaster import SPEC_FILE, Forecaster, ForecasterSpec
 from candlecast.io import file_lock
+from candlecast.registry.bundle import SPEC_FILE, BundleSpec, ModelBundle
+from candlecast.registry.tracking import package_version
 from candlecast.settings import Settings
-from candlecast.tracking import package_version
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 _PYFUNC_ENTRY = Path(__file__).with_name("pyfunc_model.py")
@@ -36,12 +36,12 @@ class ChampionMoved(RuntimeError):
     """@champion changed between the gate's read and the move: the gate must run again."""
 
 
-def log_forecaster(bundle_dir: Path, input_example: pd.DataFrame, symbol: str) -> str:
+def log_bundle(bundle_dir: Path, input_example: pd.DataFrame, symbol: str) -> str:
     """Log the bundle as a pyfunc in the active run; returns the model URI.
 
     The signature takes raw candles plus an optional ``symbol`` column (several series at once).
     """
-    output_example = Forecaster.load(bundle_dir).predict(input_example).assign(symbol=symbol)
+    output_example = ModelBundle.load(bundle_dir).predict(input_example).assign(symbol=symbol)
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=str(_PYFUNC_ENTRY),
@@ -93,7 +93,7 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     return aliases(client, name).get(alias)
 
 
-def champion_spec(client: MlflowClient, name: str) -> tuple[str, ForecasterSpec] | None:
+def champion_spec(client: MlflowClient, name: str) -> tuple[str, BundleSpec] | None:
     """The @champion's version and forecaster spec (its architecture, hyperparameters and features).
 
     Reads only the bundle's spec.json; a champion logged by an incompatible candlecast gives None.
@@ -107,7 +107,7 @@ def champion_spec(client: MlflowClient, name: str) -> tuple[str, ForecasterSpec]
         )
         spec_path = Path(local) / "artifacts" / "bundle" / SPEC_FILE
         try:
-            return version, ForecasterSpec(**json.loads(spec_path.read_text()))
+            return version, BundleSpec(**json.loads(spec_path.read_text()))
         except (OSError, TypeError, ValueError):
             return None
 

@@ -19,10 +19,10 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from candlecast.data.candle_store import CandleStore
 from candlecast.io import read_json, write_json, write_parquet
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey
 from candlecast.settings import Settings
-from candlecast.store import CandleStore
 
 BATCH, REPORT, META = "batch.parquet", "report.json", "meta.json"
 RELEASED = "_released"

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 
 from mlflow.tracking import MlflowClient
 
-from candlecast import registry
 from candlecast.config import PromotionConfig
+from candlecast.registry import aliases
 from candlecast.settings import Settings
 
 
@@ -74,8 +74,8 @@ def promote(
 ) -> PromotionOutcome:
     """Register the evaluated model as @challenger, then move @champion to it if the gate says so."""
     name = policy.model_name
-    version = registry.register(client, name, model_uri, run_id, {"rmse_ratio": f"{metrics['rmse_ratio']:.6f}"})
-    client.set_registered_model_alias(name, registry.CHALLENGER, version)
+    version = aliases.register(client, name, model_uri, run_id, {"rmse_ratio": f"{metrics['rmse_ratio']:.6f}"})
+    client.set_registered_model_alias(name, aliases.CHALLENGER, version)
     return gate_version(client, settings, policy, version, metrics)
 
 
@@ -94,8 +94,8 @@ def gate_version(
     champion that is current now; otherwise the champion's recorded test metrics, said so.
     """
     name = policy.model_name
-    with registry.promotion_lock(settings, name):
-        champion = registry.alias_version(client, name, registry.CHAMPION)
+    with aliases.promotion_lock(settings, name):
+        champion = aliases.alias_version(client, name, aliases.CHAMPION)
         champion_metrics, how = None, ""
         if champion is not None and champion != version:
             if metrics.get("champion.version") == float(champion):
@@ -109,7 +109,7 @@ def gate_version(
             user = getpass.getuser()
             decision = Decision(True, (f"forced by {user}, gate said: " + "; ".join(decision.reasons),))
         if decision.promote:
-            registry.move_champion(client, name, version, expected=champion)
+            aliases.move_champion(client, name, version, expected=champion)
         # recorded after the move, so a version never claims a promotion that a race refused
         tags = {
             "promotion.decision": "promoted" if decision.promote else "refused",

@@ -10,13 +10,13 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
-from candlecast.forecaster import Forecaster
+from candlecast.registry.bundle import ModelBundle
 from candlecast.schema import CANDLE_COLUMNS
 
 
-class CandleForecasterModel(PythonModel):
+class BundlePyfunc(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
-        self.forecaster = Forecaster.load(context.artifacts["bundle"])
+        self.forecaster = ModelBundle.load(context.artifacts["bundle"])
 
     def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None):
         frame = pd.DataFrame(model_input)
@@ -29,4 +29,4 @@ class CandleForecasterModel(PythonModel):
         return pd.concat(outputs, ignore_index=True)
 
 
-mlflow.models.set_model(CandleForecasterModel())
+mlflow.models.set_model(BundlePyfunc())

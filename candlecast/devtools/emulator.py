@@ -34,8 +34,8 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pandas as pd
 
+from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.schema import CANDLE_COLUMNS, timeframe_ms
-from candlecast.synthetic import synthetic_candles
 
 KLINES_PATH = "/api/v3/klines"
 DEFAULT_LIMIT = 500

@@ -1,15 +1,16 @@
 """The last contract check of each series, as the MLflow run that used the data records it.
 
 The validate task keeps one JSON record per series (``<home>/validation/<slug>.json``, written through
-``candlecast.ingest.record_validation``); a training run copies its verdict and links to it, so a model
+``record_validation``); a training run copies its verdict and links to it, so a model
 can be traced to the check that let its data through.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
-from candlecast.io import read_json
+from candlecast.io import read_json, write_json
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 
@@ -40,3 +41,10 @@ def validation_tags(settings: Settings, series: Iterable[SeriesKey]) -> dict[str
         if record.get("data_docs"):
             tags[f"{prefix}.data_docs"] = str(record["data_docs"])
     return tags
+
+
+def record_validation(settings: Settings, series: SeriesKey, report: dict) -> Path:
+    """Keep the last validation result of a series for `candlecast status`."""
+    path = settings.validation_dir / f"{series.slug}.json"
+    write_json(report, path)
+    return path

@@ -16,9 +16,8 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from candlecast.features import FEATURE_COLUMNS, feature_columns, target_columns
-from candlecast.schema import timeframe_ms
-from candlecast.splits import Range
+from candlecast.features.compute import FEATURE_COLUMNS, feature_columns, target_columns
+from candlecast.schema import Range, timeframe_ms
 
 _TINY = 1e-12
 

@@ -10,19 +10,14 @@ timeline and the config: deterministic, and identical for every model compared.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Range:
-    start: int  # inclusive sample timestamp, ms
-    end: int  # inclusive sample timestamp, ms
-
-    def mask(self, timestamps: np.ndarray) -> np.ndarray:
-        return (timestamps >= self.start) & (timestamps <= self.end)
+from candlecast.config import RunConfig
+from candlecast.schema import Range, timeframe_ms
 
 
 @dataclass(frozen=True)
@@ -144,3 +139,23 @@ def evaluation_folds(
     n_train = int(n * train_fraction) if train_fraction else None
     n_test = int(n * test_fraction) // test_folds
     return walk_forward(first, last, step_ms, gap, test_folds, n_test, int(n * val_fraction), window, n_train)
+
+
+class _Timeline(Protocol):
+    timestamps: np.ndarray
+
+
+def make_plan(series: Sequence[_Timeline], cfg: RunConfig) -> Plan:
+    """The folds of a run: a pure function of the series' timeline and the config."""
+    sp = cfg.split
+    return plan_splits(
+        np.concatenate([s.timestamps for s in series]),
+        timeframe_ms(cfg.data.timeframe),
+        gap=cfg.gap,
+        test_fraction=sp.test_fraction,
+        val_fraction=sp.val_fraction,
+        n_folds=sp.n_folds,
+        test_folds=sp.test_folds,
+        window=sp.window,
+        train_fraction=sp.train_fraction,
+    )

@@ -1,6 +1,6 @@
 """`candlecast backtest` as a plain function: load candles from a file or the store, walk every model forward.
 
-The folds are the evaluation folds the pipeline uses for the same config (candlecast.splits), so a
+The folds are the evaluation folds the pipeline uses for the same config (candlecast.forecasting.splits), so a
 table printed here and a promotion decision read the same windows.
 """
 
@@ -13,16 +13,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from candlecast.backtest import BacktestResult, backtest, markdown_table
 from candlecast.config import RunConfig
-from candlecast.datasets import SeriesArrays
-from candlecast.evaluate import named_factories
-from candlecast.features import series_features
+from candlecast.data.candle_store import CandleStore
+from candlecast.features.compute import series_features
+from candlecast.features.windows import SeriesArrays
+from candlecast.forecasting.baselines import BASELINES, make_baseline
+from candlecast.forecasting.interface import Forecaster
+from candlecast.forecasting.neural import neural_forecaster
+from candlecast.forecasting.splits import Fold, evaluation_folds
+from candlecast.forecasting.walkforward import BacktestResult, backtest, markdown_table
 from candlecast.io import write_text
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey, timeframe_ms
 from candlecast.settings import Settings
-from candlecast.splits import Fold, evaluation_folds
-from candlecast.store import CandleStore
+from models import MODELS
 
 _TIMEFRAMES = ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w"]
 
@@ -103,3 +106,20 @@ def write_tables(result: BacktestResult, out_dir: Path, name: str, header: str) 
     for path, text in paths.items():
         write_text(text, path)
     return list(paths)
+
+
+def named_factories(names: list[str], cfg: RunConfig) -> dict[str, Callable[[], Forecaster]]:
+    """Factories for baselines and architectures by name (architectures with default hyperparameters)."""
+    fc = cfg.features
+    step_ms = timeframe_ms(cfg.data.timeframe)
+    factories: dict[str, Callable[[], Forecaster]] = {}
+    for name in names:
+        if name in BASELINES:
+            factories[name] = lambda name=name: make_baseline(
+                name, fc.lookback, fc.horizon, step_ms, cfg.backtest.stat_window
+            )
+        elif name in MODELS:
+            factories[name] = lambda name=name: neural_forecaster(cfg, name, {})
+        else:
+            raise ValueError(f"unknown model {name!r}: choose from {sorted([*BASELINES, *MODELS])}")
+    return factories

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from candlecast import tracking
 from candlecast.config import RunConfig
-from candlecast.prediction_store import prediction_store
+from candlecast.data.candle_store import CandleStore
+from candlecast.registry import tracking
+from candlecast.registry.prediction_store import prediction_store
 from candlecast.settings import Settings
-from candlecast.store import CandleStore
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,18 @@ import numpy as np
 import pandas as pd
 
 from candlecast.config import BacktestConfig
-from candlecast.datasets import SeriesArrays
-from candlecast.interface import Calibration, WindowForecaster
-from candlecast.metrics import diebold_mariano, forecast_metrics, interval_metrics, naive_scales, trading_backtest
-from candlecast.splits import Fold, Range
+from candlecast.features.windows import SeriesArrays
+from candlecast.forecasting.calibration import Calibration
+from candlecast.forecasting.interface import Forecaster
+from candlecast.forecasting.metrics import (
+    diebold_mariano,
+    forecast_metrics,
+    interval_metrics,
+    naive_scales,
+    trading_backtest,
+)
+from candlecast.forecasting.splits import Fold
+from candlecast.schema import Range
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +84,7 @@ _ARRAYS = ("series", "timestamps", "close", "y", "point", "lower", "upper")
 
 
 def run_fold(
-    model: WindowForecaster, series: list[SeriesArrays], fold: Fold, interval: float, stride: int, step_ms: int
+    model: Forecaster, series: list[SeriesArrays], fold: Fold, interval: float, stride: int, step_ms: int
 ) -> Forecasts:
     """Fit on train, calibrate on validation, forecast test: the one protocol every model follows.
 
@@ -162,7 +170,7 @@ class BacktestResult:
 
 
 def backtest(
-    factories: dict[str, Callable[[], WindowForecaster]],
+    factories: dict[str, Callable[[], Forecaster]],
     series: list[SeriesArrays],
     folds: list[Fold],
     interval: float,

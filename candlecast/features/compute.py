@@ -6,7 +6,7 @@ assets' candles of the same close time, and exogenous values published by then. 
 truncated at t gives the same rows before t (tests/unit/test_lookahead.py checks every column on
 real data). Targets are the only forward-looking columns, named ``target_<k>``: the cumulative log
 return from the close at t to the close at t+k. Nothing here is fitted: scalers and winsorizing
-are fitted per fold on training rows only (candlecast.datasets).
+are fitted per fold on training rows only (candlecast.features.windows).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from candlecast.config import FeatureConfig, RunConfig
-from candlecast.exogenous import join_exogenous, read_exogenous
+from candlecast.data.candle_store import CandleStore
+from candlecast.features.exogenous import join_exogenous, read_exogenous
 from candlecast.io import write_parquet
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey, timeframe_ms
 from candlecast.settings import Settings
-from candlecast.store import CandleStore
 
 BASE_COLUMNS: list[str] = ["ret_1", "range", "body", "rvol", "volume_z"]
 CALENDAR_COLUMNS: list[str] = ["hour_sin", "hour_cos", "dow_sin", "dow_cos"]
@@ -58,7 +58,7 @@ def compute_features(
         cfg: which features.
         timeframe: the candles' timeframe (higher-timeframe context and exogenous timing need it).
         cross: candles of each of ``cfg.cross_assets`` by symbol, same timeframe.
-        exogenous: one frame per ``cfg.exogenous`` entry, as read by candlecast.exogenous.
+        exogenous: one frame per ``cfg.exogenous`` entry, as read by candlecast.features.exogenous.
     """
     missing = [c for c in CANDLE_COLUMNS if c not in candles.columns]
     if missing:

@@ -19,19 +19,19 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from candlecast import registry, tracking
-from candlecast.backtest import Forecasts, backtest, markdown_table
-from candlecast.baselines import BASELINES, make_baseline
 from candlecast.config import RunConfig
-from candlecast.datasets import SeriesArrays
-from candlecast.forecaster import Forecaster, ForecasterSpec
-from candlecast.interface import WindowForecaster, quantile_levels
+from candlecast.data.candle_store import CandleStore
+from candlecast.features.windows import SeriesArrays
+from candlecast.forecasting.backtest import named_factories
+from candlecast.forecasting.interface import Forecaster, quantile_levels
+from candlecast.forecasting.neural import NeuralForecaster, neural_forecaster
+from candlecast.forecasting.splits import make_plan
+from candlecast.forecasting.walkforward import Forecasts, backtest, markdown_table
+from candlecast.registry import aliases, tracking
+from candlecast.registry.bundle import BundleSpec, ModelBundle
+from candlecast.registry.sweep import SweepOutcome
 from candlecast.schema import timeframe_ms
 from candlecast.settings import Settings
-from candlecast.store import CandleStore
-from candlecast.sweep import SweepOutcome, make_plan, neural
-from candlecast.training import NeuralForecaster
-from models import MODELS
 
 log = logging.getLogger(__name__)
 
@@ -48,36 +48,19 @@ class EvaluationOutcome:
 
 def model_factories(
     cfg: RunConfig, model_name: str, hparams: dict[str, Any], final: list[NeuralForecaster] | None = None
-) -> dict[str, Callable[[], WindowForecaster]]:
+) -> dict[str, Callable[[], Forecaster]]:
     """The model and the configured baselines as fresh-per-fold factories: what promotion re-scores too.
 
     ``final`` (if given) collects each fold's fitted neural forecaster, so the last can be shipped.
     """
 
-    def model() -> WindowForecaster:
-        forecaster = neural(cfg, model_name, hparams)
+    def model() -> Forecaster:
+        forecaster = neural_forecaster(cfg, model_name, hparams)
         if final is not None:
             final.append(forecaster)
         return forecaster
 
     return {"model": model, **named_factories(cfg.backtest.baselines, cfg)}
-
-
-def named_factories(names: list[str], cfg: RunConfig) -> dict[str, Callable[[], WindowForecaster]]:
-    """Factories for baselines and architectures by name (architectures with default hyperparameters)."""
-    fc = cfg.features
-    step_ms = timeframe_ms(cfg.data.timeframe)
-    factories: dict[str, Callable[[], WindowForecaster]] = {}
-    for name in names:
-        if name in BASELINES:
-            factories[name] = lambda name=name: make_baseline(
-                name, fc.lookback, fc.horizon, step_ms, cfg.backtest.stat_window
-            )
-        elif name in MODELS:
-            factories[name] = lambda name=name: neural(cfg, name, {})
-        else:
-            raise ValueError(f"unknown model {name!r}: choose from {sorted([*BASELINES, *MODELS])}")
-    return factories
 
 
 def evaluate_best(
@@ -92,7 +75,7 @@ def evaluate_best(
     if champion is not None:
         # the gate compares with the champion's configuration refitted on these very folds
         version, spec = champion
-        factories["champion"] = lambda: neural(cfg, spec.model_name, spec.hparams)
+        factories["champion"] = lambda: neural_forecaster(cfg, spec.model_name, spec.hparams)
     result = backtest(
         factories,
         series,
@@ -125,7 +108,7 @@ def evaluate_best(
     results["final_epochs"] = float(final.result.epochs)
     results["final_val_loss"] = final.result.best_val_loss
 
-    spec = ForecasterSpec(
+    spec = BundleSpec(
         model_name=cfg.sweep.model,
         hparams=dict(sweep.best_params),
         features=fc.model_dump(mode="json"),
@@ -135,7 +118,7 @@ def evaluate_best(
         quantiles=quantile_levels(cfg.predict.interval),
         calibration=asdict(last_calibration),
     )
-    forecaster = Forecaster(spec, final.result.model)
+    forecaster = ModelBundle(spec, final.result.model)
     client = tracking.client(settings)
     last = plan.test_folds[-1]
     with mlflow.start_run(run_id=sweep.parent_run_id):
@@ -162,19 +145,19 @@ def evaluate_best(
         with tempfile.TemporaryDirectory() as tmp:
             bundle = forecaster.save(Path(tmp) / "bundle")
             example = _input_example(settings, cfg, spec.min_candles)
-            model_uri = registry.log_forecaster(bundle, example, cfg.series[0].symbol)
+            model_uri = aliases.log_bundle(bundle, example, cfg.series[0].symbol)
     client.set_tag(sweep.parent_run_id, "candlecast.stage", "evaluated")
     log.info("test rmse_ratio vs naive %.4f, coverage %.2f", results["rmse_ratio"], results["test_coverage"])
     return EvaluationOutcome(run_id=sweep.parent_run_id, model_uri=model_uri, metrics=results)
 
 
-def _comparable_champion(settings: Settings, cfg: RunConfig) -> tuple[str, ForecasterSpec] | None:
+def _comparable_champion(settings: Settings, cfg: RunConfig) -> tuple[str, BundleSpec] | None:
     """The current @champion's spec, if it can be refitted on this run's features and timeframe.
 
     A champion built on other features or another timeframe cannot be refitted here; the gate then
     falls back to its recorded test metrics and says so in its reasons.
     """
-    found = registry.champion_spec(tracking.client(settings), cfg.promotion.model_name)
+    found = aliases.champion_spec(tracking.client(settings), cfg.promotion.model_name)
     if found is None:
         return None
     version, spec = found

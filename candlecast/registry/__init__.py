@@ -1,0 +1,5 @@
+"""The MLOps side: sweeps (Optuna), tracking and the model registry (MLflow), evaluation, the promotion
+gate, the shipped model bundle and its pyfunc, batch prediction, scoring and the status view.
+
+May import ``forecasting``, ``features``, ``data`` and the leaves; never trading.
+"""
