@@ -24,8 +24,8 @@ from pathlib import Path
 
 import ccxt.async_support as accxt
 
-from candlecast.data import exchange
 from candlecast.data import ingest as core
+from candlecast.data import pagination
 from candlecast.data.candle_store import CandleStore
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
@@ -79,7 +79,7 @@ def main() -> None:
         core.fetch_to_staging = _timed(spent, "fetch phase (all series, concurrent)", core.fetch_to_staging)
         accxt.binance.parse_json = _timed(spent, "  of which ccxt JSON decode", accxt.binance.parse_json)
         accxt.binance.parse_ohlcvs = _timed(spent, "  of which ccxt parse_ohlcvs", accxt.binance.parse_ohlcvs)
-        exchange.page_problem = _timed(spent, "  of which page sanity checks", exchange.page_problem)
+        pagination.page_problem = _timed(spent, "  of which page sanity checks", pagination.page_problem)
         CandleStore.upsert = _timed(spent, "store upsert", CandleStore.upsert)
         gate = _timed(
             spent, "candle contract (GX)", lambda frame, key: validate_candles(frame, key.timeframe, str(key))

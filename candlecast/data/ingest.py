@@ -23,8 +23,9 @@ import pandas as pd
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
-from candlecast.data.exchange import FetchJob, FetchStats, RetryPolicy, fetch_many, make_exchange
+from candlecast.data.exchange import FetchStats, RetryPolicy, make_exchange
 from candlecast.data.gaps import Gap, classify
+from candlecast.data.pagination import FetchJob, fetch_many
 from candlecast.data.validations import record_validation
 from candlecast.devtools.emulator import synthetic_emulator
 from candlecast.io import write_json, write_parquet
@@ -131,7 +132,7 @@ def fetch_to_staging(
         out[key].staged.append(path)
 
     async def run() -> dict[Any, tuple[FetchStats, BaseException | None]]:
-        exchange = make_exchange(exchange_id, api_url, rate_limit, timeout_ms, asynchronous=True)
+        exchange = make_exchange(exchange_id, api_url, rate_limit, timeout_ms)
         try:
             now = int(now_ms) if now_ms is not None else int(exchange.milliseconds())
             jobs = [FetchJob(s, s.symbol, s.timeframe, out[s].since) for s in series]

@@ -1,16 +1,17 @@
-"""Each emulator fault, as the real ccxt client sees it, and how fetch_closed_candles survives it."""
+"""Each emulator fault, as the real ccxt client sees it, and how ``fetch_many`` (the production path) survives it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.request
 from collections.abc import Iterator
 
-import ccxt
 import pandas as pd
 import pytest
 
-from candlecast.data.exchange import FetchStats, RetryPolicy, fetch_closed_candles, make_exchange, page_problem
+from candlecast.data.exchange import FetchStats, RetryPolicy, make_exchange
+from candlecast.data.pagination import FetchJob, fetch_many, page_problem
 from candlecast.devtools.emulator import KLINES_PATH, ExchangeEmulator, load_candle_file, synthetic_emulator
 
 START = 1_704_067_200_000
@@ -25,15 +26,23 @@ def emu() -> Iterator[ExchangeEmulator]:
         yield emulator
 
 
-@pytest.fixture
-def exchange(emu: ExchangeEmulator) -> ccxt.Exchange:
-    ex = make_exchange("binance", api_url=emu.url, enable_rate_limit=False, timeout_ms=300)
-    ex.load_markets()
-    return ex
+def _fetch(emu: ExchangeEmulator, policy: RetryPolicy = FAST, timeout_ms: int = 300) -> tuple[pd.DataFrame, FetchStats]:
+    """BTC/USDT 1h from START through ``fetch_many``, and what it cost; its error is raised."""
+    chunks: list[pd.DataFrame] = []
 
+    async def run() -> tuple[FetchStats, BaseException | None]:
+        exchange = make_exchange("binance", api_url=emu.url, enable_rate_limit=False, timeout_ms=timeout_ms)
+        try:
+            job = FetchJob("btc", "BTC/USDT", "1h", START)
+            results = await fetch_many(exchange, [job], emu.now_ms, lambda _, c: chunks.append(c), policy=policy)
+            return results["btc"]
+        finally:
+            await exchange.close()
 
-def _fetch(exchange: ccxt.Exchange, emu: ExchangeEmulator, stats: FetchStats | None = None) -> pd.DataFrame:
-    return fetch_closed_candles(exchange, "BTC/USDT", "1h", START, now_ms=emu.now_ms, policy=FAST, stats=stats)
+    stats, error = asyncio.run(run())
+    if error is not None:
+        raise error
+    return pd.concat(chunks, ignore_index=True), stats
 
 
 def _closed(emu: ExchangeEmulator) -> pd.DataFrame:
@@ -68,22 +77,19 @@ def test_page_faults_change_the_raw_page(emu: ExchangeEmulator, fault: str) -> N
 
 @pytest.mark.parametrize("fault", ["429", "418", "500", "503", "timeout", "truncate", "duplicate", "shuffle",
                                    "malformed", "forming"])  # fmt: skip
-def test_every_fault_is_survived_with_identical_candles(
-    exchange: ccxt.Exchange, emu: ExchangeEmulator, fault: str
-) -> None:
+def test_every_fault_is_survived_with_identical_candles(emu: ExchangeEmulator, fault: str) -> None:
     emu.inject(fault, n=2)
-    stats = FetchStats()
-    pd.testing.assert_frame_equal(_fetch(exchange, emu, stats), _closed(emu))
+    got, stats = _fetch(emu)
+    pd.testing.assert_frame_equal(got, _closed(emu))
     if fault in {"truncate", "duplicate", "shuffle", "forming"}:
         assert stats.retries == 0  # repaired by pagination and the closed-range clip, not by refetching
     else:
         assert stats.retries == 2 and stats.bad_pages == []
 
 
-def test_a_page_that_stays_malformed_is_kept_for_the_gate(exchange: ccxt.Exchange, emu: ExchangeEmulator) -> None:
+def test_a_page_that_stays_malformed_is_kept_for_the_gate(emu: ExchangeEmulator) -> None:
     emu.inject("malformed", n=FAST.max_retries + 1)
-    stats = FetchStats()
-    got = _fetch(exchange, emu, stats)
+    got, stats = _fetch(emu)
     assert stats.retries == FAST.max_retries and len(stats.bad_pages) == 1
     assert page_problem(got.values.tolist(), HOUR) is not None  # not repaired, not dropped: the contract refuses it
 
@@ -101,10 +107,7 @@ def test_page_problem_names_what_is_wrong() -> None:
 
 def test_rate_limit_answers_429_and_the_client_backs_off(emu: ExchangeEmulator) -> None:
     with synthetic_emulator(["BTC/USDT"], start_ms=START, n=5_000, rate_limit=2) as limited:
-        ex = make_exchange("binance", api_url=limited.url, enable_rate_limit=False)
-        stats = FetchStats()
-        policy = RetryPolicy(max_retries=10, base_s=0.2, cap_s=1.0)
-        got = fetch_closed_candles(ex, "BTC/USDT", "1h", START, now_ms=limited.now_ms, policy=policy, stats=stats)
+        got, stats = _fetch(limited, RetryPolicy(max_retries=10, base_s=0.2, cap_s=1.0), timeout_ms=10_000)
     assert len(got) == 4_999 and stats.retries >= 1  # 5 pages at 2 per second: some were refused, then served
 
 
@@ -124,6 +127,6 @@ def test_unknown_fault_and_bad_file_names_are_refused(emu: ExchangeEmulator, tmp
         load_candle_file(bad)
 
 
-def test_requests_are_counted_per_symbol(exchange: ccxt.Exchange, emu: ExchangeEmulator) -> None:
-    _fetch(exchange, emu)
+def test_requests_are_counted_per_symbol(emu: ExchangeEmulator) -> None:
+    _fetch(emu)
     assert emu.requests_by_symbol == {"BTC/USDT": 2} and emu.request_count[KLINES_PATH] == 2
