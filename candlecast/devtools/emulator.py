@@ -24,7 +24,6 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -34,92 +33,28 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pandas as pd
 
+from candlecast.devtools.binance_wire import (
+    FAULTS,
+    KLINES_PATH,
+    PAGE_FAULTS,
+    STATUS_FAULTS,
+    ApiError,
+    WireSeries,
+    exchange_info,
+    klines_page,
+    market_id,
+    status_fault_answer,
+)
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.schema import CANDLE_COLUMNS, timeframe_ms
 
-KLINES_PATH = "/api/v3/klines"
-DEFAULT_LIMIT = 500
-MAX_LIMIT = 1000
+__all__ = ["FAULTS", "KLINES_PATH", "PAGE_FAULTS", "STATUS_FAULTS", "ExchangeEmulator", "load_candle_file",
+           "synthetic_emulator"]  # fmt: skip
+
 #: 2024-01-01 00:00 UTC: a fixed origin keeps synthetic emulators reproducible.
 DEFAULT_START_MS = 1_704_067_200_000
-
-#: Faults ``inject`` and ``chaos`` understand; HTTP statuses answer an error, the rest alter a klines page.
-PAGE_FAULTS = ("timeout", "truncate", "duplicate", "shuffle", "malformed", "forming")
-STATUS_FAULTS = ("429", "418", "500", "503")
-FAULTS = STATUS_FAULTS + PAGE_FAULTS
 #: What a candle file is called: ``binance_BTC-USDT_1h.csv(.gz)``, as in ../shared/data.
 _FILE_NAME = re.compile(r"^(?P<exchange>[a-z0-9]+)_(?P<base>[^_-]+)-(?P<quote>[^_-]+)_(?P<tf>\d+[mhdw])\.csv(\.gz)?$")
-
-_HTML_503 = (
-    b"<html><head><title>503 Service Temporarily Unavailable</title></head><body>"
-    b"<center><h1>503 Service Temporarily Unavailable</h1></center></body></html>"
-)
-_FAILURE_JSON: dict[int, dict[str, Any]] = {
-    418: {"code": -1003, "msg": "Way too many requests; IP banned until further notice."},
-    429: {"code": -1003, "msg": "Too many requests; current limit of IP is 6000 weight per 1 MINUTE."},
-    500: {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."},
-}
-
-
-@dataclass(frozen=True)
-class _Series:
-    """One served series as arrays, so a page is a searchsorted and a slice, not a frame filter."""
-
-    ts: np.ndarray  # int64 candle open times, sorted
-    values: np.ndarray  # float64, shape (n, 5): open, high, low, close, volume
-    tf_ms: int
-    rows: list[str]  # each candle's JSON row, encoded once: serving a page is then a join
-
-
-class _ApiError(Exception):
-    """An error answer: HTTP status plus Binance's JSON error body."""
-
-    def __init__(self, status: int, code: int, msg: str) -> None:
-        super().__init__(msg)
-        self.status, self.code, self.msg = status, code, msg
-
-
-def _num(x: float) -> str:
-    """Format like Binance (a decimal string, never exponent notation) yet round-trip exactly."""
-    text = repr(x)
-    if "e" in text or "E" in text:
-        text = np.format_float_positional(x, unique=True, trim="0")
-    return text
-
-
-def _row(t: int, o: float, h: float, low: float, c: float, v: float, tf: int) -> list[Any]:
-    """One Binance kline: open time, OHLCV as decimal strings, close time, quote volume, trades, taker volumes."""
-    quote = v * (o + h + low + c) / 4.0
-    return [
-        t,
-        _num(o),
-        _num(h),
-        _num(low),
-        _num(c),
-        _num(v),
-        t + tf - 1,
-        _num(quote),
-        int(quote // 1000) + 1,
-        _num(v / 2),
-        _num(quote / 2),
-        "0",
-    ]
-
-
-def _encode(row: list[Any]) -> str:
-    return json.dumps(row, separators=(",", ":"))
-
-
-def _encode_rows(ts: np.ndarray, values: np.ndarray, tf: int) -> list[str]:
-    """``_encode(_row(...))`` for every candle, column by column: 5x faster, so replaying years starts at once."""
-    o, h, low, c, v = values.T
-    quote = v * (o + h + low + c) / 4.0
-    text = [[_num(x) for x in col.tolist()] for col in (o, h, low, c, v, quote, v / 2, quote / 2)]
-    trades = (quote // 1000 + 1).astype(np.int64).tolist()
-    return [
-        f'[{t},"{a}","{b}","{d}","{e}","{f}",{t + tf - 1},"{q}",{n},"{bv}","{bq}","0"]'
-        for t, a, b, d, e, f, q, n, bv, bq in zip(ts.tolist(), *text[:6], trades, *text[6:], strict=True)
-    ]
 
 
 def load_candle_file(path: str | Path) -> tuple[str, str, pd.DataFrame]:
@@ -136,44 +71,6 @@ def load_candle_file(path: str | Path) -> tuple[str, str, pd.DataFrame]:
     if missing:
         raise ValueError(f"{path} lacks columns {missing}: candle files need {CANDLE_COLUMNS}")
     return f"{match['base']}/{match['quote']}", match["tf"], frame[CANDLE_COLUMNS]
-
-
-def _market_id(symbol: str) -> str:
-    """Binance's id for a unified spot symbol: 'BTC/USDT' -> 'BTCUSDT'."""
-    return symbol.replace("/", "")
-
-
-def _symbol_info(symbol: str) -> dict[str, Any]:
-    """The smallest exchangeInfo symbol entry ccxt's binance parser accepts (DEPENDENCIES.md section 6)."""
-    base, quote = symbol.split("/")
-    return {
-        "symbol": _market_id(symbol),
-        "status": "TRADING",
-        "baseAsset": base,
-        "quoteAsset": quote,
-        "baseAssetPrecision": 8,
-        "quotePrecision": 8,
-        "quoteAssetPrecision": 8,
-        "orderTypes": ["LIMIT", "MARKET"],
-        "isSpotTradingAllowed": True,
-        "isMarginTradingAllowed": False,
-        "permissions": ["SPOT"],
-        "permissionSets": [["SPOT"]],
-        "filters": [
-            {
-                "filterType": "PRICE_FILTER",
-                "minPrice": "0.00000001",
-                "maxPrice": "1000000.00000000",
-                "tickSize": "0.00000001",
-            },
-            {
-                "filterType": "LOT_SIZE",
-                "minQty": "0.00000001",
-                "maxQty": "9000000.00000000",
-                "stepSize": "0.00000001",
-            },
-        ],
-    }
 
 
 class ExchangeEmulator:
@@ -203,7 +100,7 @@ class ExchangeEmulator:
         timeout_s: float = 1.5,
     ) -> None:
         self._frames: dict[tuple[str, str], pd.DataFrame] = {}
-        self._series: dict[tuple[str, str], _Series] = {}
+        self._series: dict[tuple[str, str], WireSeries] = {}
         self._symbols: dict[str, str] = {}  # market id -> unified symbol
         default_now = 0
         for (symbol, timeframe), frame in candles.items():
@@ -217,9 +114,8 @@ class ExchangeEmulator:
             ts = frame["timestamp"].to_numpy(dtype=np.int64)
             values = frame[CANDLE_COLUMNS[1:]].to_numpy(dtype=np.float64)
             self._frames[(symbol, timeframe)] = frame
-            rows = _encode_rows(ts, values, tf)
-            self._series[(_market_id(symbol), timeframe)] = _Series(ts, values, tf, rows)
-            self._symbols[_market_id(symbol)] = symbol
+            self._series[(market_id(symbol), timeframe)] = WireSeries.build(ts, values, tf)
+            self._symbols[market_id(symbol)] = symbol
             if len(ts):
                 default_now = max(default_now, int(ts[-1]) + tf // 2)
         self._lock = threading.Lock()
@@ -394,27 +290,13 @@ class ExchangeEmulator:
         if fault == "timeout":
             time.sleep(self._timeout_s)
         elif fault is not None and fault not in PAGE_FAULTS:
-            status = int(fault)
-            if status in _FAILURE_JSON:
-                self._send(req, status, json.dumps(_FAILURE_JSON[status]).encode(), {"Retry-After": "1"})
-            else:
-                self._send(req, status, _HTML_503, content_type="text/html")
+            body, headers, content_type = status_fault_answer(int(fault))
+            self._send(req, int(fault), body, headers, content_type)
             return
         try:
-            if method != "GET":
-                raise _ApiError(404, -1, f"not emulated: {method} {path}")
-            if path == "/api/v3/ping":
-                payload = b"{}"
-            elif path == "/api/v3/time":
-                payload = json.dumps({"serverTime": now}).encode()
-            elif path == "/api/v3/exchangeInfo":
-                payload = json.dumps(self._exchange_info(now), separators=(",", ":")).encode()
-            elif path == KLINES_PATH:
-                payload = self._klines(params, now, fault).encode()
-            else:
-                raise _ApiError(404, -1, f"not emulated: {path}")
-        except _ApiError as err:
-            self._send(req, err.status, json.dumps({"code": err.code, "msg": err.msg}).encode())
+            payload = self._answer(method, path, params, now, fault)
+        except ApiError as err:
+            self._send(req, err.status, err.body())
             return
         try:
             self._send(req, 200, payload)
@@ -455,99 +337,19 @@ class ExchangeEmulator:
         req.end_headers()
         req.wfile.write(payload)
 
-    def _exchange_info(self, now: int) -> dict[str, Any]:
-        return {
-            "timezone": "UTC",
-            "serverTime": now,
-            "rateLimits": [],
-            "exchangeFilters": [],
-            "symbols": [_symbol_info(symbol) for symbol in self._symbols.values()],
-        }
-
-    @staticmethod
-    def _int_param(params: dict[str, str], name: str) -> int | None:
-        if name not in params:
-            return None
-        try:
-            return int(params[name])
-        except ValueError:
-            raise _ApiError(400, -1100, f"Illegal characters found in parameter '{name}'.") from None
-
-    def _klines(self, params: dict[str, str], now: int, fault: str | None = None) -> str:
-        """Binance semantics: rows with startTime <= open <= endTime, oldest first, at most limit.
-
-        Without startTime the newest ``limit`` rows up to endTime (or now) are returned. The newest
-        row at ``now`` is the forming candle, with partial values.
-        """
-        market_id, interval = params.get("symbol"), params.get("interval")
-        for name, value in (("symbol", market_id), ("interval", interval)):
-            if not value:
-                raise _ApiError(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
-        if market_id not in self._symbols:
-            raise _ApiError(400, -1121, "Invalid symbol.")
-        series = self._series.get((market_id, interval))
-        if series is None:
-            raise _ApiError(400, -1120, "Invalid interval.")
-        limit = self._int_param(params, "limit")
-        limit = DEFAULT_LIMIT if limit is None else min(max(limit, 1), MAX_LIMIT)
-        start, end = self._int_param(params, "startTime"), self._int_param(params, "endTime")
-        last = now if end is None else min(end, now)
-        hi = int(np.searchsorted(series.ts, last, side="right"))
-        if start is None:
-            lo = max(0, hi - limit)
-        else:
-            lo = int(np.searchsorted(series.ts, start, side="left"))
-            hi = min(hi, lo + limit)
-        rows = series.rows[lo:hi] if lo < hi else []
-        forming = self._forming_index(series, now)
-        if forming is not None and lo <= forming < hi:
-            rows = [*rows[:-1], _encode(self._partial(series, forming, now))]
-        if fault in PAGE_FAULTS and fault != "timeout":
-            rows = self._alter(rows, series, fault, forming, now)
-        return "[" + ",".join(rows) + "]"
-
-    @staticmethod
-    def _forming_index(series: _Series, now: int) -> int | None:
-        i = int(np.searchsorted(series.ts, now, side="right")) - 1
-        return i if i >= 0 and series.ts[i] + series.tf_ms > now else None
-
-    @staticmethod
-    def _partial(series: _Series, i: int, now: int) -> list[Any]:
-        """The forming candle as the exchange shows it mid-way: close and volume so far, no wicks yet."""
-        t = int(series.ts[i])
-        o, _, _, c, v = series.values[i].tolist()
-        f = max(0.0, min(1.0, (now - t) / series.tf_ms))
-        c_now = o + (c - o) * f
-        return _row(t, o, max(o, c_now), min(o, c_now), c_now, v * f, series.tf_ms)
-
-    def _alter(self, rows: list[str], series: _Series, fault: str, forming: int | None, now: int) -> list[str]:
-        """A page with ``fault`` applied; the true candles stay recoverable by a refetch."""
-        rng = self._rng
-        if fault == "forming" and forming is not None:
-            return [*rows, _encode(self._partial(series, forming, now))]
-        if not rows:
-            return rows
-        if fault == "truncate":
-            return rows[: max(1, len(rows) // 3)]
-        if fault == "duplicate":
-            picks = sorted(rng.sample(range(len(rows)), k=min(3, len(rows))))
-            return rows + [rows[i] for i in picks]
-        if fault == "shuffle":
-            return rng.sample(rows, k=len(rows))
-        if fault == "malformed":
-            i = rng.randrange(len(rows))
-            row = json.loads(rows[i])
-            kind = rng.choice(("nan", "negative", "inverted"))
-            if kind == "nan":
-                row[4] = "NaN"
-            elif kind == "negative":
-                row[3] = "-" + row[3]
-            else:
-                row[2], row[3] = row[3], row[2]  # high < low
-                if row[2] == row[3]:
-                    row[3] = _num(float(row[3]) * 2 + 1)
-            return [*rows[:i], _encode(row), *rows[i + 1 :]]
-        return rows
+    def _answer(self, method: str, path: str, params: dict[str, str], now: int, fault: str | None) -> bytes:
+        """The body of a successful answer; an ApiError for anything not emulated or malformed."""
+        if method != "GET":
+            raise ApiError(404, -1, f"not emulated: {method} {path}")
+        if path == "/api/v3/ping":
+            return b"{}"
+        if path == "/api/v3/time":
+            return json.dumps({"serverTime": now}).encode()
+        if path == "/api/v3/exchangeInfo":
+            return exchange_info(self._symbols.values(), now)
+        if path == KLINES_PATH:
+            return klines_page(params, self._series, now, fault, self._rng).encode()
+        raise ApiError(404, -1, f"not emulated: {path}")
 
 
 def synthetic_emulator(
