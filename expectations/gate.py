@@ -8,7 +8,7 @@ writes its result into ``<home>/gx`` (with a Data Docs page) and the series' val
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +28,22 @@ class ContractViolation(ValueError):
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def candle_gate(
+    settings: Settings | None = None, now: int | None = None
+) -> Callable[[pd.DataFrame, SeriesKey], ValidationReport]:
+    """The candle contract as the core's gate (``candlecast.data.ingest.Gate``), for ingest and import.
+
+    With ``settings`` each result is kept in ``<home>/gx`` with its Data Docs page; with ``now`` the
+    live checks (closed candles, freshness) run too, as for a batch fetched from an exchange.
+    """
+    root = None if settings is None else settings.root
+
+    def gate(frame: pd.DataFrame, series: SeriesKey) -> ValidationReport:
+        return validate_candles(frame, series.timeframe, str(series), now_ms=now, state_root=root)
+
+    return gate
 
 
 def check_batch(

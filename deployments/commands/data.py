@@ -136,33 +136,28 @@ def import_(
 ) -> None:
     """Load existing history into the store through the candle contract; a refused file stores nothing."""
     offline_defaults()
-    from candlecast.data import importers
-    from candlecast.data.candle_store import CandleStore
-    from candlecast.data.ingest import series_gaps
-    from candlecast.data.validations import record_validation
+    from candlecast.data.importing import import_candles
     from candlecast.schema import SeriesKey
     from candlecast.settings import Settings
+    from expectations.gate import candle_gate
 
+    settings = Settings()
     try:
         key = SeriesKey.parse(f"{exchange}:{symbol}:{timeframe}")
         mapping = dict(item.split("=", 1) for item in columns.split(",")) if columns else None
-        frame = importers.read_candles(path, fmt, mapping, time_unit)
+        outcome = import_candles(settings, path, key, candle_gate(), fmt=fmt, columns=mapping, time_unit=time_unit)
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    frame = importers.drop_unclosed(frame, timeframe, int(time.time() * 1000))
-    report = _gate(frame, key)
-    settings = Settings()
-    record_validation(settings, key, report.to_dict())
-    if not report.success:
+    if not outcome.stored:
         console.print(f"[red]refused:[/red] {path} failed the candle contract; nothing stored, the file is untouched.")
-        console.print(report.summary())
+        console.print(outcome.report.summary(), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
-    store = CandleStore(settings.candles_dir)
-    new = store.upsert(key, frame)
-    gaps = series_gaps(store, [key])[key]
-    console.print(f"imported {len(frame)} candles into {key} ({new} new); {sum(g.missing for g in gaps)} missing")
-    for g in gaps[:10]:
+    console.print(
+        f"imported {outcome.read} candles into {key} ({outcome.new} new); {outcome.missing} missing"
+        + (f"; dropped {outcome.unclosed} unclosed" if outcome.unclosed else "")
+    )
+    for g in outcome.gaps[:10]:
         console.print(f"  gap {_iso(g.start)} .. {_iso(g.end)}: {g.missing} missing ({g.kind})")
 
 

@@ -1,15 +1,23 @@
-"""The ingest flow on Prefect's local server: all series fetched at once, gated, stored; a rerun fetches nothing."""
+"""The ingest flow and the import task on Prefect's local server: fetched or imported, gated, stored."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pandas as pd
 import pytest
+from prefect import flow
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
+from candlecast.devtools.synthetic import synthetic_candles
+from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 from flows.ingest import ingest_flow
+from tasks.importing import import_file
+
+START = 1_704_067_200_000
 
 pytestmark = pytest.mark.slow
 
@@ -32,3 +40,22 @@ def test_ingest_flow_backfills_then_is_a_noop(home, prefect_server) -> None:
 
     second = ingest_flow(cfg)  # seconds later: at most the candle that closed meanwhile
     assert all(n <= 1 for n in second.values())
+
+
+def test_import_task_stores_a_clean_file_and_fails_on_a_refused_one(home, prefect_server, tmp_path) -> None:
+    series = SeriesKey("binance", "BTC/USDT", "1h")
+    candles = synthetic_candles("BTC/USDT", START, 200, timeframe="1h", seed=2)
+    clean, broken = tmp_path / "clean.csv", tmp_path / "broken.csv"
+    candles.to_csv(clean, index=False)
+    candles.assign(high=lambda f: f["high"].where(f.index != 5, f["low"] - 1.0)).to_csv(broken, index=False)
+
+    @flow
+    def load(path: Path) -> int:
+        return import_file(path, series)
+
+    assert load(clean) == 200
+    store = CandleStore(Settings().candles_dir)
+    pd.testing.assert_frame_equal(store.read(series), candles)
+    with pytest.raises(Exception, match=r"(?s)the file broken.csv failed the candle_contract_1h contract.*on high, low"):
+        load(broken)
+    pd.testing.assert_frame_equal(store.read(series), candles)  # a refused file stores nothing
