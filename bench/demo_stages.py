@@ -67,7 +67,7 @@ def main() -> None:
     series = load_series(paths, cfg.features.lookback, cfg.features.horizon, cfg.data.timeframe)
     run_id = tracking.start_parent_run(settings, cfg.experiment_name, "bench", data_lineage(paths))
     sweep = stage("sweep", run_sweep, settings, cfg, paths, run_id)
-    evaluation = stage("evaluate (final fit, test, log model)", evaluate_best, settings, cfg, series, sweep)
+    evaluation = stage("evaluate (test folds, refit, log model)", evaluate_best, settings, cfg, series, sweep)
     client = tracking.client(settings)
     stage(
         "promote",
@@ -89,7 +89,12 @@ def main() -> None:
     for name, secs, rss in rows:
         print(f"{name:40s} {secs:8.1f} {rss:13.0f}")
     print(f"{'total':40s} {total:8.1f}")
-    print(f"test rmse_ratio vs naive: {evaluation.metrics['rmse_ratio']:.4f}")
+    m = evaluation.metrics
+    folds = len([k for k in m if k.startswith("fold") and k.endswith(".rmse_ratio")])
+    print(f"  of which the refit to the cutoff: {m['refit_seconds']:.1f} s ({m['refit_epochs']:.0f} epochs)")
+    print(f"  ratio refit / evaluation fit of the model: {m['refit_seconds'] / (m['test_fit_seconds'] / folds):.2f}")
+    print(f"test rmse_ratio vs naive: {m['rmse_ratio']:.4f} (DM p {m['dm_pvalue']:.3f})")
+    print(f"test interval coverage: {m['test_coverage']:.3f} (nominal {cfg.predict.interval})")
     sys.stdout.flush()
 
 

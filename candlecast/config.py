@@ -104,7 +104,12 @@ class FeatureConfig(_Frozen):
 
 class SplitConfig(_Frozen):
     test_fraction: float = Field(0.15, gt=0, lt=0.5, description="untouched final range for evaluation")
-    val_fraction: float = Field(0.15, gt=0, lt=0.5, description="validation range of each walk-forward fold")
+    val_fraction: float = Field(
+        0.15, gt=0, lt=0.5, description="early-stopping block of each fold (and each sweep fold's test block)"
+    )
+    cal_fraction: float = Field(
+        0.1, gt=0, lt=0.5, description="calibration block of each fold: conformal intervals, never training"
+    )
     n_folds: int = Field(1, ge=1, description="walk-forward folds of the sweep, inside the development range")
     test_folds: int = Field(1, ge=1, description="walk-forward folds the evaluation refits on, tiling the test range")
     window: Literal["expanding", "sliding"] = "expanding"
@@ -152,28 +157,51 @@ class BacktestConfig(_Frozen):
     fee_bps: float = Field(10.0, ge=0, description="trading fee per unit of turnover, basis points")
     slippage_bps: float = Field(2.0, ge=0, description="slippage per unit of turnover, basis points")
     allow_short: bool = True
+    short_funding_bps_per_day: float = Field(
+        0.0, ge=0, description="borrow or funding cost of a short position, basis points per day held"
+    )
     stat_window: int = Field(
         2000, ge=100, description="candles AutoARIMA/AutoETS/Prophet fit on (the end of each training range)"
     )
 
 
 class PromotionConfig(_Frozen):
-    """The promotion gate as policy: what a challenger must show to become @champion."""
+    """The promotion gate as policy: what a challenger must show to become @champion.
+
+    Both a margin and significance, against naive and against the champion refitted on the same
+    folds: a ratio of 0.9999 with a Diebold-Mariano p-value of 0.4 is noise, and noise is not promoted.
+    """
 
     model_name: str = "candlecast-lstm"
-    min_gain_vs_naive: float = Field(0.0, ge=0, lt=1, description="required relative RMSE gain over naive")
+    min_gain_vs_naive: float = Field(
+        0.001, ge=0, lt=1, description="required relative RMSE gain over naive (0.001: the ratio must be < 0.999)"
+    )
+    max_dm_pvalue: float | None = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="one-sided Diebold-Mariano p-value vs naive must be below this (null: not required)",
+    )
     min_gain_vs_champion: float = Field(
         0.0, ge=0, lt=1, description="required relative RMSE gain over the champion on the same windows"
     )
-    max_dm_pvalue: float | None = Field(
-        None, gt=0, le=1, description="Diebold-Mariano p-value vs naive must be below this (null: not required)"
+    max_dm_pvalue_vs_champion: float | None = Field(
+        0.05, gt=0, le=1, description="Diebold-Mariano p-value vs the refitted champion must be below this"
     )
 
 
 class PredictConfig(_Frozen):
     interval: float = Field(0.8, gt=0, lt=1, description="central prediction interval coverage")
-    max_champion_age_days: float | None = Field(
-        None, gt=0, description="refuse to predict from a champion trained longer ago than this"
+    adaptive_rate: float = Field(
+        0.02,
+        ge=0,
+        lt=1,
+        description="adaptive conformal step as a share of the interval width per realised outcome (0: static)",
+    )
+    max_model_age_days: float | None = Field(
+        14.0,
+        gt=0,
+        description="refuse a champion whose training data ends longer than this before the newest stored candle",
     )
     store_url: str | None = Field(
         None, description="SQLAlchemy URL of a SQL prediction table (default: parquet under the state folder)"

@@ -65,9 +65,9 @@ def compute_features(
         raise ValueError(f"candles lack columns {missing}; expected {CANDLE_COLUMNS}")
     c = candles.sort_values("timestamp").reset_index(drop=True)
     step = timeframe_ms(timeframe)
-    out = _candle_features(c, cfg)
+    out = _candle_features(c, cfg, step)
     if cfg.indicators:
-        out = pd.concat([out, _indicators(c, cfg)], axis=1)
+        out = pd.concat([out, _indicators(c, cfg, step)], axis=1)
     for tf in cfg.higher_timeframes:
         out = pd.concat([out, _higher_timeframe(c, step, tf, cfg.htf_window)], axis=1)
     for symbol in cfg.cross_assets:
@@ -85,9 +85,23 @@ def compute_features(
     return out
 
 
-def _candle_features(c: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
+def _rolling_std(x: pd.Series, window: int) -> pd.Series:
+    """Rolling std that needs half its window filled, so one missing candle does not blank it for a whole window.
+
+    Rows before the frame has had a full window (its warm-up) stay NaN, as with a plain rolling std.
+    """
+    std = x.rolling(window, min_periods=max(2, window // 2)).std()
+    return std.where(np.arange(len(x)) >= window)
+
+
+def _gapless_diff(x: pd.Series, ts: pd.Series, k: int, step: int) -> pd.Series:
+    """x[t] - x[t-k], only where t-k is exactly k candles earlier: a return never bridges a missing candle."""
+    return x.diff(k).where(ts.diff(k) == k * step)
+
+
+def _candle_features(c: pd.DataFrame, cfg: FeatureConfig, step: int) -> pd.DataFrame:
     close = c["close"].astype("float64")
-    ret_1 = np.log(close).diff()
+    ret_1 = _gapless_diff(np.log(close), c["timestamp"], 1, step)
     log_volume = np.log1p(c["volume"].astype("float64"))
     vol_mean = log_volume.rolling(cfg.vol_window).mean()
     vol_std = log_volume.rolling(cfg.vol_window).std()
@@ -101,7 +115,7 @@ def _candle_features(c: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
             "ret_1": ret_1,
             "range": np.log(c["high"] / c["low"]),
             "body": np.log(c["close"] / c["open"]),
-            "rvol": ret_1.rolling(cfg.vol_window).std(),
+            "rvol": _rolling_std(ret_1, cfg.vol_window),
             # A flat volume window has zero spread: its z-score is 0, not ±inf.
             "volume_z": ((log_volume - vol_mean) / vol_std.replace(0.0, np.nan)).fillna(0.0).where(vol_std.notna()),
             "hour_sin": np.sin(2 * np.pi * hour / 24),
@@ -117,13 +131,13 @@ def _ewm(x: pd.Series, span: float | None = None, alpha: float | None = None) ->
     return x.ewm(span=span, alpha=alpha, adjust=False, min_periods=int(span or 1 / alpha)).mean()
 
 
-def _indicators(c: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
+def _indicators(c: pd.DataFrame, cfg: FeatureConfig, step: int) -> pd.DataFrame:
     """Classic technical indicators, scale-free (ratios or logs) so series of any price pool together."""
     close, high, low = (c[k].astype("float64") for k in ("close", "high", "low"))
     log_close = np.log(close)
     out: dict[str, pd.Series] = {}
     for k in cfg.return_lags:
-        out[f"ret_{k}"] = log_close.diff(k)
+        out[f"ret_{k}"] = _gapless_diff(log_close, c["timestamp"], k, step)
     for w in cfg.ma_windows:
         out[f"ma_ratio_{w}"] = log_close - np.log(close.rolling(w).mean())
     delta = close.diff()
@@ -147,8 +161,10 @@ def _indicators(c: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
 def _higher_timeframe(c: pd.DataFrame, step: int, tf: str, window: int) -> pd.DataFrame:
     """Features of the last *closed* higher-timeframe candle at each row's close time.
 
-    A bucket counts only when all of its base candles are present; it becomes visible to the row
-    whose close time equals the bucket's close time, never earlier.
+    A bucket is built from the base candles it has, as an exchange builds its own 4h candle through a
+    short outage, so one missing candle does not blank the context for days; only the first bucket of
+    the frame must be complete (it may have been cut off by where the frame starts). A bucket becomes
+    visible to the row whose close time equals the bucket's close time, never earlier.
     """
     big = timeframe_ms(tf)
     if big <= step or big % step:
@@ -166,7 +182,9 @@ def _higher_timeframe(c: pd.DataFrame, step: int, tf: str, window: int) -> pd.Da
             n=("close", "size"),
         )
     )
-    complete = agg["n"] == big // step
+    complete = pd.Series(True, index=agg.index)
+    if len(agg):
+        complete.iloc[0] = agg["n"].iloc[0] == big // step
     log_close = np.log(agg["close"].where(complete))
     contiguous = pd.Series(agg.index, index=agg.index).diff() == big
     ret = log_close.diff().where(contiguous)
@@ -175,7 +193,7 @@ def _higher_timeframe(c: pd.DataFrame, step: int, tf: str, window: int) -> pd.Da
         {
             f"{name}_ret": ret,
             f"{name}_range": np.log(agg["high"] / agg["low"]).where(complete),
-            f"{name}_rvol": ret.rolling(window).std(),
+            f"{name}_rvol": _rolling_std(ret, window),
         }
     )
     feats["available"] = agg.index + big  # the bucket's close time

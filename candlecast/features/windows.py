@@ -2,9 +2,10 @@
 
 A sample ending at row t has inputs rows t-lookback+1..t and targets target_1..target_H of row t.
 Windows never bridge a missing candle, and every fitted transform of the inputs (winsorizing
-bounds, standardisation) and the target scale are fitted on the rows a fold's training samples
+bounds, standardisation) and the target scales are fitted on the rows a fold's training samples
 can see, then frozen into a ``Scaler`` that travels with the model. Targets are only rescaled,
-never clipped.
+never clipped: each step by its own spread, so the loss gives every horizon step an equal say (a
+24-step cumulative return varies about 5 times as much as a one-step one).
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ _TINY = 1e-12
 
 @dataclass(frozen=True)
 class Scaler:
-    """Feature clip bounds, mean/std and the target scale, fitted on training rows."""
+    """Feature clip bounds, mean/std and the per-step target scales, fitted on training rows."""
 
     mean: list[float]
     std: list[float]
-    target_scale: float
+    target_scale: list[float]  # one per horizon step
     lower: list[float] | None = None  # winsorizing bounds (None: no clipping)
     upper: list[float] | None = None
 
     @classmethod
-    def fit(cls, features: np.ndarray, ret_1: np.ndarray, winsor_quantile: float | None = None) -> Scaler:
+    def fit(cls, features: np.ndarray, targets: np.ndarray, winsor_quantile: float | None = None) -> Scaler:
         lower = upper = None
         if winsor_quantile:
             lower = np.nanquantile(features, winsor_quantile, axis=0)
@@ -43,11 +44,13 @@ class Scaler:
         # a (numerically) constant column would blow up to ±inf: leave it unscaled instead
         std = np.nanstd(features, axis=0)
         std = np.where(std > _TINY, std, 1.0)
-        target_scale = float(np.nanstd(ret_1))
+        target_scale = (
+            np.sqrt(np.nanmean(targets**2, axis=0)) if np.isfinite(targets).any() else np.ones(targets.shape[1])
+        )
         return cls(
             mean=np.nanmean(features, axis=0).tolist(),
             std=std.tolist(),
-            target_scale=target_scale if target_scale > _TINY else 1.0,
+            target_scale=np.where(target_scale > _TINY, target_scale, 1.0).tolist(),
             lower=lower,
             upper=upper,
         )
@@ -118,10 +121,15 @@ class SeriesArrays:
 
 
 def fit_scaler(series: list[SeriesArrays], train: Range, winsor_quantile: float | None = None) -> Scaler:
-    """Fit on every row up to the end of the training range: nothing after it can leak in."""
+    """Fit on every row up to the end of the training range: nothing after it can leak in.
+
+    Target scales are the root mean square of each step's cumulative return over the training
+    samples (whose targets end inside the purge gap, never in a later block).
+    """
     rows = [s.timestamps <= train.end for s in series]
     feats = np.concatenate([s.features[m] for s, m in zip(series, rows, strict=True)])
-    return Scaler.fit(feats, feats[:, series[0].columns.index("ret_1")], winsor_quantile)
+    targets = np.concatenate([s.targets[m] for s, m in zip(series, rows, strict=True)])
+    return Scaler.fit(feats, targets, winsor_quantile)
 
 
 class WindowDataset(Dataset):
@@ -130,7 +138,8 @@ class WindowDataset(Dataset):
     def __init__(self, series: list[SeriesArrays], rows: list[np.ndarray], scaler: Scaler, lookback: int):
         self.lookback = lookback
         self.features = [torch.from_numpy(scaler.transform(s.features)) for s in series]
-        self.targets = [torch.from_numpy((s.targets / scaler.target_scale).astype("float32")) for s in series]
+        scale = np.asarray(scaler.target_scale)
+        self.targets = [torch.from_numpy((s.targets / scale).astype("float32")) for s in series]
         self.index = np.concatenate(
             [np.stack([np.full(len(r), i), r], axis=1) for i, r in enumerate(rows)] or [np.empty((0, 2))]
         ).astype(np.int64)

@@ -20,7 +20,7 @@ from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.baselines import BASELINES, make_baseline
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.neural import neural_forecaster
-from candlecast.forecasting.splits import Fold, evaluation_folds
+from candlecast.forecasting.splits import Fold, evaluation_folds_for
 from candlecast.forecasting.walkforward import BacktestResult, backtest, markdown_table
 from candlecast.io import write_text
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey, timeframe_ms
@@ -88,11 +88,17 @@ def run_backtest(
     arrays = SeriesArrays.from_frame(source.name, frame, fc.horizon)
     step = timeframe_ms(source.timeframe)
     arrays.mark_windows(fc.lookback, step)
-    sp = cfg.split
-    folds = evaluation_folds(
-        arrays.timestamps, step, cfg.gap, sp.test_fraction, sp.val_fraction, sp.test_folds, sp.window, sp.train_fraction
+    folds = evaluation_folds_for(arrays.timestamps, cfg)
+    result = backtest(
+        named_factories(models, cfg),
+        [arrays],
+        folds,
+        cfg.predict.interval,
+        cfg.backtest,
+        step,
+        on_fold,
+        cfg.predict.adaptive_rate,
     )
-    result = backtest(named_factories(models, cfg), [arrays], folds, cfg.predict.interval, cfg.backtest, step, on_fold)
     return result, folds
 
 

@@ -131,7 +131,7 @@ class Ridge(Baseline):
         x, _ = self._design([series], [rows])
         if len(rows) == 0:
             return np.empty((0, self.horizon)), None
-        return x @ self.coef * self.scaler.target_scale, None
+        return x @ self.coef * np.asarray(self.scaler.target_scale), None
 
 
 class _StatsForecast(Baseline):

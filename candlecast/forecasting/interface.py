@@ -4,7 +4,7 @@ Naive, statistical and neural models all implement ``Forecaster``, so the walk-f
 engine (candlecast.forecasting.walkforward) scores any of them on the same folds and windows: the sweep, the
 evaluation and the promotion gate all re-score through it. Forecasts are H cumulative log
 returns from the close of a window's last candle; intervals are conformal: calibrated on the
-fold's validation windows, never on the windows they are scored on.
+fold's calibration block (candlecast.forecasting.calibration), never on windows that steered the fit.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ class Forecaster(ABC):
 
     @abstractmethod
     def fit(self, series: list[SeriesArrays], fold: Fold) -> None:
-        """Fit on ``fold.train`` only; ``fold.val`` may serve early stopping. Never read ``fold.test``."""
+        """Fit on ``fold.train`` only; ``fold.val`` may serve early stopping or model selection. Never read
+        ``fold.cal`` or ``fold.test``."""
 
     @abstractmethod
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -2,10 +2,12 @@
 
 Targets are cumulative log returns from the cutoff close (scale-free, so series pool fairly);
 price metrics turn them back into prices from that close. The naive random walk forecasts a zero
-return at every step: ``rmse_ratio < 1`` means the model beats it. MASE and RMSSE divide by the
-in-sample one-step naive error of the training range, as Hyndman defines them. The
-Diebold-Mariano test asks whether the model's squared error is really below naive's, allowing
-for the overlap of multi-step windows. The trading backtest trades the sign of the forecast.
+return at every step: ``rmse_ratio < 1`` means the model beats it. MASE and RMSSE divide each step's
+error by the in-sample error of the naive forecast *at that step* (the k-step cumulative return on
+the training range), so naive scores about 1.00 at every horizon. The Diebold-Mariano test asks
+whether one forecast's squared error is really below another's, allowing for the overlap of
+multi-step windows and for series observed at the same time. The trading backtest trades the sign
+of the horizon's forecast.
 """
 
 from __future__ import annotations
@@ -17,21 +19,23 @@ _YEAR_MS = 365.25 * 86_400_000
 
 
 def forecast_metrics(
-    y: np.ndarray, p: np.ndarray, close: np.ndarray, scale_mae: float, scale_rmse: float
+    y: np.ndarray, p: np.ndarray, close: np.ndarray, scale_mae: np.ndarray, scale_rmse: np.ndarray
 ) -> dict[str, float]:
-    """Accuracy of (N, H) cumulative log-return forecasts from windows whose last close is ``close``."""
+    """Accuracy of (N, H) cumulative log-return forecasts from windows whose last close is ``close``.
+
+    ``scale_mae`` and ``scale_rmse`` (N, H) hold each window's in-sample naive error per step (the
+    fold's training range), so windows of folds with different training ranges pool on their own scale.
+    """
     err = y - p
     price_true = close[:, None] * np.exp(y)
     price_err = price_true - close[:, None] * np.exp(p)
     moved = y != 0
     hits = np.sign(p[moved]) == np.sign(y[moved])
-    mae = float(np.mean(np.abs(err)))
-    rmse = float(np.sqrt(np.mean(err**2)))
     return {
-        "mae": mae,
-        "rmse": rmse,
-        "mase": mae / scale_mae,
-        "rmsse": rmse / scale_rmse,
+        "mae": float(np.mean(np.abs(err))),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "mase": float(np.mean(np.abs(err) / scale_mae)),
+        "rmsse": float(np.sqrt(np.mean(err**2 / scale_rmse**2))),
         "price_mae": float(np.mean(np.abs(price_err))),
         "price_rmse": float(np.sqrt(np.mean(price_err**2))),
         "price_mape": float(np.mean(np.abs(price_err) / price_true)),
@@ -57,22 +61,49 @@ def interval_metrics(
     }
 
 
-def diebold_mariano(err_model: np.ndarray, err_naive: np.ndarray, lag: int) -> tuple[float, float]:
-    """DM statistic and one-sided p-value for "the model's squared error is lower than naive's".
+def diebold_mariano(
+    err_a: np.ndarray, err_b: np.ndarray, lag: int, timestamps: np.ndarray | None = None
+) -> tuple[float, float]:
+    """DM statistic and one-sided p-value for "forecast a's squared error is lower than b's".
 
-    One loss differential per window (mean over its steps); Newey-West variance with ``lag``
-    autocovariances (overlapping windows share targets); Harvey-Leybourne-Newbold small-sample
-    correction and a t(n-1) reference. Negative statistics favour the model.
+    One loss differential per window (the mean over its steps). Windows of several series at the same
+    origin are averaged first (``timestamps``): BTC's and ETH's losses of the same hour are one piece
+    of evidence, not two. Windows closer than the horizon share targets, so the differentials are
+    autocorrelated up to ``lag``. The variance comes from batch means: the series is cut into
+    consecutive blocks of ``2 * (lag + 1)`` windows, whose means are close to independent, and the
+    statistic is referred to t(blocks - 1) (a fixed-b test: its size holds for the few effective
+    observations that overlapping windows leave; tests/unit/test_diebold_mariano.py simulates it).
+    With fewer than 10 blocks the truncated rectangular long-run variance with the
+    Harvey-Leybourne-Newbold correction and a t(n - 1) reference is used instead. Negative statistics
+    favour a.
     """
-    d = np.mean(err_model**2, axis=1) - np.mean(err_naive**2, axis=1)
+    d = np.mean(err_a**2, axis=1) - np.mean(err_b**2, axis=1)
+    if timestamps is not None and len(d):
+        order = np.argsort(timestamps, kind="stable")
+        _, first, counts = np.unique(timestamps[order], return_index=True, return_counts=True)
+        d = np.add.reduceat(d[order], first) / counts
     n = len(d)
     if n < 3 or not np.any(d):
         return 0.0, 0.5
-    lag = min(lag, n - 2)
+    block = 2 * (max(lag, 0) + 1)
+    if n // block >= 10:
+        means = d[: n // block * block].reshape(-1, block).mean(axis=1)
+        spread = means.std(ddof=1)
+        if spread <= 0:
+            return 0.0, 0.5
+        stat = means.mean() / (spread / np.sqrt(len(means)))
+        return float(stat), float(stats.t.cdf(stat, df=len(means) - 1))
+    return _hln(d, max(0, min(lag, n - 2)))
+
+
+def _hln(d: np.ndarray, lag: int) -> tuple[float, float]:
+    """DM with the rectangular long-run variance and the Harvey-Leybourne-Newbold correction."""
+    n = len(d)
     dc = d - d.mean()
-    var = np.dot(dc, dc) / n
-    for k in range(1, lag + 1):
-        var += 2 * (1 - k / (lag + 1)) * np.dot(dc[k:], dc[:-k]) / n
+    gamma = np.array([np.dot(dc[k:], dc[: n - k]) / n for k in range(lag + 1)])
+    var = gamma[0] + 2 * gamma[1:].sum()
+    if var <= 0:  # the rectangular estimate can go negative: fall back to Bartlett weights
+        var = gamma[0] + 2 * np.dot(1 - np.arange(1, lag + 1) / (lag + 1), gamma[1:])
     if var <= 0:
         return 0.0, 0.5
     h = lag + 1
@@ -88,32 +119,45 @@ def trading_backtest(
     fee_bps: float,
     slippage_bps: float,
     allow_short: bool = True,
+    short_funding_bps_per_day: float = 0.0,
 ) -> dict[str, float]:
-    """Trade the forecast's sign at each origin, hold ``stride`` candles, pay costs on every position change.
+    """Trade the sign of the horizon's forecast at each origin, hold ``stride`` candles, pay every cost.
 
     ``pred`` and ``y`` are (N, H) forecasts and outcomes at consecutive origins ``stride`` candles
-    apart, in time order. Returns are log returns; Sharpe is annualised from the holding period.
+    apart, in time order. The position is the sign of the H-step forecast (what the model says about
+    the whole horizon); it earns the return of the holding period (``stride`` candles, at most H).
+    Costs: fees and slippage on every change of position, the final exit included, and a borrow or
+    funding rate on short positions. Returns are log returns; Sharpe is annualised from the holding period.
     """
-    step = min(stride, y.shape[1])  # decide on the forecast of the holding period's end
-    position = np.sign(pred[:, step - 1])
+    hold = min(stride, y.shape[1])
+    position = np.sign(pred[:, -1])
     if not allow_short:
         position = np.maximum(position, 0.0)
-    changes = np.abs(np.diff(np.concatenate([[0.0], position])))
-    net = position * y[:, step - 1] - changes * (fee_bps + slippage_bps) / 1e4
+    changes = np.abs(np.diff(np.concatenate([[0.0], position, [0.0]])))  # the last entry is the final exit
+    days_held = hold * step_ms / 86_400_000
+    cost = changes[:-1] * (fee_bps + slippage_bps) / 1e4 + (position < 0) * short_funding_bps_per_day * days_held / 1e4
+    net = position * y[:, hold - 1] - cost
+    if len(net):
+        net[-1] -= changes[-1] * (fee_bps + slippage_bps) / 1e4
     equity = np.cumsum(net)
     drawdown = float(np.max(np.maximum.accumulate(np.concatenate([[0.0], equity]))[1:] - equity)) if len(net) else 0.0
     std = float(np.std(net))
-    periods = _YEAR_MS / (stride * step_ms)
+    periods = _YEAR_MS / (hold * step_ms)
     return {
         "trade_return": float(np.expm1(equity[-1])) if len(net) else 0.0,
         "trade_sharpe": float(np.mean(net) / std * np.sqrt(periods)) if std > 0 else 0.0,
         "trade_max_drawdown": float(-np.expm1(-drawdown)),
-        "trade_turnover": float(np.mean(changes)) if len(net) else 0.0,
+        "trade_turnover": float(np.sum(changes) / len(net)) if len(net) else 0.0,  # per holding period
     }
 
 
-def naive_scales(log_close: np.ndarray, contiguous: np.ndarray) -> tuple[float, float]:
-    """In-sample one-step naive MAE and RMSE (the MASE and RMSSE denominators) of a training range."""
-    steps = np.diff(log_close)[contiguous]
-    steps = steps[np.isfinite(steps)]
-    return float(np.mean(np.abs(steps))), float(np.sqrt(np.mean(steps**2)))
+def naive_scales(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """In-sample naive MAE and RMSE per step (the MASE and RMSSE denominators) from training targets (N, H).
+
+    The naive forecast of the k-step cumulative return is 0, so its error is the return itself.
+    """
+    finite = np.isfinite(targets).all(axis=1)
+    t = targets[finite]
+    if len(t) == 0:
+        raise ValueError("no complete training window to scale MASE by: the training range is too short")
+    return np.mean(np.abs(t), axis=0), np.sqrt(np.mean(t**2, axis=0))

@@ -16,6 +16,7 @@ from candlecast.config import RunConfig, TrainConfig
 from candlecast.features.windows import Scaler, SeriesArrays, WindowDataset, fit_scaler, make_loader
 from candlecast.forecasting.interface import Forecaster, quantile_levels
 from candlecast.forecasting.splits import Fold
+from candlecast.schema import Range
 from models import ForecastModule, resolve
 
 
@@ -32,8 +33,9 @@ def quiet_lightning() -> None:
 class FitResult:
     model: ForecastModule
     scaler: Scaler
-    best_val_loss: float
-    epochs: int
+    best_val_loss: float  # NaN for a refit without an early-stopping block
+    epochs: int  # epochs run
+    best_epoch: int  # epochs to the weights kept (the best early-stopping epoch, or all of a refit)
     n_train: int
     n_val: int
 
@@ -72,26 +74,69 @@ def fit_fold(
     quantiles: list[float] | None = None,
     winsor_quantile: float | None = None,
 ) -> FitResult:
-    """Fit on the fold's training range, early-stop on its validation range, restore the best epoch."""
-    quiet_lightning()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    """Fit on the fold's training range, early-stop on its early-stopping block, restore the best epoch."""
+    _prepare(cfg)
     scaler = fit_scaler(series, fold.train, winsor_quantile)
     train_rows = [s.sample_rows(fold.train) for s in series]
     val_rows = [s.sample_rows(fold.val) for s in series]
     n_train, n_val = sum(map(len, train_rows)), sum(map(len, val_rows))
     if n_train == 0 or n_val == 0:
-        raise ValueError(f"fold has {n_train} training and {n_val} validation windows: need more candles")
+        raise ValueError(f"fold has {n_train} training and {n_val} early-stopping windows: need more candles")
     train_dl = make_loader(WindowDataset(series, train_rows, scaler, lookback), cfg.batch_size, True, cfg.seed)
     val_dl = make_loader(WindowDataset(series, val_rows, scaler, lookback), 1024, False)
-
     model = build_model(model_name, series[0].features.shape[1], horizon, hparams, quantiles)
     best = _BestWeights()
-    trainer = pl.Trainer(
+    stop = EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min")
+    trainer = _trainer(max_epochs or cfg.max_epochs, [stop, best, *(callbacks or [])])
+    trainer.fit(model, train_dataloaders=train_dl, val_dataloaders=val_dl)
+    model.load_state_dict(best.state)
+    model.eval()
+    return FitResult(model, scaler, best.loss, trainer.current_epoch, best.epoch, n_train, n_val)
+
+
+def fit_to_cutoff(
+    model_name: str,
+    hparams: dict[str, Any],
+    series: list[SeriesArrays],
+    train: Range,
+    epochs: int,
+    lookback: int,
+    horizon: int,
+    cfg: TrainConfig,
+    quantiles: list[float] | None = None,
+    winsor_quantile: float | None = None,
+) -> FitResult:
+    """Refit on every window of ``train`` for a fixed number of epochs: the model that ships.
+
+    No block is held out for early stopping: the epoch count comes from the walk-forward folds, so
+    the shipped model sees the newest data the evaluation could not.
+    """
+    _prepare(cfg)
+    scaler = fit_scaler(series, train, winsor_quantile)
+    rows = [s.sample_rows(train) for s in series]
+    n_train = sum(map(len, rows))
+    if n_train == 0:
+        raise ValueError("no complete window to refit on: the training range holds no window with known targets")
+    loader = make_loader(WindowDataset(series, rows, scaler, lookback), cfg.batch_size, True, cfg.seed)
+    model = build_model(model_name, series[0].features.shape[1], horizon, hparams, quantiles)
+    trainer = _trainer(epochs, [])
+    trainer.fit(model, train_dataloaders=loader)
+    model.eval()
+    return FitResult(model, scaler, float("nan"), trainer.current_epoch, epochs, n_train, 0)
+
+
+def _prepare(cfg: TrainConfig) -> None:
+    quiet_lightning()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+
+
+def _trainer(max_epochs: int, callbacks: list[Callback]) -> pl.Trainer:
+    return pl.Trainer(
         accelerator="cpu",
         devices=1,
-        max_epochs=max_epochs or cfg.max_epochs,
+        max_epochs=max_epochs,
         deterministic=True,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -99,12 +144,8 @@ def fit_fold(
         enable_checkpointing=False,
         num_sanity_val_steps=0,
         log_every_n_steps=10,
-        callbacks=[EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min"), best, *(callbacks or [])],
+        callbacks=callbacks,
     )
-    trainer.fit(model, train_dataloaders=train_dl, val_dataloaders=val_dl)
-    model.load_state_dict(best.state)
-    model.eval()
-    return FitResult(model, scaler, best.loss, trainer.current_epoch, n_train, n_val)
 
 
 class _BestWeights(Callback):
@@ -112,12 +153,13 @@ class _BestWeights(Callback):
 
     def __init__(self) -> None:
         self.loss = float("inf")
+        self.epoch = 0  # epochs run when the best weights were seen
         self.state: dict[str, torch.Tensor] = {}
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         loss = trainer.callback_metrics.get("val_loss")
         if loss is not None and float(loss) < self.loss:
-            self.loss = float(loss)
+            self.loss, self.epoch = float(loss), trainer.current_epoch + 1
             self.state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
 
 
@@ -130,7 +172,7 @@ def predict_rows(
         return np.empty((0, model.horizon)), np.empty((0, model.horizon, model.n_outputs - 1))
     ds = WindowDataset([series], [rows], scaler, lookback)
     out = np.concatenate([model(x).numpy() for x, _ in make_loader(ds, 2048, False)]).astype("float64")
-    out *= scaler.target_scale
+    out *= np.asarray(scaler.target_scale)[:, None]  # (H,) -> (H, 1): every output of a step
     return out[..., 0], np.sort(out[..., 1:], axis=-1)
 
 
@@ -166,6 +208,21 @@ class NeuralForecaster(Forecaster):
             self.cfg,
             max_epochs=self.max_epochs,
             callbacks=self.callbacks,
+            quantiles=self.quantiles,
+            winsor_quantile=self.winsor_quantile,
+        )
+
+    def refit(self, series: list[SeriesArrays], train: Range, epochs: int) -> None:
+        """Fit on all of ``train`` for ``epochs`` epochs (see ``fit_to_cutoff``)."""
+        self.result = fit_to_cutoff(
+            self.model_name,
+            self.hparams,
+            series,
+            train,
+            epochs,
+            self.lookback,
+            self.horizon,
+            self.cfg,
             quantiles=self.quantiles,
             winsor_quantile=self.winsor_quantile,
         )

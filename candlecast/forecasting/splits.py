@@ -1,10 +1,14 @@
 """Time splits: one walk-forward engine shared by the sweep, the evaluation and promotion.
 
-Splits are expressed as timestamp ranges of *sample times* (the last input candle of a window),
-so every series and every model sees the same folds. Each fold is train, gap, validation, gap,
-test: the model fits on train, early-stops and calibrates its intervals on validation, and is
-scored on test. The purge gap (at least the horizon; by default lookback + horizon) means no
-training target overlaps a later window's inputs or targets. Folds are a pure function of the
+Splits are ranges of *sample times* (the open time of a window's last input candle), so every series
+and every model sees the same folds. Each fold has four blocks, each a purge gap apart:
+
+    [train] gap [early-stop] gap [calibrate] gap [test]
+
+The model fits on train and may early-stop (or pick a penalty) on the early-stop block; its intervals
+are calibrated on the calibration block, whose residuals never steered training or model selection;
+it is scored on test. The purge gap (at least the horizon; by default lookback + horizon) means no
+target of one block overlaps a later block's inputs or targets. Folds are a pure function of the
 timeline and the config: deterministic, and identical for every model compared.
 """
 
@@ -22,8 +26,11 @@ from candlecast.schema import Range, timeframe_ms
 
 @dataclass(frozen=True)
 class Fold:
+    """The four blocks of one walk-forward step: fit, early-stop, calibrate, score."""
+
     train: Range
-    val: Range
+    val: Range  # early stopping and model selection (e.g. ridge's penalty)
+    cal: Range  # conformal calibration only
     test: Range
 
 
@@ -31,8 +38,8 @@ class Fold:
 class Plan:
     """The sweep's folds inside the development range, then the evaluation's folds over the test range.
 
-    No sweep fold's test range reaches the first evaluation test range: hyperparameters are chosen
-    without ever seeing the data they are finally judged on.
+    Every sweep block ends before the first evaluation fold's calibration block: hyperparameters are
+    chosen without seeing the windows that calibrate or judge the chosen model.
     """
 
     folds: list[Fold]
@@ -51,13 +58,14 @@ def walk_forward(
     n_folds: int,
     n_test: int,
     n_val: int,
+    n_cal: int,
     window: Literal["expanding", "sliding"] = "expanding",
     n_train: int | None = None,
 ) -> list[Fold]:
     """The engine: ``n_folds`` consecutive test blocks of ``n_test`` candles ending at ``last``.
 
-    Fold k is [train][gap][val n_val][gap][test k]; train starts at ``first`` (expanding) or spans
-    ``n_train`` candles (sliding). All sizes are in candles.
+    Fold k is [train][gap][val n_val][gap][cal n_cal][gap][test k]; train starts at ``first``
+    (expanding) or spans ``n_train`` candles (sliding). All sizes are in candles.
     """
     n = (last - first) // step_ms + 1
 
@@ -68,19 +76,23 @@ def walk_forward(
     for k in range(n_folds):
         test_end = n - 1 - (n_folds - 1 - k) * n_test
         test_start = test_end - n_test + 1
-        val_end = test_start - gap - 1
+        cal_end = test_start - gap - 1
+        cal_start = cal_end - n_cal + 1
+        val_end = cal_start - gap - 1
         val_start = val_end - n_val + 1
         train_end = val_start - gap - 1
         train_start = 0 if window == "expanding" else max(0, train_end - (n_train or 0) + 1)
-        if n_test < 1 or n_val < 1 or train_end - train_start + 1 < max(n_val, 2 * gap, 2):
+        if min(n_test, n_val, n_cal) < 1 or train_end - train_start + 1 < max(n_val, 2 * gap, 2):
             raise ValueError(
-                f"{n} candles are too few for {n_folds} fold(s) of {n_test} test and {n_val} validation candles "
-                f"with a {gap}-candle purge gap: fetch more history, use fewer folds or lower the fractions"
+                f"{n} candles are too few for {n_folds} fold(s) of {n_test} test, {n_cal} calibration and "
+                f"{n_val} early-stopping candles with a {gap}-candle purge gap: fetch more history "
+                "(data.history_days), use fewer folds or lower the split fractions"
             )
         folds.append(
             Fold(
                 train=Range(at(train_start), at(train_end)),
                 val=Range(at(val_start), at(val_end)),
+                cal=Range(at(cal_start), at(cal_end)),
                 test=Range(at(test_start), at(test_end)),
             )
         )
@@ -93,6 +105,7 @@ def plan_splits(
     gap: int,
     test_fraction: float,
     val_fraction: float,
+    cal_fraction: float,
     n_folds: int,
     test_folds: int = 1,
     window: Literal["expanding", "sliding"] = "expanding",
@@ -105,21 +118,23 @@ def plan_splits(
         step_ms: candle length.
         gap: purge gap in candles (at least the horizon).
         test_fraction: share of the timeline the evaluation's test blocks cover, at its end.
-        val_fraction: share of the timeline for each fold's validation block, and for each sweep
+        val_fraction: share of the timeline for each fold's early-stopping block, and for each sweep
             fold's test block.
-        n_folds: sweep folds, inside the range before the first evaluation test block.
+        cal_fraction: share of the timeline for each fold's calibration block.
+        n_folds: sweep folds, inside the range before the first evaluation calibration block.
         test_folds: evaluation folds tiling the final ``test_fraction``.
         window: expanding (train from the start) or sliding (train on ``train_fraction``).
+        train_fraction: training length of a sliding window, as a share of the timeline.
     """
     evaluation = evaluation_folds(
-        timestamps, step_ms, gap, test_fraction, val_fraction, test_folds, window, train_fraction
+        timestamps, step_ms, gap, test_fraction, val_fraction, cal_fraction, test_folds, window, train_fraction
     )
     first, last = int(np.min(timestamps)), int(np.max(timestamps))
     n = (last - first) // step_ms + 1
-    n_val = int(n * val_fraction)
+    n_val, n_cal = int(n * val_fraction), int(n * cal_fraction)
     n_train = int(n * train_fraction) if train_fraction else None
-    dev_last = evaluation[0].test.start - (gap + 1) * step_ms
-    sweep = walk_forward(first, dev_last, step_ms, gap, n_folds, n_val, n_val, window, n_train)
+    dev_last = evaluation[0].cal.start - (gap + 1) * step_ms
+    sweep = walk_forward(first, dev_last, step_ms, gap, n_folds, n_val, n_val, n_cal, window, n_train)
     return Plan(folds=sweep, test_folds=evaluation)
 
 
@@ -129,6 +144,7 @@ def evaluation_folds(
     gap: int,
     test_fraction: float,
     val_fraction: float,
+    cal_fraction: float,
     test_folds: int,
     window: Literal["expanding", "sliding"] = "expanding",
     train_fraction: float | None = None,
@@ -138,7 +154,9 @@ def evaluation_folds(
     n = (last - first) // step_ms + 1
     n_train = int(n * train_fraction) if train_fraction else None
     n_test = int(n * test_fraction) // test_folds
-    return walk_forward(first, last, step_ms, gap, test_folds, n_test, int(n * val_fraction), window, n_train)
+    return walk_forward(
+        first, last, step_ms, gap, test_folds, n_test, int(n * val_fraction), int(n * cal_fraction), window, n_train
+    )
 
 
 class _Timeline(Protocol):
@@ -154,8 +172,25 @@ def make_plan(series: Sequence[_Timeline], cfg: RunConfig) -> Plan:
         gap=cfg.gap,
         test_fraction=sp.test_fraction,
         val_fraction=sp.val_fraction,
+        cal_fraction=sp.cal_fraction,
         n_folds=sp.n_folds,
         test_folds=sp.test_folds,
         window=sp.window,
         train_fraction=sp.train_fraction,
+    )
+
+
+def evaluation_folds_for(timestamps: np.ndarray, cfg: RunConfig) -> list[Fold]:
+    """The evaluation folds of a config on one timeline (what `candlecast backtest` scores)."""
+    sp = cfg.split
+    return evaluation_folds(
+        timestamps,
+        timeframe_ms(cfg.data.timeframe),
+        cfg.gap,
+        sp.test_fraction,
+        sp.val_fraction,
+        sp.cal_fraction,
+        sp.test_folds,
+        sp.window,
+        sp.train_fraction,
     )

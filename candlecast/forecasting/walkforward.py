@@ -1,9 +1,10 @@
 """The walk-forward backtest: every model on the same folds and the same windows, next to naive.
 
-For each fold a fresh model fits on the training range, calibrates its interval on the
-validation windows and forecasts the test windows; the naive random walk is scored on exactly
-those windows. Metrics are reported per fold and aggregated over all test windows of all folds
-(not averaged over folds), and the trading backtest chains the folds in time order.
+For each fold a fresh model fits on the training range (early-stopping on its own block), calibrates
+its interval on the calibration block, and forecasts the test windows, whose intervals then adapt as
+outcomes arrive (candlecast.forecasting.calibration); the naive random walk is scored on exactly those
+windows. Metrics are reported per fold and pooled over all test windows of all folds (each window on
+its own fold's scale, never averaged over folds), and the trading backtest chains the folds in time order.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pandas as pd
 
 from candlecast.config import BacktestConfig
 from candlecast.features.windows import SeriesArrays
-from candlecast.forecasting.calibration import Calibration
+from candlecast.forecasting.calibration import Calibration, adapt
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.metrics import (
     diebold_mariano,
@@ -44,6 +45,7 @@ TABLE_COLUMNS = [
     "price_mape",
     "directional_accuracy",
     "coverage",
+    "coverage_static",
     "width",
     "pinball",
     "dm_stat",
@@ -66,70 +68,117 @@ class Forecasts:
     """One model's forecasts on one fold's test windows, pooled over series (in series, then time order)."""
 
     series: np.ndarray  # (N,) series name per window
-    timestamps: np.ndarray  # (N,) window end (the forecast origin), ms
+    timestamps: np.ndarray  # (N,) window end (the forecast origin: open time of the last input candle), ms
     close: np.ndarray  # (N,) close at the origin
     y: np.ndarray  # (N, H) realised cumulative log returns
     point: np.ndarray  # (N, H)
-    lower: np.ndarray  # (N, H) calibrated interval
+    lower: np.ndarray  # (N, H) adaptive conformal interval
     upper: np.ndarray  # (N, H)
-    calibration: Calibration | None = None
+    static_lower: np.ndarray  # (N, H) the calibration block's split-conformal interval, never adapted
+    static_upper: np.ndarray  # (N, H)
+    scale_mae: np.ndarray  # (N, H) in-sample naive MAE per step of the window's fold (MASE denominator)
+    scale_rmse: np.ndarray  # (N, H) in-sample naive RMSE per step (RMSSE denominator)
+    calibration: Calibration | None = None  # the offsets tracked to the fold's last outcome
     fit_seconds: float = 0.0
 
     @classmethod
     def concat(cls, parts: list[Forecasts]) -> Forecasts:
         return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in _ARRAYS))
 
+    def subset(self, mask: np.ndarray) -> Forecasts:
+        return Forecasts(*(getattr(self, k)[mask] for k in _ARRAYS))
 
-_ARRAYS = ("series", "timestamps", "close", "y", "point", "lower", "upper")
+
+_ARRAYS = (
+    "series",
+    "timestamps",
+    "close",
+    "y",
+    "point",
+    "lower",
+    "upper",
+    "static_lower",
+    "static_upper",
+    "scale_mae",
+    "scale_rmse",
+)
 
 
 def run_fold(
-    model: Forecaster, series: list[SeriesArrays], fold: Fold, interval: float, stride: int, step_ms: int
+    model: Forecaster,
+    series: list[SeriesArrays],
+    fold: Fold,
+    interval: float,
+    stride: int,
+    step_ms: int,
+    adaptive_rate: float = 0.0,
 ) -> Forecasts:
-    """Fit on train, calibrate on validation, forecast test: the one protocol every model follows.
+    """Fit, calibrate on the calibration block, forecast test with adaptive intervals: every model's protocol.
 
-    The model cannot peek: ``fit`` gets the series cut at the end of the validation range (whose
+    The model cannot peek: ``fit`` gets the series cut at the end of the early-stopping block (whose
     last targets end inside the purge gap), and ``forecast`` gets inputs with every target hidden.
+    The calibration block's residuals steered nothing before they set the interval.
     """
     start = time.perf_counter()
     model.fit([s.until(fold.val.end) for s in series], fold)
-    val = [(s, origins(s, fold.val, stride, step_ms)) for s in series]
-    pv = [model.forecast(s.inputs_only(), rows) for s, rows in val]
-    y_val = np.concatenate([s.targets[rows] for s, rows in val])
-    bounds = None if pv[0][1] is None else np.concatenate([b for _, b in pv])
-    calibration = Calibration.fit(y_val, np.concatenate([p for p, _ in pv]), bounds, interval)
-    parts = []
+    cal = [(s, origins(s, fold.cal, stride, step_ms)) for s in series]
+    pc = [model.forecast(s.inputs_only(), rows) for s, rows in cal]
+    bounds = None if pc[0][1] is None else np.concatenate([b for _, b in pc])
+    y_cal = np.concatenate([s.targets[rows] for s, rows in cal])
+    calibration = Calibration.fit(y_cal, np.concatenate([p for p, _ in pc]), bounds, interval)
+    scale_mae, scale_rmse = training_scales(series, fold.train)
+    parts, raws = [], []
     for s in series:
         rows = origins(s, fold.test, stride, step_ms)
         point, raw = model.forecast(s.inputs_only(), rows)
-        lower, upper = calibration.apply(point, raw)
+        static_lower, static_upper = calibration.apply(point, raw)
+        n = len(rows)
         parts.append(
             Forecasts(
-                np.full(len(rows), s.name), s.timestamps[rows], s.close[rows], s.targets[rows], point, lower, upper
+                np.full(n, s.name),
+                s.timestamps[rows],
+                s.close[rows],
+                s.targets[rows],
+                point,
+                static_lower,
+                static_upper,
+                static_lower,
+                static_upper,
+                np.tile(scale_mae, (n, 1)),
+                np.tile(scale_rmse, (n, 1)),
             )
         )
+        raws.append(raw)
     out = Forecasts.concat(parts)
-    out.calibration, out.fit_seconds = calibration, time.perf_counter() - start
+    horizon = out.y.shape[1]
+    out.lower, out.upper, out.calibration = adapt(
+        calibration,
+        out.y,
+        out.point,
+        None if raws[0] is None else np.concatenate(raws),
+        out.timestamps,
+        known_after=horizon * step_ms,
+        rate=adaptive_rate,
+    )
+    out.fit_seconds = time.perf_counter() - start
     return out
 
 
-def score(
-    f: Forecasts, scales: tuple[float, float], interval: float, cfg: BacktestConfig, step_ms: int
-) -> dict[str, float]:
+def score(f: Forecasts, interval: float, cfg: BacktestConfig, step_ms: int) -> dict[str, float]:
     """Every metric of one model's forecasts, with naive's on the same windows and the ratios."""
     if len(f.y) == 0:
         raise ValueError("no test windows to score: the test range holds no complete window")
-    model = forecast_metrics(f.y, f.point, f.close, *scales)
-    naive = forecast_metrics(f.y, np.zeros_like(f.y), f.close, *scales)
+    model = forecast_metrics(f.y, f.point, f.close, f.scale_mae, f.scale_rmse)
+    naive = forecast_metrics(f.y, np.zeros_like(f.y), f.close, f.scale_mae, f.scale_rmse)
     out = dict(model)
     out.update(interval_metrics(f.y, f.point, f.lower, f.upper, interval))
+    out["coverage_static"] = float(np.mean((f.y >= f.static_lower) & (f.y <= f.static_upper)))
     out["naive_rmse"], out["naive_mae"], out["naive_mase"] = naive["rmse"], naive["mae"], naive["mase"]
     out["rmse_ratio"] = model["rmse"] / naive["rmse"]
     out["mae_ratio"] = model["mae"] / naive["mae"]
     step_rmse = np.sqrt(np.mean((f.y - f.point) ** 2, axis=0) / np.mean(f.y**2, axis=0))
     out["rmse_ratio_first_step"], out["rmse_ratio_last_step"] = float(step_rmse[0]), float(step_rmse[-1])
-    lag = int(np.ceil(f.y.shape[1] / cfg.stride)) - 1  # windows closer than H candles share targets
-    out["dm_stat"], out["dm_pvalue"] = diebold_mariano(f.y - f.point, f.y, lag)
+    out["dm_stat"], out["dm_pvalue"] = compare(f.y - f.point, f.y, f.timestamps, cfg.stride)
     trades = [
         trading_backtest(
             f.point[f.series == name],
@@ -139,6 +188,7 @@ def score(
             cfg.fee_bps,
             cfg.slippage_bps,
             cfg.allow_short,
+            cfg.short_funding_bps_per_day,
         )
         for name in np.unique(f.series)
     ]
@@ -147,15 +197,16 @@ def score(
     return out
 
 
-def training_scales(series: list[SeriesArrays], train: Range, step_ms: int) -> tuple[float, float]:
-    """The MASE/RMSSE denominators: one-step naive errors on the training range, pooled over series."""
-    steps = []
-    for s in series:
-        keep = train.mask(s.timestamps)
-        ts, close = s.timestamps[keep], s.close[keep]
-        steps.append(np.diff(np.log(close))[np.diff(ts) == step_ms])
-    pooled = np.concatenate(steps)
-    return naive_scales(np.concatenate([[0.0], np.cumsum(pooled)]), np.ones(len(pooled), dtype=bool))
+def compare(err_a: np.ndarray, err_b: np.ndarray, timestamps: np.ndarray, stride: int) -> tuple[float, float]:
+    """Diebold-Mariano of forecast a against b on the same windows (one-sided: a is better)."""
+    lag = int(np.ceil(err_a.shape[1] / stride)) - 1  # windows closer than H candles share targets
+    return diebold_mariano(err_a, err_b, lag, timestamps)
+
+
+def training_scales(series: list[SeriesArrays], train: Range) -> tuple[np.ndarray, np.ndarray]:
+    """The MASE/RMSSE denominators per step: naive's in-sample errors on the training windows, pooled."""
+    targets = np.concatenate([s.targets[s.sample_rows(train)] for s in series])
+    return naive_scales(targets)
 
 
 @dataclass
@@ -177,34 +228,37 @@ def backtest(
     cfg: BacktestConfig,
     step_ms: int,
     on_fold: Callable[[str, int, dict[str, float]], None] | None = None,
+    adaptive_rate: float = 0.0,
 ) -> BacktestResult:
-    """Score every model (a factory gives a fresh, unfitted one per fold) on the same folds and windows."""
-    rows, parts = [], {name: [] for name in factories}
+    """Score every model (a factory gives a fresh, unfitted one per fold) on the same folds and windows.
+
+    ``adaptive_rate`` is the adaptive conformal step (``predict.adaptive_rate``); 0 keeps each fold's
+    split-conformal interval.
+    """
+    rows: list[dict] = []
+    parts: dict[str, list[Forecasts]] = {name: [] for name in factories}
     for i, fold in enumerate(folds):
-        scales = training_scales(series, fold.train, step_ms)
         for name, factory in factories.items():
-            f = run_fold(factory(), series, fold, interval, cfg.stride, step_ms)
-            metrics = score(f, scales, interval, cfg, step_ms)
+            f = run_fold(factory(), series, fold, interval, cfg.stride, step_ms, adaptive_rate)
+            metrics = score(f, interval, cfg, step_ms)
             metrics["fit_seconds"] = f.fit_seconds
             rows.append({"model": name, "fold": i, **metrics})
-            parts[name].append((f, scales))
+            parts[name].append(f)
             log.info("fold %d %s: rmse_ratio %.4f (%.1f s)", i, name, metrics["rmse_ratio"], f.fit_seconds)
             if on_fold:
                 on_fold(name, i, metrics)
     summary = []
-    result = BacktestResult(pd.DataFrame(rows), pd.DataFrame(), {n: [f for f, _ in fs] for n, fs in parts.items()})
+    result = BacktestResult(pd.DataFrame(rows), pd.DataFrame(), parts)
     for name, fs in parts.items():
-        scales = fs[-1][1]  # the latest training range's scale (largest training set when expanding)
-        metrics = score(result.pooled(name), scales, interval, cfg, step_ms)
-        metrics["fit_seconds"] = float(sum(f.fit_seconds for f, _ in fs))
+        metrics = score(result.pooled(name), interval, cfg, step_ms)
+        metrics["fit_seconds"] = float(sum(f.fit_seconds for f in fs))
         summary.append({"model": name, **metrics})
     result.summary = pd.DataFrame(summary).set_index("model")
     return result
 
 
 def _time_ordered(f: Forecasts) -> Forecasts:
-    order = np.lexsort((f.timestamps, f.series))
-    return Forecasts(*(getattr(f, k)[order] for k in _ARRAYS))
+    return f.subset(np.lexsort((f.timestamps, f.series)))
 
 
 def markdown_table(summary: pd.DataFrame, columns: list[str] | None = None) -> str:

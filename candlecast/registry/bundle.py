@@ -38,7 +38,10 @@ class BundleSpec:
     scaler: dict[str, Any]  # Scaler fields
     columns: list[str]  # the input features, in the order the model was trained on
     quantiles: list[float]  # levels of the model's quantile head
-    calibration: dict[str, Any]  # Calibration fields: conformal offsets per step, from validation windows
+    calibration: dict[str, Any]  # Calibration fields: conformal offsets per step, tracked out of sample
+    data_cutoff: int | None = None  # open time (ms) of the newest candle the model's run saw
+    train_end: int | None = None  # the newest window (origin ms) it was trained on
+    calibration_end: int | None = None  # the newest out-of-sample window its intervals were tracked on
 
     @property
     def feature_config(self) -> FeatureConfig:

@@ -1,17 +1,20 @@
 """The evaluation of the best configuration: walk-forward over the untouched test range, next to the baselines.
 
-Each evaluation fold refits the model (and every baseline) on its training range, calibrates the
-intervals on its validation range and scores its test block; the model of the last fold, with its
-calibration, becomes the logged forecaster. Per-fold and aggregated metrics, a per-fold table and
-a forecast-vs-actual plot go to the run.
+Each evaluation fold refits the model (and every baseline, and the current champion's configuration)
+on its training range, calibrates the intervals on its calibration block, and scores its test block
+with intervals that adapt as outcomes arrive. Then the configuration is refitted on every candle up
+to the cutoff (candlecast.registry.refit): that model ships. Per-fold and pooled metrics, the
+comparison with the champion on the same windows, tables and one forecast plot per series go to the run.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +26,14 @@ from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.backtest import named_factories
-from candlecast.forecasting.interface import Forecaster, quantile_levels
+from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.neural import NeuralForecaster, neural_forecaster
-from candlecast.forecasting.splits import make_plan
-from candlecast.forecasting.walkforward import Forecasts, backtest, markdown_table
+from candlecast.forecasting.splits import Plan, make_plan
+from candlecast.forecasting.walkforward import BacktestResult, backtest, compare, markdown_table
 from candlecast.registry import aliases, tracking
-from candlecast.registry.bundle import BundleSpec, ModelBundle
+from candlecast.registry.bundle import BundleSpec
+from candlecast.registry.plots import log_forecast_plots
+from candlecast.registry.refit import refit_bundle, refit_epochs
 from candlecast.registry.sweep import SweepOutcome
 from candlecast.schema import timeframe_ms
 from candlecast.settings import Settings
@@ -66,96 +71,113 @@ def model_factories(
 def evaluate_best(
     settings: Settings, cfg: RunConfig, series: list[SeriesArrays], sweep: SweepOutcome
 ) -> EvaluationOutcome:
-    """Walk the best trial's configuration forward over the test folds, log it and its forecaster."""
+    """Walk the best trial's configuration forward over the test folds, refit it to the cutoff, log it."""
     plan = make_plan(series, cfg)
-    fc = cfg.features
+    step_ms = timeframe_ms(cfg.data.timeframe)
     fitted: list[NeuralForecaster] = []
     factories = model_factories(cfg, cfg.sweep.model, sweep.best_params, fitted)
     champion = _comparable_champion(settings, cfg)
-    if champion is not None:
-        # the gate compares with the champion's configuration refitted on these very folds
-        version, spec = champion
-        factories["champion"] = lambda: neural_forecaster(cfg, spec.model_name, spec.hparams)
+    if champion is not None:  # the gate compares with the champion's configuration refitted on these very folds
+        factories["champion"] = lambda: neural_forecaster(cfg, champion[1].model_name, champion[1].hparams)
     result = backtest(
         factories,
         series,
         plan.test_folds,
         cfg.predict.interval,
         cfg.backtest,
-        timeframe_ms(cfg.data.timeframe),
+        step_ms,
+        adaptive_rate=cfg.predict.adaptive_rate,
     )
-    summary = result.summary
+    results = _results(result, champion[0] if champion else None, cfg.backtest.stride)
+    epochs = refit_epochs(fitted)
+    calibration = result.forecasts["model"][-1].calibration
+    assert calibration is not None
+    calibration_end = plan.test.end - cfg.features.horizon * step_ms
+    refit_start = time.perf_counter()
+    bundle, final = refit_bundle(cfg, series, sweep.best_params, epochs, calibration, calibration_end)
+    results["refit_seconds"] = time.perf_counter() - refit_start
+    results["refit_epochs"] = float(epochs)
+    spec = bundle.spec
+    client = tracking.client(settings)
+    with mlflow.start_run(run_id=sweep.parent_run_id):
+        mlflow.log_params({f"final.{k}": v for k, v in sweep.best_params.items()})
+        mlflow.log_params(_lineage(cfg, series, plan, spec, final))
+        mlflow.log_metrics(results)
+        mlflow.log_dict(cfg.model_dump(mode="json"), "config/run_config.json")
+        mlflow.log_text(result.per_fold.to_csv(index=False), "tables/backtest_per_fold.csv")
+        mlflow.log_text(result.summary.to_csv(), "tables/backtest_summary.csv")
+        mlflow.log_text(markdown_table(result.summary), "tables/backtest_summary.md")
+        log_forecast_plots(result.pooled("model"), cfg.predict.interval)
+        with tempfile.TemporaryDirectory() as tmp:
+            saved = bundle.save(Path(tmp) / "bundle")
+            example = _input_example(settings, cfg, spec.min_candles)
+            model_uri = aliases.log_bundle(saved, example, cfg.series[0].symbol)
+    client.set_tag(sweep.parent_run_id, "candlecast.stage", "evaluated")
+    log.info(
+        "test rmse_ratio vs naive %.4f (DM p %.3f), coverage %.2f; refitted to %s in %.1f s",
+        results["rmse_ratio"],
+        results["dm_pvalue"],
+        results["test_coverage"],
+        _iso(spec.train_end),
+        results["refit_seconds"],
+    )
+    return EvaluationOutcome(run_id=sweep.parent_run_id, model_uri=model_uri, metrics=results)
+
+
+def _results(result: BacktestResult, champion: str | None, stride: int) -> dict[str, float]:
+    """The run's metrics: the model's pooled test metrics, per fold, per series, baselines, the champion."""
+    summary, per_fold = result.summary, result.per_fold
     results = {(k if k in _LOGGED_AS else f"test_{k}"): float(v) for k, v in summary.loc["model"].items()}
+    forecasts = result.pooled("model")
     if champion is not None:
-        results["champion.version"] = float(champion[0])
+        theirs = result.pooled("champion")
+        results["champion.version"] = float(champion)
         results["champion.rmse_ratio"] = float(summary.loc["champion", "rmse_ratio"])
+        _, results["champion.dm_pvalue"] = compare(
+            forecasts.y - forecasts.point, theirs.y - theirs.point, forecasts.timestamps, stride
+        )
     for name in summary.index.drop(["model", *(["champion"] if champion is not None else [])]):
         for k in ("rmse_ratio", "directional_accuracy", "coverage", "dm_pvalue", "trade_sharpe"):
             results[f"baseline.{name}.{k}"] = float(summary.loc[name, k])
-    per_fold = result.per_fold
     for _, row in per_fold[per_fold["model"] == "model"].iterrows():
-        results[f"fold{int(row['fold'])}.rmse_ratio"] = float(row["rmse_ratio"])
-    forecasts = result.pooled("model")
+        for k in ("rmse_ratio", "coverage"):
+            results[f"fold{int(row['fold'])}.{k}"] = float(row[k])
     for name in np.unique(forecasts.series):
         mask = forecasts.series == name
-        results[f"{name}.rmse_ratio"] = float(
-            np.sqrt(np.mean((forecasts.y[mask] - forecasts.point[mask]) ** 2) / np.mean(forecasts.y[mask] ** 2))
-        )
-    last_calibration = result.forecasts["model"][-1].calibration
-    final = fitted[-1]  # fitted on the last fold: the newest data; its calibration ships with it
-    if final.result is None or last_calibration is None:
-        raise RuntimeError("the last evaluation fold left no fitted model")
-    results["final_epochs"] = float(final.result.epochs)
-    results["final_val_loss"] = final.result.best_val_loss
+        y, p = forecasts.y[mask], forecasts.point[mask]
+        results[f"{name}.rmse_ratio"] = float(np.sqrt(np.mean((y - p) ** 2) / np.mean(y**2)))
+    return results
 
-    spec = BundleSpec(
-        model_name=cfg.sweep.model,
-        hparams=dict(sweep.best_params),
-        features=fc.model_dump(mode="json"),
-        timeframe=cfg.data.timeframe,
-        scaler=asdict(final.result.scaler),
-        columns=list(series[0].columns),
-        quantiles=quantile_levels(cfg.predict.interval),
-        calibration=asdict(last_calibration),
-    )
-    forecaster = ModelBundle(spec, final.result.model)
-    client = tracking.client(settings)
-    last = plan.test_folds[-1]
-    with mlflow.start_run(run_id=sweep.parent_run_id):
-        mlflow.log_params({f"final.{k}": v for k, v in sweep.best_params.items()})
-        mlflow.log_params(
-            {
-                "model": cfg.sweep.model,
-                "lookback": fc.lookback,
-                "horizon": fc.horizon,
-                "features": ",".join(series[0].columns),
-                "test_folds": len(plan.test_folds),
-                "train_end": last.train.end,
-                "test_start": plan.test.start,
-                "test_end": plan.test.end,
-                "n_train_windows": final.result.n_train,
-            }
-        )
-        mlflow.log_metrics(results)
-        mlflow.log_dict(cfg.model_dump(mode="json"), "config/run_config.json")
-        mlflow.log_text(per_fold.to_csv(index=False), "tables/backtest_per_fold.csv")
-        mlflow.log_text(summary.to_csv(), "tables/backtest_summary.csv")
-        mlflow.log_text(markdown_table(summary), "tables/backtest_summary.md")
-        _log_forecast_plot(series[0].name, forecasts, cfg.predict.interval)
-        with tempfile.TemporaryDirectory() as tmp:
-            bundle = forecaster.save(Path(tmp) / "bundle")
-            example = _input_example(settings, cfg, spec.min_candles)
-            model_uri = aliases.log_bundle(bundle, example, cfg.series[0].symbol)
-    client.set_tag(sweep.parent_run_id, "candlecast.stage", "evaluated")
-    log.info("test rmse_ratio vs naive %.4f, coverage %.2f", results["rmse_ratio"], results["test_coverage"])
-    return EvaluationOutcome(run_id=sweep.parent_run_id, model_uri=model_uri, metrics=results)
+
+def _lineage(
+    cfg: RunConfig, series: list[SeriesArrays], plan: Plan, spec: BundleSpec, final: NeuralForecaster
+) -> dict[str, Any]:
+    """What the shipped model saw, as readable text (ISO times) for the MLflow UI."""
+    assert final.result is not None
+    return {
+        "model": cfg.sweep.model,
+        "lookback": cfg.features.lookback,
+        "horizon": cfg.features.horizon,
+        "features": ",".join(series[0].columns),
+        "test_folds": len(plan.test_folds),
+        "test_start": _iso(plan.test.start),
+        "test_end": _iso(plan.test.end),
+        "data_cutoff": _iso(spec.data_cutoff),
+        "train_end": _iso(spec.train_end),
+        "calibration_end": _iso(spec.calibration_end),
+        "n_train_windows": final.result.n_train,
+    }
+
+
+def _iso(ms: int | None) -> str:
+    return "none" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
 def _comparable_champion(settings: Settings, cfg: RunConfig) -> tuple[str, BundleSpec] | None:
     """The current @champion's spec, if it can be refitted on this run's features and timeframe.
 
     A champion built on other features or another timeframe cannot be refitted here; the gate then
-    falls back to its recorded test metrics and says so in its reasons.
+    refuses rather than compare numbers from different periods, and says so in its reasons.
     """
     found = aliases.champion_spec(tracking.client(settings), cfg.promotion.model_name)
     if found is None:
@@ -163,34 +185,10 @@ def _comparable_champion(settings: Settings, cfg: RunConfig) -> tuple[str, Bundl
     version, spec = found
     same = spec.timeframe == cfg.data.timeframe and spec.features == cfg.features.model_dump(mode="json")
     if not same:
-        log.info("champion v%s used other features or timeframe: gate uses its recorded metrics", version)
+        log.info("champion v%s used other features or timeframe: it cannot be compared on these folds", version)
         return None
     return found
 
 
 def _input_example(settings: Settings, cfg: RunConfig, rows: int) -> pd.DataFrame:
     return CandleStore(settings.candles_dir).read(cfg.series[0]).tail(rows).reset_index(drop=True)
-
-
-def _log_forecast_plot(name: str, f: Forecasts, interval: float) -> None:
-    """Forecast vs actual on the test windows: one-step-ahead and last-step paths with intervals."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    mask = f.series == name
-    y, p, lo, hi = f.y[mask], f.point[mask], f.lower[mask], f.upper[mask]
-    n = min(len(y), 400)
-    fig, axes = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
-    for ax, k in zip(axes, [0, y.shape[1] - 1], strict=True):
-        ax.plot(y[-n:, k], color="black", lw=0.8, label="actual")
-        ax.plot(p[-n:, k], color="tab:blue", lw=0.8, label="forecast")
-        ax.fill_between(np.arange(n), lo[-n:, k], hi[-n:, k], color="tab:blue", alpha=0.2, label=f"{interval:.0%}")
-        ax.axhline(0, color="grey", lw=0.5, ls="--")
-        ax.set_ylabel(f"log return, step {k + 1}")
-    axes[0].set_title(f"{name}: forecast vs actual on the last test windows (naive = 0)")
-    axes[0].legend(loc="upper right")
-    axes[1].set_xlabel("test window")
-    mlflow.log_figure(fig, "plots/forecast_vs_actual.png")
-    plt.close(fig)

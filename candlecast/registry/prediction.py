@@ -8,7 +8,6 @@ re-run is idempotent; every write is atomic.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -31,7 +30,7 @@ class PredictionOutcome:
 
 
 class ChampionRefused(ValueError):
-    """The champion may not serve this config (too old, or trained for another timeframe)."""
+    """The champion may not serve this config (trained on stale data, or for another timeframe)."""
 
 
 def predict_champion(settings: Settings, cfg: RunConfig) -> PredictionOutcome:
@@ -44,7 +43,6 @@ def predict_champion(settings: Settings, cfg: RunConfig) -> PredictionOutcome:
         log.warning(reason)
         return PredictionOutcome(model_version=None, skipped=reason)
     model_version = client.get_model_version(name, version)
-    _check_age(name, version, model_version.creation_timestamp, cfg.predict.max_champion_age_days)
     model = mlflow.pyfunc.load_model(f"models:/{name}@{aliases.CHAMPION}")
     spec = model.unwrap_python_model().forecaster.spec
     if spec.timeframe != cfg.data.timeframe:
@@ -60,6 +58,7 @@ def predict_champion(settings: Settings, cfg: RunConfig) -> PredictionOutcome:
         candles = store.read(series)
         if candles.empty:
             raise ValueError(f"no candles stored for {series}: ingest it before predicting")
+        _check_age(name, version, spec.train_end, int(candles["timestamp"].iloc[-1]), cfg.predict.max_model_age_days)
         forecast = model.predict(candles.tail(spec.min_candles + 1).reset_index(drop=True))
         forecast = forecast.assign(
             exchange=series.exchange,
@@ -74,12 +73,18 @@ def predict_champion(settings: Settings, cfg: RunConfig) -> PredictionOutcome:
     return PredictionOutcome(model_version=version, files=files)
 
 
-def _check_age(name: str, version: str, created_ms: int, max_days: float | None) -> None:
-    if max_days is None:
+def _check_age(name: str, version: str, train_end: int | None, newest: int, max_days: float | None) -> None:
+    """Refuse a champion whose training data ends too long before the newest stored candle."""
+    if max_days is None or train_end is None:
         return
-    age_days = (time.time() * 1000 - created_ms) / 86_400_000
+    age_days = (newest - train_end) / 86_400_000
     if age_days > max_days:
         raise ChampionRefused(
-            f"{name} v{version} is {age_days:.1f} days old, over predict.max_champion_age_days={max_days}: "
-            "retrain (candlecast run, or the train deployment) or raise the limit"
+            f"{name} v{version} was trained on candles up to {_iso(train_end)}, {age_days:.1f} days before the "
+            f"newest stored candle ({_iso(newest)}), over predict.max_model_age_days={max_days}: retrain "
+            "(candlecast run, or the train deployment) or raise the limit"
         )
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")

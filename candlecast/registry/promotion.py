@@ -25,32 +25,36 @@ class Decision:
 
 
 def decide(challenger: dict[str, float], champion: dict[str, float] | None, policy: PromotionConfig) -> Decision:
-    """Promote only a challenger that beats naive and the champion by the policy's margins.
+    """Promote only a challenger that beats naive and the champion by the policy's margins, significantly.
 
-    ``rmse_ratio`` is RMSE over the naive random walk's RMSE on the same windows; ``dm_pvalue`` is
-    the Diebold-Mariano p-value of the challenger against naive.
+    ``rmse_ratio`` is RMSE over the naive random walk's RMSE on the same windows; ``dm_pvalue`` is the
+    one-sided Diebold-Mariano p-value of the challenger against naive. ``champion`` holds the
+    champion's ``rmse_ratio`` and the challenger's ``dm_pvalue`` against it, both measured on the
+    challenger's own windows, or None when there is no champion.
     """
     checks: list[tuple[bool, str]] = []
     ratio = challenger["rmse_ratio"]
     bar = 1.0 - policy.min_gain_vs_naive
     checks.append((ratio < bar, f"rmse_ratio {ratio:.4f} {'<' if ratio < bar else '>='} {bar:.4f} (naive)"))
     if policy.max_dm_pvalue is not None:
-        p = challenger.get("dm_pvalue")
-        ok = p is not None and p < policy.max_dm_pvalue
-        shown = "missing" if p is None else f"{p:.4f}"
-        checks.append((ok, f"Diebold-Mariano p-value vs naive {shown} {'<' if ok else 'not <'} {policy.max_dm_pvalue}"))
+        checks.append(_significant(challenger.get("dm_pvalue"), policy.max_dm_pvalue, "naive"))
     if champion is None:
         checks.append((True, "no champion yet"))
-    else:
-        champ_bar = champion["rmse_ratio"] * (1.0 - policy.min_gain_vs_champion)
-        ok = ratio < champ_bar
-        checks.append(
-            (
-                ok,
-                f"rmse_ratio {ratio:.4f} {'<' if ok else '>='} {champ_bar:.4f} (champion {champion['rmse_ratio']:.4f})",
-            )
-        )
+        return Decision(promote=all(ok for ok, _ in checks), reasons=tuple(reason for _, reason in checks))
+    champ_bar = champion["rmse_ratio"] * (1.0 - policy.min_gain_vs_champion)
+    ok = ratio < champ_bar
+    checks.append(
+        (ok, f"rmse_ratio {ratio:.4f} {'<' if ok else '>='} {champ_bar:.4f} (champion {champion['rmse_ratio']:.4f})")
+    )
+    if policy.max_dm_pvalue_vs_champion is not None:
+        checks.append(_significant(champion.get("dm_pvalue"), policy.max_dm_pvalue_vs_champion, "the champion"))
     return Decision(promote=all(ok for ok, _ in checks), reasons=tuple(reason for _, reason in checks))
+
+
+def _significant(p: float | None, limit: float, against: str) -> tuple[bool, str]:
+    ok = p is not None and p < limit
+    shown = "missing" if p is None else f"{p:.4f}"
+    return ok, f"Diebold-Mariano p-value vs {against} {shown} {'<' if ok else 'not <'} {limit}"
 
 
 @dataclass(frozen=True)
@@ -87,24 +91,31 @@ def gate_version(
     metrics: dict[str, float],
     force: bool = False,
 ) -> PromotionOutcome:
-    """Decide and move @champion under the promotion lock; record the decision on the version.
+    """Decide and move @champion under the promotion lock; record the decision, with its numbers, on the version.
 
-    The champion's score is the one the evaluation measured by refitting the champion's
-    configuration on the challenger's own folds (``champion.rmse_ratio``), when it measured the
-    champion that is current now; otherwise the champion's recorded test metrics, said so.
+    The champion is judged only on the challenger's own windows: the evaluation refits the
+    champion's configuration on the challenger's folds (``champion.rmse_ratio``,
+    ``champion.dm_pvalue``). When it could not (another timeframe or other features), or it refitted
+    another version than the champion of now, the gate refuses with that reason rather than compare
+    numbers from different periods; ``candlecast promote --force`` overrides it.
     """
     name = policy.model_name
     with aliases.promotion_lock(settings, name):
         champion = aliases.alias_version(client, name, aliases.CHAMPION)
         champion_metrics, how = None, ""
+        unavailable = None
         if champion is not None and champion != version:
             if metrics.get("champion.version") == float(champion):
-                champion_metrics = {"rmse_ratio": metrics["champion.rmse_ratio"]}
+                champion_metrics = {k: metrics[f"champion.{k}"] for k in ("rmse_ratio", "dm_pvalue")}
                 how = "refitted and scored on the same folds"
             else:
-                champion_run = client.get_model_version(name, champion).run_id
-                champion_metrics, how = client.get_run(champion_run).data.metrics, "its recorded test metrics"
+                unavailable = (
+                    f"champion v{champion} was not refitted on this challenger's folds (other features or "
+                    "timeframe, or it changed during the evaluation): no comparison on the same windows, refused"
+                )
         decision = decide(metrics, champion_metrics, policy)
+        if unavailable:
+            decision = Decision(False, (*decision.reasons[:-1], unavailable))
         if force:
             user = getpass.getuser()
             decision = Decision(True, (f"forced by {user}, gate said: " + "; ".join(decision.reasons),))
@@ -115,6 +126,7 @@ def gate_version(
             "promotion.decision": "promoted" if decision.promote else "refused",
             "promotion.reasons": "; ".join(decision.reasons),
             "promotion.compared_with": f"{champion} ({how})" if champion_metrics else "none",
+            "promotion.numbers": ", ".join(f"{k}={v:.6g}" for k, v in sorted(metrics.items()) if _is_gate_number(k)),
             "promotion.decided_at": datetime.now(UTC).isoformat(),
         }
         if force:
@@ -124,3 +136,7 @@ def gate_version(
     run_id = client.get_model_version(name, version).run_id or ""
     new_champion = version if decision.promote else champion
     return PromotionOutcome(name, version, decision.promote, decision.reasons, new_champion, run_id, metrics)
+
+
+def _is_gate_number(key: str) -> bool:
+    return key in ("rmse_ratio", "dm_pvalue", "champion.rmse_ratio", "champion.dm_pvalue", "champion.version")

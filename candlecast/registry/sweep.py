@@ -32,7 +32,7 @@ from candlecast.config import RunConfig
 from candlecast.features.windows import SeriesArrays, load_series
 from candlecast.forecasting.neural import EpochMetrics, neural_forecaster
 from candlecast.forecasting.splits import make_plan
-from candlecast.forecasting.walkforward import run_fold, score, training_scales
+from candlecast.forecasting.walkforward import run_fold, score
 from candlecast.registry import tracking
 from candlecast.schema import timeframe_ms
 from candlecast.settings import Settings
@@ -232,8 +232,7 @@ def _objective(settings: Settings, cfg: RunConfig, series: list[SeriesArrays], n
                     forecasts = run_fold(model, series, fold, cfg.predict.interval, cfg.backtest.stride, step_ms)
                 finally:
                     _log_history(client, run_id, history.history, prefix=f"fold{i}_")
-                scales = training_scales(series, fold.train, step_ms)
-                metrics = score(forecasts, scales, cfg.predict.interval, cfg.backtest, step_ms)
+                metrics = score(forecasts, cfg.predict.interval, cfg.backtest, step_ms)
                 client.log_metric(run_id, f"fold{i}_rmse_ratio", metrics["rmse_ratio"])
                 ratios.append(metrics["rmse_ratio"])
             value = float(np.mean(ratios))

@@ -41,7 +41,12 @@ def backtest(
         int | None, typer.Option(help="walk-forward test folds (default: the config's split.test_folds)")
     ] = None,
     test_fraction: Annotated[float | None, typer.Option(help="share of the timeline the test folds cover")] = None,
-    val_fraction: Annotated[float | None, typer.Option(help="validation share before each test fold")] = None,
+    val_fraction: Annotated[
+        float | None, typer.Option(help="early-stopping share of each fold (and each sweep fold's test block)")
+    ] = None,
+    cal_fraction: Annotated[
+        float | None, typer.Option(help="calibration share of each fold: the block that sets the intervals")
+    ] = None,
     stride: Annotated[int | None, typer.Option(help="candles between forecast origins (and trades)")] = None,
     indicators: Annotated[
         bool | None, typer.Option("--indicators/--no-indicators", help="technical indicators as inputs")
@@ -83,7 +88,9 @@ def backtest(
             indicators=indicators,
             higher_timeframes=higher_timeframes.split(",") if higher_timeframes else None,
         )
-        update("split", test_folds=folds, test_fraction=test_fraction, val_fraction=val_fraction)
+        update(
+            "split", test_folds=folds, test_fraction=test_fraction, val_fraction=val_fraction, cal_fraction=cal_fraction
+        )
         update("train", max_epochs=max_epochs, threads=threads)
         update("backtest", stride=stride, fee_bps=fee_bps, slippage_bps=slippage_bps)
         names = [m.strip() for m in models.split(",") if m.strip()]
@@ -105,7 +112,8 @@ def backtest(
 
 def _progress(name: str, fold: int, metrics: dict[str, float]) -> None:
     console.print(
-        f"  fold {fold} {name:15s} RMSE/naive {metrics['rmse_ratio']:.4f}  ({metrics['fit_seconds']:.0f} s)",
+        f"  fold {fold} {name:15s} RMSE/naive {metrics['rmse_ratio']:.4f}  coverage {metrics['coverage']:.3f} "
+        f"({metrics['fit_seconds']:.0f} s)",
         highlight=False,
     )
 

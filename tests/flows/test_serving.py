@@ -75,13 +75,24 @@ def test_predict_is_idempotent_in_parquet_and_sql(trained, tmp_path):
         assert store.latest(series)["model_version"].iloc[0] == first.model_version
 
 
+def test_the_champion_is_refitted_up_to_the_data_cutoff(trained):
+    """What ships saw the newest candles: its training ends within horizon + 1 candles of the cutoff."""
+    cfg, settings, _ = trained
+    spec = mlflow.pyfunc.load_model("models:/serving-lstm@champion").unwrap_python_model().forecaster.spec
+    newest = max(CandleStore(settings.candles_dir).last_timestamp(s) for s in cfg.series)
+    assert spec.data_cutoff == newest
+    assert 0 < spec.data_cutoff - spec.train_end <= (cfg.features.horizon + 1) * 3_600_000
+    assert spec.calibration_end <= spec.train_end
+
+
 def test_champion_for_another_timeframe_or_too_old_is_refused(trained):
     cfg, settings, _ = trained
     four_hour = cfg.model_copy(update={"data": cfg.data.model_copy(update={"timeframe": "4h"})})
     with pytest.raises(ChampionRefused, match="trained on 1h candles"):
         predict_champion(settings, four_hour)
-    strict = cfg.model_copy(update={"predict": cfg.predict.model_copy(update={"max_champion_age_days": 1e-9})})
-    with pytest.raises(ChampionRefused, match="days old"):
+    # the refitted champion was trained up to `horizon` (6) candles before the newest candle: 0.25 days
+    strict = cfg.model_copy(update={"predict": cfg.predict.model_copy(update={"max_model_age_days": 0.1})})
+    with pytest.raises(ChampionRefused, match="days before the newest stored candle"):
         predict_champion(settings, strict)
 
 

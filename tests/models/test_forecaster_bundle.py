@@ -23,7 +23,7 @@ def trained():
     candles = synthetic_candles("BTC/USDT", 1_704_067_200_000, 1500, seed=9)
     s = SeriesArrays.from_frame("btc", series_features(candles, FC, "1h"), FC.horizon)
     s.mark_windows(FC.lookback, HOUR)
-    fold = walk_forward(int(s.timestamps[0]), int(s.timestamps[-1]), HOUR, 20, 1, 200, 200)[0]
+    fold = walk_forward(int(s.timestamps[0]), int(s.timestamps[-1]), HOUR, 20, 1, 200, 200, 200)[0]
     model = NeuralForecaster(
         "cnn_lstm", {"hidden_size": 8}, FC.lookback, FC.horizon, TrainConfig(max_epochs=1, threads=1), [0.1, 0.9]
     )

@@ -52,7 +52,7 @@ def test_lstm_reaches_the_noise_floor():
     fc = FeatureConfig(lookback=8, horizon=1, vol_window=12)
     s = SeriesArrays.from_frame("nlar", series_features(candles, fc, "1h"), fc.horizon)
     s.mark_windows(fc.lookback, HOUR)
-    fold = walk_forward(int(s.timestamps[0]), int(s.timestamps[-1]), HOUR, 10, 1, n_test=1500, n_val=1000)
+    fold = walk_forward(int(s.timestamps[0]), int(s.timestamps[-1]), HOUR, 10, 1, n_test=1500, n_val=1000, n_cal=1000)
     train = TrainConfig(max_epochs=30, patience=4, batch_size=128, threads=1)
     factories = {
         "lstm": lambda: NeuralForecaster(

@@ -46,8 +46,8 @@ def arrays(candles: pd.DataFrame, name: str = "s") -> SeriesArrays:
     return out
 
 
-def folds_of(s: SeriesArrays, n: int = 2, n_test: int = 500, n_val: int = 500):
-    return walk_forward(int(s.timestamps[0]), int(s.timestamps[-1]), HOUR, 20, n, n_test, n_val)
+def folds_of(s: SeriesArrays, n: int = 2, n_test: int = 500, n_val: int = 500, n_cal: int = 400):
+    return walk_forward(int(s.timestamps[0]), int(s.timestamps[-1]), HOUR, 20, n, n_test, n_val, n_cal)
 
 
 def baseline(name: str):
@@ -94,7 +94,7 @@ def test_the_engine_hides_the_future_from_models():
     fits = [x for x in Spy.seen if x[0] == "fit"]
     assert len(fits) == len(folds)
     for _, last_seen, fold in fits:
-        assert last_seen <= fold.val.end < fold.test.start
+        assert last_seen <= fold.val.end < fold.cal.start < fold.test.start
     assert all(hidden for kind, hidden, _ in Spy.seen if kind == "forecast")
 
 
@@ -121,8 +121,32 @@ def test_forecasts_do_not_change_when_later_rows_are_removed(name):
 
 def test_conformal_intervals_cover_their_level_on_the_test_folds():
     s = arrays(ar1_candles(6000, seed=1))
-    result = backtest({"ridge": baseline("ridge")}, [s], folds_of(s, n=2, n_test=1500, n_val=1000), 0.8, CFG, HOUR)
+    folds = folds_of(s, n=2, n_test=1500, n_val=1000, n_cal=800)
+    result = backtest({"ridge": baseline("ridge")}, [s], folds, 0.8, CFG, HOUR, adaptive_rate=0.02)
     assert result.summary.loc["ridge", "coverage"] == pytest.approx(0.8, abs=0.04)
+    assert result.summary.loc["ridge", "coverage_static"] == pytest.approx(0.8, abs=0.05)
+
+
+def test_adaptive_intervals_recover_when_volatility_turns():
+    """Volatility triples after the calibration block: the static interval undercovers, the adaptive one recovers."""
+    candles = ar1_candles(6000, phi=0.0, seed=2)
+    r = np.diff(np.log(candles["close"].to_numpy()), prepend=np.log(100.0))
+    r[4800:] *= 3.0  # the regime turns inside the test block
+    candles["close"] = 100 * np.exp(np.cumsum(r))
+    candles["open"] = np.concatenate([[100.0], candles["close"].to_numpy()[:-1]])
+    candles["high"] = candles[["open", "close"]].max(axis=1) * 1.001
+    candles["low"] = candles[["open", "close"]].min(axis=1) * 0.999
+    s = arrays(candles)
+    folds = folds_of(s, n=1, n_test=1500, n_val=800, n_cal=800)
+    assert folds[0].test.start < s.timestamps[4800] < folds[0].test.end
+    result = backtest({"naive": baseline("naive")}, [s], folds, 0.8, CFG, HOUR, adaptive_rate=0.02)
+    row = result.summary.loc["naive"]
+    assert row["coverage_static"] < 0.55
+    assert row["coverage"] > row["coverage_static"] + 0.2
+    f = result.pooled("naive")
+    late = slice(-600, None)  # once the tracker has caught up with the new regime
+    covered = (f.y[late] >= f.lower[late]) & (f.y[late] <= f.upper[late])
+    assert 0.75 <= covered.mean() <= 0.85
 
 
 def test_cli_prints_and_writes_the_table(tmp_path):

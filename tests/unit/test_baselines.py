@@ -37,7 +37,7 @@ def arrays(log_close: np.ndarray, fc: FeatureConfig = FC, name: str = "s") -> Se
 
 
 def one_fold(s: SeriesArrays, n_test: int = 400, n_val: int = 400):
-    return walk_forward(int(s.timestamps[0]), int(s.timestamps[-1]), HOUR, 30, 1, n_test, n_val)[0]
+    return walk_forward(int(s.timestamps[0]), int(s.timestamps[-1]), HOUR, 30, 1, n_test, n_val, n_val)[0]
 
 
 def fitted(name: str, s: SeriesArrays, fold, **kw):
@@ -113,7 +113,7 @@ def test_statistical_baselines_learn_a_daily_cycle(name):
 
 def test_a_statistical_baseline_with_too_little_history_says_so():
     s = arrays(np.cumsum(np.random.default_rng(3).normal(0, 0.01, 1000)))
-    fold = walk_forward(int(s.timestamps[0]), int(s.timestamps[-1]), HOUR, 30, 1, 200, 200)[0]
+    fold = walk_forward(int(s.timestamps[0]), int(s.timestamps[-1]), HOUR, 30, 1, 200, 200, 200)[0]
     gappy = s.until(fold.val.end)
     keep = np.ones(len(gappy.timestamps), dtype=bool)
     keep[-250] = False  # a missing candle late in the training range: only ~40 contiguous candles before its end

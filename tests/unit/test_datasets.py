@@ -55,7 +55,7 @@ def test_dataset_batches_match_single_items():
     x0, y0 = ds[0]
     expected = scaler.transform(arrays.features[rows[0] - CFG.lookback + 1 : rows[0] + 1])
     np.testing.assert_allclose(x0.numpy(), expected, rtol=1e-6)
-    np.testing.assert_allclose(y0.numpy(), arrays.targets[rows[0]] / scaler.target_scale, rtol=1e-6)
+    np.testing.assert_allclose(y0.numpy(), arrays.targets[rows[0]] / np.asarray(scaler.target_scale), rtol=1e-6)
 
 
 def test_sample_rows_need_complete_targets():
@@ -83,11 +83,24 @@ def test_targets_are_scaled_but_never_clipped():
     arrays.targets[150, 0] = 5.0  # a huge move
     scaler = fit_scaler([arrays], Range(START, START + 299 * HOUR), winsor_quantile=0.05)
     ds = WindowDataset([arrays], [np.array([150])], scaler, CFG.lookback)
-    assert ds[0][1][0].item() == pytest.approx(5.0 / scaler.target_scale, rel=1e-6)
+    assert ds[0][1][0].item() == pytest.approx(5.0 / scaler.target_scale[0], rel=1e-6)
 
 
 def test_constant_columns_do_not_divide_by_zero():
-    fitted = Scaler.fit(np.ones((10, 2)), np.full(10, 0.01))
+    fitted = Scaler.fit(np.ones((10, 2)), np.zeros((10, 3)))
     assert fitted.std == [1.0, 1.0]
-    assert fitted.target_scale == 1.0
+    assert fitted.target_scale == [1.0, 1.0, 1.0]
     assert np.isfinite(fitted.transform(np.ones((3, 2)))).all()
+
+
+def test_every_horizon_step_gets_an_equal_say_in_the_loss():
+    """Each step's cumulative return is scaled by its own spread: scaled targets have unit RMS at every step."""
+    arrays = _arrays(synthetic_candles("BTC/USDT", START, 2000, seed=7))
+    train = Range(START, START + 1999 * HOUR)
+    scaler = fit_scaler([arrays], train)
+    assert scaler.target_scale[-1] > 1.4 * scaler.target_scale[0]  # a 3-step return moves about sqrt(3) times more
+    rows = arrays.sample_rows(train)
+    ds = WindowDataset([arrays], [rows], scaler, CFG.lookback)
+    _, y = ds.__getitems__(list(range(len(ds))))
+    rms = np.sqrt(np.mean(y.numpy() ** 2, axis=0))
+    np.testing.assert_allclose(rms, 1.0, rtol=0.05)

@@ -68,11 +68,15 @@ def test_higher_timeframe_uses_only_closed_candles(candles):
     assert feats.loc[6, "htf_4h_ret"] != pytest.approx(np.log(close[7] / close[3]))  # not a candle earlier
 
 
-def test_higher_timeframe_bucket_with_a_gap_is_not_used(candles):
-    gappy = candles.drop(index=[5]).reset_index(drop=True)  # 05:00 missing: the 04:00-08:00 bucket is incomplete
+def test_higher_timeframe_bucket_with_a_gap_is_built_from_the_candles_it_has(candles):
+    gappy = candles.drop(index=[5]).reset_index(drop=True)  # 05:00 missing: the 04:00-08:00 bucket is partial
     feats = compute_features(gappy, FULL)
-    assert np.isnan(feats.loc[6, "htf_4h_range"])  # row 6 is 07:00 after the drop: the broken bucket's close
-    assert np.isfinite(feats.loc[10, "htf_4h_range"])  # the next complete bucket (08:00-12:00) is fine
+    # row 6 is 07:00 after the drop: the partial bucket's close, like an exchange's 4h candle through an outage
+    partial = candles.iloc[[4, 6, 7]]
+    assert feats.loc[6, "htf_4h_range"] == np.log(partial["high"].max() / partial["low"].min())
+    assert np.isfinite(feats.loc[10, "htf_4h_range"])  # the next bucket (08:00-12:00) is fine
+    cut = compute_features(candles.iloc[1:].reset_index(drop=True), FULL)  # the frame starts inside a bucket
+    assert np.isnan(cut.loc[2, "htf_4h_range"])  # the cut first bucket (00:00-04:00) is never used
 
 
 def test_cross_asset_joins_the_same_candle(candles):

@@ -1,34 +1,45 @@
-"""The promotion gate is a pure function of policy and scores."""
+"""The promotion gate is a pure function of policy and scores: a margin and significance, vs naive and the champion."""
 
 from candlecast.config import PromotionConfig
 from candlecast.registry.promotion import decide
 
 POLICY = PromotionConfig()
+SIGNIFICANT = {"dm_pvalue": 0.01}
 
 
 def test_refuses_a_model_that_loses_to_naive():
-    decision = decide({"rmse_ratio": 1.002}, None, POLICY)
+    decision = decide({"rmse_ratio": 1.002, **SIGNIFICANT}, None, POLICY)
     assert not decision.promote
     assert "naive" in decision.reasons[0]
 
 
-def test_promotes_the_first_model_that_beats_naive():
-    decision = decide({"rmse_ratio": 0.99}, None, POLICY)
+def test_promotes_the_first_model_that_beats_naive_by_the_margin_significantly():
+    decision = decide({"rmse_ratio": 0.99, **SIGNIFICANT}, None, POLICY)
     assert decision.promote and "no champion yet" in decision.reasons
 
 
-def test_needs_the_champion_beaten_by_the_margin():
-    champion = {"rmse_ratio": 0.95}
-    assert not decide({"rmse_ratio": 0.96}, champion, POLICY).promote
-    assert decide({"rmse_ratio": 0.94}, champion, POLICY).promote
+def test_defaults_refuse_noise():
+    """A ratio of 0.9999 with a DM p-value of 0.4 is what noise looks like: refused on both counts."""
+    decision = decide({"rmse_ratio": 0.9999, "dm_pvalue": 0.4}, None, POLICY)
+    assert not decision.promote
+    assert "0.9999 >= 0.9990" in decision.reasons[0]
+    assert "0.4000 not < 0.05" in decision.reasons[1]
+
+
+def test_needs_the_champion_beaten_by_the_margin_and_significantly():
+    champion = {"rmse_ratio": 0.95, "dm_pvalue": 0.01}
+    assert not decide({"rmse_ratio": 0.96, **SIGNIFICANT}, champion, POLICY).promote
+    assert decide({"rmse_ratio": 0.94, **SIGNIFICANT}, champion, POLICY).promote
     strict = PromotionConfig(min_gain_vs_champion=0.02)
-    assert not decide({"rmse_ratio": 0.94}, champion, strict).promote  # 0.94 >= 0.95 * 0.98
+    assert not decide({"rmse_ratio": 0.94, **SIGNIFICANT}, champion, strict).promote  # 0.94 >= 0.95 * 0.98
+    tie = decide({"rmse_ratio": 0.94, **SIGNIFICANT}, {"rmse_ratio": 0.95, "dm_pvalue": 0.3}, POLICY)
+    assert not tie.promote and "vs the champion 0.3000 not < 0.05" in tie.reasons[-1]
 
 
 def test_margin_over_naive():
     policy = PromotionConfig(min_gain_vs_naive=0.01)
-    assert not decide({"rmse_ratio": 0.995}, None, policy).promote
-    assert decide({"rmse_ratio": 0.985}, None, policy).promote
+    assert not decide({"rmse_ratio": 0.995, **SIGNIFICANT}, None, policy).promote
+    assert decide({"rmse_ratio": 0.985, **SIGNIFICANT}, None, policy).promote
 
 
 def test_diebold_mariano_threshold():
@@ -38,3 +49,5 @@ def test_diebold_mariano_threshold():
     assert not refused.promote and any("Diebold-Mariano" in r for r in refused.reasons)
     missing = decide({"rmse_ratio": 0.98}, None, policy)
     assert not missing.promote and any("missing" in r for r in missing.reasons)
+    lenient = PromotionConfig(max_dm_pvalue=None, max_dm_pvalue_vs_champion=None)
+    assert decide({"rmse_ratio": 0.98}, {"rmse_ratio": 0.99}, lenient).promote
