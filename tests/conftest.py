@@ -1,4 +1,10 @@
-"""Test isolation: every session gets its own state folder and Prefect home; nothing touches ~/."""
+"""Test isolation: every session gets its own state folder and Prefect home; nothing touches ~/.
+
+Real candle files: tests that read ../shared/data (the ``shared_data`` fixture, or the ``real_data``
+marker on a parameter) run when the folder is there. Without it they are deselected, not skipped,
+and the run says so in its header and summary: each has a synthetic twin that always runs, so a
+fresh clone's skip list stays short and every skip left in it means something.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,15 @@ from pathlib import Path
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+_REAL_DATA_ITEMS = pytest.StashKey[list[str]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     import tempfile
 
+    config.addinivalue_line(
+        "markers", "real_data: reads the real candle files in ../shared/data (deselected when they are absent)"
+    )
     root = Path(tempfile.mkdtemp(prefix="candlecast-tests-"))
     os.environ["PREFECT_HOME"] = str(root / "prefect")
     os.environ["CANDLECAST_HOME"] = str(root / "state")
@@ -25,6 +35,36 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("PREFECT_API_URL", None)
 
 
+def _needs_real_data(item: pytest.Item) -> bool:
+    return "shared_data" in getattr(item, "fixturenames", ()) or item.get_closest_marker("real_data") is not None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without ../shared/data, drop the real-data variants (their synthetic twins stay) and remember which."""
+    if SHARED_DATA.is_dir():
+        return
+    real = [item for item in items if _needs_real_data(item)]
+    if not real:
+        return
+    items[:] = [item for item in items if not _needs_real_data(item)]
+    config.hook.pytest_deselected(items=real)
+    config.stash[_REAL_DATA_ITEMS] = [item.nodeid for item in real]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    found = "found" if SHARED_DATA.is_dir() else "NOT found: the real-data tests are deselected"
+    return f"real candle files: {SHARED_DATA} ({found})"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    real = config.stash.get(_REAL_DATA_ITEMS, [])
+    if real:
+        terminalreporter.write_line(
+            f"{len(real)} real-data tests deselected: no candle files at {SHARED_DATA} "
+            "(put the shared data folder beside the repo to run them too)"
+        )
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh candlecast state folder for one test."""
@@ -35,6 +75,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def shared_data() -> Path:
+    """The real candle files; deselected above when absent, this skip is only a fallback."""
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real candle files not found at {SHARED_DATA} (the ../shared/data folder beside the repo)")
     return SHARED_DATA

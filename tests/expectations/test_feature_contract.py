@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import market_faults as mf
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,5 +94,15 @@ def test_real_feature_file_passes(shared_data: Path) -> None:
     cfg = FeatureConfig()
 
     report = validate_features(series_features(candles, cfg, "1h"), cfg, "1h", "binance_BTC-USDT_1h")
+
+    assert report.success and report.failures == [], report.summary()
+
+
+def test_synthetic_feature_file_passes() -> None:
+    """The twin of test_real_feature_file_passes on a synthetic hourly market with the real set's outages."""
+    candles = mf.main_set("BTC")
+    cfg = FeatureConfig()
+
+    report = validate_features(series_features(candles, cfg, "1h"), cfg, "1h", "synthetic_BTC-USDT_1h")
 
     assert report.success and report.failures == [], report.summary()

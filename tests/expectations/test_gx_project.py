@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
+import market_faults as mf
 import pandas as pd
 import yaml
 from test_candle_contract import clean_frame
@@ -64,6 +65,28 @@ def test_cli_validate_file(home: Path, shared_data: Path) -> None:
     assert "[critical] expect_column_values_to_be_unique on timestamp: 5298 unexpected" in dirty.output
     assert partial.exit_code == 1
     assert "every candle is closed" in partial.output and "2021-06-11 00:00" in partial.output
+
+
+def test_cli_validate_synthetic_files(home: Path, tmp_path: Path) -> None:
+    """The twin of test_cli_validate_file on synthetic files with the real ones' faults planted."""
+    files = {"main": mf.main_set("BTC"), "dirty": mf.dirty_export(), "daily": mf.dirty_daily()}
+    paths = {key: tmp_path / f"{key}_BTC-USDT_{'1d' if key == 'daily' else '1h'}.csv.gz" for key in files}
+    for key, frame in files.items():
+        frame.to_csv(paths[key], index=False)
+    last_day = pd.Timestamp(mf.last_open(files["daily"]), unit="ms", tz="UTC")
+    now = (last_day + pd.Timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%MZ")
+
+    main = runner.invoke(app, ["validate", str(paths["main"])])
+    dirty = runner.invoke(app, ["validate", str(paths["dirty"])])
+    partial = runner.invoke(app, ["validate", str(paths["daily"]), "--now", now])
+
+    assert main.exit_code == 0, main.output
+    assert "passed with warnings" in main.output and "10 gaps, 20 missing candles" in main.output
+    assert dirty.exit_code == 1, dirty.output
+    unique = f"[critical] expect_column_values_to_be_unique on timestamp: {2 * len(mf.DUPLICATED_HOURS)} unexpected"
+    assert unique in dirty.output
+    assert partial.exit_code == 1
+    assert "every candle is closed" in partial.output and f"{last_day:%Y-%m-%d %H:%M}" in partial.output
 
 
 def test_cli_validate_stored_series(home: Path, tmp_path: Path) -> None:
