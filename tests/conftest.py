@@ -1,5 +1,9 @@
 """Test isolation: every session gets its own state folder and Prefect home; nothing touches ~/.
 
+A synthetic market over HTTP: ``serve_market`` starts a local Binance emulator serving seeded
+synthetic candles of a chosen signal strength up to the wall clock, for flow and system tests whose
+outcome must be decided by the data (a config points ``exchange.api_url`` at it).
+
 Real candle files: tests that read ../shared/data (the ``shared_data`` fixture, or the ``real_data``
 marker on a parameter) run when the folder is there. Without it they are deselected, not skipped,
 and the run says so in its header and summary: each has a synthetic twin that always runs, so a
@@ -9,12 +13,20 @@ fresh clone's skip list stays short and every skip left in it means something.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+if TYPE_CHECKING:
+    from candlecast.devtools.emulator import ExchangeEmulator
+    from candlecast.devtools.synthetic import Signal
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 _REAL_DATA_ITEMS = pytest.StashKey[list[str]]()
+HOUR_MS = 3_600_000
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -79,3 +91,30 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real candle files not found at {SHARED_DATA} (the ../shared/data folder beside the repo)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def serve_market() -> Iterator[Callable[..., ExchangeEmulator]]:
+    """Start emulators of a synthetic market whose clock is the wall clock; all stopped after the test.
+
+    ``serve(signal, symbols, history_days)`` serves hourly candles from a few days before the backfill
+    window to a day ahead (only opened ones are served, as the clock runs), so every candle an ingest
+    at the wall clock asks for exists whenever the test runs. Returns the started emulator.
+    """
+    from candlecast.devtools.emulator import ExchangeEmulator
+    from candlecast.devtools.synthetic import synthetic_candles
+
+    started: list[ExchangeEmulator] = []
+
+    def serve(signal: Signal, symbols: list[str], history_days: int, seed: int = 11) -> ExchangeEmulator:
+        now = int(time.time() * 1000)
+        start = (now // HOUR_MS - (history_days + 3) * 24) * HOUR_MS
+        n = (now - start) // HOUR_MS + 1 + 24
+        candles = {(s, "1h"): synthetic_candles(s, start, n, seed=seed, signal=signal) for s in symbols}
+        emulator = ExchangeEmulator(candles, now_ms=now, speed=1.0).start()
+        started.append(emulator)
+        return emulator
+
+    yield serve
+    for emulator in started:
+        emulator.stop()

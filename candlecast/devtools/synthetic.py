@@ -4,11 +4,16 @@ Tests, the offline demo and the exchange emulator need candles that behave like 
 (fat tails, volatility clustering, volume that follows volatility) and carry a weak but genuine
 signal (AR(1) returns, an hour-of-day mean), so that a model can beat the naive baseline by a
 little and a broken pipeline shows up as a broken number rather than as noise.
+
+The signal's strength is a parameter (``Signal``): tests that must pin an outcome of the promotion
+gate use ``STRONG_SIGNAL`` (a working pipeline clearly beats naive) or ``NO_SIGNAL`` (pure noise,
+which nothing can beat), instead of the realistic default whose outcome is a coin flip on tiny data.
 """
 
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -35,6 +40,32 @@ EPS_CLIP = 8.0  # shocks beyond 8 sd are clipped: t(4) otherwise yields rare 5x 
 MAX_VOL_RATIO = 6.0  # sigma_t never exceeds 6x the unconditional vol, for the same reason
 
 
+@dataclass(frozen=True)
+class Signal:
+    """The learnable part of the synthetic returns: ``mu(hour) + ar_phi * r_{t-1}``.
+
+    Attributes:
+        ar_phi: AR(1) coefficient of the log returns; 0 makes past returns useless.
+        hour_mean: Amplitude of the hour-of-day mean return, in units of the unconditional return
+            std; 0 removes the daily pattern.
+    """
+
+    ar_phi: float = AR_PHI
+    hour_mean: float = HOUR_MEAN_AMPLITUDE
+
+    def __post_init__(self) -> None:
+        if not -1.0 < self.ar_phi < 1.0:
+            raise ValueError(f"ar_phi must be inside (-1, 1) for stationary returns, got {self.ar_phi}")
+
+
+#: The realistic default: a weak but genuine edge over the random walk.
+DEFAULT_SIGNAL = Signal()
+#: Pure noise (GARCH volatility, no predictable mean): no model can beat naive on it.
+NO_SIGNAL = Signal(ar_phi=0.0, hour_mean=0.0)
+#: A pattern a tiny model learns in a few epochs: strong momentum plus a clear daily cycle.
+STRONG_SIGNAL = Signal(ar_phi=0.5, hour_mean=1.0)
+
+
 def _rngs(seed: int, symbol: str, k: int) -> list[np.random.Generator]:
     """``k`` independent streams keyed by (seed, symbol); crc32 because Python's hash() is salted.
 
@@ -50,14 +81,14 @@ def start_price(symbol: str) -> float:
     return START_PRICES.get(symbol.split("/")[0].upper(), DEFAULT_START_PRICE)
 
 
-def _returns(eps: np.ndarray, mu: np.ndarray, omega: float, var0: float) -> tuple[np.ndarray, np.ndarray]:
+def _returns(eps: np.ndarray, mu: np.ndarray, omega: float, var0: float, phi: float) -> tuple[np.ndarray, np.ndarray]:
     """Run the AR(1)-GARCH(1,1) recursion; a plain loop over Python floats (~10 ms for 20k steps)."""
     n = len(eps)
     r = [0.0] * n
     sig = [0.0] * n
     var, shock, prev = var0, 0.0, 0.0
     var_max = var0 * MAX_VOL_RATIO**2
-    a, b, phi = GARCH_ALPHA, GARCH_BETA, AR_PHI
+    a, b = GARCH_ALPHA, GARCH_BETA
     eps_l, mu_l = eps.tolist(), mu.tolist()
     for t in range(n):
         var = min(omega + a * shock * shock + b * var, var_max)
@@ -69,7 +100,9 @@ def _returns(eps: np.ndarray, mu: np.ndarray, omega: float, var0: float) -> tupl
     return np.asarray(r), np.asarray(sig)
 
 
-def synthetic_candles(symbol: str, start_ms: int, n: int, timeframe: str = "1h", seed: int = 0) -> pd.DataFrame:
+def synthetic_candles(
+    symbol: str, start_ms: int, n: int, timeframe: str = "1h", seed: int = 0, *, signal: Signal = DEFAULT_SIGNAL
+) -> pd.DataFrame:
     """Generate ``n`` contiguous candles starting at ``start_ms`` (a candle open time, UTC ms).
 
     Log returns follow ``r_t = mu(hour) + phi * r_{t-1} + sigma_t * eps_t`` with Student-t(4)
@@ -82,6 +115,8 @@ def synthetic_candles(symbol: str, start_ms: int, n: int, timeframe: str = "1h",
         n: Number of candles (0 gives an empty frame with the right columns).
         timeframe: ccxt timeframe string; volatility scales with sqrt(duration).
         seed: Seed shared by all symbols of one run.
+        signal: How strong the predictable part is; the same seed gives the same shocks whatever
+            the signal, so two strengths differ only in what a model can learn.
 
     A longer series is an exact extension of a shorter one with the same start.
 
@@ -104,8 +139,8 @@ def synthetic_candles(symbol: str, start_ms: int, n: int, timeframe: str = "1h",
     omega = var0 * (1.0 - GARCH_ALPHA - GARCH_BETA)
     eps = np.clip(rng_eps.standard_t(T_DF, size=n) / np.sqrt(T_DF / (T_DF - 2.0)), -EPS_CLIP, EPS_CLIP)
     hour = (ts % _DAY_MS) // _HOUR_MS
-    mu = HOUR_MEAN_AMPLITUDE * vol * np.sin(2.0 * np.pi * hour / 24.0)
-    r, sigma = _returns(eps, mu, omega, var0)
+    mu = signal.hour_mean * vol * np.sin(2.0 * np.pi * hour / 24.0)
+    r, sigma = _returns(eps, mu, omega, var0, signal.ar_phi)
 
     p0 = start_price(symbol)
     close = p0 * np.exp(np.cumsum(r))

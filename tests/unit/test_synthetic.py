@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from candlecast.devtools.synthetic import synthetic_candles
+from candlecast.devtools.synthetic import (
+    DEFAULT_SIGNAL,
+    NO_SIGNAL,
+    STRONG_SIGNAL,
+    Signal,
+    synthetic_candles,
+)
 from candlecast.schema import CANDLE_COLUMNS, timeframe_ms
 
 START = 1_704_067_200_000  # 2024-01-01 00:00 UTC
@@ -96,3 +102,46 @@ def test_unaligned_start_is_rejected_and_empty_frame_keeps_schema() -> None:
     empty = synthetic_candles("BTC/USDT", START, 0)
     assert list(empty.columns) == CANDLE_COLUMNS and len(empty) == 0
     assert empty["timestamp"].dtype == np.int64
+
+
+def _returns_and_hours(signal: Signal, n: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+    frame = synthetic_candles("BTC/USDT", START, n, seed=7, signal=signal)
+    returns = np.diff(np.log(frame["close"].to_numpy()))
+    hours = ((frame["timestamp"].to_numpy()[1:] % 86_400_000) // HOUR).astype(int)
+    return returns, hours
+
+
+def _hour_of_day_amplitude(returns: np.ndarray, hours: np.ndarray) -> float:
+    """Half the spread of the mean return by hour of day, in units of the return std."""
+    means = np.array([returns[hours == h].mean() for h in range(24)])
+    return float((means.max() - means.min()) / 2 / returns.std())
+
+
+def test_the_default_signal_is_what_every_caller_got_before() -> None:
+    """The keyword is new; a caller that does not pass it gets the realistic market, unchanged."""
+    pd.testing.assert_frame_equal(
+        synthetic_candles("BTC/USDT", START, 500, seed=2),
+        synthetic_candles("BTC/USDT", START, 500, seed=2, signal=DEFAULT_SIGNAL),
+    )
+    assert (DEFAULT_SIGNAL.ar_phi, DEFAULT_SIGNAL.hour_mean) == (0.15, 0.15)
+
+
+def test_no_signal_is_noise_and_a_strong_signal_is_plainly_there() -> None:
+    noise, hours = _returns_and_hours(NO_SIGNAL)
+    strong, _ = _returns_and_hours(STRONG_SIGNAL)
+
+    # pure noise: no autocorrelation, no daily pattern beyond sampling error (24 means of ~830 draws each)
+    assert abs(np.corrcoef(noise[:-1], noise[1:])[0, 1]) < 0.03
+    assert _hour_of_day_amplitude(noise, hours) < 0.15
+    # the strong market: momentum (phi, and the smooth daily mean on top of it) and a daily cycle
+    assert np.corrcoef(strong[:-1], strong[1:])[0, 1] > STRONG_SIGNAL.ar_phi
+    assert _hour_of_day_amplitude(strong, hours) > 0.5
+    # the volatility texture stays: fat tails and clustering do not depend on the signal
+    for r in (noise, strong):
+        a = np.abs(r - r.mean())
+        assert np.corrcoef(a[:-1], a[1:])[0, 1] > 0.1
+
+
+def test_a_non_stationary_signal_is_refused() -> None:
+    with pytest.raises(ValueError, match="stationary"):
+        Signal(ar_phi=1.0)
