@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from candlecast.data.gaps import find_gaps
@@ -28,6 +29,23 @@ MANIFEST = "_manifest.json"
 #: The single-file layout of candlecast <= 0.1; folded into period files by the first upsert.
 LEGACY_FILE = "candles.parquet"
 _MONTHLY_BELOW_MS = 3_600_000  # minute series get a file per month: a year of 1m is 525,600 rows
+#: What pyarrow raises for a file that is not (or no longer) parquet: truncated, overwritten, zeroed.
+_UNREADABLE = (pa.ArrowException, OSError)
+
+
+class CorruptPartition(ValueError):
+    """A data file of a series cannot be read; the message names it and says how to repair it.
+
+    A ValueError, so callers that turn bad input into one line keep working; catch this first for
+    its own exit code.
+    """
+
+    def __init__(self, series: SeriesKey, path: Path, reason: str) -> None:
+        self.series, self.path, self.reason = series, Path(path), reason
+        super().__init__(
+            f"{path} is not a readable parquet file ({reason}): run `candlecast store repair {series}` "
+            "to set it aside and refetch its candles (the rest of the store stays readable)"
+        )
 
 
 class CandleStore:
@@ -55,14 +73,14 @@ class CandleStore:
         files = self.files(series)
         if not files:
             return empty_candles()
-        frame = pd.concat([pd.read_parquet(f, columns=CANDLE_COLUMNS) for f in files], ignore_index=True)
+        frame = pd.concat([self._read_file(series, f, CANDLE_COLUMNS) for f in files], ignore_index=True)
         if files[-1].name == LEGACY_FILE:
             frame = frame.drop_duplicates("timestamp", keep="first").sort_values("timestamp", ignore_index=True)
         return frame
 
     def last_timestamp(self, series: SeriesKey) -> int | None:
         # read from the data, not the manifest: the data is the truth after any crash
-        ends = [_max_timestamp(f) for f in self.files(series)[-2:]]
+        ends = [self._guarded(series, f, _max_timestamp) for f in self.files(series)[-2:]]
         ends = [e for e in ends if e is not None]
         return max(ends) if ends else None
 
@@ -92,7 +110,7 @@ class CandleStore:
             _remove_debris(folder)
             legacy = folder / LEGACY_FILE
             if legacy.exists():
-                self._merge(series, pd.read_parquet(legacy, columns=CANDLE_COLUMNS), {})
+                self._merge(series, self._read_file(series, legacy, CANDLE_COLUMNS), {})
             known: dict[str, np.ndarray] = {}
             n_new = self._merge(series, batch, known)
             legacy.unlink(missing_ok=True)
@@ -120,7 +138,7 @@ class CandleStore:
         labels = period_labels(batch["timestamp"].to_numpy(), series.timeframe)
         for label in sorted(set(labels.tolist())):
             path = folder / f"{label}.parquet"
-            old = pd.read_parquet(path, columns=CANDLE_COLUMNS) if path.exists() else empty_candles()
+            old = self._read_file(series, path, CANDLE_COLUMNS) if path.exists() else empty_candles()
             merged = pd.concat([old, batch[labels == label]], ignore_index=True)
             merged = merged.drop_duplicates("timestamp", keep="last").sort_values("timestamp", ignore_index=True)
             n_new += len(merged) - len(old)
@@ -129,6 +147,27 @@ class CandleStore:
                 continue  # a replayed batch rewrites nothing
             write_parquet(merged, path)
         return n_new
+
+    def corrupt_files(self, series: SeriesKey) -> list[Path]:
+        """The series' data files that cannot be read whole (a full read: footers alone miss a bad page)."""
+        bad = []
+        for f in self.files(series):
+            try:
+                pq.read_table(f)
+            except _UNREADABLE:
+                bad.append(f)
+        return bad
+
+    def _read_file(self, series: SeriesKey, path: Path, columns: list[str]) -> pd.DataFrame:
+        return self._guarded(series, path, lambda p: pd.read_parquet(p, columns=columns))
+
+    @staticmethod
+    def _guarded(series: SeriesKey, path: Path, read: Any) -> Any:
+        """``read(path)``, with pyarrow's nameless errors turned into a CorruptPartition naming the file."""
+        try:
+            return read(path)
+        except _UNREADABLE as err:
+            raise CorruptPartition(series, path, str(err).splitlines()[0].rstrip(".")) from err
 
     def list_series(self) -> list[SeriesKey]:
         found = []
@@ -143,7 +182,7 @@ class CandleStore:
         """The manifest, from the files' timestamps alone (one int64 column each; ``known`` ones not reread)."""
         parts, stamps, known = {}, [], known or {}
         for f in self.files(series):
-            ts = known[f.name] if f.name in known else pd.read_parquet(f, columns=["timestamp"])["timestamp"].to_numpy()
+            ts = known[f.name] if f.name in known else self._read_file(series, f, ["timestamp"])["timestamp"].to_numpy()
             stamps.append(ts)
             parts[f.name] = {"rows": len(ts), "first": _int(ts[:1]), "last": _int(ts[-1:]), "signature": _signature(f)}
         ts = np.concatenate(stamps) if stamps else np.array([], dtype=np.int64)

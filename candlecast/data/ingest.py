@@ -1,4 +1,4 @@
-"""Ingestion: fetch new closed candles for many series into staging, gate them, store them, report gaps.
+"""Ingestion: fetch new closed candles for many series into staging (``fetching``), gate them, store them.
 
 Nothing reaches the candle store unchecked: a batch is staged, validated by the gate the caller
 passes in (the candle contract; the core does not import it), then upserted. A batch that fails stays
@@ -9,34 +9,25 @@ names are deterministic and upserts are idempotent, so a crashed run is complete
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
-import time
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import pandas as pd
 
-from candlecast.config import RunConfig
-from candlecast.data.candle_store import CandleStore
-from candlecast.data.exchange import FetchStats, RetryPolicy, make_exchange
+from candlecast.data.candle_store import CandleStore, CorruptPartition
+from candlecast.data.fetching import SeriesFetch, fetch_batch, fetch_to_staging
 from candlecast.data.gaps import Gap, classify
-from candlecast.data.pagination import FetchJob, fetch_many
 from candlecast.data.validations import record_validation
-from candlecast.devtools.emulator import synthetic_emulator
-from candlecast.io import write_json, write_parquet
-from candlecast.schema import SeriesKey, timeframe_ms
+from candlecast.io import write_json
+from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 
-log = logging.getLogger(__name__)
+__all__ = ["Gate", "GateReport", "SeriesReport", "fetch_batch", "ingest", "store_batch", "store_staged", "summarize"]
 
-T = TypeVar("T")
-DEFAULT_CONCURRENCY = 4
-DEFAULT_CHUNK_ROWS = 200_000  # about 20 MB of parsed candles in memory per series at most
+log = logging.getLogger(__name__)
 
 
 class GateReport(Protocol):
@@ -50,16 +41,6 @@ class GateReport(Protocol):
 
 
 Gate = Callable[[pd.DataFrame, SeriesKey], GateReport]
-
-
-@dataclass
-class SeriesFetch:
-    """One series' fetch: staged chunk files in time order, what it cost, and its error if it failed."""
-
-    since: int
-    staged: list[Path] = field(default_factory=list)
-    stats: FetchStats = field(default_factory=FetchStats)
-    error: str | None = None
 
 
 @dataclass
@@ -81,83 +62,6 @@ class SeriesReport:
         return asdict(self)
 
 
-def start_ms(store: CandleStore, series: SeriesKey, since_ms: int) -> int:
-    """Where fetching resumes: after the last stored candle, else ``since_ms`` rounded up to the grid."""
-    step = timeframe_ms(series.timeframe)
-    last = store.last_timestamp(series)
-    return last + step if last is not None else -(-int(since_ms) // step) * step
-
-
-def fetch_to_staging(
-    settings: Settings,
-    exchange_id: str,
-    series: list[SeriesKey],
-    since_ms: int,
-    *,
-    now_ms: int | None = None,
-    api_url: str | None = None,
-    rate_limit: bool = True,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    policy: RetryPolicy | None = None,
-    timeout_ms: int = 10_000,
-    limit: int = 1000,
-) -> dict[SeriesKey, SeriesFetch]:
-    """Fetch the closed candles each series lacks, through one async client, into staging chunk files.
-
-    Args:
-        settings: Where the store and staging live.
-        exchange_id: The ccxt id every series belongs to.
-        series: Series of that exchange.
-        since_ms: Backfill start for a series with nothing stored; others resume after their last candle.
-        now_ms: The exchange clock (the emulator's in tests); default the local UTC clock.
-        api_url: A Binance-shaped emulator's base URL; None talks to the real exchange.
-        rate_limit: ccxt's client-side throttle, shared by all series of the exchange.
-        concurrency: Series fetched at once.
-        chunk_rows: Candles per staged file, bounding memory on long backfills.
-        policy: Retries for transient errors and malformed pages.
-        timeout_ms: Per-request timeout.
-        limit: Candles per request (Binance spot allows at most 1000).
-    """
-    others = sorted({s.exchange for s in series} - {exchange_id})
-    if others:
-        raise ValueError(f"fetch_to_staging got series of {others} for exchange {exchange_id!r}: one exchange per call")
-    store = CandleStore(settings.candles_dir)
-    for key in series:  # a run killed mid-write left debris or a stale manifest: this run finishes its job
-        store.repair(key)
-    out = {s: SeriesFetch(since=start_ms(store, s, since_ms)) for s in series}
-
-    def on_chunk(key: SeriesKey, chunk: pd.DataFrame) -> None:
-        first, last = int(chunk["timestamp"].iloc[0]), int(chunk["timestamp"].iloc[-1])
-        path = settings.staging_dir / f"{key.slug}_{first}_{last}.parquet"
-        write_parquet(chunk, path)
-        out[key].staged.append(path)
-
-    async def run() -> dict[Any, tuple[FetchStats, BaseException | None]]:
-        exchange = make_exchange(exchange_id, api_url, rate_limit, timeout_ms)
-        try:
-            now = int(now_ms) if now_ms is not None else int(exchange.milliseconds())
-            jobs = [FetchJob(s, s.symbol, s.timeframe, out[s].since) for s in series]
-            return await fetch_many(
-                exchange,
-                jobs,
-                now,
-                on_chunk,
-                concurrency=concurrency,
-                limit=limit,
-                chunk_rows=chunk_rows,
-                policy=policy or RetryPolicy(),
-            )
-        finally:
-            await exchange.close()
-
-    for key, (stats, error) in _run(run()).items():
-        out[key].stats = stats
-        out[key].error = None if error is None else f"{type(error).__name__}: {error}"
-        log.info("%s: fetched %d candles in %d requests since %d", key, stats.rows, stats.requests, out[key].since)
-    return out
-
-
 def store_staged(settings: Settings, series: SeriesKey, staged: list[Path], gate: Gate) -> tuple[int, str | None]:
     """Gate then store each staged chunk in time order; stop at the first refused one (it stays staged).
 
@@ -170,7 +74,10 @@ def store_staged(settings: Settings, series: SeriesKey, staged: list[Path], gate
         record_validation(settings, series, report.to_dict())
         if not report.success:
             return stored, f"{series}: batch {path} failed the candle contract, nothing stored.\n{report.summary()}"
-        stored += store_batch(settings, series, path)
+        try:
+            stored += store_batch(settings, series, path)
+        except CorruptPartition as err:  # the batch stays staged; the repair refetches the partition anyway
+            return stored, f"CorruptPartition: {err}"
     return stored, None
 
 
@@ -232,58 +139,19 @@ def raise_on_errors(reports: list[SeriesReport]) -> None:
 def series_gaps(store: CandleStore, series: list[SeriesKey]) -> dict[SeriesKey, list[Gap]]:
     """Each series' gaps from its manifest, classified against every stored series of its exchange."""
     keys = sorted(set(store.list_series()) | set(series))
-    manifests = {k: store.manifest(k) or {} for k in keys}
+    manifests = {k: _readable_manifest(store, k) for k in keys}
     own = {k: [Gap(g["start"], g["end"], g["missing"]) for g in m.get("gaps", [])] for k, m in manifests.items()}
     spans = {k: (m["first"], m["last"]) for k, m in manifests.items() if m.get("first") is not None}
     classified = classify(own, spans)
     return {k: classified.get(k, []) for k in series}
 
 
-@contextmanager
-def config_endpoint(cfg: RunConfig, now_ms: int | None = None) -> Iterator[tuple[str | None, bool, int]]:
-    """(api_url, rate_limit, now) of the configured exchange; with ``exchange.emulator`` a local emulator.
-
-    The emulator's synthetic history runs from ``exchange.synthetic_start`` to now (seeded), so a
-    later run sees the same past candles plus the ones that closed since.
-    """
-    now = int(time.time() * 1000) if now_ms is None else int(now_ms)
-    if not cfg.exchange.emulator:
-        yield cfg.exchange.api_url, cfg.exchange.rate_limit, now
-        return
-    step = timeframe_ms(cfg.data.timeframe)
-    start = int(cfg.exchange.synthetic_start.timestamp() * 1000) // step * step
-    n = (now - start) // step + 1
-    if n < 2:
-        raise ValueError(f"exchange.synthetic_start {cfg.exchange.synthetic_start} is not before now")
-    with synthetic_emulator(
-        cfg.data.symbols, timeframe=cfg.data.timeframe, start_ms=start, n=n, seed=cfg.exchange.seed, now_ms=now
-    ) as emulator:
-        yield emulator.url, False, now
-
-
-def fetch_for_config(
-    settings: Settings,
-    cfg: RunConfig,
-    series: list[SeriesKey] | None = None,
-    now_ms: int | None = None,
-    **fetch_options: Any,
-) -> dict[SeriesKey, SeriesFetch]:
-    """``fetch_to_staging`` for the run config's series, backfilling ``data.history_days`` when empty."""
-    series = list(cfg.series if series is None else series)
-    with config_endpoint(cfg, now_ms) as (api_url, rate_limit, now):
-        since = now - cfg.data.history_days * 86_400_000
-        return fetch_to_staging(
-            settings, cfg.exchange.id, series, since, now_ms=now, api_url=api_url, rate_limit=rate_limit,
-            **fetch_options,
-        )  # fmt: skip
-
-
-def fetch_batch(settings: Settings, cfg: RunConfig, series: SeriesKey, now_ms: int | None = None) -> Path | None:
-    """One series' new closed candles in one staging file; None if up to date. Raises its fetch error."""
-    fetched = fetch_for_config(settings, cfg, [series], now_ms, chunk_rows=2**62)[series]
-    if fetched.error:
-        raise RuntimeError(fetched.error)
-    return fetched.staged[0] if fetched.staged else None
+def _readable_manifest(store: CandleStore, series: SeriesKey) -> dict[str, Any]:
+    """The series' manifest, or {} when a file is unreadable: its gaps are unknown until it is repaired."""
+    try:
+        return store.manifest(series) or {}
+    except CorruptPartition:
+        return {}
 
 
 def store_batch(settings: Settings, series: SeriesKey, staged: Path) -> int:
@@ -291,13 +159,3 @@ def store_batch(settings: Settings, series: SeriesKey, staged: Path) -> int:
     n_new = CandleStore(settings.candles_dir).upsert(series, pd.read_parquet(staged))
     Path(staged).unlink(missing_ok=True)
     return n_new
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion from sync code, even where an event loop already runs (Prefect, Jupyter)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()

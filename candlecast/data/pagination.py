@@ -240,7 +240,8 @@ async def fetch_many(
 
     One client means one rate limiter: ccxt paces every request to this exchange, however many
     series run; ``concurrency`` bounds how many series are in flight. A series that fails (an unknown
-    symbol, retries exhausted) does not stop the others: its error comes back beside its stats.
+    symbol, retries exhausted) does not stop the others: its error comes back beside its stats. When
+    the market list cannot be loaded, every series comes back with that error.
     ``limit`` is the candles asked per request (Binance spot allows at most 1000).
     """
     jobs = list(jobs)
@@ -251,7 +252,10 @@ async def fetch_many(
     gate = asyncio.Semaphore(concurrency)
     results: dict[Any, tuple[FetchStats, BaseException | None]] = {}
     if not exchange.markets:
-        await call_with_retries(exchange.load_markets, f"{exchange.id} markets", policy, sleep)
+        try:
+            await call_with_retries(exchange.load_markets, f"{exchange.id} markets", policy, sleep)
+        except (ccxt.BaseError, OSError) as err:  # no market list, no series: each reports why
+            return {job.key: (FetchStats(), err) for job in jobs}
 
     async def one(job: FetchJob) -> None:
         stats = FetchStats()

@@ -1,17 +1,22 @@
-"""`candlecast ingest`, `candlecast import` and `candlecast export`: candles in and out of the store.
+"""`candlecast ingest`, `import`, `export` and `store repair|rm`: candles in and out of the store.
 
 These run without Prefect (cron, a shell, a notebook): the same core functions the ingest flow's tasks
 wrap, with the same candle contract as the gate. The store's per-series lock keeps them safe beside a
 running flow.
+
+Exit codes: 0 done; 1 the data was refused or a series failed (see the message); 2 bad input (a
+usage error); 3 a file of the store is unreadable (``EXIT_CORRUPT_STORE``: `candlecast store repair`).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -21,8 +26,15 @@ from deployments.commands.common import ConfigOption, console, load_config, offl
 if TYPE_CHECKING:
     import pandas as pd
 
+    from candlecast.config import RunConfig
     from candlecast.schema import SeriesKey
     from expectations.runner import ValidationReport
+
+#: A data file of the store cannot be read; distinct from 1 (refused data) and 2 (bad input).
+EXIT_CORRUPT_STORE = 3
+
+store_app = typer.Typer(help="The candle store: repair a series with an unreadable file, remove a series.",
+                        no_args_is_help=True)  # fmt: skip
 
 ExchangeOption = Annotated[str, typer.Option("--exchange", "-e", help="ccxt exchange id, e.g. binance")]
 SymbolOption = Annotated[str, typer.Option("--symbol", "-s", help="unified symbol, e.g. BTC/USDT")]
@@ -53,6 +65,24 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
+def corrupt_store(exc: Exception) -> typer.Exit:
+    """One line naming the unreadable file and the repair, and the exit code that means it."""
+    console.print(f"[red]corrupt store:[/red] {exc}", soft_wrap=True, highlight=False)
+    return typer.Exit(EXIT_CORRUPT_STORE)
+
+
+@contextmanager
+def _endpoint(cfg: RunConfig, exchange_id: str, api_url: str | None, rate_limit: bool) -> Iterator[dict[str, Any]]:
+    """Fetch options (api_url, rate_limit, now_ms) for ``exchange_id``: --api-url, the config's emulator, or real."""
+    from candlecast.data.fetching import config_endpoint
+
+    if api_url or exchange_id != cfg.exchange.id or not cfg.exchange.emulator:
+        yield {"api_url": api_url, "rate_limit": rate_limit, "now_ms": int(time.time() * 1000)}
+        return
+    with config_endpoint(cfg) as (url, limit, now):
+        yield {"api_url": url, "rate_limit": limit, "now_ms": now}
+
+
 def ingest(
     config: ConfigOption = None,
     exchange: Annotated[str | None, typer.Option("--exchange", "-e", help="default: the config's")] = None,
@@ -78,20 +108,10 @@ def ingest(
     tf = timeframe or cfg.data.timeframe
     keys = [SeriesKey(exchange_id, s.strip(), tf) for s in (symbols.split(",") if symbols else cfg.data.symbols)]
     settings = Settings()
-    options = {"concurrency": concurrency}
     try:
-        if api_url or exchange_id != cfg.exchange.id or not cfg.exchange.emulator:
-            now = int(time.time() * 1000)
-            start = parse_time(since) if since else now - cfg.data.history_days * 86_400_000
-            reports = core.ingest(
-                settings, exchange_id, keys, start, _gate, api_url=api_url, rate_limit=rate_limit, **options
-            )
-        else:
-            with core.config_endpoint(cfg) as (url, limit, now):
-                start = parse_time(since) if since else now - cfg.data.history_days * 86_400_000
-                reports = core.ingest(
-                    settings, exchange_id, keys, start, _gate, api_url=url, rate_limit=limit, now_ms=now, **options
-                )
+        with _endpoint(cfg, exchange_id, api_url, rate_limit) as options:
+            start = parse_time(since) if since else options["now_ms"] - cfg.data.history_days * 86_400_000
+            reports = core.ingest(settings, exchange_id, keys, start, _gate, concurrency=concurrency, **options)
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -171,7 +191,7 @@ def export(
     to: Annotated[str | None, typer.Option("--to", help="resample to this higher timeframe, e.g. 1d")] = None,
 ) -> None:
     """Write a stored series out as CSV or parquet (timestamp = candle open, ms UTC), optionally resampled."""
-    from candlecast.data.candle_store import CandleStore
+    from candlecast.data.candle_store import CandleStore, CorruptPartition
     from candlecast.data.importers import write_candles
     from candlecast.data.resample import resample
     from candlecast.schema import SeriesKey
@@ -181,7 +201,10 @@ def export(
         console.print(f"[red]error:[/red] {out.name}: export writes .csv or .parquet")
         raise typer.Exit(2)
     key = SeriesKey(exchange, symbol, timeframe)
-    frame = CandleStore(Settings().candles_dir).read(key)
+    try:
+        frame = CandleStore(Settings().candles_dir).read(key)
+    except CorruptPartition as exc:
+        raise corrupt_store(exc) from None
     if frame.empty:
         console.print(f"[red]error:[/red] nothing stored for {key}: see `candlecast status`")
         raise typer.Exit(1)
@@ -198,7 +221,89 @@ def export(
     console.print(f"wrote {len(frame)} candles of {key}{' as ' + to if to else ''} to {out}")
 
 
+SeriesArgument = Annotated[
+    str, typer.Argument(help="the series as EXCHANGE:SYMBOL:TIMEFRAME, e.g. binance:BTC/USDT:1h")
+]
+
+
+def _series_key(text: str) -> SeriesKey:
+    from candlecast.schema import SeriesKey
+
+    try:
+        return SeriesKey.parse(text)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def repair(
+    series: SeriesArgument,
+    config: ConfigOption = None,
+    api_url: Annotated[str | None, typer.Option(help="a Binance-shaped emulator, e.g. http://127.0.0.1:8765")] = None,
+    rate_limit: Annotated[bool, typer.Option(help="ccxt's client-side throttle")] = True,
+) -> None:
+    """Set aside the series' unreadable files and refetch their candles from the exchange, through the contract.
+
+    The unreadable bytes wait in <home>/corrupt/ until their candles are back; if the exchange cannot be
+    reached the rest of the series stays readable (the range shows as a gap) and running repair again
+    retries the refetch.
+    """
+    offline_defaults()
+    cfg = load_config(config)
+    key = _series_key(series)
+    from candlecast.data.maintenance import repair_series
+    from candlecast.settings import Settings
+    from expectations.gate import candle_gate
+
+    settings = Settings()
+    try:
+        with _endpoint(cfg, key.exchange, api_url, rate_limit) as options:
+            outcome = repair_series(settings, key, candle_gate(settings, options["now_ms"]), **options)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    for note in outcome.set_aside:
+        console.print(f"set aside {note.file} ({note.reason}) to {note.kept_at}", soft_wrap=True, highlight=False)
+    for name, new in outcome.refetched.items():
+        console.print(f"refetched the candles of {name}: {new} stored", highlight=False)
+    for name, why in outcome.pending.items():
+        console.print(f"[red]not repaired:[/red] {name}: {why.splitlines()[0]}", soft_wrap=True, highlight=False)
+    if outcome.pending:
+        console.print(f"the rest of {key} is readable; run `candlecast store repair {key}` again to retry")
+        raise typer.Exit(1)
+    if not (outcome.set_aside or outcome.refetched):
+        console.print(f"nothing to repair: every file of {key} is readable")
+
+
+def rm(
+    series: SeriesArgument,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")] = False,
+) -> None:
+    """Remove a series from the store (its data files, manifest and validation record), all at once."""
+    offline_defaults()
+    key = _series_key(series)
+    from candlecast.data.maintenance import describe, remove_series
+    from candlecast.settings import Settings
+
+    settings = Settings()
+    try:
+        stored = describe(settings, key)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    rows = "?" if stored.rows is None else f"{stored.rows:,}"
+    what = f"{key}: {rows} candles in {stored.files} files under {stored.folder}"
+    if not yes and not typer.confirm(f"remove {what}?"):
+        console.print("kept: nothing removed")
+        raise typer.Exit(1)
+    remove_series(settings, key)
+    console.print(f"removed {what}", soft_wrap=True, highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(ingest)
     app.command("import")(import_)
     app.command()(export)
+    store_app.command()(repair)
+    store_app.command()(rm)
+    app.add_typer(store_app, name="store")

@@ -1,4 +1,8 @@
-"""`candlecast validate` and `candlecast quarantine list|show|release`: the candle contract by hand."""
+"""`candlecast validate` and `candlecast quarantine list|show|release`: the candle contract by hand.
+
+Exit codes of `validate`: 0 passed (warnings pass), 1 a critical expectation failed, 2 bad input,
+3 a file of the stored series is unreadable (`candlecast store repair SERIES` rebuilds it).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import typer
 from rich.table import Table
 
 from deployments.commands.common import console, offline_defaults
+from deployments.commands.data import corrupt_store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -113,7 +118,7 @@ def validate(
     max_staleness: Annotated[str | None, typer.Option(help="freshness limit, e.g. 3h (default: 3 candles)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
-    """Check candles against the candle contract; exits 1 on a critical failure (warnings pass)."""
+    """Check candles against the candle contract: exit 1 on a critical failure (warnings pass), 3 on a corrupt store."""
     offline_defaults()
     key = _series(series)
     if path is None and key is None:
@@ -125,11 +130,14 @@ def validate(
 
     settings = Settings()
     if path is None:
-        from candlecast.data.candle_store import CandleStore
+        from candlecast.data.candle_store import CandleStore, CorruptPartition
 
         if not CandleStore(settings.candles_dir).path(key).exists():
             raise _fail(f"no candles stored for {key}: `candlecast status` lists the stored series")
-        report = gate.check_stored(settings, key, clock)
+        try:
+            report = gate.check_stored(settings, key, clock)
+        except CorruptPartition as exc:
+            raise corrupt_store(exc) from None
     else:
         frame = _read(path, fmt)
         tf = _timeframe(path, timeframe, key)
@@ -220,10 +228,14 @@ def release(
         report = validate_candles(frame, series.timeframe, str(series), now_ms=now_ms(), state_root=settings.root)
         return report.to_dict() | {"summary": report.summary()}
 
+    from candlecast.data.candle_store import CorruptPartition
+
     try:
         outcome = quarantine.release(settings, entry_id, check, fixed)
     except quarantine.QuarantineError as exc:
         raise _fail(str(exc)) from None
+    except CorruptPartition as exc:
+        raise corrupt_store(exc) from None
     if not outcome.released:
         console.print(f"[red]still failing; {outcome.entry.id} stays in quarantine[/red]")
         console.print(outcome.report["summary"], markup=False, highlight=False, soft_wrap=True)

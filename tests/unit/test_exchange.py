@@ -20,7 +20,7 @@ import pytest
 
 from candlecast.data.candle_store import empty_candles
 from candlecast.data.exchange import FetchStats, RetryPolicy, backoff_delay, make_exchange
-from candlecast.data.ingest import fetch_to_staging
+from candlecast.data.fetching import fetch_to_staging
 from candlecast.data.pagination import FetchJob, fetch_many
 from candlecast.devtools.emulator import KLINES_PATH, ExchangeEmulator, synthetic_emulator
 from candlecast.devtools.synthetic import synthetic_candles
@@ -260,6 +260,25 @@ def test_a_failing_market_list_is_retried_too(emu: ExchangeEmulator) -> None:
     got, _ = fetch(emu, sleeps=sleeps)
     pd.testing.assert_frame_equal(got, _closed(emu))
     assert emu.request_count["/api/v3/exchangeInfo"] == 3 and len(sleeps) == 2
+
+
+def test_a_market_list_that_never_loads_comes_back_as_every_series_error(emu: ExchangeEmulator) -> None:
+    emu.fail_next(100, 503, path="/api/v3/exchangeInfo")
+
+    async def run() -> dict[Any, tuple[FetchStats, BaseException | None]]:
+        exchange = make_exchange("binance", api_url=emu.url, enable_rate_limit=False)
+        try:
+            jobs = [FetchJob(s, s, "1h", START) for s in ("BTC/USDT", "ETH/USDT")]
+            fast = RetryPolicy(max_retries=1, base_s=0.001)
+            return await fetch_many(exchange, jobs, emu.now_ms, lambda *_: None, policy=fast)
+        finally:
+            await exchange.close()
+
+    results = asyncio.run(run())  # returned beside each series, not raised out of fetch_many
+    assert set(results) == {"BTC/USDT", "ETH/USDT"}
+    for _, error in results.values():
+        assert isinstance(error, ccxt.ExchangeNotAvailable) and "binance markets: gave up after 2" in str(error)
+    assert emu.request_count[KLINES_PATH] == 0
 
 
 def test_retries_are_bounded_and_the_last_error_is_named(emu: ExchangeEmulator) -> None:

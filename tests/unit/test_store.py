@@ -1,9 +1,11 @@
 """The candle store: idempotent atomic upserts, safe under concurrent writers, readable by plain pandas."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
-from candlecast.data.candle_store import CandleStore
+from candlecast.data.candle_store import CandleStore, CorruptPartition
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.schema import SeriesKey
 
@@ -116,3 +118,52 @@ def test_repair_removes_a_dead_writers_debris_and_refreshes_a_stale_manifest(tmp
     assert store.manifest(KEY)["rows"] == 100  # never disagrees with the data
     store.repair(KEY)
     assert not list(folder.glob("*.tmp")) and '"rows": 100' in stale.read_text()
+
+
+def _three_years(tmp_path: Path) -> tuple[CandleStore, pd.DataFrame]:
+    store = CandleStore(tmp_path)
+    candles = synthetic_candles("BTC/USDT", START - 48 * 3_600_000, 24 * 400)  # 2023-12-30 .. 2025-02
+    store.upsert(KEY, candles)
+    return store, candles
+
+
+def _truncate(path: Path) -> bytes:
+    """Cut a parquet file in half, as a full disk or a copy killed midway would: 'magic bytes not found'."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path.read_bytes()
+
+
+def test_a_truncated_partition_is_named_with_how_to_repair_it(tmp_path):
+    store, candles = _three_years(tmp_path)
+    other = SeriesKey("binance", "ETH/USDT", "1h")
+    store.upsert(other, synthetic_candles("ETH/USDT", START, 10))
+    bad = store.series_dir(KEY) / "2024.parquet"
+    truncated = _truncate(bad)
+
+    for call in (store.read, store.manifest, store.last_timestamp):
+        with pytest.raises(CorruptPartition) as failure:
+            call(KEY)
+        message = str(failure.value)
+        assert failure.value.path == bad and failure.value.series == KEY
+        assert str(bad) in message and "candlecast store repair binance:BTC/USDT:1h" in message
+        assert "\n" not in message  # one line, no traceback needed to understand it
+    assert store.corrupt_files(KEY) == [bad]
+    assert len(store.read(other)) == 10  # the rest of the store stays readable
+
+    # an upsert into the bad year refuses rather than replace it by the batch alone (that would lose a year)
+    with pytest.raises(CorruptPartition):
+        store.upsert(KEY, candles.iloc[100:110])
+    assert bad.read_bytes() == truncated
+
+
+def test_an_unreadable_file_deep_inside_is_found_too(tmp_path):
+    """A whole footer but a damaged data page: only a full read finds it, and it is named all the same."""
+    store, _ = _three_years(tmp_path)
+    bad = store.series_dir(KEY) / "2023.parquet"
+    data = bytearray(bad.read_bytes())
+    data[4:40] = b"\xff" * 36  # the first column chunk's page header
+    bad.write_bytes(bytes(data))
+    assert store.corrupt_files(KEY) == [bad]
+    with pytest.raises(CorruptPartition, match="2023.parquet"):
+        store.read(KEY)
