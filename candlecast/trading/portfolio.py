@@ -1,0 +1,108 @@
+"""The portfolio view: weights across symbols, with the portfolio's predicted volatility and VaR.
+
+Two documented methods, both capped at the policy's gross leverage:
+
+* ``inverse_vol`` (naive risk parity): weight_i proportional to 1 / sigma_i, signed by the forecast's
+  direction, so every symbol brings about the same risk whatever the forecast's size.
+* ``mean_variance``: maximize w'mu - (risk_aversion / 2) w' S w with mu the forecast holding-period
+  log returns and S the Ledoit-Wolf shrunk covariance of recent returns (PyPortfolioOpt), scaled to
+  the holding period; no budget constraint, so forecasts near zero give weights near zero
+  (no edge, no position) rather than a forced full investment.
+
+Portfolio risk always uses the shrunk covariance: correlation, which the per-symbol view ignores, is
+what makes five crypto positions one bet.
+"""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+from candlecast.schema import timeframe_ms
+from candlecast.trading.config import PolicyConfig
+from candlecast.trading.policy import DAY_MS, YEAR_MS, horizon_sigma
+
+METHODS = ("inverse_vol", "mean_variance")
+
+
+def shrunk_covariance(candles: dict[str, pd.DataFrame], horizon: int, window: int) -> pd.DataFrame:
+    """Ledoit-Wolf covariance of one-candle log returns over the last ``window`` common candles, times horizon."""
+    from pypfopt import risk_models
+
+    closes = pd.DataFrame({s: c.set_index("timestamp")["close"] for s, c in candles.items()}).dropna()
+    returns = np.log(closes).diff().dropna().tail(window)
+    if len(returns) < max(2 * len(candles), 30):
+        raise ValueError(
+            f"only {len(returns)} candles are common to {sorted(candles)}: the covariance needs at least "
+            f"{max(2 * len(candles), 30)}; ingest more history or drop the symbol with the short record"
+        )
+    return risk_models.CovarianceShrinkage(returns, returns_data=True, frequency=horizon).ledoit_wolf()
+
+
+def inverse_vol_weights(frame: pd.DataFrame, policy: PolicyConfig) -> pd.Series:
+    inverse = 1.0 / horizon_sigma(frame)
+    direction = np.sign(frame["forecast"].to_numpy("float64"))
+    if not policy.allow_short:
+        direction = np.maximum(direction, 0.0)
+    weights = direction * inverse / inverse.sum() * policy.max_leverage
+    return pd.Series(np.clip(weights, -policy.max_position, policy.max_position), index=frame["symbol"].to_numpy())
+
+
+def mean_variance_weights(
+    frame: pd.DataFrame, cov: pd.DataFrame, policy: PolicyConfig, risk_aversion: float = 1.0
+) -> pd.Series:
+    """Quadratic utility under the position, shorting and gross-leverage limits (PyPortfolioOpt, cvxpy)."""
+    import cvxpy as cp
+    from pypfopt import EfficientFrontier, objective_functions
+
+    symbols = frame["symbol"].to_list()
+    mu = pd.Series(frame["forecast"].to_numpy("float64"), index=symbols)
+    lower = -policy.max_position if policy.allow_short else 0.0
+    ef = EfficientFrontier(mu, cov.loc[symbols, symbols], weight_bounds=(lower, policy.max_position))
+    ef.add_constraint(lambda w: cp.norm(w, 1) <= policy.max_leverage)
+    ef.convex_objective(
+        objective_functions.quadratic_utility,
+        weights_sum_to_one=False,
+        expected_returns=mu,
+        cov_matrix=cov.loc[symbols, symbols],
+        risk_aversion=risk_aversion,
+    )
+    return pd.Series(ef.weights, index=symbols).round(10)
+
+
+def portfolio_view(
+    frame: pd.DataFrame,
+    candles: dict[str, pd.DataFrame],
+    policy: PolicyConfig,
+    risk_aversion: float = 1.0,
+    window_days: float = 30.0,
+    level: float = 0.95,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Weights per symbol and method, and per method the expected return, volatility and one-day VaR."""
+    horizon = int(frame["horizon"].iloc[0])
+    step = timeframe_ms(str(frame["timeframe"].iloc[0]))
+    cov = shrunk_covariance(candles, horizon, max(int(window_days * DAY_MS / step), 30))
+    weights = pd.DataFrame(
+        {
+            "inverse_vol": inverse_vol_weights(frame, policy),
+            "mean_variance": mean_variance_weights(frame, cov, policy, risk_aversion),
+        }
+    )
+    weights.index.name = "symbol"
+    mu = pd.Series(frame["forecast"].to_numpy("float64"), index=frame["symbol"].to_numpy())
+    z = NormalDist().inv_cdf(level)
+    rows = {}
+    for method in METHODS:
+        w = weights[method].to_numpy()
+        var_h = float(w @ cov.loc[weights.index, weights.index].to_numpy() @ w)
+        sigma_h = np.sqrt(max(var_h, 0.0))
+        rows[method] = {
+            "expected_return": float(w @ mu.loc[weights.index].to_numpy()),
+            "volatility_annual": sigma_h * np.sqrt(YEAR_MS / (horizon * step)),
+            "var_1d_95": z * sigma_h * np.sqrt(DAY_MS / (horizon * step)),
+            "gross": float(np.abs(w).sum()),
+            "net": float(w.sum()),
+        }
+    return weights, pd.DataFrame(rows).T.rename_axis("method")

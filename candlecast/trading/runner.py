@@ -1,0 +1,143 @@
+"""`candlecast trade backtest` as plain functions: candles, forecast frames, the trade, the report.
+
+Forecasts come from (a) a walk-forward backtest run here, so every traded forecast was made by a
+model fitted before that period; (b) the prediction store of a registered version; or (c) a forecast
+file written by an earlier run. The CLI and the Prefect tasks call these same functions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from candlecast.config import RunConfig
+from candlecast.settings import Settings
+from candlecast.trading.backtest import TradeResult, trade_backtest
+from candlecast.trading.config import TradingConfig
+from candlecast.trading.engine import Market
+from candlecast.trading.forecasts import ForecastError
+from candlecast.trading.sources import (
+    from_backtest,
+    from_prediction_store,
+    naive_references,
+    read_forecast_file,
+    write_forecast_file,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TradeOutcome:
+    table: pd.DataFrame
+    report: dict[str, Path]
+    forecast_file: Path | None = None
+    mlflow_run_id: str | None = None
+    engine_seconds: float = 0.0
+    lineage: dict[str, str] = field(default_factory=dict)
+
+
+def load_market(sources: list[str], settings: Settings | None = None) -> tuple[Market, dict[str, str]]:
+    """Candles from files or stored series; returns the market and series name -> symbol."""
+    from candlecast.forecasting.backtest import load_source
+
+    if not sources:
+        raise ValueError("no candles to trade: pass --data FILE or EXCHANGE:SYMBOL:TF (repeat for more)")
+    loaded = [load_source(text, settings) for text in sources]
+    timeframes = sorted({s.timeframe for s in loaded})
+    if len(timeframes) > 1:
+        raise ValueError(f"the candles mix timeframes {timeframes}: trade one timeframe per run")
+    symbols = [s.symbol for s in loaded]
+    if len(set(symbols)) != len(symbols) or any("/" not in s for s in symbols):
+        raise ValueError(f"symbols {symbols} must be distinct BASE/QUOTE pairs (name files EXCHANGE_BASE-QUOTE_TF)")
+    market = Market(timeframes[0], {s.symbol: s.candles.reset_index(drop=True) for s in loaded})
+    _ = market.quote  # one settlement currency, or a clear error now rather than in the engine
+    return market, {s.name: s.symbol for s in loaded}
+
+
+def store_market(settings: Settings, cfg: RunConfig) -> Market:
+    """The configured series from the candle store."""
+    return load_market([str(series) for series in cfg.series], settings)[0]
+
+
+def walk_forward_frames(
+    sources: list[str],
+    models: list[str],
+    cfg: RunConfig,
+    hold: int,
+    settings: Settings | None = None,
+    on_fold: Callable[[str, int, dict[str, float]], None] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Out-of-sample forecasts of every model on every series, one frame per model (all symbols)."""
+    from candlecast.forecasting.backtest import load_source, run_backtest
+
+    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in models}
+    for text in sources:
+        source = load_source(text, settings)
+        out = run_backtest(source, models, cfg, on_fold=on_fold)
+        result = out[0] if isinstance(out, tuple) else out
+        frames = from_backtest(
+            result, models, {source.name: source.symbol}, source.timeframe, hold, cfg.predict.interval
+        )
+        for name, frame in frames.items():
+            parts[name].append(frame)
+    return {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
+
+
+def store_frames(
+    settings: Settings, cfg: RunConfig, hold: int, version: str | None = None
+) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """The registered model's stored forecasts for the configured series, with the naive references."""
+    from candlecast.registry.prediction_store import prediction_store
+
+    store = prediction_store(settings, cfg.predict.store_url)
+    rows = [_with_series(store.read_all(series), series) for series in cfg.series]
+    if all(r.empty for r in rows):
+        names = [str(s) for s in cfg.series]
+        raise ForecastError(f"the prediction store holds no forecasts for {names}: run `candlecast predict` first")
+    frame = from_prediction_store(pd.concat(rows, ignore_index=True), hold, cfg.predict.interval, version)
+    lineage = {c: str(frame[c].iloc[0]) for c in ("model_name", "model_version", "run_id") if c in frame}
+    name = lineage.get("model_name", "registered")
+    return {name: frame, **naive_references(frame)}, lineage
+
+
+def _with_series(rows: pd.DataFrame, series) -> pd.DataFrame:
+    """Stored rows carry their symbol and timeframe; older rows may not, the series they were read for does."""
+    if rows.empty:
+        return rows
+    return rows.assign(symbol=series.symbol, timeframe=series.timeframe)
+
+
+def file_frames(path: Path) -> dict[str, pd.DataFrame]:
+    return read_forecast_file(Path(path))
+
+
+def trade(
+    market: Market,
+    frames: dict[str, pd.DataFrame],
+    tcfg: TradingConfig,
+    out_dir: Path,
+    header: str,
+    lineage: dict[str, str] | None = None,
+    settings: Settings | None = None,
+    experiment: str | None = None,
+) -> TradeOutcome:
+    """Trade every frame and buy-and-hold, write the report, and log it to MLflow when an experiment is named."""
+    from candlecast.trading.report import log_to_mlflow, write_report
+
+    result: TradeResult = trade_backtest(market, frames, tcfg)
+    result.lineage = dict(lineage or {})
+    report = write_report(result, out_dir, header)
+    run_id = None
+    if experiment:
+        run_id = log_to_mlflow(settings or Settings(), result, report, experiment, out_dir.name)
+    return TradeOutcome(result.table, report, None, run_id, result.engine_seconds, result.lineage)
+
+
+def save_frames(frames: dict[str, pd.DataFrame], path: Path) -> Path:
+    """The forecasts to trade, saved before trading so a rerun or an audit can use them (`--forecasts FILE`)."""
+    return write_forecast_file(frames, Path(path))

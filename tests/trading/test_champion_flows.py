@@ -1,0 +1,144 @@
+"""With a real registered @champion: signals from the model and from the prediction store, the Prefect flows,
+and a trade backtest of the registered version whose MLflow run links back to it."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from candlecast.config import RunConfig
+from candlecast.data.candle_store import CandleStore
+from candlecast.registry import aliases, tracking
+from candlecast.registry.prediction_store import prediction_store
+from candlecast.settings import Settings
+from candlecast.trading.config import TradingConfig
+from candlecast.trading.signals import DecisionStore, decisions_dir, run_signals
+from deployments.cli import app
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+NAME = "trading-lstm"
+TINY = {
+    "name": "trading",
+    "data": {"history_days": 45},
+    "features": {"lookback": 24, "horizon": 6, "vol_window": 12},
+    "sweep": {"n_trials": 1, "max_epochs": 1},
+    "train": {"max_epochs": 1, "batch_size": 128},
+    "promotion": {"model_name": NAME},
+}
+
+
+@pytest.fixture(scope="module")
+def prefect_server():
+    """A temporary Prefect server for this module's flows, stopped while pytest still listens."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture(scope="module")
+def champion(tmp_path_factory, prefect_server):
+    """Ingested candles, a registered @champion (forced if the gate refused it) and its latest predictions."""
+    home = tmp_path_factory.mktemp("trading") / "state"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CANDLECAST_HOME", str(home))
+        from flows.pipeline import pipeline
+
+        cfg = RunConfig.model_validate(TINY)
+        result = pipeline(cfg)
+        settings = Settings()
+        client = tracking.client(settings)
+        if not result["promotion"].promoted:
+            client.set_registered_model_alias(NAME, "champion", result["promotion"].version)
+            from flows.predict import predict_flow
+
+            predict_flow(cfg)
+        yield cfg, settings, client
+
+
+def test_signals_from_the_champion_and_from_the_store_agree(champion):
+    cfg, settings, client = champion
+    fresh = run_signals(settings, cfg, TradingConfig(), source="champion", store=False)
+    stored = run_signals(settings, cfg, TradingConfig(), source="store", store=True)
+    a, b = fresh.decisions.set_index("symbol"), stored.decisions.set_index("symbol")
+    assert sorted(a.index) == sorted(s.symbol for s in cfg.series)
+    for col in ("cutoff", "forecast_log_return", "target", "prob_up", "var_1d_95"):
+        np.testing.assert_allclose(a[col].astype(float), b.loc[a.index, col].astype(float), rtol=1e-6, atol=1e-12)
+    version = aliases.alias_version(client, NAME, "champion")
+    assert set(b["model_version"]) == {str(version)}
+    assert fresh.weights is not None and set(fresh.portfolio.index) == {"inverse_vol", "mean_variance"}
+    run_signals(settings, cfg, TradingConfig(), source="store", store=True)  # a rerun replaces, never duplicates
+    for symbol in a.index:
+        rows = DecisionStore(decisions_dir(settings)).read(symbol)
+        assert len(rows) == 1 and rows["policy_id"].iloc[0] and rows["run_id"].iloc[0]
+
+
+def test_signals_json_for_machines(champion, tmp_path):
+    cfg, settings, _ = champion
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    result = CliRunner().invoke(app, ["signals", "--config", str(path), "--json", "--no-store"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output[result.output.index("{") :])
+    assert len(doc["decisions"]) == len(cfg.series)
+    assert {"prob_up", "action", "target", "var_1d_95", "model_version"} <= set(doc["decisions"][0])
+    assert set(doc["portfolio"]) == {"inverse_vol", "mean_variance"}
+
+
+def test_the_signals_flow_stores_decisions(champion):
+    cfg, _, _ = champion
+    from flows.trading import signals_flow
+
+    out = signals_flow(cfg)
+    assert len(out["decisions"]) == len(cfg.series) and out["stored"]
+
+
+def _backfill_predictions(cfg: RunConfig, settings: Settings, client, every: int = 6) -> str:
+    """Stored forecasts at past cutoffs, as if the scheduled prediction had run for the last 200 candles."""
+    model = mlflow.pyfunc.load_model(f"models:/{NAME}@champion").unwrap_python_model().forecaster
+    version = aliases.alias_version(client, NAME, "champion")
+    run_id = client.get_model_version(NAME, version).run_id
+    store, out = CandleStore(settings.candles_dir), prediction_store(settings)
+    for series in cfg.series:
+        candles = store.read(series)
+        for end in range(len(candles) - 200, len(candles) - cfg.features.horizon, every):
+            past = candles.iloc[: end + 1].tail(model.spec.min_candles + 1).reset_index(drop=True)
+            forecast = model.predict(past).assign(
+                symbol=series.symbol, timeframe=series.timeframe, model_name=NAME, model_version=version, run_id=run_id
+            )
+            out.write(series, forecast.assign(created_at=pd.Timestamp.now(tz="UTC").isoformat()))
+    return str(version)
+
+
+def test_trading_the_registered_version_links_the_mlflow_run_both_ways(champion):
+    cfg, settings, client = champion
+    version = _backfill_predictions(cfg, settings, client)
+    from flows.trading import trade_backtest_flow
+
+    out = trade_backtest_flow(cfg, TradingConfig(min_coverage=0.5), source="registered")
+    strategies = [row["strategy"] for row in out["table"]]
+    assert strategies == [NAME, "naive", "always_long", "buy_and_hold"]
+    run = client.get_run(out["mlflow_run_id"])
+    assert run.data.tags["candlecast.model_version"] == version
+    assert run.data.tags["candlecast.model_name"] == NAME
+    assert f"{NAME}.sharpe" in run.data.metrics and "buy_and_hold.total_return" in run.data.metrics
+    tags = client.get_model_version(NAME, version).tags
+    assert tags["trade_backtest.run_id"] == out["mlflow_run_id"]
+    artifacts = {a.path for a in client.list_artifacts(out["mlflow_run_id"], "trade_backtest")}
+    assert {"trade_backtest/summary.md", "trade_backtest/equity.png"} <= artifacts
+
+
+def test_the_trade_backtest_flow_walks_models_forward_first(champion):
+    cfg, _, _ = champion
+    from flows.trading import trade_backtest_flow
+
+    out = trade_backtest_flow(cfg, TradingConfig(), source="walk-forward", models=["naive", "drift"])
+    assert [row["strategy"] for row in out["table"]] == ["naive", "drift", "buy_and_hold"]
+    assert out["engine_seconds"] > 0

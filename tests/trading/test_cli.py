@@ -1,0 +1,114 @@
+"""`candlecast trade backtest` and `candlecast signals` from the command line: output, files, errors, start-up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from trading_helpers import forecast_frame, oracle, synthetic_pair
+from typer.testing import CliRunner
+
+from deployments.cli import app
+
+runner = CliRunner()
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def test_the_cli_starts_without_loading_nautilus_or_the_statistics():
+    code = (
+        "import sys; from deployments.cli import app; "
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('nautilus_trader', 'empyrical', 'pypfopt', 'torch')]; "
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Two candle files named like the exchange exports, and an oracle forecast file for them."""
+    root = tmp_path_factory.mktemp("cli")
+    pair = {s: c.iloc[:600].reset_index(drop=True) for s, c in synthetic_pair().items()}
+    paths = []
+    for symbol, candles in pair.items():
+        path = root / f"binance_{symbol.replace('/', '-')}_1h.csv"
+        candles.to_csv(path, index=False)
+        paths.append(str(path))
+    frame = forecast_frame(pair, oracle(pair, horizon=4), horizon=4, model="oracle").dropna()
+    frame = frame[(frame["cutoff"] - frame["cutoff"].min()) % (4 * 3_600_000) == 0]
+    frame.to_parquet(root / "oracle.parquet")
+    return root, paths, frame
+
+
+def _args(paths, *extra):
+    return ["trade", "backtest", *(x for p in paths for x in ("--data", p)), *extra]
+
+
+def test_trade_backtest_prints_the_table_and_writes_the_report(files, home):
+    root, paths, _ = files
+    out = root / "report"
+    result = runner.invoke(app, _args(paths, "--forecasts", str(root / "oracle.parquet"), "--out", str(out)))
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "oracle" in text and "buy_and_hold" in text and "NautilusTrader run time" in text and "MLflow run" in text
+    table = pd.read_csv(out / "table.csv", index_col=0)
+    assert table.index.tolist() == ["oracle", "buy_and_hold"]
+    assert table.loc["oracle", "total_return"] > 0.5  # the oracle profits even after the default costs
+    for name in ("summary.md", "equity.png", "drawdown.png", "positions.png", "equity.parquet"):
+        assert (out / name).stat().st_size > 0
+    assert "| oracle |" in (out / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--policy", "kelly"], "policy.name: Input should be 'sign' or 'vol_target'"),
+        (["--max-leverage", "-1"], "policy.max_leverage: Input should be greater than 0"),
+        (["--execution", "vwap"], "execution.mode"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(files, home, extra, message):
+    root, paths, _ = files
+    result = runner.invoke(app, _args(paths, "--forecasts", str(root / "oracle.parquet"), *extra))
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+
+
+def test_bad_forecasts_exit_2_and_write_nothing(files, home, tmp_path):
+    root, paths, frame = files
+    cases = {
+        "other_symbol.parquet": (frame.assign(symbol=frame["symbol"].str.replace("BTC", "SOL")), "forecasts are for"),
+        "other_tf.parquet": (frame.assign(timeframe="4h"), "candles but the bars are 1h"),
+        "nan.parquet": (frame.assign(forecast=np.where(np.arange(len(frame)) == 3, np.nan, frame["forecast"])), "NaN"),
+        "early.parquet": (frame.assign(cutoff=frame["cutoff"] - 3_600_000), "stamped one candle early"),
+        "short.parquet": (frame[frame["cutoff"] < frame["cutoff"].quantile(0.5)].pipe(_drop_btc_tail), "cover"),
+    }
+    for name, (bad, message) in cases.items():
+        bad.to_parquet(tmp_path / name)
+        out = tmp_path / f"report-{name}"
+        result = runner.invoke(app, _args(paths, "--forecasts", str(tmp_path / name), "--out", str(out)))
+        assert result.exit_code == 2, (name, result.output)
+        assert message in " ".join(result.output.split()), (name, result.output)
+        assert not out.exists(), f"{name}: a refused run left a report behind"
+
+
+def _drop_btc_tail(frame: pd.DataFrame) -> pd.DataFrame:
+    """BTC forecasts for the first third only, ETH for the whole half: BTC does not cover the window."""
+    btc = frame["symbol"] == "BTC/USDT"
+    return frame[~btc | (frame["cutoff"] < frame["cutoff"].quantile(0.3))]
+
+
+def test_exactly_one_forecast_source(files, home):
+    _, paths, _ = files
+    result = runner.invoke(app, _args(paths))
+    assert result.exit_code == 2
+    assert "choose one forecast source" in result.output
+
+
+def test_signals_without_a_champion_says_what_to_do(home):
+    result = runner.invoke(app, ["signals"])
+    assert result.exit_code == 2
+    assert "ingest them first" in result.output or "no @champion" in result.output
