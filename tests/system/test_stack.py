@@ -1,9 +1,13 @@
 """The real server stack on Postgres: Prefect server, MLflow server, a process worker, all on 127.0.0.1.
 
 Deploys with `candlecast deploy`, checks the server's scheduler fills the cron deployments, triggers
-ingest -> train -> predict through the Prefect API (the exchange is the local emulator), checks the
-registry and prediction store, and runs one Optuna study from two worker processes on Postgres.
-Every service is started by deployments/stack.py, the commands docker/compose.yaml runs too.
+ingest -> train -> predict through the Prefect API, checks the registry and prediction store, and runs
+one Optuna study from two worker processes on Postgres. Every service is started by
+deployments/stack.py, the commands docker/compose.yaml runs too.
+
+The path through the gate is pinned by the data: the exchange is a local emulator serving a market of
+pure noise, which no model beats by the gate's 2% margin, so version 1 is refused, predict skips, and
+an operator's forced promotion lets predict run from the server's registry.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner
 
+from candlecast.devtools.synthetic import NO_SIGNAL
 from deployments import stack
 from deployments.cli import app
 from deployments.definitions import SPECS
@@ -48,6 +53,7 @@ TINY = {
     "features": {"lookback": 24, "horizon": 6, "vol_window": 12},
     "sweep": {"n_trials": 2, "max_epochs": 1, "pruner_startup_trials": 1},
     "train": {"max_epochs": 1, "batch_size": 128},
+    "promotion": {"min_gain_vs_naive": 0.02, "max_dm_pvalue": 0.05},
 }
 
 
@@ -105,10 +111,12 @@ def _wait_for_schedules(client, deployments: dict, timeout_s: float = 90) -> dic
         time.sleep(2)
 
 
-def test_stack_on_postgres(running_stack, tmp_path):
+def test_stack_on_postgres(running_stack, serve_market, tmp_path):
     cfg, backends, state = running_stack
+    exchange = serve_market(NO_SIGNAL, TINY["data"]["symbols"], TINY["data"]["history_days"])
     config_file = tmp_path / "tiny.yaml"
-    config_file.write_text(yaml.safe_dump(TINY))
+    endpoint = {"emulator": False, "api_url": exchange.url, "rate_limit": False}
+    config_file.write_text(yaml.safe_dump(TINY | {"exchange": endpoint}))
     deployed_at = datetime.now(UTC)
 
     result = CliRunner().invoke(app, ["deploy", "--config", str(config_file), "--pool", cfg.pool])
@@ -154,15 +162,16 @@ def test_stack_on_postgres(running_stack, tmp_path):
     assert mlflow.get_model_version_by_alias(model, "challenger").version == "1"
     assert mlflow.get_run(version.run_id).info.artifact_uri.startswith("mlflow-artifacts:")
     assert any(Path(cfg.artifacts_dir).rglob("MLmodel")), "the model's files are in the server's artifact store"
-    predictions = list((backends.home / "predictions").rglob("*.parquet"))
-    if version.tags.get("promotion.decision") == "promoted":
-        assert mlflow.get_model_version_by_alias(model, "champion").version == "1"
-        assert predictions, "predict ran from @champion but stored nothing"
-    else:  # the tiny model lost to naive: predict had no champion; an operator's forced promotion fixes that
-        assert not predictions
-        mlflow.set_registered_model_alias(model, "champion", "1")
-        assert run_deployment(f"candlecast-predict/{NAME}", timeout=300).state.type == StateType.COMPLETED
-        assert list((backends.home / "predictions").rglob("*.parquet"))
+    # pure noise: version 1 is the challenger, refused by the naive checks; predict ran and stored nothing
+    reasons = version.tags["promotion.reasons"]
+    assert version.tags["promotion.decision"] == "refused"
+    assert ">= 0.9800 (naive)" in reasons or "vs naive" in reasons and "not < 0.05" in reasons, reasons
+    assert "champion" not in mlflow.get_registered_model(model).aliases
+    assert not list((backends.home / "predictions").rglob("*.parquet"))
+    # an operator's forced promotion (what `candlecast promote --force` does to the alias): predict now serves it
+    mlflow.set_registered_model_alias(model, "champion", "1")
+    assert run_deployment(f"candlecast-predict/{NAME}", timeout=300).state.type == StateType.COMPLETED
+    assert list((backends.home / "predictions").rglob("*.parquet"))
 
     # the train flow's sweep used the Postgres Optuna storage
     studies = optuna.get_all_study_summaries(backends.optuna_url)
