@@ -15,7 +15,8 @@ import pandas as pd
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
-from candlecast.data.quarantine import QuarantineEntry, quarantine_batch
+from candlecast.data.ingest import gate_batch
+from candlecast.data.quarantine import QuarantineEntry
 from candlecast.data.validations import record_validation
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
@@ -49,17 +50,13 @@ def candle_gate(
 def check_batch(
     settings: Settings, series: SeriesKey, staged: Path, now: int | None = None
 ) -> tuple[ValidationReport, QuarantineEntry | None]:
-    """Validate a staged batch from a live exchange; a failing batch moves to quarantine, not the store."""
-    report = validate_candles(
-        pd.read_parquet(staged),
-        series.timeframe,
-        str(series),
-        now_ms=now_ms() if now is None else now,
-        state_root=settings.root,
-    )
-    entry = None if report.success else quarantine_batch(settings, series, staged, report.to_dict())
-    record_validation(settings, series, report.to_dict() | {"quarantine": entry.id if entry else None})
-    return report, entry
+    """Validate a staged batch from a live exchange; a failing batch moves to quarantine, not the store.
+
+    The same core step (``gate_batch``) as the CLI's ingest and import, so a refusal looks the same
+    from every entry point.
+    """
+    gate = candle_gate(settings, now_ms() if now is None else now)
+    return gate_batch(settings, series, staged, gate)
 
 
 def check_stored(settings: Settings, series: SeriesKey, now: int | None = None) -> ValidationReport:

@@ -1,8 +1,10 @@
-"""Import a candle file into the store: read, drop the unclosed candle, gate, record, store.
+"""Import a candle file into the store: read, drop the unclosed candle, stage, gate, record, store.
 
 One function does the whole path so `candlecast import` and the Prefect import task cannot drift
 apart: the CLI only parses arguments and prints, the task only wraps. The gate is passed in (the
-candle contract; the core never imports the suites), exactly as ``ingest`` takes it.
+candle contract; the core never imports the suites), exactly as ``ingest`` takes it, and a refused
+file goes where a refused ingest batch goes: its candles to quarantine (the file itself is never
+touched), its report beside the series' last verdict, which it does not overwrite.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from pathlib import Path
 from candlecast.data.candle_store import CandleStore
 from candlecast.data.gaps import Gap
 from candlecast.data.importers import drop_unclosed, read_candles
-from candlecast.data.ingest import Gate, GateReport, series_gaps
-from candlecast.data.validations import record_validation
+from candlecast.data.ingest import Gate, GateReport, gate_batch, series_gaps, store_batch
+from candlecast.io import write_parquet
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 
@@ -32,6 +34,7 @@ class ImportOutcome:
     new: int
     report: GateReport
     gaps: list[Gap]
+    quarantine: str | None = None  # the entry holding a refused file's candles
 
     @property
     def stored(self) -> bool:
@@ -55,19 +58,25 @@ def import_candles(
 ) -> ImportOutcome:
     """Import one file's closed candles into ``series`` if they pass ``gate``; a refused file stores nothing.
 
-    The file itself is only read, never changed. ``now_ms`` (default the local UTC clock) decides which
-    candles are closed.
+    The file itself is only read, never changed; a refused file's candles wait in quarantine. ``now_ms``
+    (default the local UTC clock) decides which candles are closed.
 
     Raises:
-        ValueError: The file cannot be read as candles (unknown format, missing column, bad timestamps);
-            the message says what to pass instead.
+        ValueError: The file cannot be read as candles (unknown format, missing column, bad timestamps)
+            or holds no closed candle; the message says what to pass instead.
     """
     path = Path(path)
     frame = read_candles(path, fmt, columns, time_unit)
     closed = drop_unclosed(frame, series.timeframe, int(time.time() * 1000) if now_ms is None else int(now_ms))
-    report = gate(closed, series)
-    record_validation(settings, series, report.to_dict())
-    store = CandleStore(settings.candles_dir)
-    new = store.upsert(series, closed) if report.success else 0
-    gaps = series_gaps(store, [series])[series] if report.success else []
-    return ImportOutcome(series, path, len(closed), len(frame) - len(closed), new, report, gaps)
+    if closed.empty:
+        raise ValueError(f"{path.name} holds no closed {series.timeframe} candle: nothing to import")
+    first, last = int(closed["timestamp"].iloc[0]), int(closed["timestamp"].iloc[-1])
+    staged = settings.staging_dir / f"{series.slug}_{first}_{last}_import.parquet"
+    write_parquet(closed, staged)
+    report, entry = gate_batch(settings, series, staged, gate)
+    unclosed = len(frame) - len(closed)
+    if entry is not None:
+        return ImportOutcome(series, path, len(closed), unclosed, 0, report, [], entry.id)
+    new = store_batch(settings, series, staged)
+    gaps = series_gaps(CandleStore(settings.candles_dir), [series])[series]
+    return ImportOutcome(series, path, len(closed), unclosed, new, report, gaps)

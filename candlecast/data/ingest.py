@@ -1,9 +1,10 @@
 """Ingestion: fetch new closed candles for many series into staging (``fetching``), gate them, store them.
 
 Nothing reaches the candle store unchecked: a batch is staged, validated by the gate the caller
-passes in (the candle contract; the core does not import it), then upserted. A batch that fails stays
-in staging for inspection and stops its series there, so the store never holds a later batch on top
-of a hole (the next run refetches from the last stored candle). Every step can be repeated: staging
+passes in (the candle contract; the core does not import it), then upserted. A batch that fails moves
+to quarantine with its report (``gate_batch``, the same for the flow, the CLI and imports) and stops
+its series there, so the store never holds a later batch on top of a hole (the next run refetches
+from the last stored candle). Every step can be repeated: staging
 names are deterministic and upserts are idempotent, so a crashed run is completed by running again.
 """
 
@@ -13,19 +14,21 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pandas as pd
 
 from candlecast.data.candle_store import CandleStore, CorruptPartition
 from candlecast.data.fetching import SeriesFetch, fetch_batch, fetch_to_staging
 from candlecast.data.gaps import Gap, classify
+from candlecast.data.quarantine import QuarantineEntry, quarantine_batch
 from candlecast.data.validations import record_validation
 from candlecast.io import write_json
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 
-__all__ = ["Gate", "GateReport", "SeriesReport", "fetch_batch", "ingest", "store_batch", "store_staged", "summarize"]
+__all__ = ["Gate", "GateReport", "SeriesReport", "fetch_batch", "gate_batch", "ingest", "store_batch", "store_staged",
+           "summarize"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ class GateReport(Protocol):
 
 
 Gate = Callable[[pd.DataFrame, SeriesKey], GateReport]
+R = TypeVar("R", bound=GateReport)
 
 
 @dataclass
@@ -62,18 +66,49 @@ class SeriesReport:
         return asdict(self)
 
 
+def gate_batch(
+    settings: Settings, series: SeriesKey, staged: Path, gate: Callable[[pd.DataFrame, SeriesKey], R]
+) -> tuple[R, QuarantineEntry | None]:
+    """Check a staged batch: one that fails moves to quarantine with its report, from any entry point.
+
+    The verdict is recorded (a refused batch beside the stored data's verdict, not over it), so
+    `candlecast status` and `quarantine list|show|release` see every refusal, whether the flow, the
+    CLI's ingest or an import met it.
+    """
+    report = gate(pd.read_parquet(staged), series)
+    if report.success:
+        record_validation(settings, series, report.to_dict())
+        return report, None
+    entry = quarantine_batch(settings, series, staged, report.to_dict())
+    record_validation(settings, series, report.to_dict() | {"quarantine": entry.id}, refused_batch=True)
+    return report, entry
+
+
+def refusal_message(series: SeriesKey, what: str, report: GateReport, entry: QuarantineEntry) -> str:
+    """What to say about a refused batch: first line for tables, then the contract's summary."""
+    return (
+        f"{series}: {what} failed the candle contract, nothing stored; it waits in quarantine as {entry.id} "
+        f"(`candlecast quarantine show {entry.id}`, fix it, then `candlecast quarantine release {entry.id}`)\n"
+        f"{report.summary()}"
+    )
+
+
 def store_staged(settings: Settings, series: SeriesKey, staged: list[Path], gate: Gate) -> tuple[int, str | None]:
-    """Gate then store each staged chunk in time order; stop at the first refused one (it stays staged).
+    """Gate then store each staged chunk in time order; the first refused one goes to quarantine and stops it.
+
+    Stopping there keeps the store free of a later batch above a hole; the next run refetches from the
+    last stored candle.
 
     Returns:
-        (new candles stored, the refusal's summary or None).
+        (new candles stored, the refusal's message or None).
     """
     stored = 0
-    for path in staged:
-        report = gate(pd.read_parquet(path), series)
-        record_validation(settings, series, report.to_dict())
-        if not report.success:
-            return stored, f"{series}: batch {path} failed the candle contract, nothing stored.\n{report.summary()}"
+    for i, path in enumerate(staged):
+        report, entry = gate_batch(settings, series, path, gate)
+        if entry is not None:
+            for later in staged[i + 1 :]:  # refetched by the next run, after the quarantined range
+                Path(later).unlink(missing_ok=True)
+            return stored, refusal_message(series, f"batch {Path(path).name}", report, entry)
         try:
             stored += store_batch(settings, series, path)
         except CorruptPartition as err:  # the batch stays staged; the repair refetches the partition anyway

@@ -1,22 +1,35 @@
-"""The last contract check of each series, as the MLflow run that used the data records it.
+"""The last contract check of each series, as `candlecast status` shows it and the MLflow run records it.
 
-The validate task keeps one JSON record per series (``<home>/validation/<slug>.json``, written through
-``record_validation``); a training run copies its verdict and links to it, so a model
-can be traced to the check that let its data through.
+One JSON record per series (``<home>/validation/<slug>.json``, written through ``record_validation``).
+Its top level is the verdict on what the store holds: the last check of the stored series, or of a
+batch that was then stored. A batch refused at the gate never reached the store, so it cannot change
+that verdict: it is kept beside it as ``last_refused`` (with its quarantine id), and `status` shows
+both. A training run copies the verdict and links to the record, so a model can be traced to the check
+that let its data through.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from candlecast.io import read_json, write_json
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 
+LAST_REFUSED = "last_refused"
+#: Marks a top level that is only a copy of a refused batch: nothing was checked and stored before it.
+REFUSED_ONLY = "refused_batch"
+
 
 def validation_record_path(settings: Settings, series: SeriesKey) -> str:
     return str(settings.validation_dir / f"{series.slug}.json")
+
+
+def read_validation(settings: Settings, series: SeriesKey) -> dict[str, Any] | None:
+    """The series' record: the stored data's verdict, with ``last_refused`` beside it when a batch was refused."""
+    return read_json(settings.validation_dir / f"{series.slug}.json")
 
 
 def validation_tags(settings: Settings, series: Iterable[SeriesKey]) -> dict[str, str]:
@@ -40,11 +53,32 @@ def validation_tags(settings: Settings, series: Iterable[SeriesKey]) -> dict[str
         }
         if record.get("data_docs"):
             tags[f"{prefix}.data_docs"] = str(record["data_docs"])
+        refused = record.get(LAST_REFUSED)
+        if refused:
+            tags[f"{prefix}.last_refused"] = f"{refused.get('checked_at', '')} quarantine {refused.get('quarantine')}"
     return tags
 
 
-def record_validation(settings: Settings, series: SeriesKey, report: dict) -> Path:
-    """Keep the last validation result of a series for `candlecast status`."""
+def record_validation(
+    settings: Settings, series: SeriesKey, report: dict[str, Any], *, refused_batch: bool = False
+) -> Path:
+    """Keep a check of the series for `candlecast status` and the training run's lineage.
+
+    Args:
+        settings: Where the record lives.
+        series: The series checked.
+        report: The gate's report as a dict (``success``, ``status``, ``checked_at``, ``failures``, ...).
+        refused_batch: The report refused a batch that therefore never reached the store: it goes beside
+            the stored data's verdict as ``last_refused`` and leaves the verdict as it was (when there is
+            none yet, it stands in for one, marked ``refused_batch``).
+    """
     path = settings.validation_dir / f"{series.slug}.json"
-    write_json(report, path)
+    previous = read_json(path) or {}
+    if not refused_batch:
+        record = dict(report) | ({LAST_REFUSED: previous[LAST_REFUSED]} if previous.get(LAST_REFUSED) else {})
+    elif "success" in previous and not previous.get(REFUSED_ONLY):
+        record = previous | {LAST_REFUSED: dict(report)}
+    else:
+        record = dict(report) | {REFUSED_ONLY: True, LAST_REFUSED: dict(report)}
+    write_json(record, path)
     return path

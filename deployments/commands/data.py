@@ -24,11 +24,8 @@ from rich.table import Table
 from deployments.commands.common import ConfigOption, console, load_config, offline_defaults
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from candlecast.config import RunConfig
     from candlecast.schema import SeriesKey
-    from expectations.runner import ValidationReport
 
 #: A data file of the store cannot be read; distinct from 1 (refused data) and 2 (bad input).
 EXIT_CORRUPT_STORE = 3
@@ -52,13 +49,6 @@ def parse_time(text: str) -> int:
             f"{text!r} is not a date: use YYYY-MM-DD[THH:MM] (UTC) or epoch milliseconds"
         ) from None
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
-
-
-def _gate(frame: pd.DataFrame, series: SeriesKey) -> ValidationReport:
-    """The candle contract, the same gate the ingest flow uses."""
-    from expectations.runner import validate_candles
-
-    return validate_candles(frame, series.timeframe, str(series))
 
 
 def _iso(ms: int) -> str:
@@ -103,6 +93,7 @@ def ingest(
     from candlecast.data import ingest as core
     from candlecast.schema import SeriesKey
     from candlecast.settings import Settings
+    from expectations.gate import candle_gate
 
     exchange_id = exchange or cfg.exchange.id
     tf = timeframe or cfg.data.timeframe
@@ -110,8 +101,10 @@ def ingest(
     settings = Settings()
     try:
         with _endpoint(cfg, exchange_id, api_url, rate_limit) as options:
-            start = parse_time(since) if since else options["now_ms"] - cfg.data.history_days * 86_400_000
-            reports = core.ingest(settings, exchange_id, keys, start, _gate, concurrency=concurrency, **options)
+            now = options["now_ms"]
+            start = parse_time(since) if since else now - cfg.data.history_days * 86_400_000
+            gate = candle_gate(settings, now)  # the flow's gate: live checks, results and Data Docs in <home>/gx
+            reports = core.ingest(settings, exchange_id, keys, start, gate, concurrency=concurrency, **options)
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -170,7 +163,14 @@ def import_(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     if not outcome.stored:
-        console.print(f"[red]refused:[/red] {path} failed the candle contract; nothing stored, the file is untouched.")
+        entry = outcome.quarantine
+        console.print(
+            f"[red]refused:[/red] {path} failed the candle contract; nothing stored, the file is untouched. "
+            f"Its candles wait in quarantine as {entry}: `candlecast quarantine show {entry}`, fix them, then "
+            f"`candlecast quarantine release {entry}`.",
+            soft_wrap=True,
+            highlight=False,
+        )
         console.print(outcome.report.summary(), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     console.print(

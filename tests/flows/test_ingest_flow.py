@@ -10,6 +10,7 @@ import pytest
 from prefect import flow
 
 from candlecast.config import RunConfig
+from candlecast.data import quarantine
 from candlecast.data.candle_store import CandleStore
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.schema import SeriesKey
@@ -56,6 +57,9 @@ def test_import_task_stores_a_clean_file_and_fails_on_a_refused_one(home, prefec
     assert load(clean) == 200
     store = CandleStore(Settings().candles_dir)
     pd.testing.assert_frame_equal(store.read(series), candles)
-    with pytest.raises(Exception, match=r"(?s)the file broken.csv failed the candle_contract_1h contract.*on high, low"):
+    refusal = r"(?s)the file broken.csv failed the candle_contract_1h contract.*quarantined as.*on high, low"
+    with pytest.raises(Exception, match=refusal) as failure:
         load(broken)
     pd.testing.assert_frame_equal(store.read(series), candles)  # a refused file stores nothing
+    (entry,) = quarantine.list_entries(Settings())  # its candles wait in quarantine, as a refused ingest batch's
+    assert entry.series == series and entry.rows == 200 and entry.id in str(failure.value)

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from candlecast.data import quarantine
 from candlecast.data.candle_store import CandleStore
+from candlecast.devtools.emulator import ExchangeEmulator
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.io import write_parquet
 from candlecast.schema import SeriesKey
@@ -130,3 +131,82 @@ def test_cli_list_show_release(home: Path, tmp_path: Path) -> None:
     assert "48 new candles" in " ".join(released.output.split())
     assert len(CandleStore(settings.candles_dir).read(SERIES)) == 48
     assert missing.exit_code == 2 and "no quarantined batch" in missing.output
+
+
+# Every entry point quarantines a refused batch (issue 12 item 4): the CLI's ingest and import as the flow does.
+
+HOUR = 3_600_000
+
+
+def _malformed_feed() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(what the exchange serves for BTC, every refetch alike, with two impossible rows; a healthy ETH)."""
+    served = synthetic_candles("BTC/USDT", START, 100, timeframe="1h", seed=3)
+    served.loc[70, ["high", "low"]] = served.loc[70, ["low", "high"]].to_numpy()
+    served.loc[80, "close"] = -served.loc[80, "close"]
+    return served, synthetic_candles("ETH/USDT", START, 100, timeframe="1h", seed=4)
+
+
+def test_cli_ingest_quarantines_a_refused_batch_as_the_flow_does(home: Path) -> None:
+    settings = Settings()
+    served, healthy = _malformed_feed()
+    feeds = {("BTC/USDT", "1h"): served, ("ETH/USDT", "1h"): healthy}
+    with ExchangeEmulator(feeds, now_ms=int(served["timestamp"].iloc[-1]) + HOUR) as emu:
+        args = ["--symbols", "BTC/USDT,ETH/USDT", "-t", "1h", "--since", "2024-01-01", "--api-url", emu.url]
+        result = CliRunner().invoke(app, ["ingest", "-e", "binance", *args, "--no-rate-limit"])
+
+    assert result.exit_code == 1, result.output
+    (entry,) = quarantine.list_entries(settings)
+    assert entry.series == SERIES and entry.rows == 100 and entry.id in result.output
+    pd.testing.assert_frame_equal(quarantine.read_batch(entry), served)
+    assert not list(settings.staging_dir.glob("*.parquet"))  # nothing left behind in staging
+    shown = CliRunner().invoke(app, ["quarantine", "show", entry.id])
+    assert shown.exit_code == 0 and "expect_column_pair_values_a_to_be_greater_than_b" in shown.output
+    store = CandleStore(settings.candles_dir)
+    pd.testing.assert_frame_equal(store.read(SeriesKey("binance", "ETH/USDT", "1h")), healthy)
+    assert not store.path(SERIES).exists()
+    record = json.loads((settings.validation_dir / f"{SERIES.slug}.json").read_text())
+    assert record["last_refused"]["quarantine"] == entry.id
+
+
+def test_a_refused_import_is_quarantined_and_keeps_the_last_successful_validation(home: Path, tmp_path: Path) -> None:
+    settings = Settings()
+    series = SeriesKey("binance", "BTC/USDT", "1d")
+    candles = synthetic_candles("BTC/USDT", START, 60, timeframe="1d", seed=6)
+    clean, broken = tmp_path / "clean.csv", tmp_path / "broken.csv"
+    candles.iloc[:40].to_csv(clean, index=False)
+    later = candles.iloc[40:]
+    pd.concat([later, later.iloc[[3]].assign(close=later["close"].iloc[3] * 1.02)]).to_csv(broken, index=False)
+    args = ["-e", "binance", "-s", "BTC/USDT", "-t", "1d"]
+
+    first = CliRunner().invoke(app, ["import", str(clean), *args])
+    stored_before = CandleStore(settings.candles_dir).read(series)
+    refused = CliRunner().invoke(app, ["import", str(broken), *args])
+
+    assert first.exit_code == 0, first.output
+    assert refused.exit_code == 1 and "refused" in refused.output
+    (entry,) = quarantine.list_entries(settings)
+    assert entry.series == series and entry.rows == 21 and entry.id in " ".join(refused.output.split())
+    pd.testing.assert_frame_equal(CandleStore(settings.candles_dir).read(series), stored_before)
+    record = json.loads((settings.validation_dir / f"{series.slug}.json").read_text())
+    assert record["success"] is True and record["n_rows"] == 40  # the stored data's verdict stands
+    assert record["last_refused"]["success"] is False and record["last_refused"]["quarantine"] == entry.id
+    assert "expect_column_values_to_be_unique" in {f["expectation"] for f in record["last_refused"]["failures"]}
+
+
+def test_the_validation_record_keeps_the_stored_verdict_beside_the_last_refused_batch(home: Path) -> None:
+    from candlecast.data.validations import read_validation, record_validation
+
+    settings = Settings()
+    passed = {"success": True, "status": "passed", "checked_at": "2026-01-01T00:00:00+00:00"}
+    refused = {"success": False, "status": "FAILED", "checked_at": "2026-01-02T00:00:00+00:00", "quarantine": "q1"}
+
+    record_validation(settings, SERIES, refused, refused_batch=True)  # nothing checked before: it is the verdict
+    assert read_validation(settings, SERIES)["success"] is False
+    record_validation(settings, SERIES, passed)
+    record_validation(settings, SERIES, refused | {"quarantine": "q2"}, refused_batch=True)
+    record = read_validation(settings, SERIES)
+    assert record["success"] is True and record["checked_at"] == passed["checked_at"]
+    assert record["last_refused"]["quarantine"] == "q2"
+    record_validation(settings, SERIES, passed | {"checked_at": "2026-01-03T00:00:00+00:00"})
+    record = read_validation(settings, SERIES)  # a later pass keeps the refused attempt on record
+    assert record["checked_at"] == "2026-01-03T00:00:00+00:00" and record["last_refused"]["quarantine"] == "q2"
