@@ -18,6 +18,7 @@ from candlecast.data.candle_store import CandleStore
 from candlecast.data.gaps import Gap
 from candlecast.data.importers import drop_unclosed, read_candles
 from candlecast.data.ingest import Gate, GateReport, gate_batch, series_gaps, store_batch
+from candlecast.data.symbols import check_symbol
 from candlecast.io import write_parquet
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
@@ -62,9 +63,11 @@ def import_candles(
     (default the local UTC clock) decides which candles are closed.
 
     Raises:
-        ValueError: The file cannot be read as candles (unknown format, missing column, bad timestamps)
-            or holds no closed candle; the message says what to pass instead.
+        ValueError: The symbol is not in ccxt's unified form BASE/QUOTE (a second, bogus series otherwise),
+            or the file cannot be read as candles (unknown format, missing column, bad timestamps) or holds
+            no closed candle; the message says what to pass instead.
     """
+    check_symbol(series.symbol)
     path = Path(path)
     frame = read_candles(path, fmt, columns, time_unit)
     closed = drop_unclosed(frame, series.timeframe, int(time.time() * 1000) if now_ms is None else int(now_ms))

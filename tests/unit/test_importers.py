@@ -213,3 +213,26 @@ def test_synthetic_cli_import_refuses_conflicting_duplicates_and_leaves_the_file
     assert "refused" in result.output and "expect_column_values_to_be_unique" in result.output
     assert not CandleStore(Settings().candles_dir).list_series()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+def test_cli_import_refuses_a_symbol_not_in_unified_form_and_creates_nothing(home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "btc_1d.csv"
+    _synthetic(30, "1d").to_csv(path, index=False)
+    for symbol, guess in (("BTCUSDT", "BTC/USDT"), ("btc-usdt", "BTC/USDT"), ("ETHBTC", "ETH/BTC")):
+        result = CliRunner().invoke(app, ["import", str(path), "-e", "binance", "-s", symbol, "-t", "1d"])
+        assert result.exit_code == 2, result.output
+        message = " ".join(result.output.split())
+        assert f"symbol '{symbol}' is not in ccxt's unified form BASE/QUOTE (did you mean '{guess}'?)" in message
+    assert not CandleStore(Settings().candles_dir).list_series()
+    assert not (Settings().root / "quarantine").exists() and not Settings().validation_dir.exists()
+
+
+def test_symbol_suggestions() -> None:
+    from candlecast.data.symbols import check_symbol, suggest_symbol
+
+    assert check_symbol("BTC/USDT") == "BTC/USDT" and check_symbol("1INCH/USDT") == "1INCH/USDT"
+    assert suggest_symbol("BTCUSDT") == "BTC/USDT" and suggest_symbol("SOLFDUSD") == "SOL/FDUSD"
+    assert suggest_symbol("btc_usdt") == "BTC/USDT" and suggest_symbol("BTC/USDT:USDT") is None
+    assert suggest_symbol("XYZ") is None
+    with pytest.raises(ValueError, match=r"'BTCUSDT' is not in ccxt's unified form.*did you mean 'BTC/USDT'"):
+        check_symbol("BTCUSDT")
