@@ -1,7 +1,10 @@
-"""Candles in and out: the ccxt client and pagination, the candle store, imports, resampling, gaps, quarantine.
+"""Candles in and out: the ccxt client and pagination, staging fetches, the candle store, imports, resampling,
+gaps, quarantine, ingest, validation records and store maintenance (repair, removal).
 
 Everything that touches raw candles before they become features lives here, so a newcomer finds the
-exchange boundary, the store and the ingest path in one place. May import the leaves (config,
-settings, schema, io) and ``devtools`` (the emulator is a configured exchange endpoint); never
-features, forecasting, registry or trading, and never MLflow, Optuna or Prefect.
+exchange boundary, the store and the ingest path in one place: ``exchange`` (client, retry policy),
+``pagination`` (``fetch_many``), ``fetching`` (into staging), ``ingest`` (gate, quarantine, store),
+``importing`` (a file through the same gate), ``maintenance`` (``store repair``/``store rm``). May import
+the leaves (config, settings, schema, io) and ``devtools`` (the emulator is a configured exchange
+endpoint); never features, forecasting, registry or trading, and never MLflow, Optuna or Prefect.
 """
