@@ -3,6 +3,10 @@
 Checked on the files written by ``candlecast.features.compute.build_feature_file``: the expected columns, no
 infinities anywhere, no NaN in a feature after the warm-up rows (targets may be NaN: at the end and
 across gaps they are undefined on purpose), and the bounded features inside their mathematical range.
+
+A missing candle restarts the warm-up: returns never bridge a gap (``ret_1`` right after an outage is
+NaN on purpose), and the windowing skips every window with an undefined feature, so NaN within the
+warm-up length after a gap is by design, exactly as at the start of the file.
 """
 
 from __future__ import annotations
@@ -14,11 +18,15 @@ import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
 from great_expectations.execution_engine import PandasExecutionEngine
-from great_expectations.expectations.expectation import ColumnMapExpectation
+from great_expectations.expectations.expectation import ColumnMapExpectation, MulticolumnMapExpectation
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
+from great_expectations.expectations.metrics.map_metric_provider import MulticolumnMapMetricProvider
+from great_expectations.expectations.metrics.map_metric_provider.multicolumn_condition_partial import (
+    multicolumn_condition_partial,
+)
 
 from candlecast.features.compute import BASE_COLUMNS, target_columns
-from expectations.candles import CRITICAL, _tag
+from expectations.candles import _MULTICOLUMN_DOMAIN, CRITICAL, _tag
 
 FEATURE_SUITE = "feature_contract"
 
@@ -55,36 +63,61 @@ class ExpectColumnValuesToBeFinite(ColumnMapExpectation):
     map_metric: ClassVar[str] = ColumnValuesFinite.condition_metric_name
 
 
-class ColumnValuesNotNullAfterWarmup(ColumnMapMetricProvider):
-    """Row-wise 'not null, unless within the first warmup_rows rows' (by position in the frame)."""
+def rows_since_restart(timestamps: pd.Series | np.ndarray, step_ms: int) -> np.ndarray:
+    """Rows since the frame started or since the last missing candle, whichever is later (0 on those rows).
 
-    condition_metric_name = "column_values.candlecast_not_null_after_warmup"
-    condition_value_keys = ("warmup_rows",)
-    filter_column_isnull = False
+    A row restarts the count when its timestamp is not exactly one candle after the previous row's.
+    """
+    ts = np.asarray(timestamps, dtype="int64")
+    if len(ts) == 0:
+        return np.zeros(0, dtype=np.int64)
+    restart = np.r_[True, np.diff(ts) != step_ms]
+    last_restart = np.maximum.accumulate(np.where(restart, np.arange(len(ts)), 0))
+    return np.arange(len(ts)) - last_restart
 
-    @column_condition_partial(engine=PandasExecutionEngine)
-    def _pandas(cls, column: pd.Series, warmup_rows: int, **kwargs: object) -> pd.Series:
-        return column.notna() | (np.arange(len(column)) < warmup_rows)
+
+class FeatureDefinedAfterWarmup(MulticolumnMapMetricProvider):
+    """Row-wise 'feature not null, unless within warmup_rows of the frame's start or of a missing candle'.
+
+    column_list is (timestamp, feature): the timestamps say where the gaps are.
+    """
+
+    condition_metric_name = "multicolumn_values.candlecast_defined_after_warmup"
+    condition_domain_keys = _MULTICOLUMN_DOMAIN
+    condition_value_keys = ("warmup_rows", "step_ms")
+
+    @multicolumn_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column_list: pd.DataFrame, warmup_rows: int, step_ms: int, **kwargs: object) -> pd.Series:
+        timestamps, feature = column_list.iloc[:, 0], column_list.iloc[:, 1]
+        warming = rows_since_restart(timestamps, step_ms) < warmup_rows
+        return feature.notna() | pd.Series(warming, index=column_list.index)
 
 
-class ExpectColumnValuesToNotBeNullAfterWarmup(ColumnMapExpectation):
-    """Expect a feature to be defined on every row after the warm-up of its rolling windows."""
+class ExpectFeatureToBeDefinedAfterWarmup(MulticolumnMapExpectation):
+    """Expect a feature to be defined on every row once its rolling windows have warmed up.
+
+    The warm-up runs from the start of the file and again from every missing candle; column_list is
+    (timestamp, feature).
+    """
 
     warmup_rows: int
+    step_ms: int
 
-    map_metric: ClassVar[str] = ColumnValuesNotNullAfterWarmup.condition_metric_name
-    success_keys: ClassVar[tuple[str, ...]] = ("warmup_rows", "mostly")
-    args_keys: ClassVar[tuple[str, ...]] = ("column", "warmup_rows")
+    map_metric: ClassVar[str] = FeatureDefinedAfterWarmup.condition_metric_name
+    success_keys: ClassVar[tuple[str, ...]] = ("warmup_rows", "step_ms", "mostly")
+    args_keys: ClassVar[tuple[str, ...]] = ("column_list", "warmup_rows", "step_ms")
 
 
-def feature_suite(features: tuple[str, ...], warmup: int, horizon: int) -> gx.ExpectationSuite:
+def feature_suite(features: tuple[str, ...], warmup: int, horizon: int, step_ms: int) -> gx.ExpectationSuite:
     """Build the feature contract for one feature set.
 
     Args:
         features: The input columns of the file (``candlecast.features.compute.feature_columns``); the base
             features must be among them whatever else the config adds.
-        warmup: Rows at the start whose features may still be NaN (``candlecast.features.compute.warmup_rows``).
+        warmup: Rows at the start, and after each missing candle, whose features may still be NaN
+            (``candlecast.features.compute.warmup_rows``).
         horizon: Target columns target_1..target_<horizon> must be present.
+        step_ms: The candles' timeframe in ms, which tells a missing candle from consecutive ones.
     """
     targets = target_columns(horizon)
     expectations: list[gxe.Expectation] = [
@@ -95,7 +128,10 @@ def feature_suite(features: tuple[str, ...], warmup: int, horizon: int) -> gx.Ex
         gxe.ExpectColumnValuesToBeIncreasing(column="timestamp", strictly=True),
         gxe.ExpectColumnValuesToNotBeNull(column="close"),
         *(ExpectColumnValuesToBeFinite(column=c) for c in [*features, *targets]),
-        *(ExpectColumnValuesToNotBeNullAfterWarmup(column=c, warmup_rows=warmup) for c in features),
+        *(
+            ExpectFeatureToBeDefinedAfterWarmup(column_list=["timestamp", c], warmup_rows=warmup, step_ms=step_ms)
+            for c in features
+        ),
         *(
             gxe.ExpectColumnValuesToBeBetween(column=c, min_value=lo, max_value=hi)
             for c, (lo, hi) in FEATURE_BOUNDS.items()
@@ -105,5 +141,5 @@ def feature_suite(features: tuple[str, ...], warmup: int, horizon: int) -> gx.Ex
     return gx.ExpectationSuite(
         name=FEATURE_SUITE,
         expectations=[_tag(e, CRITICAL) for e in expectations],
-        meta={"warmup_rows": warmup, "horizon": horizon, "features": list(features)},
+        meta={"warmup_rows": warmup, "horizon": horizon, "step_ms": step_ms, "features": list(features)},
     )

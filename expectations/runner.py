@@ -28,6 +28,7 @@ from great_expectations.data_context.types.base import (
 
 from candlecast.config import FeatureConfig
 from candlecast.features.compute import feature_columns, warmup_rows
+from candlecast.schema import timeframe_ms
 from expectations.candles import CRITICAL, CandleBounds, candle_suite, live_parameters
 from expectations.failures import SAMPLE_SIZE, failures_of
 from expectations.features import feature_suite
@@ -91,7 +92,8 @@ def validate_features(
     The inputs checked are the frame's own (``feature_columns``): which ones exist depends on the config.
     """
     _check_frame(df, "validate_features")
-    suite = _feature_suite(tuple(feature_columns(df)), warmup_rows(cfg, timeframe), cfg.horizon)
+    step = timeframe_ms(timeframe)
+    suite = _feature_suite(tuple(feature_columns(df)), warmup_rows(cfg, timeframe), cfg.horizon, step)
     return _run(df, suite, series, {}, state_root)
 
 
@@ -131,8 +133,8 @@ def _candle_suite(timeframe: str, live: bool, bounds: CandleBounds) -> gx.Expect
 
 
 @functools.cache
-def _feature_suite(features: tuple[str, ...], warmup: int, horizon: int) -> gx.ExpectationSuite:
-    return feature_suite(features, warmup, horizon)
+def _feature_suite(features: tuple[str, ...], warmup: int, horizon: int, step_ms: int) -> gx.ExpectationSuite:
+    return feature_suite(features, warmup, horizon, step_ms)
 
 
 @functools.cache

@@ -13,12 +13,13 @@ from test_candle_contract import clean_frame
 
 from candlecast.config import FeatureConfig
 from candlecast.features.compute import feature_columns, series_features, warmup_rows
+from expectations.features import rows_since_restart
 from expectations.runner import validate_features
 
 CFG = FeatureConfig(horizon=6)
 WARMUP = warmup_rows(CFG, "1h")
 FINITE = "expect_column_values_to_be_finite"
-AFTER_WARMUP = "expect_column_values_to_not_be_null_after_warmup"
+AFTER_WARMUP = "expect_feature_to_be_defined_after_warmup"
 BETWEEN = "expect_column_values_to_be_between"
 TS = "timestamp"
 
@@ -46,7 +47,9 @@ CORRUPTIONS: dict[str, tuple[Callable[[pd.DataFrame], pd.DataFrame | None], tupl
     "unsorted": (lambda df: df.iloc[::-1], ("expect_column_values_to_be_increasing", "timestamp")),
     "infinite_feature": (_set("ret_1", WARMUP + 5, np.inf), (FINITE, "ret_1")),
     "infinite_target": (_set("target_3", WARMUP + 5, -np.inf), (FINITE, "target_3")),
-    "nan_after_warmup": (_set("volume_z", WARMUP + 10, np.nan), (AFTER_WARMUP, "volume_z")),
+    "nan_after_warmup": (_set("volume_z", WARMUP + 10, np.nan), (AFTER_WARMUP, "timestamp, volume_z")),
+    # GX judges a column map only on its non-null values: a feature column with none at all must still fail
+    "all_nan_feature": (lambda df: df.assign(volume_z=np.nan), (AFTER_WARMUP, "timestamp, volume_z")),
     "scaled_feature_out_of_bounds": (_set("volume_z", WARMUP + 10, 80.0), (BETWEEN, "volume_z")),
     "cycle_out_of_bounds": (_set("hour_sin", WARMUP + 11, 1.5), (BETWEEN, "hour_sin")),
     "negative_range": (_set("range", WARMUP + 12, -0.1), (BETWEEN, "range")),
@@ -64,10 +67,38 @@ def test_clean_features_pass(features: pd.DataFrame) -> None:
 
 def test_nan_inside_the_warmup_and_in_targets_is_allowed(features: pd.DataFrame) -> None:
     df = features.copy()
-    df.loc[WARMUP - 1, "rsi"] = np.nan
+    df.loc[WARMUP - 1, "rvol"] = np.nan
     df.loc[WARMUP + 3, "target_2"] = np.nan  # a target across a gap is undefined on purpose
 
     assert validate_features(df, CFG, "1h").success
+
+
+def test_rows_since_restart_counts_from_the_start_and_from_each_missing_candle() -> None:
+    hour = 3_600_000
+    ts = np.array([0, 1, 2, 5, 6, 7, 8, 10]) * hour  # holes before 5 and before 10
+
+    assert rows_since_restart(ts, hour).tolist() == [0, 1, 2, 0, 1, 2, 3, 0]
+    assert rows_since_restart(ts[:0], hour).tolist() == []
+
+
+def test_a_missing_candle_restarts_the_warmup_and_nothing_more(features: pd.DataFrame) -> None:
+    """Right after an outage a return is undefined on purpose; far after it, NaN is a bug again."""
+    gap_at = WARMUP + 50
+    gappy = features.drop(index=[gap_at]).reset_index(drop=True)
+    after_gap = gappy.copy()
+    after_gap.loc[gap_at, "ret_1"] = np.nan  # the first row after the hole
+    after_gap.loc[gap_at + WARMUP - 1, "rvol"] = np.nan  # still inside the restarted warm-up
+    too_late = gappy.copy()
+    too_late.loc[gap_at + WARMUP, "rvol"] = np.nan  # one row past it
+
+    allowed = validate_features(after_gap, CFG, "1h")
+    caught = validate_features(too_late, CFG, "1h")
+
+    assert allowed.success and allowed.failures == [], allowed.summary()
+    assert not caught.success
+    assert [(f["expectation"], f["columns"], f["unexpected_count"]) for f in caught.failures] == [
+        (AFTER_WARMUP, "timestamp, rvol", 1)
+    ]
 
 
 def test_extra_columns_of_other_configs_are_allowed(features: pd.DataFrame) -> None:
@@ -90,7 +121,8 @@ def test_corruption_is_caught(features: pd.DataFrame, name: str) -> None:
 
 
 def test_real_feature_file_passes(shared_data: Path) -> None:
-    candles = pd.read_csv(shared_data / "binance" / "binance_BTC-USDT_1h.csv.gz").tail(5_000)
+    """The whole main BTC file, with its 10 real outages (each restarts the warm-up of gap-aware returns)."""
+    candles = pd.read_csv(shared_data / "binance" / "binance_BTC-USDT_1h.csv.gz")
     cfg = FeatureConfig()
 
     report = validate_features(series_features(candles, cfg, "1h"), cfg, "1h", "binance_BTC-USDT_1h")
