@@ -18,6 +18,8 @@ from candlecast.schema import SeriesKey, timeframe_ms
 #: import torch and statsforecast, so config keeps the names only; a unit test holds the two in step.
 ModelName = Literal["lstm", "attention_lstm", "cnn_lstm", "lstm_family"]
 BaselineName = Literal["naive", "drift", "snaive", "ridge", "arima", "ets", "prophet"]
+RiskBaselineName = Literal["naive_vol", "ewma", "garch", "gjr_garch", "har"]
+Target = Literal["returns", "volatility"]
 
 
 class _Frozen(BaseModel):
@@ -31,6 +33,14 @@ class ExchangeConfig(_Frozen):
     rate_limit: bool = True
     synthetic_start: datetime = Field(
         datetime(2024, 1, 1, tzinfo=UTC), description="first candle of the emulator's synthetic history"
+    )
+    synthetic_end: datetime | None = Field(
+        None,
+        description="the emulator's clock: its history ends here (null: now, so each day serves new candles)",
+    )
+    synthetic_ar_phi: float = Field(0.15, gt=-1, lt=1, description="AR(1) coefficient of the synthetic returns")
+    synthetic_hour_mean: float = Field(
+        0.15, ge=0, description="hour-of-day mean return of the synthetic market, in return standard deviations"
     )
     seed: int = 7
 
@@ -151,7 +161,11 @@ class BacktestConfig(_Frozen):
     """How forecasts are scored: which baselines stand beside the model and what trading costs."""
 
     baselines: list[BaselineName] = Field(
-        ["naive", "drift", "snaive", "ridge"], description="baselines scored on the same folds and windows"
+        ["naive", "drift", "snaive", "ridge"], description="return baselines scored on the same folds and windows"
+    )
+    risk_baselines: list[RiskBaselineName] = Field(
+        ["naive_vol", "ewma", "garch", "gjr_garch", "har"],
+        description="volatility baselines scored on the same folds (target: volatility)",
     )
     stride: int = Field(1, ge=1, description="candles between forecast origins (the trading rebalance period)")
     fee_bps: float = Field(10.0, ge=0, description="trading fee per unit of turnover, basis points")
@@ -206,10 +220,17 @@ class PredictConfig(_Frozen):
     store_url: str | None = Field(
         None, description="SQLAlchemy URL of a SQL prediction table (default: parquet under the state folder)"
     )
+    risk_model_name: str | None = Field(
+        "candlecast-risk", description="registered risk model whose @champion also forecasts volatility and VaR"
+    )
 
 
 class RunConfig(_Frozen):
     name: str = "candlecast"
+    target: Target = Field(
+        "returns",
+        description="what the models forecast: the next h candles' returns, or their volatility and Value-at-Risk",
+    )
     exchange: ExchangeConfig = ExchangeConfig()
     data: DataConfig = DataConfig()
     features: FeatureConfig = FeatureConfig()
@@ -219,6 +240,16 @@ class RunConfig(_Frozen):
     promotion: PromotionConfig = PromotionConfig()
     predict: PredictConfig = PredictConfig()
     backtest: BacktestConfig = BacktestConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _risk_models_register_apart(cls, raw: Any) -> Any:
+        """A volatility run registers under its own name (its own @champion) unless one is given."""
+        if isinstance(raw, dict) and raw.get("target") == "volatility":
+            promotion = dict(raw.get("promotion") or {})
+            promotion.setdefault("model_name", "candlecast-risk")
+            raw = {**raw, "promotion": promotion}
+        return raw
 
     @model_validator(mode="after")
     def _gap_covers_horizon(self) -> RunConfig:

@@ -26,8 +26,9 @@ class AttentionLSTMModule(ForecastModule):
         dropout: float = 0.0,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        target: str = "returns",
     ):
-        super().__init__(n_features, horizon, quantiles, lr, weight_decay)
+        super().__init__(n_features, horizon, quantiles, lr, weight_decay, target)
         self.save_hyperparameters()
         self.lstm = nn.LSTM(n_features, hidden_size, batch_first=True)
         self.score = nn.Sequential(nn.Linear(hidden_size, attention_size), nn.Tanh(), nn.Linear(attention_size, 1))

@@ -2,7 +2,8 @@
 
 Every forecaster maps a window (B, L, F) to (B, H, 1 + Q): a point forecast (trained with MSE,
 so it targets the conditional mean that RMSE rewards) and Q quantiles (trained with the pinball
-loss) of the H scaled cumulative log returns. Intervals come from the quantiles after conformal
+loss) of the H scaled cumulative log returns. With ``target="variance"`` the same architecture
+ends in one number per window, the log of the next h candles' variance, trained with QLIKE. Intervals come from the quantiles after conformal
 calibration on held-out windows (candlecast.forecasting.neural).
 """
 
@@ -21,8 +22,17 @@ def pinball_loss(pred: torch.Tensor, y: torch.Tensor, quantiles: torch.Tensor) -
     return torch.maximum(quantiles * diff, (quantiles - 1) * diff).mean()
 
 
+def qlike_loss(log_var: torch.Tensor, realised: torch.Tensor) -> torch.Tensor:
+    """QLIKE of a log-variance forecast (B,) for realised variances (B,), up to a constant: rv / f + log f.
+
+    Its minimum is at f = E[rv]: trained on it, the network forecasts the variance itself, not a
+    biased log of it (Patton 2011).
+    """
+    return (realised * torch.exp(-log_var) + log_var).mean()
+
+
 class ForecastModule(pl.LightningModule):
-    """Direct multi-step forecaster with a point and quantile head."""
+    """Direct multi-step forecaster with a point and quantile head, or a variance head (``target``)."""
 
     def __init__(
         self,
@@ -31,10 +41,16 @@ class ForecastModule(pl.LightningModule):
         quantiles: Sequence[float] = (0.1, 0.9),
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        target: str = "returns",
     ):
         super().__init__()
         if any(not 0 < q < 1 for q in quantiles):
             raise ValueError(f"quantiles must lie in (0, 1), got {list(quantiles)}")
+        if target not in ("returns", "variance"):
+            raise ValueError(f"target must be 'returns' or 'variance', got {target!r}")
+        if target == "variance" and (horizon != 1 or len(quantiles)):
+            raise ValueError("a variance head forecasts one number per window: horizon 1 and no quantiles")
+        self.target = target
         self.n_features = n_features
         self.horizon = horizon
         self.register_buffer("quantile_levels", torch.tensor(sorted(quantiles), dtype=torch.float32), persistent=False)
@@ -48,6 +64,10 @@ class ForecastModule(pl.LightningModule):
         return z.view(len(z), self.horizon, self.n_outputs)  # (B, H * (1 + Q)) -> (B, H, 1 + Q)
 
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(training loss, the point forecast's own loss): MSE plus pinball, or QLIKE for a variance head."""
+        if self.target == "variance":  # out (B, 1, 1) is the log of the window's variance, y (B, 1) its realisation
+            loss = qlike_loss(out[:, 0, 0], y[:, 0])
+            return loss, loss
         mse = nn.functional.mse_loss(out[..., 0], y)
         return mse + pinball_loss(out[..., 1:], y, self.quantile_levels), mse
 

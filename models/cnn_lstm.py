@@ -23,8 +23,9 @@ class CNNLSTMModule(ForecastModule):
         dropout: float = 0.0,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        target: str = "returns",
     ):
-        super().__init__(n_features, horizon, quantiles, lr, weight_decay)
+        super().__init__(n_features, horizon, quantiles, lr, weight_decay, target)
         self.save_hyperparameters()
         # left padding only: the output at step l sees input steps <= l
         self.pad = nn.ConstantPad1d((kernel_size - 1, 0), 0.0)

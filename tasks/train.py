@@ -12,6 +12,7 @@ from candlecast.features.windows import data_lineage, load_series
 from candlecast.registry import tracking
 from candlecast.registry.evaluation import EvaluationOutcome, evaluate_best
 from candlecast.registry.promotion import PromotionOutcome, promote
+from candlecast.registry.risk_evaluation import evaluate_risk
 from candlecast.registry.sweep import SweepOutcome, run_sweep
 from candlecast.settings import Settings
 
@@ -33,7 +34,9 @@ def sweep(cfg: RunConfig, feature_paths: dict[str, Path], parent_run_id: str) ->
 
 @task(name="evaluate")
 def evaluate(cfg: RunConfig, feature_paths: dict[str, Path], outcome: SweepOutcome) -> EvaluationOutcome:
-    return evaluate_best(Settings(), cfg, _series(cfg, feature_paths), outcome)
+    """The walk-forward evaluation and the refit of the target the config forecasts (returns or volatility)."""
+    evaluation = evaluate_risk if cfg.target == "volatility" else evaluate_best
+    return evaluation(Settings(), cfg, _series(cfg, feature_paths), outcome)
 
 
 @task(name="promote")

@@ -77,7 +77,14 @@ def diebold_mariano(
     Harvey-Leybourne-Newbold correction and a t(n - 1) reference is used instead. Negative statistics
     favour a.
     """
-    d = np.mean(err_a**2, axis=1) - np.mean(err_b**2, axis=1)
+    return dm_test(np.mean(err_a**2, axis=1) - np.mean(err_b**2, axis=1), lag, timestamps)
+
+
+def dm_test(d: np.ndarray, lag: int, timestamps: np.ndarray | None = None) -> tuple[float, float]:
+    """The Diebold-Mariano test on loss differentials ``d`` (one per window; negative favours the first forecast).
+
+    See ``diebold_mariano`` for the grouping by time and the variance.
+    """
     if timestamps is not None and len(d):
         order = np.argsort(timestamps, kind="stable")
         _, first, counts = np.unique(timestamps[order], return_index=True, return_counts=True)

@@ -53,12 +53,17 @@ class EpochMetrics(Callback):
 
 
 def build_model(
-    name: str, n_features: int, horizon: int, hparams: dict[str, Any], quantiles: list[float] | None = None
+    name: str,
+    n_features: int,
+    horizon: int,
+    hparams: dict[str, Any],
+    quantiles: list[float] | None = None,
+    target: str = "returns",
 ) -> ForecastModule:
     cls, params = resolve(name, hparams)
     if quantiles is not None:
         params["quantiles"] = quantiles
-    return cls(n_features=n_features, horizon=horizon, **params)
+    return cls(n_features=n_features, horizon=horizon, target=target, **params)
 
 
 def fit_fold(
@@ -73,6 +78,7 @@ def fit_fold(
     callbacks: list[Callback] | None = None,
     quantiles: list[float] | None = None,
     winsor_quantile: float | None = None,
+    target: str = "returns",
 ) -> FitResult:
     """Fit on the fold's training range, early-stop on its early-stopping block, restore the best epoch."""
     _prepare(cfg)
@@ -84,7 +90,7 @@ def fit_fold(
         raise ValueError(f"fold has {n_train} training and {n_val} early-stopping windows: need more candles")
     train_dl = make_loader(WindowDataset(series, train_rows, scaler, lookback), cfg.batch_size, True, cfg.seed)
     val_dl = make_loader(WindowDataset(series, val_rows, scaler, lookback), 1024, False)
-    model = build_model(model_name, series[0].features.shape[1], horizon, hparams, quantiles)
+    model = build_model(model_name, series[0].features.shape[1], horizon, hparams, quantiles, target)
     best = _BestWeights()
     stop = EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min")
     trainer = _trainer(max_epochs or cfg.max_epochs, [stop, best, *(callbacks or [])])
@@ -105,6 +111,7 @@ def fit_to_cutoff(
     cfg: TrainConfig,
     quantiles: list[float] | None = None,
     winsor_quantile: float | None = None,
+    target: str = "returns",
 ) -> FitResult:
     """Refit on every window of ``train`` for a fixed number of epochs: the model that ships.
 
@@ -118,7 +125,7 @@ def fit_to_cutoff(
     if n_train == 0:
         raise ValueError("no complete window to refit on: the training range holds no window with known targets")
     loader = make_loader(WindowDataset(series, rows, scaler, lookback), cfg.batch_size, True, cfg.seed)
-    model = build_model(model_name, series[0].features.shape[1], horizon, hparams, quantiles)
+    model = build_model(model_name, series[0].features.shape[1], horizon, hparams, quantiles, target)
     trainer = _trainer(epochs, [])
     trainer.fit(model, train_dataloaders=loader)
     model.eval()
@@ -167,11 +174,16 @@ class _BestWeights(Callback):
 def predict_rows(
     model: ForecastModule, scaler: Scaler, series: SeriesArrays, rows: np.ndarray, lookback: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Point forecasts (N, H) and sorted quantile bounds (N, H, Q) of cumulative log returns, unscaled."""
+    """Point forecasts (N, H) and sorted quantile bounds (N, H, Q) of cumulative log returns, unscaled.
+
+    A variance head gives (N, 1) variances of the next h candles and no bounds.
+    """
     if len(rows) == 0:
         return np.empty((0, model.horizon)), np.empty((0, model.horizon, model.n_outputs - 1))
     ds = WindowDataset([series], [rows], scaler, lookback)
     out = np.concatenate([model(x).numpy() for x, _ in make_loader(ds, 2048, False)]).astype("float64")
+    if model.target == "variance":  # the log of the scaled variance
+        return np.exp(out[..., 0]) * np.asarray(scaler.target_scale), out[..., 1:]
     out *= np.asarray(scaler.target_scale)[:, None]  # (H,) -> (H, 1): every output of a step
     return out[..., 0], np.sort(out[..., 1:], axis=-1)
 
@@ -190,8 +202,10 @@ class NeuralForecaster(Forecaster):
         winsor_quantile: float | None = None,
         max_epochs: int | None = None,
         callbacks: list[Callback] | None = None,
+        target: str = "returns",
     ):
         self.name = model_name if model_name != "lstm_family" else hparams["architecture"]
+        self.target = target
         self.model_name, self.hparams, self.lookback, self.horizon = model_name, hparams, lookback, horizon
         self.cfg, self.quantiles, self.winsor_quantile = cfg, quantiles, winsor_quantile
         self.max_epochs, self.callbacks = max_epochs, callbacks
@@ -210,6 +224,7 @@ class NeuralForecaster(Forecaster):
             callbacks=self.callbacks,
             quantiles=self.quantiles,
             winsor_quantile=self.winsor_quantile,
+            target=self.target,
         )
 
     def refit(self, series: list[SeriesArrays], train: Range, epochs: int) -> None:
@@ -225,6 +240,7 @@ class NeuralForecaster(Forecaster):
             self.cfg,
             quantiles=self.quantiles,
             winsor_quantile=self.winsor_quantile,
+            target=self.target,
         )
 
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -234,15 +250,21 @@ class NeuralForecaster(Forecaster):
 
 
 def neural_forecaster(cfg: RunConfig, model_name: str, hparams: dict[str, Any], **kwargs: Any) -> NeuralForecaster:
-    """A Lightning forecaster configured by the run: window, horizon, quantiles, winsorizing."""
+    """A Lightning forecaster configured by the run: window, horizon, quantiles, winsorizing, target.
+
+    For the volatility target it forecasts one number per window (the variance of the next h
+    candles, on the variance view of the series: candlecast.forecasting.risk).
+    """
     fc = cfg.features
+    volatility = cfg.target == "volatility"
     return NeuralForecaster(
         model_name,
         hparams,
         fc.lookback,
-        fc.horizon,
+        1 if volatility else fc.horizon,
         cfg.train,
-        quantile_levels(cfg.predict.interval),
+        [] if volatility else quantile_levels(cfg.predict.interval),
         fc.winsor_quantile if fc.denoise == "winsorize" else None,
+        target="variance" if volatility else "returns",
         **kwargs,
     )

@@ -39,6 +39,8 @@ class BundleSpec:
     columns: list[str]  # the input features, in the order the model was trained on
     quantiles: list[float]  # levels of the model's quantile head
     calibration: dict[str, Any]  # Calibration fields: conformal offsets per step, tracked out of sample
+    target: str = "returns"  # or "variance": the volatility and Value-at-Risk of the next h candles
+    var_quantiles: dict[str, float] | None = None  # variance target: standardised return quantile per VaR level
     data_cutoff: int | None = None  # open time (ms) of the newest candle the model's run saw
     train_end: int | None = None  # the newest window (origin ms) it was trained on
     calibration_end: int | None = None  # the newest out-of-sample window its intervals were tracked on
@@ -59,7 +61,7 @@ class ModelBundle:
         self.spec = spec
         self.model = model.eval()
         self.scaler = Scaler(**spec.scaler)
-        self.calibration = Calibration(**spec.calibration)
+        self.calibration = Calibration(**spec.calibration) if spec.target == "returns" else None
 
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
@@ -72,7 +74,8 @@ class ModelBundle:
         directory = Path(directory)
         spec = BundleSpec(**json.loads((directory / SPEC_FILE).read_text()))
         fc = spec.feature_config
-        model = build_model(spec.model_name, len(spec.columns), fc.horizon, spec.hparams, spec.quantiles)
+        horizon = 1 if spec.target == "variance" else fc.horizon
+        model = build_model(spec.model_name, len(spec.columns), horizon, spec.hparams, spec.quantiles, spec.target)
         model.load_state_dict(torch.load(directory / WEIGHTS_FILE, weights_only=True))
         return cls(spec, model)
 
@@ -82,7 +85,9 @@ class ModelBundle:
         ``cross`` holds the candles of the model's cross assets, if it has any; exogenous files
         are re-read from the paths in the feature config (the live feed). Returns one row per step:
         cutoff (last input candle open, ms), step, timestamp (open of the forecast candle, ms),
-        forecast, lower, upper (prices) and forecast_log_return.
+        forecast, lower, upper (prices) and forecast_log_return. A risk bundle (variance target)
+        returns one row: the next h candles' forecast variance and volatility, and each Value-at-Risk
+        as a log return and as a price.
         """
         fc = self.spec.feature_config
         step_ms = timeframe_ms(self.spec.timeframe)
@@ -117,6 +122,8 @@ class ModelBundle:
                 "candles with finite values: fill the gap in the store first"
             )
         point, bounds = predict_rows(self.model, self.scaler, arrays, np.array([last]), fc.lookback)
+        if self.calibration is None:
+            return self._risk_frame(int(arrays.timestamps[last]), float(arrays.close[last]), float(point[0, 0]))
         lower, upper = self.calibration.apply(point, bounds)
         log_ret = point[0]
         cutoff = int(arrays.timestamps[last])
@@ -133,3 +140,18 @@ class ModelBundle:
                 "forecast_log_return": log_ret,
             }
         )
+
+    def _risk_frame(self, cutoff: int, close: float, variance: float) -> pd.DataFrame:
+        """One row: the next h candles' variance and volatility, and each VaR as a return and a price."""
+        horizon = self.spec.feature_config.horizon
+        row = {
+            "cutoff": cutoff,
+            "horizon": horizon,
+            "timestamp": cutoff + horizon * timeframe_ms(self.spec.timeframe),
+            "forecast_variance": variance,
+            "forecast_volatility": float(np.sqrt(variance)),
+        }
+        for name, z in (self.spec.var_quantiles or {}).items():
+            row[f"{name}_return"] = z * np.sqrt(variance)
+            row[f"{name}_price"] = close * np.exp(z * np.sqrt(variance))
+        return pd.DataFrame([row])

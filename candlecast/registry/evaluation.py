@@ -76,7 +76,7 @@ def evaluate_best(
     step_ms = timeframe_ms(cfg.data.timeframe)
     fitted: list[NeuralForecaster] = []
     factories = model_factories(cfg, cfg.sweep.model, sweep.best_params, fitted)
-    champion = _comparable_champion(settings, cfg)
+    champion = comparable_champion(settings, cfg)
     if champion is not None:  # the gate compares with the champion's configuration refitted on these very folds
         factories["champion"] = lambda: neural_forecaster(cfg, champion[1].model_name, champion[1].hparams)
     result = backtest(
@@ -101,7 +101,7 @@ def evaluate_best(
     client = tracking.client(settings)
     with mlflow.start_run(run_id=sweep.parent_run_id):
         mlflow.log_params({f"final.{k}": v for k, v in sweep.best_params.items()})
-        mlflow.log_params(_lineage(cfg, series, plan, spec, final))
+        mlflow.log_params(lineage(cfg, series, plan, spec, final))
         mlflow.log_metrics(results)
         mlflow.log_dict(cfg.model_dump(mode="json"), "config/run_config.json")
         mlflow.log_text(result.per_fold.to_csv(index=False), "tables/backtest_per_fold.csv")
@@ -110,7 +110,7 @@ def evaluate_best(
         log_forecast_plots(result.pooled("model"), cfg.predict.interval)
         with tempfile.TemporaryDirectory() as tmp:
             saved = bundle.save(Path(tmp) / "bundle")
-            example = _input_example(settings, cfg, spec.min_candles)
+            example = input_example(settings, cfg, spec.min_candles)
             model_uri = aliases.log_bundle(saved, example, cfg.series[0].symbol)
     client.set_tag(sweep.parent_run_id, "candlecast.stage", "evaluated")
     log.info(
@@ -118,7 +118,7 @@ def evaluate_best(
         results["rmse_ratio"],
         results["dm_pvalue"],
         results["test_coverage"],
-        _iso(spec.train_end),
+        iso(spec.train_end),
         results["refit_seconds"],
     )
     return EvaluationOutcome(run_id=sweep.parent_run_id, model_uri=model_uri, metrics=results)
@@ -149,7 +149,7 @@ def _results(result: BacktestResult, champion: str | None, stride: int) -> dict[
     return results
 
 
-def _lineage(
+def lineage(
     cfg: RunConfig, series: list[SeriesArrays], plan: Plan, spec: BundleSpec, final: NeuralForecaster
 ) -> dict[str, Any]:
     """What the shipped model saw, as readable text (ISO times) for the MLflow UI."""
@@ -160,20 +160,20 @@ def _lineage(
         "horizon": cfg.features.horizon,
         "features": ",".join(series[0].columns),
         "test_folds": len(plan.test_folds),
-        "test_start": _iso(plan.test.start),
-        "test_end": _iso(plan.test.end),
-        "data_cutoff": _iso(spec.data_cutoff),
-        "train_end": _iso(spec.train_end),
-        "calibration_end": _iso(spec.calibration_end),
+        "test_start": iso(plan.test.start),
+        "test_end": iso(plan.test.end),
+        "data_cutoff": iso(spec.data_cutoff),
+        "train_end": iso(spec.train_end),
+        "calibration_end": iso(spec.calibration_end),
         "n_train_windows": final.result.n_train,
     }
 
 
-def _iso(ms: int | None) -> str:
+def iso(ms: int | None) -> str:
     return "none" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
-def _comparable_champion(settings: Settings, cfg: RunConfig) -> tuple[str, BundleSpec] | None:
+def comparable_champion(settings: Settings, cfg: RunConfig) -> tuple[str, BundleSpec] | None:
     """The current @champion's spec, if it can be refitted on this run's features and timeframe.
 
     A champion built on other features or another timeframe cannot be refitted here; the gate then
@@ -183,12 +183,17 @@ def _comparable_champion(settings: Settings, cfg: RunConfig) -> tuple[str, Bundl
     if found is None:
         return None
     version, spec = found
-    same = spec.timeframe == cfg.data.timeframe and spec.features == cfg.features.model_dump(mode="json")
+    target = "variance" if cfg.target == "volatility" else "returns"
+    same = (
+        spec.timeframe == cfg.data.timeframe
+        and spec.features == cfg.features.model_dump(mode="json")
+        and spec.target == target
+    )
     if not same:
         log.info("champion v%s used other features or timeframe: it cannot be compared on these folds", version)
         return None
     return found
 
 
-def _input_example(settings: Settings, cfg: RunConfig, rows: int) -> pd.DataFrame:
+def input_example(settings: Settings, cfg: RunConfig, rows: int) -> pd.DataFrame:
     return CandleStore(settings.candles_dir).read(cfg.series[0]).tail(rows).reset_index(drop=True)

@@ -16,7 +16,7 @@ import mlflow
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.registry import aliases, tracking
-from candlecast.registry.prediction_store import prediction_store
+from candlecast.registry.prediction_store import RETURNS, RISK, prediction_store
 from candlecast.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,9 +34,26 @@ class ChampionRefused(ValueError):
 
 
 def predict_champion(settings: Settings, cfg: RunConfig) -> PredictionOutcome:
+    """Forecast every configured series with models:/<promotion.model_name>@champion (returns, or risk)."""
+    return _predict_with(settings, cfg, cfg.promotion.model_name, RISK if cfg.target == "volatility" else RETURNS)
+
+
+def predict_risk_champion(settings: Settings, cfg: RunConfig) -> PredictionOutcome:
+    """Beside a return model's forecasts: volatility and VaR from models:/<predict.risk_model_name>@champion.
+
+    Skipped (with the reason) for a volatility config (its own model is the risk model), when
+    ``predict.risk_model_name`` is null, or when no risk model has passed its gate yet.
+    """
+    if cfg.target == "volatility":
+        return PredictionOutcome(model_version=None, skipped="this config's own model forecasts the risk")
+    if cfg.predict.risk_model_name is None:
+        return PredictionOutcome(model_version=None, skipped="predict.risk_model_name is null: no risk forecasts")
+    return _predict_with(settings, cfg, cfg.predict.risk_model_name, RISK)
+
+
+def _predict_with(settings: Settings, cfg: RunConfig, name: str, kind: str) -> PredictionOutcome:
     """Forecast every configured series from its latest stored candles with models:/<name>@champion."""
     client = tracking.client(settings)
-    name = cfg.promotion.model_name
     version = aliases.alias_version(client, name, aliases.CHAMPION)
     if version is None:
         reason = f"no @champion for {name} yet: no model has passed the promotion gate, nothing to predict"
@@ -51,7 +68,7 @@ def predict_champion(settings: Settings, cfg: RunConfig) -> PredictionOutcome:
             f"{cfg.data.timeframe}: train a model for {cfg.data.timeframe} or change data.timeframe"
         )
     store = CandleStore(settings.candles_dir)
-    out = prediction_store(settings, cfg.predict.store_url)
+    out = prediction_store(settings, cfg.predict.store_url, kind)
     created_at = datetime.now(UTC).isoformat()
     files = []
     for series in cfg.series:

@@ -14,7 +14,9 @@ from candlecast.io import write_parquet
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 
-TABLE = "predictions"
+#: What a store holds: return forecasts (one row per step) or risk forecasts (one row per cutoff).
+RETURNS, RISK = "returns", "risk"
+_TABLES = {RETURNS: "predictions", RISK: "risk_predictions"}
 
 
 class ParquetPredictionStore:
@@ -44,12 +46,16 @@ class ParquetPredictionStore:
 
 
 class SqlPredictionStore:
-    """A ``predictions`` table in any SQLAlchemy database; delete + insert in one transaction."""
+    """A ``predictions`` (or ``risk_predictions``) table in any SQLAlchemy database.
 
-    def __init__(self, url: str):
+    A write is a delete and an insert in one transaction.
+    """
+
+    def __init__(self, url: str, table: str = _TABLES[RETURNS]):
         import sqlalchemy
 
         self.engine = sqlalchemy.create_engine(url)
+        self.table = table
 
     def write(self, series: SeriesKey, forecast: pd.DataFrame) -> str:
         import sqlalchemy
@@ -61,24 +67,25 @@ class SqlPredictionStore:
         }
         rows = forecast.assign(series=str(series), model_version=forecast["model_version"].astype(str))
         with self.engine.begin() as conn:
-            if sqlalchemy.inspect(conn).has_table(TABLE):
+            if sqlalchemy.inspect(conn).has_table(self.table):
                 conn.execute(
                     sqlalchemy.text(
-                        f"DELETE FROM {TABLE} WHERE series = :series AND cutoff = :cutoff AND model_version = :version"
+                        f"DELETE FROM {self.table} "
+                        "WHERE series = :series AND cutoff = :cutoff AND model_version = :version"
                     ),
                     key,
                 )
-            rows.to_sql(TABLE, conn, if_exists="append", index=False)
-        return f"{self.engine.url.render_as_string(hide_password=True)}#{TABLE}"
+            rows.to_sql(self.table, conn, if_exists="append", index=False)
+        return f"{self.engine.url.render_as_string(hide_password=True)}#{self.table}"
 
     def read_all(self, series: SeriesKey) -> pd.DataFrame:
         import sqlalchemy
 
         with self.engine.connect() as conn:
-            if not sqlalchemy.inspect(conn).has_table(TABLE):
+            if not sqlalchemy.inspect(conn).has_table(self.table):
                 return pd.DataFrame()
             return pd.read_sql(
-                sqlalchemy.text(f"SELECT * FROM {TABLE} WHERE series = :s"), conn, params={"s": str(series)}
+                sqlalchemy.text(f"SELECT * FROM {self.table} WHERE series = :s"), conn, params={"s": str(series)}
             )
 
     def latest(self, series: SeriesKey) -> pd.DataFrame | None:
@@ -89,5 +96,10 @@ class SqlPredictionStore:
         return rows[(rows["cutoff"] == last["cutoff"]) & (rows["model_version"] == last["model_version"])]
 
 
-def prediction_store(settings: Settings, url: str | None = None) -> ParquetPredictionStore | SqlPredictionStore:
-    return SqlPredictionStore(url) if url else ParquetPredictionStore(settings.predictions_dir)
+def prediction_store(
+    settings: Settings, url: str | None = None, kind: str = RETURNS
+) -> ParquetPredictionStore | SqlPredictionStore:
+    """Return forecasts under ``<home>/predictions``, risk forecasts under ``<home>/risk_predictions``."""
+    if url:
+        return SqlPredictionStore(url, _TABLES[kind])
+    return ParquetPredictionStore(settings.predictions_dir if kind == RETURNS else settings.root / "risk_predictions")

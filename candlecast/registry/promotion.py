@@ -25,30 +25,37 @@ class Decision:
 
 
 def decide(challenger: dict[str, float], champion: dict[str, float] | None, policy: PromotionConfig) -> Decision:
-    """Promote only a challenger that beats naive and the champion by the policy's margins, significantly.
+    """Promote only a challenger that beats its reference and the champion by the policy's margins, significantly.
 
-    ``rmse_ratio`` is RMSE over the naive random walk's RMSE on the same windows; ``dm_pvalue`` is the
-    one-sided Diebold-Mariano p-value of the challenger against naive. ``champion`` holds the
-    champion's ``rmse_ratio`` and the challenger's ``dm_pvalue`` against it, both measured on the
-    challenger's own windows, or None when there is no champion.
+    For return models the score is ``rmse_ratio``, RMSE over the naive random walk's on the same
+    windows; for risk models (their metrics carry ``qlike_ratio``) it is QLIKE over the best classical
+    volatility model's. ``dm_pvalue`` is the one-sided Diebold-Mariano p-value against that
+    reference. ``champion`` holds the champion's score and the challenger's ``dm_pvalue`` against it,
+    both measured on the challenger's own windows, or None when there is no champion.
     """
+    metric, reference = score_of(challenger)
     checks: list[tuple[bool, str]] = []
-    ratio = challenger["rmse_ratio"]
+    ratio = challenger[metric]
     bar = 1.0 - policy.min_gain_vs_naive
-    checks.append((ratio < bar, f"rmse_ratio {ratio:.4f} {'<' if ratio < bar else '>='} {bar:.4f} (naive)"))
+    checks.append((ratio < bar, f"{metric} {ratio:.4f} {'<' if ratio < bar else '>='} {bar:.4f} ({reference})"))
     if policy.max_dm_pvalue is not None:
-        checks.append(_significant(challenger.get("dm_pvalue"), policy.max_dm_pvalue, "naive"))
+        checks.append(_significant(challenger.get("dm_pvalue"), policy.max_dm_pvalue, reference))
     if champion is None:
         checks.append((True, "no champion yet"))
         return Decision(promote=all(ok for ok, _ in checks), reasons=tuple(reason for _, reason in checks))
-    champ_bar = champion["rmse_ratio"] * (1.0 - policy.min_gain_vs_champion)
+    champ_bar = champion[metric] * (1.0 - policy.min_gain_vs_champion)
     ok = ratio < champ_bar
-    checks.append(
-        (ok, f"rmse_ratio {ratio:.4f} {'<' if ok else '>='} {champ_bar:.4f} (champion {champion['rmse_ratio']:.4f})")
-    )
+    checks.append((ok, f"{metric} {ratio:.4f} {'<' if ok else '>='} {champ_bar:.4f} (champion {champion[metric]:.4f})"))
     if policy.max_dm_pvalue_vs_champion is not None:
         checks.append(_significant(champion.get("dm_pvalue"), policy.max_dm_pvalue_vs_champion, "the champion"))
     return Decision(promote=all(ok for ok, _ in checks), reasons=tuple(reason for _, reason in checks))
+
+
+def score_of(metrics: dict[str, float]) -> tuple[str, str]:
+    """(the metric the gate reads, what it is a ratio to): risk runs log ``qlike_ratio``, return runs ``rmse_ratio``."""
+    if "qlike_ratio" in metrics:
+        return "qlike_ratio", "the best classical volatility model"
+    return "rmse_ratio", "naive"
 
 
 def _significant(p: float | None, limit: float, against: str) -> tuple[bool, str]:
@@ -78,7 +85,8 @@ def promote(
 ) -> PromotionOutcome:
     """Register the evaluated model as @challenger, then move @champion to it if the gate says so."""
     name = policy.model_name
-    version = aliases.register(client, name, model_uri, run_id, {"rmse_ratio": f"{metrics['rmse_ratio']:.6f}"})
+    metric, _ = score_of(metrics)
+    version = aliases.register(client, name, model_uri, run_id, {metric: f"{metrics[metric]:.6f}"})
     client.set_registered_model_alias(name, aliases.CHALLENGER, version)
     return gate_version(client, settings, policy, version, metrics)
 
@@ -106,7 +114,7 @@ def gate_version(
         unavailable = None
         if champion is not None and champion != version:
             if metrics.get("champion.version") == float(champion):
-                champion_metrics = {k: metrics[f"champion.{k}"] for k in ("rmse_ratio", "dm_pvalue")}
+                champion_metrics = {k: metrics[f"champion.{k}"] for k in (score_of(metrics)[0], "dm_pvalue")}
                 how = "refitted and scored on the same folds"
             else:
                 unavailable = (
@@ -139,4 +147,4 @@ def gate_version(
 
 
 def _is_gate_number(key: str) -> bool:
-    return key in ("rmse_ratio", "dm_pvalue", "champion.rmse_ratio", "champion.dm_pvalue", "champion.version")
+    return key.removeprefix("champion.") in ("rmse_ratio", "qlike_ratio", "dm_pvalue", "version")

@@ -16,7 +16,6 @@ import numpy as np
 from candlecast.config import RunConfig
 from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.calibration import Calibration
-from candlecast.forecasting.interface import quantile_levels
 from candlecast.forecasting.neural import NeuralForecaster, neural_forecaster
 from candlecast.registry.bundle import BundleSpec, ModelBundle
 from candlecast.schema import Range
@@ -35,10 +34,15 @@ def refit_bundle(
     series: list[SeriesArrays],
     hparams: dict,
     epochs: int,
-    calibration: Calibration,
+    calibration: Calibration | None,
     calibration_end: int,
+    var_quantiles: dict[str, float] | None = None,
 ) -> tuple[ModelBundle, NeuralForecaster]:
-    """Fit the configuration on all windows up to the cutoff and bundle it with its lineage."""
+    """Fit the configuration on all windows up to the cutoff and bundle it with its lineage.
+
+    For the volatility target ``series`` are variance views and ``var_quantiles`` replace the interval
+    calibration.
+    """
     first = min(int(s.timestamps[0]) for s in series)
     cutoff = max(int(s.timestamps[-1]) for s in series)
     train = Range(first, cutoff)
@@ -53,8 +57,10 @@ def refit_bundle(
         timeframe=cfg.data.timeframe,
         scaler=asdict(final.result.scaler),
         columns=list(series[0].columns),
-        quantiles=quantile_levels(cfg.predict.interval),
-        calibration=asdict(calibration),
+        quantiles=final.quantiles,
+        calibration=asdict(calibration) if calibration is not None else {},
+        target=final.target,
+        var_quantiles=var_quantiles,
         data_cutoff=cutoff,
         train_end=train_end,
         calibration_end=calibration_end,

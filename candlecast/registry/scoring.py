@@ -1,7 +1,8 @@
 """Scoring stored forecasts against the candles that arrived later: live error per model version.
 
 Live metrics use the same units as the backtest (cumulative log return from the cutoff close), so
-an MLflow run shows ``live_rmse_ratio`` next to the ``rmse_ratio`` it was promoted on.
+an MLflow run shows ``live_rmse_ratio`` next to the ``rmse_ratio`` it was promoted on; risk forecasts
+get their live QLIKE and Value-at-Risk hit rates once all h candles after their cutoff have closed.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import pandas as pd
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
+from candlecast.forecasting.risk_metrics import qlike
 from candlecast.registry import tracking
-from candlecast.registry.prediction_store import prediction_store
+from candlecast.registry.prediction_store import RISK, prediction_store
+from candlecast.schema import timeframe_ms
 from candlecast.settings import Settings
 
 
@@ -54,20 +57,60 @@ def live_metrics(rows: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def risk_realized(forecasts: pd.DataFrame, candles: pd.DataFrame, step_ms: int) -> pd.DataFrame:
+    """Risk forecast rows whose h candles after the cutoff have all closed, with their realised variance and return."""
+    if forecasts.empty:
+        return forecasts
+    log_close = np.log(candles.set_index("timestamp")["close"])
+    out = []
+    for _, row in forecasts.iterrows():
+        path = log_close.reindex(int(row["cutoff"]) + step_ms * np.arange(int(row["horizon"]) + 1))
+        if path.notna().all():  # a missing candle would make the realised variance a guess
+            steps = np.diff(path.to_numpy())
+            out.append(
+                row.to_dict() | {"realised_variance": float(np.sum(steps**2)), "realised_return": float(steps.sum())}
+            )
+    return pd.DataFrame(out)
+
+
+def live_risk_metrics(rows: pd.DataFrame) -> dict[str, float]:
+    metrics = {
+        "live_qlike": float(np.mean(qlike(rows["realised_variance"].to_numpy(), rows["forecast_variance"].to_numpy()))),
+        "live_risk_rows": float(len(rows)),
+    }
+    for level in ("var95", "var99"):
+        if f"{level}_return" in rows:
+            metrics[f"live_{level}_hit_rate"] = float(np.mean(rows["realised_return"] < rows[f"{level}_return"]))
+    return metrics
+
+
 def score_forecasts(settings: Settings, cfg: RunConfig) -> ScoreOutcome:
-    """Join every stored forecast with the realized candles; log live metrics on each version's run."""
+    """Join every stored forecast (returns and risk) with the realized candles; log live metrics per version's run."""
     store = CandleStore(settings.candles_dir)
-    predictions = prediction_store(settings, cfg.predict.store_url)
-    frames = [realized(predictions.read_all(s), store.read(s)) for s in cfg.series]
-    rows = pd.concat([f for f in frames if not f.empty], ignore_index=True) if any(len(f) for f in frames) else None
-    if rows is None:
-        return ScoreOutcome(0, {})
+    candles = {s: store.read(s) for s in cfg.series}
+    returns = prediction_store(settings, cfg.predict.store_url)
+    risk = prediction_store(settings, cfg.predict.store_url, RISK)
+    step_ms = timeframe_ms(cfg.data.timeframe)
+    scored = [
+        (_concat([realized(returns.read_all(s), candles[s]) for s in cfg.series]), live_metrics),
+        (_concat([risk_realized(risk.read_all(s), candles[s], step_ms) for s in cfg.series]), live_risk_metrics),
+    ]
     client = tracking.client(settings)
-    by_version = {}
-    for (version, run_id), group in rows.groupby(["model_version", "run_id"]):
-        metrics = live_metrics(group)
-        by_version[str(version)] = metrics
-        for key, value in metrics.items():
-            if np.isfinite(value):
-                client.log_metric(run_id, key, value)
-    return ScoreOutcome(len(rows), by_version)
+    by_version: dict[str, dict[str, float]] = {}
+    total = 0
+    for rows, metrics_of in scored:
+        if rows.empty:
+            continue
+        total += len(rows)
+        for (name, version, run_id), group in rows.groupby(["model_name", "model_version", "run_id"]):
+            metrics = metrics_of(group)
+            by_version[f"{name} v{version}"] = metrics
+            for key, value in metrics.items():
+                if np.isfinite(value):
+                    client.log_metric(run_id, key, value)
+    return ScoreOutcome(total, by_version)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -1,6 +1,7 @@
 """The Optuna sweep: seeded TPE over a model's search space, pruned by epoch, one MLflow child run per trial.
 
-The objective is the mean RMSE ratio to naive over the sweep's walk-forward folds, each scored on
+The objective is the mean ratio to the naive forecast over the sweep's walk-forward folds (RMSE for
+returns, QLIKE for volatility: candlecast.forecasting.backtest.fold_objective), each scored on
 its own test block after fitting on train and early-stopping on validation, through the same
 engine as the evaluation (candlecast.forecasting.walkforward). The evaluation's test range is never touched here.
 
@@ -30,11 +31,10 @@ from optuna_integration import PyTorchLightningPruningCallback
 
 from candlecast.config import RunConfig
 from candlecast.features.windows import SeriesArrays, load_series
+from candlecast.forecasting.backtest import fold_objective, objective_name
 from candlecast.forecasting.neural import EpochMetrics, neural_forecaster
 from candlecast.forecasting.splits import make_plan
-from candlecast.forecasting.walkforward import run_fold, score
 from candlecast.registry import tracking
-from candlecast.schema import timeframe_ms
 from candlecast.settings import Settings
 from models import search_space_of
 
@@ -145,13 +145,13 @@ def run_sweep(settings: Settings, cfg: RunConfig, feature_paths: dict[str, str],
         n_pruned=states.count(optuna.trial.TrialState.PRUNED),
     )
     client.log_batch(parent_run_id, params=_params({f"best.{k}": v for k, v in outcome.best_params.items()}))
-    client.log_metric(parent_run_id, "sweep_best_rmse_ratio", outcome.best_value)
+    client.log_metric(parent_run_id, f"sweep_best_{objective_name(cfg)}", outcome.best_value)
     client.log_metric(parent_run_id, "sweep_trials_complete", complete)
     client.log_metric(parent_run_id, "sweep_trials_pruned", outcome.n_pruned)
     client.log_metric(parent_run_id, "sweep_trials_resumed", resumed)
-    _log_history_plot(client, parent_run_id, study)
+    _log_history_plot(client, parent_run_id, study, objective_name(cfg))
     _log_importance_plot(client, parent_run_id, study)
-    log.info("sweep %s: best rmse_ratio %.4f with %s", name, outcome.best_value, outcome.best_params)
+    log.info("sweep %s: best %s %.4f with %s", name, objective_name(cfg), outcome.best_value, outcome.best_params)
     return outcome
 
 
@@ -206,7 +206,7 @@ def _objective(settings: Settings, cfg: RunConfig, series: list[SeriesArrays], n
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     plan = make_plan(series, cfg)
     search_space = search_space_of(cfg.sweep.model)
-    step_ms = timeframe_ms(cfg.data.timeframe)
+    metric = objective_name(cfg)
 
     def objective(trial: optuna.Trial) -> float:
         hparams = search_space(trial)
@@ -229,14 +229,13 @@ def _objective(settings: Settings, cfg: RunConfig, series: list[SeriesArrays], n
                     cfg, cfg.sweep.model, hparams, max_epochs=cfg.sweep.max_epochs, callbacks=[history, *pruning]
                 )
                 try:
-                    forecasts = run_fold(model, series, fold, cfg.predict.interval, cfg.backtest.stride, step_ms)
+                    ratio = fold_objective(model, series, fold, cfg)
                 finally:
                     _log_history(client, run_id, history.history, prefix=f"fold{i}_")
-                metrics = score(forecasts, cfg.predict.interval, cfg.backtest, step_ms)
-                client.log_metric(run_id, f"fold{i}_rmse_ratio", metrics["rmse_ratio"])
-                ratios.append(metrics["rmse_ratio"])
+                client.log_metric(run_id, f"fold{i}_{metric}", ratio)
+                ratios.append(ratio)
             value = float(np.mean(ratios))
-            client.log_metric(run_id, "rmse_ratio", value)
+            client.log_metric(run_id, metric, value)
             state = "COMPLETE"
             return value
         except optuna.TrialPruned:
@@ -271,7 +270,7 @@ def _log_history(client: Any, run_id: str, history: list[dict[str, float]], pref
         client.log_batch(run_id, metrics=metrics)
 
 
-def _log_history_plot(client: Any, run_id: str, study: optuna.Study) -> None:
+def _log_history_plot(client: Any, run_id: str, study: optuna.Study, metric: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -279,13 +278,15 @@ def _log_history_plot(client: Any, run_id: str, study: optuna.Study) -> None:
 
     done = [t for t in study.trials if t.value is not None]
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot([t.number for t in done], [t.value for t in done], "o", label="trial RMSE ratio to naive")
+    what = "QLIKE ratio to naive volatility" if metric == "qlike_ratio" else "RMSE ratio to naive"
+    ax.plot([t.number for t in done], [t.value for t in done], "o", label=f"trial {what}")
     ax.plot([t.number for t in done], np.minimum.accumulate([t.value for t in done]), "-", label="best so far")
     pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
-    ax.axhline(1.0, color="grey", lw=0.5, ls="--", label="naive random walk")
+    ax.axhline(1.0, color="grey", lw=0.5, ls="--", label="naive")
+    ax.xaxis.get_major_locator().set_params(integer=True)  # trials are whole numbers
     ax.set(
         xlabel="trial",
-        ylabel="mean RMSE ratio to naive over folds",
+        ylabel=f"mean {what} over folds",
         title=f"Optuna sweep {study.study_name} ({pruned} pruned)",
     )
     ax.legend()

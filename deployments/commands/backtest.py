@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from deployments.commands.common import ConfigOption, console, load_config, offline_defaults
+from deployments.commands.common import ConfigOption, console, load_config, offline_defaults, print_table
 
 #: Terminal columns (metric -> short label); the CSV and markdown files hold every metric.
 _SHOWN = {
@@ -23,6 +22,18 @@ _SHOWN = {
     "trade_max_drawdown": "max DD",
     "fit_seconds": "fit s",
 }
+_SHOWN_RISK = {
+    "qlike": "QLIKE",
+    "qlike_ratio_garch": "/GARCH",
+    "qlike_ratio_har": "/HAR",
+    "dm_p_garch": "DM p GARCH",
+    "dm_p_har": "DM p HAR",
+    "var95_hit_rate": "VaR95 hits",
+    "var99_hit_rate": "VaR99 hits",
+    "var99_kupiec_p": "Kupiec p",
+    "var99_christoffersen_p": "Christ. p",
+    "fit_seconds": "fit s",
+}
 
 
 def backtest(
@@ -31,9 +42,13 @@ def backtest(
         typer.Option("--data", "-d", help="candle file (csv/csv.gz/parquet) or EXCHANGE:SYMBOL:TF; repeat for more"),
     ],
     models: Annotated[
-        str,
-        typer.Option(help="comma-separated: naive,drift,snaive,ridge,arima,ets,prophet,lstm,attention_lstm,cnn_lstm"),
-    ] = "naive,drift,snaive,ridge,ets,lstm",
+        str | None,
+        typer.Option(
+            help="comma-separated: naive,drift,snaive,ridge,arima,ets,prophet,lstm,attention_lstm,cnn_lstm "
+            "(volatility: naive_vol,ewma,garch,gjr_garch,har and the lstm family)"
+        ),
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="returns or volatility (default: the config's)")] = None,
     config: ConfigOption = None,
     horizon: Annotated[int | None, typer.Option(help="forecast steps (default: the config's)")] = None,
     lookback: Annotated[int | None, typer.Option(help="input window in candles (default: the config's)")] = None,
@@ -93,7 +108,14 @@ def backtest(
         )
         update("train", max_epochs=max_epochs, threads=threads)
         update("backtest", stride=stride, fee_bps=fee_bps, slippage_bps=slippage_bps)
-        names = [m.strip() for m in models.split(",") if m.strip()]
+        if target is not None:
+            cfg = cfg.model_validate({**cfg.model_dump(), "target": target})
+        default = (
+            "naive_vol,ewma,garch,gjr_garch,har,lstm"
+            if cfg.target == "volatility"
+            else "naive,drift,snaive,ridge,ets,lstm"
+        )
+        names = [m.strip() for m in (models or default).split(",") if m.strip()]
         contexts = [load_source(c) for c in cross or []]
         for text in data:
             source = load_source(text)
@@ -111,11 +133,11 @@ def backtest(
 
 
 def _progress(name: str, fold: int, metrics: dict[str, float]) -> None:
-    console.print(
-        f"  fold {fold} {name:15s} RMSE/naive {metrics['rmse_ratio']:.4f}  coverage {metrics['coverage']:.3f} "
-        f"({metrics['fit_seconds']:.0f} s)",
-        highlight=False,
-    )
+    if "qlike" in metrics:
+        score = f"QLIKE {metrics['qlike']:.4f}  VaR99 hits {metrics['var99_hit_rate']:.3f}"
+    else:
+        score = f"RMSE/naive {metrics['rmse_ratio']:.4f}  coverage {metrics['coverage']:.3f}"
+    console.print(f"  fold {fold} {name:15s} {score} ({metrics['fit_seconds']:.0f} s)", highlight=False)
 
 
 def _header(name: str, cfg, folds) -> str:
@@ -136,14 +158,16 @@ def _header(name: str, cfg, folds) -> str:
 
 
 def _print(summary, header: str) -> None:
-    table = Table(title=header, title_justify="left")
-    table.add_column("model")
-    cols = [c for c in _SHOWN if c in summary.columns]
-    for col in cols:
-        table.add_column(_SHOWN[col], justify="right")
-    for name, row in summary.iterrows():
-        table.add_row(name, *(f"{row[c]:.4f}" if abs(row[c]) < 100 else f"{row[c]:.0f}" for c in cols))
-    console.print(table)
+    shown = _SHOWN_RISK if "qlike" in summary.columns else _SHOWN
+    cols = [c for c in shown if c in summary.columns]
+    rows = [[str(name), *(_cell(row[c]) for c in cols)] for name, row in summary.iterrows()]
+    print_table(header, ["model", *(shown[c] for c in cols)], rows)
+
+
+def _cell(value: float) -> str:
+    if value != value:
+        return "-"
+    return f"{value:.4f}" if abs(value) < 100 else f"{value:.0f}"
 
 
 def register(app: typer.Typer) -> None:

@@ -19,6 +19,26 @@ ConfigOption = Annotated[
 ]
 
 
+def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    """A table that stays readable at any width: rich on a terminal, plain markdown when piped.
+
+    Rich fits a table to the terminal by cutting cells ("nai…"); a pipe or a file gets every cell whole.
+    """
+    if console.is_terminal:
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left")
+        for i, name in enumerate(header):
+            table.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        return
+    lines = [title, "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    typer.echo("\n".join(lines))
+
+
 def offline_defaults() -> None:
     """Quiet telemetry and route candlecast's logs into Prefect's run logs; the user's settings win."""
     os.environ.setdefault("DO_NOT_TRACK", "1")

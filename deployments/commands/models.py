@@ -101,10 +101,16 @@ def score(config: ConfigOption = None) -> None:
     from flows.score import score_flow
 
     outcome = score_flow(cfg)
+    if not outcome.scored_rows:
+        console.print(
+            "scored 0 forecast rows: no stored forecast has a target candle that closed since "
+            "(run `candlecast predict`, then score again once the next candles are ingested)"
+        )
+        return
     console.print(f"scored {outcome.scored_rows} forecast rows")
     for version, metrics in sorted(outcome.by_version.items()):
         shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
-        console.print(f"  v{version}: {shown}")
+        console.print(f"  {version}: {shown}")
 
 
 def register(app: typer.Typer) -> None:

@@ -115,7 +115,7 @@ def test_scoring_joins_forecasts_with_later_candles(trained):
         out.write(series, forecast)
     outcome = score_forecasts(settings, cfg)
     assert outcome.scored_rows >= cfg.features.horizon * len(cfg.series)
-    live = outcome.by_version[version]
+    live = outcome.by_version[f"serving-lstm v{version}"]
     assert 0 <= live["live_coverage"] <= 1 and live["live_rmse"] > 0 and live["live_naive_rmse"] > 0
     logged = MlflowClient(settings.tracking_uri).get_run(run_id).data.metrics
     assert logged["live_rmse_ratio"] == pytest.approx(live["live_rmse_ratio"])

@@ -167,6 +167,37 @@ def test_cli_prints_and_writes_the_table(tmp_path):
     assert "| ridge |" in (tmp_path / "out" / "binance_TEST-USDT_1h.md").read_text()
 
 
+def test_piped_tables_keep_every_column_of_every_row_at_any_width(tmp_path):
+    from deployments.cli import app
+
+    path = tmp_path / "binance_TEST-USDT_1h.csv"
+    ar1_candles(2500).to_csv(path, index=False)
+    args = ["backtest", "--data", str(path), "--models", "naive,drift", "--horizon", "4", "--lookback", "12"]
+    args += ["--folds", "2", "--test-fraction", "0.2", "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, args, catch_exceptions=False, env={"COLUMNS": "40"})
+    assert result.exit_code == 0, result.stdout
+    table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| model | RMSE/naive | step 1 | step H |")
+    assert table[1].startswith("| naive | 1.0000 |") and table[2].startswith("| drift |")
+    assert "…" not in result.stdout
+
+
+def test_cli_backtests_the_volatility_target(tmp_path):
+    from deployments.cli import app
+
+    path = tmp_path / "binance_TEST-USDT_1h.csv"
+    ar1_candles(3000).to_csv(path, index=False)
+    args = ["backtest", "--data", str(path), "--target", "volatility", "--models", "naive_vol,ewma,har"]
+    args += ["--horizon", "4", "--lookback", "12", "--folds", "2", "--test-fraction", "0.2"]
+    result = CliRunner().invoke(app, args + ["--out", str(tmp_path / "out")], catch_exceptions=False)
+    assert result.exit_code == 0, result.stdout
+    assert "| model | QLIKE | /HAR |" in result.stdout
+    summary = pd.read_csv(tmp_path / "out" / "binance_TEST-USDT_1h_summary.csv", index_col="model")
+    assert list(summary.index) == ["naive_vol", "ewma", "har"]
+    assert summary.loc["har", "qlike_ratio_har"] != summary.loc["har", "qlike_ratio_har"]  # no ratio to itself
+    assert (summary["var99_windows"] > 0).all()
+
+
 def test_cli_names_bad_input(tmp_path):
     from deployments.cli import app
 

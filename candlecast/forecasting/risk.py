@@ -1,0 +1,231 @@
+"""Risk forecasts on the walk-forward engine: the variance of the next h candles, and Value-at-Risk from it.
+
+The target is the realised variance of the next h candles (the sum of squared one-candle log returns,
+computed from the same gap-aware cumulative-return targets the return models use, so it is NaN where
+a candle is missing). Every model (the LSTM family and the classical baselines) forecasts it through
+the same Forecaster interface on a *variance view* of the series. Value-at-Risk follows from the
+variance forecast the same way for every model: the h-step return's alpha-quantile is
+``q_alpha * sqrt(forecast)``, where ``q_alpha`` is the alpha-quantile of standardised returns on the
+fold's calibration block, tracked online through the test block like the return intervals.
+Folds, blocks and the no-peeking protocol are the return engine's (candlecast.forecasting.walkforward).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from candlecast.features.windows import SeriesArrays
+from candlecast.forecasting.calibration import Calibration, adapt
+from candlecast.forecasting.interface import Forecaster
+from candlecast.forecasting.metrics import dm_test
+from candlecast.forecasting.risk_metrics import mse_log, qlike, var_report
+from candlecast.forecasting.splits import Fold
+from candlecast.forecasting.walkforward import origins
+
+log = logging.getLogger(__name__)
+
+#: The columns of the printed risk table, in order (the CSV holds every metric).
+RISK_TABLE_COLUMNS = [
+    "qlike",
+    "qlike_ratio_garch",
+    "qlike_ratio_har",
+    "dm_p_garch",
+    "dm_p_har",
+    "mse_log_var",
+    "var95_hit_rate",
+    "var95_kupiec_p",
+    "var99_hit_rate",
+    "var99_kupiec_p",
+    "var99_christoffersen_p",
+    "var99_tick_loss",
+]
+
+#: Value-at-Risk levels: the 95% and 99% VaR are the 5% and 1% quantiles of the h-step return.
+VAR_LEVELS = {"var95": 0.05, "var99": 0.01}
+
+
+def realised_variance(cumulative: np.ndarray) -> np.ndarray:
+    """Sum of squared one-step log returns over the horizon, from cumulative returns (N, H); NaN if any is."""
+    steps = np.diff(cumulative, axis=1, prepend=0.0)
+    return np.sum(steps**2, axis=1)
+
+
+def variance_view(s: SeriesArrays) -> SeriesArrays:
+    """The same rows and inputs, with the realised variance of the next h candles as the one target."""
+    view = SeriesArrays(s.name, s.timestamps, s.features, realised_variance(s.targets)[:, None], s.close, s.columns)
+    view.valid_end = s.valid_end
+    return view
+
+
+@dataclass
+class RiskForecasts:
+    """One model's variance and VaR forecasts on one fold's test windows, series pooled."""
+
+    series: np.ndarray  # (N,)
+    timestamps: np.ndarray  # (N,) forecast origin, ms
+    realised: np.ndarray  # (N,) realised variance of the next h candles
+    forecast: np.ndarray  # (N,) forecast of it
+    returns: np.ndarray  # (N,) the h-step cumulative log return
+    var: dict[str, np.ndarray]  # level name -> (N,) forecast return quantile (negative: a loss)
+    quantiles: dict[str, float] = field(default_factory=dict)  # tracked standardised quantile at the end
+    fit_seconds: float = 0.0
+
+    @classmethod
+    def concat(cls, parts: list[RiskForecasts]) -> RiskForecasts:
+        cat = np.concatenate
+        return cls(
+            cat([p.series for p in parts]),
+            cat([p.timestamps for p in parts]),
+            cat([p.realised for p in parts]),
+            cat([p.forecast for p in parts]),
+            cat([p.returns for p in parts]),
+            {k: cat([p.var[k] for p in parts]) for k in VAR_LEVELS},
+        )
+
+
+def run_risk_fold(
+    model: Forecaster,
+    series: list[SeriesArrays],
+    fold: Fold,
+    stride: int,
+    step_ms: int,
+    adaptive_rate: float = 0.0,
+) -> RiskForecasts:
+    """Fit on train (early-stop on its block), calibrate VaR on the calibration block, forecast test."""
+    start = time.perf_counter()
+    views = [variance_view(s) for s in series]
+    model.fit([v.until(fold.val.end) for v in views], fold)
+    cal = [(s, v, origins(s, fold.cal, stride, step_ms)) for s, v in zip(series, views, strict=True)]
+    z_cal = np.concatenate(
+        [_standardised(s, model.forecast(v.inputs_only(), rows)[0][:, 0], rows) for s, v, rows in cal]
+    )
+    parts = []
+    for s, v in zip(series, views, strict=True):
+        rows = origins(s, fold.test, stride, step_ms)
+        f = np.maximum(model.forecast(v.inputs_only(), rows)[0][:, 0], 1e-18)
+        parts.append(
+            RiskForecasts(
+                np.full(len(rows), s.name),
+                s.timestamps[rows],
+                v.targets[rows, 0],
+                f,
+                s.targets[rows, -1],
+                {k: np.full(len(rows), np.nan) for k in VAR_LEVELS},  # set below, series pooled
+            )
+        )
+    out = RiskForecasts.concat(parts)
+    sd = np.sqrt(out.forecast)
+    horizon = series[0].targets.shape[1]
+    for name, level in VAR_LEVELS.items():
+        start_q = Calibration.fit(z_cal[:, None], np.zeros((len(z_cal), 1)), None, 1 - 2 * level)
+        z = (out.returns / sd)[:, None]
+        lower, _, end = adapt(start_q, z, np.zeros_like(z), None, out.timestamps, horizon * step_ms, adaptive_rate)
+        out.var[name] = lower[:, 0] * sd
+        out.quantiles[name] = end.lower[0]
+    out.fit_seconds = time.perf_counter() - start
+    return out
+
+
+def _standardised(s: SeriesArrays, forecast: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """h-step returns over the forecast standard deviation: what the VaR quantile is fitted on."""
+    return s.targets[rows, -1] / np.sqrt(np.maximum(forecast, 1e-18))
+
+
+def score_risk(f: RiskForecasts, horizon: int, step_ms: int) -> dict[str, float]:
+    """QLIKE and log-variance MSE, and each VaR's hit rate and tests on non-overlapping windows."""
+    if len(f.realised) == 0:
+        raise ValueError("no test windows to score: the test range holds no complete window")
+    out = {
+        "qlike": float(np.mean(qlike(f.realised, f.forecast))),
+        "mse_log_var": float(np.mean(mse_log(f.realised, f.forecast))),
+        "mean_forecast_vol": float(np.mean(np.sqrt(f.forecast))),
+        "mean_realised_vol": float(np.mean(np.sqrt(f.realised))),
+        "windows": float(len(f.realised)),
+    }
+    # one window every horizon per series: overlapping windows share outcomes, so their hits cluster
+    first = {name: f.timestamps[f.series == name].min() for name in np.unique(f.series)}
+    offset = f.timestamps - np.array([first[s] for s in f.series])
+    apart = (offset // step_ms) % horizon == 0
+    for name, level in VAR_LEVELS.items():
+        out.update(var_report(f.returns[apart], f.var[name][apart], level, name))
+    return out
+
+
+def compare_risk(a: RiskForecasts, b: RiskForecasts, horizon: int, stride: int) -> tuple[float, float]:
+    """Diebold-Mariano on QLIKE: is a's variance forecast better than b's on the same windows?"""
+    lag = int(np.ceil(horizon / stride)) - 1
+    return dm_test(qlike(a.realised, a.forecast) - qlike(b.realised, b.forecast), lag, a.timestamps)
+
+
+@dataclass
+class RiskResult:
+    per_fold: pd.DataFrame
+    summary: pd.DataFrame
+    forecasts: dict[str, list[RiskForecasts]]
+
+    def pooled(self, name: str) -> RiskForecasts:
+        f = RiskForecasts.concat(self.forecasts[name])
+        order = np.lexsort((f.timestamps, f.series))
+        return RiskForecasts(
+            f.series[order],
+            f.timestamps[order],
+            f.realised[order],
+            f.forecast[order],
+            f.returns[order],
+            {k: v[order] for k, v in f.var.items()},
+        )
+
+
+def risk_backtest(
+    factories: dict[str, Callable[[], Forecaster]],
+    series: list[SeriesArrays],
+    folds: list[Fold],
+    stride: int,
+    step_ms: int,
+    adaptive_rate: float = 0.0,
+    references: tuple[str, ...] = ("garch", "har"),
+    on_fold: Callable[[str, int, dict[str, float]], None] | None = None,
+) -> RiskResult:
+    """Every variance model on the same folds and windows, with QLIKE ratios and DM tests against ``references``."""
+    horizon = series[0].targets.shape[1]
+    rows: list[dict] = []
+    parts: dict[str, list[RiskForecasts]] = {name: [] for name in factories}
+    for i, fold in enumerate(folds):
+        for name, factory in factories.items():
+            f = run_risk_fold(factory(), series, fold, stride, step_ms, adaptive_rate)
+            metrics = score_risk(f, horizon, step_ms) | {"fit_seconds": f.fit_seconds}
+            rows.append({"model": name, "fold": i, **metrics})
+            parts[name].append(f)
+            log.info("fold %d %s: QLIKE %.4f (%.1f s)", i, name, metrics["qlike"], f.fit_seconds)
+            if on_fold:
+                on_fold(name, i, metrics)
+    result = RiskResult(pd.DataFrame(rows), pd.DataFrame(), parts)
+    pooled = {name: result.pooled(name) for name in factories}
+    summary = []
+    for name, f in pooled.items():
+        metrics = score_risk(f, horizon, step_ms)
+        metrics["fit_seconds"] = float(sum(p.fit_seconds for p in parts[name]))
+        for ref in references:
+            if ref in pooled and ref != name:
+                metrics[f"qlike_ratio_{ref}"] = metrics["qlike"] / float(
+                    np.mean(qlike(pooled[ref].realised, pooled[ref].forecast))
+                )
+                metrics[f"dm_p_{ref}"] = compare_risk(f, pooled[ref], horizon, stride)[1]
+        summary.append({"model": name, **metrics})
+    result.summary = pd.DataFrame(summary).set_index("model")
+    _add_per_fold_ratios(result, references)
+    return result
+
+
+def _add_per_fold_ratios(result: RiskResult, references: tuple[str, ...]) -> None:
+    frame = result.per_fold
+    for ref in references:
+        ref_qlike = frame[frame["model"] == ref].set_index("fold")["qlike"]
+        if len(ref_qlike):
+            frame[f"qlike_ratio_{ref}"] = frame["qlike"] / frame["fold"].map(ref_qlike)

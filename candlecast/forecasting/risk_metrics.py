@@ -1,0 +1,85 @@
+"""Losses and tests for risk forecasts: variance forecasts by QLIKE, Value-at-Risk by its hits.
+
+QLIKE (Patton 2011) is the loss that ranks variance forecasts correctly even though realised variance
+is only a noisy proxy of the true variance, and it punishes under-prediction (the costly error for
+risk) more than over-prediction. Value-at-Risk is judged by its hit sequence: Kupiec's test of the
+hit rate (unconditional coverage) and Christoffersen's test of independence (hits should not
+cluster), plus the quantile (tick) loss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+_TINY = 1e-300
+
+
+def qlike(realised: np.ndarray, forecast: np.ndarray) -> np.ndarray:
+    """QLIKE loss per window: rv/f - log(rv/f) - 1 (0 for a perfect forecast, never negative)."""
+    ratio = np.maximum(realised, _TINY) / forecast
+    return ratio - np.log(ratio) - 1.0
+
+
+def mse_log(realised: np.ndarray, forecast: np.ndarray) -> np.ndarray:
+    """Squared error of the log variance per window."""
+    return (np.log(np.maximum(realised, _TINY)) - np.log(forecast)) ** 2
+
+
+def tick_loss(returns: np.ndarray, quantile: np.ndarray, level: float) -> float:
+    """Mean quantile (pinball) loss of a ``level`` quantile forecast, e.g. level 0.01 for the 99% VaR."""
+    diff = returns - quantile
+    return float(np.mean(np.maximum(level * diff, (level - 1) * diff)))
+
+
+def _loglik(hits: int, n: int, p: float) -> float:
+    """log of p^hits (1-p)^(n-hits), with 0 * log 0 = 0."""
+    out = 0.0
+    if hits:
+        out += hits * np.log(p)
+    if n - hits:
+        out += (n - hits) * np.log1p(-p)
+    return out
+
+
+def kupiec(hits: np.ndarray, level: float) -> tuple[float, float]:
+    """Kupiec's proportion-of-failures test: LR statistic and p-value of "the hit rate is ``level``"."""
+    n, x = len(hits), int(np.sum(hits))
+    if n == 0:
+        return 0.0, 1.0
+    lr = -2 * (_loglik(x, n, level) - _loglik(x, n, x / n))
+    return float(lr), float(stats.chi2.sf(lr, 1))
+
+
+def christoffersen(hits: np.ndarray) -> tuple[float, float]:
+    """Christoffersen's independence test: LR statistic and p-value of "a hit today says nothing of tomorrow"."""
+    h = np.asarray(hits, dtype=bool)
+    prev, cur = h[:-1], h[1:]
+    n00, n01 = int(np.sum(~prev & ~cur)), int(np.sum(~prev & cur))
+    n10, n11 = int(np.sum(prev & ~cur)), int(np.sum(prev & cur))
+    if n01 + n11 == 0 or n00 + n10 == 0:  # no hit, or nothing but hits: nothing to test
+        return 0.0, 1.0
+    pi = (n01 + n11) / (n00 + n01 + n10 + n11)
+    pi01 = n01 / (n00 + n01) if n00 + n01 else 0.0
+    pi11 = n11 / (n10 + n11) if n10 + n11 else 0.0
+    restricted = _loglik(n01 + n11, n00 + n01 + n10 + n11, pi)
+    free = _loglik(n01, n00 + n01, pi01) + _loglik(n11, n10 + n11, pi11)
+    lr = -2 * (restricted - free)
+    return float(lr), float(stats.chi2.sf(lr, 1))
+
+
+def var_report(returns: np.ndarray, var_quantile: np.ndarray, level: float, prefix: str) -> dict[str, float]:
+    """Hit rate, Kupiec and Christoffersen p-values and tick loss of a Value-at-Risk series.
+
+    ``var_quantile`` is the ``level`` quantile of the return (a negative number for a loss), so a
+    hit is a return below it. The windows must not overlap (one every horizon), or hits cluster by
+    construction and the independence test means nothing.
+    """
+    hits = returns < var_quantile
+    return {
+        f"{prefix}_hit_rate": float(np.mean(hits)) if len(hits) else float("nan"),
+        f"{prefix}_kupiec_p": kupiec(hits, level)[1],
+        f"{prefix}_christoffersen_p": christoffersen(hits)[1],
+        f"{prefix}_tick_loss": tick_loss(returns, var_quantile, level) if len(hits) else float("nan"),
+        f"{prefix}_windows": float(len(hits)),
+    }
