@@ -45,7 +45,7 @@ def _real_market(shared_data) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 @pytest.fixture(params=["synthetic", pytest.param("real", marks=pytest.mark.real_data)])
 def market(request) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """ETH and BTC hourly candles, 3000 rows each; the real pair skips when ../shared/data is absent."""
+    """ETH and BTC hourly candles, 3000 rows each; the real pair is deselected when ../shared/data is absent."""
     if request.param == "real":
         return _real_market(request.getfixturevalue("shared_data"))
     return _synthetic_market()
