@@ -129,16 +129,6 @@ def test_cli_validate_and_export_name_the_corrupt_file_with_exit_code_3(store: C
         assert str(path) in line and "magic bytes" in line and f"candlecast store repair {KEY}" in line
 
 
-def test_cli_store_repair_then_validate_passes(store: CandleStore, source: pd.DataFrame, exchange) -> None:
-    _truncate(store)
-    repaired = _cli("store", "repair", str(KEY), "--api-url", exchange.url, "--no-rate-limit")
-    assert repaired.exit_code == 0, repaired.output
-    assert "set aside 2024.parquet" in repaired.output and f"2024.parquet: {HOURS_2024} stored" in repaired.output
-    pd.testing.assert_frame_equal(store.read(KEY), source.iloc[:-1].reset_index(drop=True))
-    assert _cli("validate", "--series", str(KEY)).exit_code == 0
-    assert "nothing to repair" in _cli("store", "repair", str(KEY), "--api-url", exchange.url).output
-
-
 def test_cli_store_rm_asks_first(store: CandleStore) -> None:
     declined = _cli("store", "rm", str(KEY), input="n\n")
     assert declined.exit_code == 1 and "nothing removed" in declined.output and store.list_series() == [KEY, OTHER]
