@@ -42,6 +42,10 @@ class ExchangeConfig(_Frozen):
     synthetic_hour_mean: float = Field(
         0.15, ge=0, description="hour-of-day mean return of the synthetic market, in return standard deviations"
     )
+    synthetic_sentiment_path: Path | None = Field(
+        None,
+        description="the emulator also writes a seeded daily fear & greed index here (join it via features.exogenous)",
+    )
     seed: int = 7
 
 

@@ -33,6 +33,11 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
         frame.to_parquet(tmp, index=False)
 
 
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    with _atomic_target(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
 def write_json(data: Any, path: Path) -> None:
     with _atomic_target(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))

@@ -15,6 +15,7 @@ import pandas as pd
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
+from candlecast.data.fetching import exchange_clock_ms
 from candlecast.data.ingest import gate_batch
 from candlecast.data.quarantine import QuarantineEntry
 from candlecast.data.validations import record_validation
@@ -27,8 +28,9 @@ class ContractViolation(ValueError):
     """Data failed a critical expectation; the message names each one and shows offending rows."""
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
+def now_ms(cfg: RunConfig | None = None) -> int:
+    """'Now' for live checks: the configured exchange's clock (a pinned demo market's end), else the wall clock."""
+    return exchange_clock_ms(cfg) if cfg is not None else int(time.time() * 1000)
 
 
 def candle_gate(

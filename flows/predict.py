@@ -14,6 +14,6 @@ from tasks.validate import validate_stored
 def predict_flow(config: RunConfig | None = None) -> PredictionOutcome:
     cfg = config or RunConfig()
     for series in cfg.series:
-        validate_stored(series, live=True)
+        validate_stored(series, live=True, cfg=cfg)
     predict_risk(cfg)  # volatility and VaR next to the returns, when a risk model holds @champion
     return predict(cfg)

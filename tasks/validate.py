@@ -36,9 +36,12 @@ def validate_batch(series: SeriesKey, staged: Path) -> dict:
 
 
 @task(name="validate-stored", task_run_name="validate-stored-{series.slug}")
-def validate_stored(series: SeriesKey, live: bool = False) -> dict:
-    """The stored series as a whole, before training (historical) or prediction (live: closed and fresh)."""
-    report = gate.check_stored(Settings(), series, gate.now_ms() if live else None)
+def validate_stored(series: SeriesKey, live: bool = False, cfg: RunConfig | None = None) -> dict:
+    """The stored series as a whole, before training (historical) or prediction (live: closed and fresh).
+
+    ``cfg`` gives the exchange's clock for the live checks (a pinned demo market is fresh at its own end).
+    """
+    report = gate.check_stored(Settings(), series, gate.now_ms(cfg) if live else None)
     _publish(report, f"validation-stored-{series.slug}", f"Stored candles {series}")
     gate.raise_if_failed(report, "the stored candles")
     return report.to_dict()

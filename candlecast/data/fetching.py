@@ -25,7 +25,9 @@ from candlecast.data.candle_store import CandleStore, CorruptPartition
 from candlecast.data.exchange import FetchStats, RetryPolicy, make_exchange
 from candlecast.data.pagination import FetchJob, fetch_many
 from candlecast.devtools.emulator import synthetic_emulator
-from candlecast.io import write_parquet
+from candlecast.devtools.sentiment import synthetic_fear_greed
+from candlecast.devtools.synthetic import Signal, synthetic_candles
+from candlecast.io import write_csv, write_parquet
 from candlecast.schema import SeriesKey, timeframe_ms
 from candlecast.settings import Settings
 
@@ -137,10 +139,11 @@ def fetch_ranges(
 def config_endpoint(cfg: RunConfig, now_ms: int | None = None) -> Iterator[tuple[str | None, bool, int]]:
     """(api_url, rate_limit, now) of the configured exchange; with ``exchange.emulator`` a local emulator.
 
-    The emulator's synthetic history runs from ``exchange.synthetic_start`` to now (seeded), so a
-    later run sees the same past candles plus the ones that closed since.
+    The emulator's synthetic history runs from ``exchange.synthetic_start`` to ``exchange.synthetic_end``
+    (or to now when that is null: a later run then sees the same past candles plus the ones that
+    closed since), seeded, with the configured strength of learnable signal.
     """
-    now = int(time.time() * 1000) if now_ms is None else int(now_ms)
+    now = exchange_clock_ms(cfg) if now_ms is None else int(now_ms)
     if not cfg.exchange.emulator:
         yield cfg.exchange.api_url, cfg.exchange.rate_limit, now
         return
@@ -148,11 +151,33 @@ def config_endpoint(cfg: RunConfig, now_ms: int | None = None) -> Iterator[tuple
     start = int(cfg.exchange.synthetic_start.timestamp() * 1000) // step * step
     n = (now - start) // step + 1
     if n < 2:
-        raise ValueError(f"exchange.synthetic_start {cfg.exchange.synthetic_start} is not before now")
+        raise ValueError(f"exchange.synthetic_start {cfg.exchange.synthetic_start} is not before the exchange clock")
+    signal = Signal(ar_phi=cfg.exchange.synthetic_ar_phi, hour_mean=cfg.exchange.synthetic_hour_mean)
+    if cfg.exchange.synthetic_sentiment_path is not None:
+        first = synthetic_candles(cfg.data.symbols[0], start, n, cfg.data.timeframe, cfg.exchange.seed, signal=signal)
+        write_csv(synthetic_fear_greed(first, cfg.exchange.seed), Path(cfg.exchange.synthetic_sentiment_path))
     with synthetic_emulator(
-        cfg.data.symbols, timeframe=cfg.data.timeframe, start_ms=start, n=n, seed=cfg.exchange.seed, now_ms=now
+        cfg.data.symbols,
+        timeframe=cfg.data.timeframe,
+        start_ms=start,
+        n=n,
+        seed=cfg.exchange.seed,
+        now_ms=now,
+        signal=signal,
     ) as emulator:
         yield emulator.url, False, now
+
+
+def exchange_clock_ms(cfg: RunConfig) -> int:
+    """The configured exchange's clock: the emulator's pinned end (``exchange.synthetic_end``), else now.
+
+    A pinned synthetic market is a fixed history: its newest candle is as fresh as it gets, so backfill
+    windows and live checks are measured against its clock, not the wall clock.
+    """
+    end = cfg.exchange.synthetic_end
+    if cfg.exchange.emulator and end is not None:
+        return int(end.timestamp() * 1000)
+    return int(time.time() * 1000)
 
 
 def fetch_for_config(

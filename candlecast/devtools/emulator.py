@@ -45,7 +45,7 @@ from candlecast.devtools.binance_wire import (
     market_id,
     status_fault_answer,
 )
-from candlecast.devtools.synthetic import synthetic_candles
+from candlecast.devtools.synthetic import DEFAULT_SIGNAL, Signal, synthetic_candles
 from candlecast.schema import CANDLE_COLUMNS, timeframe_ms
 
 __all__ = ["FAULTS", "KLINES_PATH", "PAGE_FAULTS", "STATUS_FAULTS", "ExchangeEmulator", "load_candle_file",
@@ -359,14 +359,16 @@ def synthetic_emulator(
     n: int = 2_000,
     seed: int = 0,
     now_ms: int | None = None,
+    signal: Signal = DEFAULT_SIGNAL,
     **kwargs: Any,
 ) -> ExchangeEmulator:
     """An (unstarted) emulator serving ``synthetic_candles`` for each symbol; use it with ``with``.
 
-    ``kwargs`` go to ``ExchangeEmulator`` (port, speed, rate_limit, ...).
+    ``signal`` sets how much of the returns a model can learn; ``kwargs`` go to ``ExchangeEmulator``
+    (port, speed, rate_limit, ...).
     """
     candles = {
-        (symbol, timeframe): synthetic_candles(symbol, start_ms, n, timeframe=timeframe, seed=seed)
+        (symbol, timeframe): synthetic_candles(symbol, start_ms, n, timeframe=timeframe, seed=seed, signal=signal)
         for symbol in symbols
     }
     return ExchangeEmulator(candles, now_ms=now_ms, **kwargs)
