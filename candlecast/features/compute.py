@@ -1,4 +1,4 @@
-"""Features from candles: pure pandas, causal by construction.
+"""Features from candles: pure pandas and NumPy, causal by construction.
 
 Every feature at row t uses only what was known when candle t closed: trailing windows and
 recursive averages over rows up to t, higher-timeframe candles that had closed by then, other
@@ -100,30 +100,56 @@ def _gapless_diff(x: pd.Series, ts: pd.Series, k: int, step: int) -> pd.Series:
 
 
 def _candle_features(c: pd.DataFrame, cfg: FeatureConfig, step: int) -> pd.DataFrame:
-    close = c["close"].astype("float64")
-    ret_1 = _gapless_diff(np.log(close), c["timestamp"], 1, step)
-    log_volume = np.log1p(c["volume"].astype("float64"))
-    vol_mean = log_volume.rolling(cfg.vol_window).mean()
-    vol_std = log_volume.rolling(cfg.vol_window).std()
-    ts = pd.to_datetime(c["timestamp"], unit="ms", utc=True)
-    hour = ts.dt.hour + ts.dt.minute / 60.0
-    dow = ts.dt.dayofweek + hour / 24.0
+    """The base features on NumPy arrays: a serving request's 200 candles in about 1 ms, not 20-40.
+
+    Pandas stays only for the two rolling statistics, so their values are bit for bit those of its own
+    rolling algorithm; the rest is elementwise arithmetic, equal to the Series version it replaced
+    (tests/unit/test_candle_features_numpy.py keeps a copy of that version and compares).
+    """
+    ts = c["timestamp"].to_numpy("int64")
+    close = c["close"].to_numpy("float64")
+    ret_1 = _gapless_diff_array(np.log(close), ts, 1, step)
+    log_volume = np.log1p(c["volume"].to_numpy("float64"))
+    volume = pd.Series(log_volume).rolling(cfg.vol_window)
+    vol_mean, vol_std = volume.mean().to_numpy(), volume.std().to_numpy()
+    hour, dow = _hour_and_weekday(ts)
     return pd.DataFrame(
         {
-            "timestamp": c["timestamp"].astype("int64"),
+            "timestamp": ts,
             "close": close,
             "ret_1": ret_1,
-            "range": np.log(c["high"] / c["low"]),
-            "body": np.log(c["close"] / c["open"]),
-            "rvol": _rolling_std(ret_1, cfg.vol_window),
-            # A flat volume window has zero spread: its z-score is 0, not ±inf.
-            "volume_z": ((log_volume - vol_mean) / vol_std.replace(0.0, np.nan)).fillna(0.0).where(vol_std.notna()),
+            "range": np.log(c["high"].to_numpy() / c["low"].to_numpy()),
+            "body": np.log(c["close"].to_numpy() / c["open"].to_numpy()),
+            "rvol": _rolling_std(pd.Series(ret_1), cfg.vol_window).to_numpy(),
+            "volume_z": _zscore(log_volume, vol_mean, vol_std),
             "hour_sin": np.sin(2 * np.pi * hour / 24),
             "hour_cos": np.cos(2 * np.pi * hour / 24),
             "dow_sin": np.sin(2 * np.pi * dow / 7),
             "dow_cos": np.cos(2 * np.pi * dow / 7),
         }
     )
+
+
+def _gapless_diff_array(x: np.ndarray, ts: np.ndarray, k: int, step: int) -> np.ndarray:
+    """``_gapless_diff`` on arrays: x[t] - x[t-k] where t-k is exactly k candles earlier, else NaN."""
+    out = np.full(len(x), np.nan)
+    if len(x) > k:
+        out[k:] = np.where(ts[k:] - ts[:-k] == k * step, x[k:] - x[:-k], np.nan)
+    return out
+
+
+def _zscore(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(x - mean) / std; a flat window (zero spread) scores 0, not ±inf; NaN while the window fills."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (x - mean) / np.where(std == 0.0, np.nan, std)
+    return np.where(np.isnan(std), np.nan, np.where(np.isnan(z), 0.0, z))
+
+
+def _hour_and_weekday(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """UTC hour of day (with minutes as a fraction) and day of week (Monday 0, with the hour as a fraction)."""
+    hour = (ts // 3_600_000) % 24 + ((ts // 60_000) % 60) / 60.0
+    weekday = (ts // 86_400_000 + 3) % 7  # 1970-01-01, day 0, was a Thursday (3)
+    return hour, weekday + hour / 24.0
 
 
 def _ewm(x: pd.Series, span: float | None = None, alpha: float | None = None) -> pd.Series:
