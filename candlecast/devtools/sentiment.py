@@ -25,7 +25,9 @@ def synthetic_fear_greed(candles: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     log_ret = np.log(close).diff()
     days = log_ret.resample("1D")
     complete = days.count() >= days.size().max() - 1  # a day still forming at the end is never published
-    frame = pd.DataFrame({"vol": days.std(), "week": np.log(close.resample("1D").last()).diff(7)})[complete].dropna()
+    daily = np.log(close.resample("1D").last())
+    week = daily - daily.shift(7).fillna(daily.iloc[0])  # the first week: the return since the market opened
+    frame = pd.DataFrame({"vol": days.std(), "week": week})[complete].dropna()
     # fixed scales (the synthetic market's own volatility), not sample statistics: nothing from later days
     z_vol = (frame["vol"] - HOURLY_VOL) / (0.5 * HOURLY_VOL)
     z_week = frame["week"] / (HOURLY_VOL * np.sqrt(7 * 24))
