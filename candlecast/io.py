@@ -29,26 +29,31 @@ def _atomic_target(path: Path) -> Iterator[Path]:
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` as parquet (no index), atomically."""
     with _atomic_target(path) as tmp:
         frame.to_parquet(tmp, index=False)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` as CSV (no index), atomically."""
     with _atomic_target(path) as tmp:
         frame.to_csv(tmp, index=False)
 
 
 def write_json(data: Any, path: Path) -> None:
+    """Write ``data`` as indented JSON with sorted keys, atomically; values JSON lacks (paths, times) become strings."""
     with _atomic_target(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
 def write_text(text: str, path: Path) -> None:
+    """Write ``text`` atomically."""
     with _atomic_target(path) as tmp:
         tmp.write_text(text)
 
 
 def read_json(path: Path) -> Any | None:
+    """The parsed JSON of ``path``, or None when it does not exist (a record not written yet is not an error)."""
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:

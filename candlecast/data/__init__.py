@@ -1,4 +1,6 @@
-"""Candles in and out: the ccxt client and pagination, staging fetches, the candle store, imports, resampling,
+"""Candles in and out: the exchange client, the candle store, imports, ingest, quarantine and repair.
+
+The package holds the ccxt client and pagination, staging fetches, the candle store, imports, resampling,
 gaps, quarantine, ingest, validation records and store maintenance (repair, removal).
 
 Everything that touches raw candles before they become features lives here, so a newcomer finds the

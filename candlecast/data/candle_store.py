@@ -55,6 +55,10 @@ class CandleStore:
         self.root = Path(root)
 
     def series_dir(self, series: SeriesKey) -> Path:
+        """The hive-style folder of one series (``exchange=/symbol=/timeframe=``), whether or not it exists yet.
+
+        The symbol's '/' becomes '-' so the pair stays one path segment.
+        """
         symbol = series.symbol.replace("/", "-")
         return self.root / f"exchange={series.exchange}" / f"symbol={symbol}" / f"timeframe={series.timeframe}"
 
@@ -70,6 +74,7 @@ class CandleStore:
         return periods + ([legacy] if legacy.exists() else [])
 
     def read(self, series: SeriesKey) -> pd.DataFrame:
+        """All stored candles of the series, sorted by open time; an empty frame for a series never stored."""
         files = self.files(series)
         if not files:
             return empty_candles()
@@ -79,6 +84,7 @@ class CandleStore:
         return frame
 
     def last_timestamp(self, series: SeriesKey) -> int | None:
+        """The newest stored open time (ms), or None for an empty series; where the next fetch resumes."""
         # read from the data, not the manifest: the data is the truth after any crash
         ends = [self._guarded(series, f, _max_timestamp) for f in self.files(series)[-2:]]
         ends = [e for e in ends if e is not None]
@@ -170,6 +176,7 @@ class CandleStore:
             raise CorruptPartition(series, path, str(err).splitlines()[0].rstrip(".")) from err
 
     def list_series(self) -> list[SeriesKey]:
+        """Every series that holds at least one data file, in path order (the catalogue `candlecast status` walks)."""
         found = []
         for folder in sorted(self.root.glob("exchange=*/symbol=*/timeframe=*")):
             if not any(p.name[0] not in "._" for p in folder.glob("*.parquet")):
@@ -205,6 +212,7 @@ def period_labels(timestamps: np.ndarray, timeframe: str) -> np.ndarray:
 
 
 def empty_candles() -> pd.DataFrame:
+    """A zero-row frame with the candle schema's columns and dtypes, so concatenation keeps the dtypes."""
     return pd.DataFrame({c: pd.Series(dtype="int64" if c == "timestamp" else "float64") for c in CANDLE_COLUMNS})
 
 

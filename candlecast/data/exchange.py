@@ -96,6 +96,7 @@ class RetryPolicy:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
 
     def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry ``attempt`` (0-based)."""
         return backoff_delay(attempt, self.base_s, self.cap_s)
 
 

@@ -30,6 +30,7 @@ class Gap:
     kind: str = SERIES_ONLY
 
     def to_dict(self) -> dict[str, int | str]:
+        """A JSON-ready dict for the manifest and the ingest report."""
         return asdict(self)
 
 

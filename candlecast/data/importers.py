@@ -108,6 +108,7 @@ def to_ms(values: pd.Series, unit: str = "auto") -> np.ndarray:
     numeric = pd.to_numeric(values, errors="coerce")
     if numeric.notna().all():
         x = numeric.to_numpy(dtype=np.float64)
+        scale: np.ndarray | float  # per value when guessed, one factor when given
         if unit == "auto":  # per value: magnitudes of 2001..2286 in s, ms, us and ns do not overlap
             scale = np.select([x < 1e11, x < 1e14, x < 1e17], [1000.0, 1.0, 1e-3], 1e-6)
         else:
@@ -148,7 +149,7 @@ def _mapped(raw: pd.DataFrame, columns: Mapping[str, str], path: Path) -> pd.Dat
 
 
 def _freqtrade_json(path: Path) -> pd.DataFrame:
-    """freqtrade's ``download-data`` JSON: a list of [open ms, open, high, low, close, volume]."""
+    """The JSON of freqtrade's ``download-data``: a list of [open ms, open, high, low, close, volume]."""
     rows = json.loads(path.read_text())
     if not isinstance(rows, list) or any(not isinstance(r, list) or len(r) < 6 for r in rows[:5]):
         raise ValueError(f"{path.name} is not freqtrade JSON: expected [[ms, open, high, low, close, volume], ...]")

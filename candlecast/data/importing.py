@@ -39,10 +39,12 @@ class ImportOutcome:
 
     @property
     def stored(self) -> bool:
+        """Whether the file's candles reached the store (the gate passed)."""
         return bool(self.report.success)
 
     @property
     def missing(self) -> int:
+        """How many candles the series still lacks between its first and last stored candle."""
         return sum(g.missing for g in self.gaps)
 
 

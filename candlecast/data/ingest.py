@@ -38,9 +38,11 @@ class GateReport(Protocol):
 
     success: bool
 
-    def summary(self) -> str: ...
+    def summary(self) -> str:
+        """One line for logs and the CLI."""
 
-    def to_dict(self) -> dict[str, Any]: ...
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data, for validation records and quarantine sidecars."""
 
 
 Gate = Callable[[pd.DataFrame, SeriesKey], GateReport]
@@ -63,6 +65,7 @@ class SeriesReport:
     error: str | None
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: one row of the ingest report."""
         return asdict(self)
 
 

@@ -18,7 +18,7 @@ import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -55,10 +55,12 @@ class RepairOutcome:
 
     @property
     def repaired(self) -> bool:
+        """True when every set-aside range is back in the store."""
         return not self.pending
 
 
 def corrupt_dir(settings: Settings, series: SeriesKey) -> Path:
+    """Where a series' unreadable files are kept: outside the store, so its readers never see them."""
     return settings.root / "corrupt" / series.slug
 
 
@@ -86,7 +88,8 @@ def set_aside_corrupt(settings: Settings, series: SeriesKey) -> list[SetAside]:
 def pending_repairs(settings: Settings, series: SeriesKey) -> list[SetAside]:
     """Ranges set aside and not refetched yet, oldest first."""
     notes = sorted(corrupt_dir(settings, series).glob(f"*{NOTE_SUFFIX}"))
-    return [SetAside(**read_json(n)) for n in notes]
+    # a note that vanished between the glob and the read was refetched meanwhile: nothing pending
+    return [SetAside(**data) for n in notes if (data := read_json(n)) is not None]
 
 
 def repair_series(settings: Settings, series: SeriesKey, gate: Gate, **fetch_options: Any) -> RepairOutcome:
@@ -124,7 +127,7 @@ def _span(name: str, timeframe: str, recorded: dict[str, Any] | None) -> tuple[i
     if name == LEGACY_FILE:
         return 0, None
     label = name.removesuffix(".parquet")
-    unit = "M" if "-" in label else "Y"
+    unit: Literal["M", "Y"] = "M" if "-" in label else "Y"  # a literal: numpy's overloads accept known units only
     start = np.datetime64(label, unit)
     return _ms(start), _ms(start + np.timedelta64(1, unit))
 

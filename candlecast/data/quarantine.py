@@ -48,6 +48,7 @@ class QuarantineEntry:
 
     @property
     def batch_path(self) -> Path:
+        """The refused candles, kept as the parquet file they were staged in."""
         return self.path / BATCH
 
     @property
@@ -59,6 +60,7 @@ class QuarantineEntry:
 
 
 def quarantine_dir(settings: Settings) -> Path:
+    """The quarantine root: beside the store, never inside it, so a refused batch is never read as data."""
     return settings.root / "quarantine"
 
 
@@ -106,6 +108,7 @@ def get_entry(settings: Settings, entry_id: str) -> QuarantineEntry:
 
 
 def read_batch(entry: QuarantineEntry) -> pd.DataFrame:
+    """The refused candles of an entry, for `quarantine show` and a release's re-validation."""
     return pd.read_parquet(entry.batch_path)
 
 

@@ -24,6 +24,7 @@ REFUSED_ONLY = "refused_batch"
 
 
 def validation_record_path(settings: Settings, series: SeriesKey) -> str:
+    """Where the series' validation record lives (a string: it is logged as an MLflow tag)."""
     return str(settings.validation_dir / f"{series.slug}.json")
 
 

@@ -46,6 +46,7 @@ class WireSeries:
 
     @classmethod
     def build(cls, ts: np.ndarray, values: np.ndarray, tf_ms: int) -> WireSeries:
+        """Wrap one series, encoding every candle's JSON row once up front."""
         return cls(ts, values, tf_ms, encode_rows(ts, values, tf_ms))
 
 
@@ -57,6 +58,7 @@ class ApiError(Exception):
         self.status, self.code, self.msg = status, code, msg
 
     def body(self) -> bytes:
+        """Binance's JSON error body, e.g. ``{"code": -1121, "msg": "Invalid symbol."}``."""
         return json.dumps({"code": self.code, "msg": self.msg}).encode()
 
 
@@ -87,6 +89,7 @@ def kline_row(t: int, o: float, h: float, low: float, c: float, v: float, tf: in
 
 
 def encode(row: list[Any]) -> str:
+    """Compact JSON of one kline row, as Binance sends it (no spaces)."""
     return json.dumps(row, separators=(",", ":"))
 
 

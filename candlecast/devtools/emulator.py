@@ -223,8 +223,10 @@ class ExchangeEmulator:
         """Base URL such as 'http://127.0.0.1:54321'; known once started."""
         if self._server is None:
             raise RuntimeError("the emulator is not started: call start() or use it as a context manager")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        host = self._server.server_address[0]
+        if isinstance(host, bytes):  # typeshed allows bytes (other address families); AF_INET answers str
+            host = host.decode()
+        return f"http://{host}:{self._server.server_port}"
 
     def start(self) -> ExchangeEmulator:
         """Bind the port and serve in a daemon thread (idempotent)."""
