@@ -39,6 +39,7 @@ def read_exogenous(path: str | Path, columns: list[str] | None = None) -> pd.Dat
 
 
 def exogenous_prefix(path: str | Path) -> str:
+    """The column prefix of a file's values, ``exo_<file stem>``: names say which file a feature came from."""
     return "exo_" + Path(path).name.split(".")[0].lower().replace("-", "_")
 
 

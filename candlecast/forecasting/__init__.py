@@ -1,5 +1,7 @@
-"""Forecasting without tracking: the Forecaster interface, baselines, the neural adapter, splits, the
-walk-forward engine, metrics and calibration.
+"""Forecasting without tracking: every model judged on the same folds, offline.
+
+The package holds the Forecaster interface, baselines, the neural adapter, splits, the walk-forward
+engine, metrics and calibration.
 
 Everything is judged here next to the naive random walk on the same folds. May import ``features``,
 ``data``, ``models`` and the leaves; never MLflow, Optuna or Prefect, so an offline backtest stays light.

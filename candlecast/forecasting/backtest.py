@@ -6,8 +6,9 @@ table printed here and a promotion decision read the same windows.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,8 @@ _TIMEFRAMES = ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12
 
 @dataclass(frozen=True)
 class Source:
+    """One series to backtest: its candles and the names the features and the report use."""
+
     name: str  # e.g. binance_BTC-USDT_1h
     symbol: str  # e.g. BTC/USDT (for cross-asset features)
     timeframe: str
@@ -132,7 +135,7 @@ def write_tables(result: BacktestResult | RiskResult, out_dir: Path, name: str, 
     return list(paths)
 
 
-def named_factories(names: list[str], cfg: RunConfig) -> dict[str, Callable[[], Forecaster]]:
+def named_factories(names: Sequence[str], cfg: RunConfig) -> dict[str, Callable[[], Forecaster]]:
     """Factories for baselines and architectures by name (architectures with default hyperparameters).
 
     For the volatility target the baselines are the volatility models (naive_vol, ewma, garch, ...).
@@ -144,16 +147,19 @@ def named_factories(names: list[str], cfg: RunConfig) -> dict[str, Callable[[], 
     known = sorted([*(RISK_BASELINES if volatility else BASELINES), *MODELS])
     for name in names:
         if volatility and name in RISK_BASELINES:
-            factories[name] = lambda name=name: make_risk_baseline(name, fc.horizon, step_ms)
+            factories[name] = partial(make_risk_baseline, name, fc.horizon, step_ms)
         elif name in BASELINES and not volatility:
-            factories[name] = lambda name=name: make_baseline(
-                name, fc.lookback, fc.horizon, step_ms, cfg.backtest.stat_window
-            )
+            factories[name] = partial(make_baseline, name, fc.lookback, fc.horizon, step_ms, cfg.backtest.stat_window)
         elif name in MODELS:
-            factories[name] = lambda name=name: neural_forecaster(cfg, name, {})
+            factories[name] = partial(_with_defaults, cfg, name)
         else:
             raise ValueError(f"unknown model {name!r} for the {cfg.target} target: choose from {known}")
     return factories
+
+
+def _with_defaults(cfg: RunConfig, name: str) -> Forecaster:
+    """An architecture with its default hyperparameters: a fresh dict each time, as the forecaster keeps it."""
+    return neural_forecaster(cfg, name, {})
 
 
 def objective_name(cfg: RunConfig) -> str:

@@ -9,6 +9,7 @@ refitting, so the cost stays one fit per fold.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ class Naive(Baseline):
     name = "naive"
 
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, None]:
+        """Zero cumulative return at every step, no bounds."""
         return np.zeros((len(rows), self.horizon)), None
 
 
@@ -53,6 +55,7 @@ class Drift(Baseline):
     name = "drift"
 
     def fit(self, series: list[SeriesArrays], fold: Fold) -> None:
+        """Estimate the mean one-candle log return over the training range, skipping steps across gaps."""
         rets = []
         for s in series:
             usable = _contiguous_steps(s, self.step_ms) & fold.train.mask(s.timestamps)[1:]
@@ -60,6 +63,7 @@ class Drift(Baseline):
         self.mu = float(np.mean(np.concatenate(rets)))
 
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, None]:
+        """The drift accumulated over 1..H steps, the same for every window."""
         return np.tile(self.mu * np.arange(1, self.horizon + 1), (len(rows), 1)), None
 
 
@@ -69,6 +73,7 @@ class SeasonalNaive(Baseline):
     name = "snaive"
 
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, None]:
+        """The log change from one season before each step to the window's last close."""
         log_close = np.log(series.close)
         out = np.zeros((len(rows), self.horizon))
         for k in range(1, self.horizon + 1):
@@ -91,33 +96,32 @@ class Ridge(Baseline):
     penalties = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # times the number of training windows
 
     def fit(self, series: list[SeriesArrays], fold: Fold) -> None:
+        """Solve ridge regressions from the training windows' Gram matrix; keep the penalty best on validation."""
         self.scaler = fit_scaler(series, fold.train)
         xtx, xty, n = self._gram(series, [s.sample_rows(fold.train) for s in series])
         vx, vy = self._design(series, [s.sample_rows(fold.val) for s in series])
         eye = np.eye(len(xtx))
         eye[-1, -1] = 0.0
-        best = None
-        for penalty in self.penalties:
-            coef = np.linalg.solve(xtx + penalty * n * eye, xty)
-            err = float(np.mean((vx @ coef - vy) ** 2)) if len(vx) else penalty
-            if best is None or err < best[0]:
-                best = (err, coef, penalty)
-        self.coef, self.penalty = best[1], best[2]
+        fits = [(penalty, np.linalg.solve(xtx + penalty * n * eye, xty)) for penalty in self.penalties]
+        # without validation windows the smallest penalty wins (its "error" is the penalty itself)
+        errors = [float(np.mean((vx @ coef - vy) ** 2)) if len(vx) else penalty for penalty, coef in fits]
+        self.penalty, self.coef = fits[int(np.argmin(errors))]  # the first of equal errors, as a strict < did
 
-    def _batches(self, series: list[SeriesArrays], rows: list[np.ndarray]):
+    def _batches(self, series: list[SeriesArrays], rows: list[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         ds = WindowDataset(series, rows, self.scaler, self.lookback)
         for x, y in make_loader(ds, 4096, shuffle=False):
             flat = x.reshape(len(x), -1).double().numpy()
             yield np.hstack([flat, np.ones((len(flat), 1))]), y.double().numpy()
 
     def _gram(self, series: list[SeriesArrays], rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
-        xtx = xty = None
+        xtx: np.ndarray | None = None
+        xty: np.ndarray | None = None
         n = 0
         for x, y in self._batches(series, rows):
             xtx = x.T @ x if xtx is None else xtx + x.T @ x
             xty = x.T @ y if xty is None else xty + x.T @ y
             n += len(x)
-        if xtx is None:
+        if xtx is None or xty is None:  # both or neither: set by the same batches
             raise ValueError("ridge: the training range holds no complete window")
         return xtx, xty, n
 
@@ -128,6 +132,7 @@ class Ridge(Baseline):
         return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
 
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, None]:
+        """The linear map applied to the scaled windows, the target scale undone."""
         x, _ = self._design([series], [rows])
         if len(rows) == 0:
             return np.empty((0, self.horizon)), None
@@ -169,6 +174,8 @@ class _StatsForecast(Baseline):
 
 
 class AutoARIMA(_StatsForecast):
+    """AutoARIMA with the season of the candle length (a day intraday, else a week)."""
+
     name = "arima"
 
     def _make(self) -> Any:
@@ -204,6 +211,7 @@ class Prophet(Baseline):
     name = "prophet"
 
     def fit(self, series: list[SeriesArrays], fold: Fold) -> None:
+        """Fit one Prophet per series on the last ``stat_window`` training candles (naive UTC times)."""
         import pandas as pd
 
         logging.getLogger("prophet.plot").setLevel(logging.CRITICAL)  # "Importing plotly failed": not needed here
@@ -225,6 +233,7 @@ class Prophet(Baseline):
             self.models[s.name] = model.fit(pd.DataFrame({"ds": _naive_utc(ts), "y": np.log(close)}))
 
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, None]:
+        """The fitted curve's change from each window's last candle to each step ahead."""
         import pandas as pd
 
         if len(rows) == 0:
@@ -243,6 +252,7 @@ BASELINES: dict[str, type[Baseline]] = {
 
 
 def make_baseline(name: str, lookback: int, horizon: int, step_ms: int, stat_window: int = 2000) -> Baseline:
+    """A fresh baseline by name; the error lists the known names."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}: choose from {sorted(BASELINES)}")
     return BASELINES[name](lookback, horizon, step_ms, stat_window)

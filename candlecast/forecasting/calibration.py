@@ -65,7 +65,9 @@ def adapt(
 
     Args:
         start: the split-conformal calibration of the fold (from its calibration block).
-        y, point: realised and forecast cumulative returns (N, H); bounds: raw quantile bounds (N, H, 2) or None.
+        y: realised cumulative returns (N, H).
+        point: forecast cumulative returns (N, H).
+        bounds: raw quantile bounds (N, H, 2), or None for a model without quantiles.
         origins: each window's origin (ms); windows are visited in origin order (stable), series pooled.
         known_after: ms after its origin when every step of a window has closed (horizon * candle).
         rate: step size as a share of the starting interval width; 0 keeps the split-conformal offsets.

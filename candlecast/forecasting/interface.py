@@ -24,8 +24,10 @@ class Forecaster(ABC):
 
     @abstractmethod
     def fit(self, series: list[SeriesArrays], fold: Fold) -> None:
-        """Fit on ``fold.train`` only; ``fold.val`` may serve early stopping or model selection. Never read
-        ``fold.cal`` or ``fold.test``."""
+        """Fit on ``fold.train`` only; ``fold.val`` may serve early stopping or model selection.
+
+        Never read ``fold.cal`` or ``fold.test``: they calibrate and judge the fitted model.
+        """
 
     @abstractmethod
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -44,6 +44,7 @@ def forecast_metrics(
 
 
 def pinball(y: np.ndarray, q: np.ndarray, level: float) -> float:
+    """Mean pinball (quantile) loss of ``q`` as the ``level`` quantile of ``y``."""
     diff = y - q
     return float(np.mean(np.maximum(level * diff, (level - 1) * diff)))
 

@@ -78,6 +78,7 @@ class RiskForecasts:
 
     @classmethod
     def concat(cls, parts: list[RiskForecasts]) -> RiskForecasts:
+        """Pool risk forecasts (folds or series) into one; the tracked quantiles and fit time belong to one fold."""
         cat = np.concatenate
         return cls(
             cat([p.series for p in parts]),
@@ -165,11 +166,14 @@ def compare_risk(a: RiskForecasts, b: RiskForecasts, horizon: int, stride: int) 
 
 @dataclass
 class RiskResult:
+    """What a volatility backtest found: per-fold and pooled scores, and the forecasts they came from."""
+
     per_fold: pd.DataFrame
     summary: pd.DataFrame
     forecasts: dict[str, list[RiskForecasts]]
 
     def pooled(self, name: str) -> RiskForecasts:
+        """One model's risk forecasts over every fold, per series in time order."""
         f = RiskForecasts.concat(self.forecasts[name])
         order = np.lexsort((f.timestamps, f.series))
         return RiskForecasts(

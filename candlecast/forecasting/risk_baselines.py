@@ -52,6 +52,7 @@ class NaiveVol(RiskBaseline):
     name = "naive_vol"
 
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, None]:
+        """The trailing mean squared return of the last h candles, times h, as (N, 1)."""
         sq = log_returns(series, self.step_ms) ** 2
         # the mean over the candles the window has, times h: a missing candle does not read as calm
         mean = _trailing_nanmean(sq, self.horizon)
@@ -65,10 +66,12 @@ class EWMA(RiskBaseline):
     decay = 0.94
 
     def fit(self, series: list[SeriesArrays], fold: Fold) -> None:
+        """Start the recursion at the training range's variance, so the first test windows are not cold."""
         train = np.concatenate([log_returns(s, self.step_ms)[fold.train.mask(s.timestamps)] for s in series])
         self.start = float(np.nanvar(train))
 
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, None]:
+        """The next candle's variance known at each origin, times h (EWMA has no mean reversion), as (N, 1)."""
         r = log_returns(series, self.step_ms)
         var = np.empty(len(r))
         v = self.start
@@ -86,6 +89,10 @@ class GARCH(RiskBaseline):
     asymmetric = False
 
     def fit(self, series: list[SeriesArrays], fold: Fold) -> None:
+        """Fit GARCH-t by maximum likelihood on the fold's training returns, pooled over series, in percent.
+
+        Percent returns keep arch's optimiser well scaled; ``forecast`` converts back.
+        """
         from arch import arch_model
 
         parts = [log_returns(s, self.step_ms)[fold.train.mask(s.timestamps)] for s in series]
@@ -110,6 +117,7 @@ class GARCH(RiskBaseline):
         return out
 
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, None]:
+        """The closed-form sum of the next h one-step variances (mean-reverting when persistence < 1), as (N, 1)."""
         nxt = self.one_step(log_returns(series, self.step_ms) * _PCT)
         phi = self.alpha + self.beta + self.gamma / 2  # persistence (symmetric innovations)
         h = self.horizon
@@ -141,6 +149,7 @@ class HAR(RiskBaseline):
             return np.column_stack([np.ones(len(sq)), *(np.log(c) for c in cols)])
 
     def fit(self, series: list[SeriesArrays], fold: Fold) -> None:
+        """Regress each training window's log realised variance on the log daily, weekly and monthly ones."""
         xs, ys = [], []
         for s in series:
             rows = s.sample_rows(fold.train)
@@ -155,6 +164,7 @@ class HAR(RiskBaseline):
         self.smearing = float(np.mean(np.exp(y - x @ self.coef)))  # Duan: exp of a log forecast is biased low
 
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, None]:
+        """The regression's forecast, Duan-smeared back from logs, as (N, 1); NaN without a month of history."""
         x = self._regressors(series)[rows]
         out = np.exp(x @ self.coef) * self.smearing
         return np.where(np.isfinite(out), out, np.nan)[:, None], None
@@ -177,6 +187,7 @@ RISK_BASELINES: dict[str, type[RiskBaseline]] = {cls.name: cls for cls in (Naive
 
 
 def make_risk_baseline(name: str, horizon: int, step_ms: int) -> RiskBaseline:
+    """A fresh volatility baseline by name; the error lists the known names."""
     if name not in RISK_BASELINES:
         raise ValueError(f"unknown volatility baseline {name!r}: choose from {sorted(RISK_BASELINES)}")
     return RISK_BASELINES[name](horizon, step_ms)

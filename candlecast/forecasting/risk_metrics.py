@@ -33,7 +33,7 @@ def tick_loss(returns: np.ndarray, quantile: np.ndarray, level: float) -> float:
 
 
 def _loglik(hits: int, n: int, p: float) -> float:
-    """log of p^hits (1-p)^(n-hits), with 0 * log 0 = 0."""
+    """The log of p^hits (1-p)^(n-hits), with 0 * log 0 = 0."""
     out = 0.0
     if hits:
         out += hits * np.log(p)

@@ -47,6 +47,7 @@ class Plan:
 
     @property
     def test(self) -> Range:
+        """The whole evaluation span: first test fold's start to the last one's end."""
         return Range(self.test_folds[0].test.start, self.test_folds[-1].test.end)
 
 

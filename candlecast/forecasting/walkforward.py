@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -83,9 +84,13 @@ class Forecasts:
 
     @classmethod
     def concat(cls, parts: list[Forecasts]) -> Forecasts:
-        return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in _ARRAYS))
+        """Pool forecasts (folds or series) into one; calibration and fit time belong to one fold, so reset."""
+        # Any: the fields are named in _ARRAYS (all arrays), which mypy cannot match to the signature
+        arrays: dict[str, Any] = {k: np.concatenate([getattr(p, k) for p in parts]) for k in _ARRAYS}
+        return cls(**arrays)
 
     def subset(self, mask: np.ndarray) -> Forecasts:
+        """The windows ``mask`` selects or reorders (a boolean mask or integer indices), all arrays alike."""
         return Forecasts(*(getattr(self, k)[mask] for k in _ARRAYS))
 
 
@@ -123,11 +128,12 @@ def run_fold(
     model.fit([s.until(fold.val.end) for s in series], fold)
     cal = [(s, origins(s, fold.cal, stride, step_ms)) for s in series]
     pc = [model.forecast(s.inputs_only(), rows) for s, rows in cal]
-    bounds = None if pc[0][1] is None else np.concatenate([b for _, b in pc])
+    bounds = _stack_bounds([b for _, b in pc])
     y_cal = np.concatenate([s.targets[rows] for s, rows in cal])
     calibration = Calibration.fit(y_cal, np.concatenate([p for p, _ in pc]), bounds, interval)
     scale_mae, scale_rmse = training_scales(series, fold.train)
-    parts, raws = [], []
+    parts: list[Forecasts] = []
+    raws: list[np.ndarray | None] = []
     for s in series:
         rows = origins(s, fold.test, stride, step_ms)
         point, raw = model.forecast(s.inputs_only(), rows)
@@ -155,7 +161,7 @@ def run_fold(
         calibration,
         out.y,
         out.point,
-        None if raws[0] is None else np.concatenate(raws),
+        _stack_bounds(raws),
         out.timestamps,
         known_after=horizon * step_ms,
         rate=adaptive_rate,
@@ -203,6 +209,19 @@ def compare(err_a: np.ndarray, err_b: np.ndarray, timestamps: np.ndarray, stride
     return diebold_mariano(err_a, err_b, lag, timestamps)
 
 
+def _stack_bounds(bounds: list[np.ndarray | None]) -> np.ndarray | None:
+    """One model's raw quantile bounds pooled over series; None for a model without quantiles.
+
+    A model has bounds for every series or for none: a mix would misalign the windows, so it raises.
+    """
+    present = [b for b in bounds if b is not None]
+    if not present:
+        return None
+    if len(present) != len(bounds):
+        raise ValueError(f"quantile bounds for {len(present)} of {len(bounds)} series: a model gives all or none")
+    return np.concatenate(present)
+
+
 def training_scales(series: list[SeriesArrays], train: Range) -> tuple[np.ndarray, np.ndarray]:
     """The MASE/RMSSE denominators per step: naive's in-sample errors on the training windows, pooled."""
     targets = np.concatenate([s.targets[s.sample_rows(train)] for s in series])
@@ -211,6 +230,11 @@ def training_scales(series: list[SeriesArrays], train: Range) -> tuple[np.ndarra
 
 @dataclass
 class BacktestResult:
+    """What a walk-forward backtest found: per-fold and pooled scores, and the forecasts they came from.
+
+    The forecasts are kept so the gate can run Diebold-Mariano tests on the very windows it scored.
+    """
+
     per_fold: pd.DataFrame  # one row per (model, fold)
     summary: pd.DataFrame  # one row per model, over all folds' windows
     forecasts: dict[str, list[Forecasts]] = field(default_factory=dict)  # per model, one per fold
