@@ -21,7 +21,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
-from mlflow.types import ColSpec, Schema
+from mlflow.types import ColSpec, Schema, TensorSpec
 
 from candlecast.io import file_lock
 from candlecast.registry.bundle import SPEC_FILE, BundleSpec, ModelBundle
@@ -65,7 +65,9 @@ def _signature(input_example: pd.DataFrame, output_example: pd.DataFrame) -> Mod
         # timestamps are int64 on purpose (ms since epoch, never missing in a validated candle)
         warnings.filterwarnings("ignore", message=".*Inferred schema contains integer column.*")
         inferred = infer_signature(input_example.assign(symbol="BTC/USDT"), output_example)
-    inputs = [ColSpec(col.type, col.name, required=col.name != "symbol") for col in inferred.inputs.inputs]
+    inputs: list[ColSpec | TensorSpec] = [  # Schema takes either kind; a list is invariant, so say so
+        ColSpec(col.type, col.name, required=col.name != "symbol") for col in inferred.inputs.inputs
+    ]
     return ModelSignature(inputs=Schema(inputs), outputs=inferred.outputs)
 
 
@@ -82,7 +84,7 @@ def register(client: MlflowClient, name: str, model_uri: str, run_id: str, tags:
 
 
 def aliases(client: MlflowClient, name: str) -> dict[str, str]:
-    """alias -> version of a registered model ({} if it does not exist)."""
+    """Map each alias of a registered model to its version ({} if the model does not exist)."""
     try:
         return {alias: str(v) for alias, v in client.get_registered_model(name).aliases.items()}
     except MlflowException:
@@ -90,6 +92,7 @@ def aliases(client: MlflowClient, name: str) -> dict[str, str]:
 
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    """The version an alias points to (e.g. ``champion``), or None when the alias or the model does not exist."""
     return aliases(client, name).get(alias)
 
 

@@ -46,6 +46,8 @@ _LOGGED_AS = {"rmse_ratio", "mae_ratio", "dm_stat", "dm_pvalue", "naive_rmse", "
 
 @dataclass(frozen=True)
 class EvaluationOutcome:
+    """An evaluated model: its MLflow run, its logged model and the metrics the promotion gate reads."""
+
     run_id: str
     model_uri: str
     metrics: dict[str, float]
@@ -170,6 +172,7 @@ def lineage(
 
 
 def iso(ms: int | None) -> str:
+    """A compact UTC time (``2024-01-01T00:00Z``) for tags and descriptions; "none" for a missing cutoff."""
     return "none" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
@@ -196,4 +199,5 @@ def comparable_champion(settings: Settings, cfg: RunConfig) -> tuple[str, Bundle
 
 
 def input_example(settings: Settings, cfg: RunConfig, rows: int) -> pd.DataFrame:
+    """The last ``rows`` stored candles of the first series: the logged model's example input (and signature)."""
     return CandleStore(settings.candles_dir).read(cfg.series[0]).tail(rows).reset_index(drop=True)

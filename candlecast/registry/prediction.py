@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PredictionOutcome:
+    """What a prediction run did: the champion version used and the files written, or why it was skipped."""
+
     model_version: str | None
     files: list[str] = field(default_factory=list)
     skipped: str | None = None

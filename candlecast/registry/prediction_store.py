@@ -26,18 +26,22 @@ class ParquetPredictionStore:
         self.root = root
 
     def path(self, series: SeriesKey, cutoff: int, version: str) -> Path:
+        """Where one forecast's file goes: the cutoff and version in the name make a rerun replace it."""
         return self.root / series.slug / f"cutoff={cutoff}_v{version}.parquet"
 
     def write(self, series: SeriesKey, forecast: pd.DataFrame) -> str:
+        """Replace the forecast of its (series, cutoff, model version), atomically; returns where it went."""
         path = self.path(series, int(forecast["cutoff"].iloc[0]), str(forecast["model_version"].iloc[0]))
         write_parquet(forecast, path)
         return str(path)
 
     def read_all(self, series: SeriesKey) -> pd.DataFrame:
+        """Every stored forecast of the series, in file order; an empty frame when there is none."""
         files = sorted((self.root / series.slug).glob("cutoff=*.parquet"))
         return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
 
     def latest(self, series: SeriesKey) -> pd.DataFrame | None:
+        """The forecast with the newest cutoff (the last written on a tie), or None."""
         files = sorted(
             (self.root / series.slug).glob("cutoff=*.parquet"),
             key=lambda p: (int(p.stem.split("=")[1].split("_v")[0]), p.stat().st_mtime),
@@ -58,6 +62,10 @@ class SqlPredictionStore:
         self.table = table
 
     def write(self, series: SeriesKey, forecast: pd.DataFrame) -> str:
+        """Replace the forecast's rows of its (series, cutoff, model version) in one transaction; returns the table.
+
+        The returned location hides the password, since it is logged.
+        """
         import sqlalchemy
 
         key = {
@@ -79,6 +87,7 @@ class SqlPredictionStore:
         return f"{self.engine.url.render_as_string(hide_password=True)}#{self.table}"
 
     def read_all(self, series: SeriesKey) -> pd.DataFrame:
+        """Every stored row of the series; an empty frame before the table exists."""
         import sqlalchemy
 
         with self.engine.connect() as conn:
@@ -89,6 +98,7 @@ class SqlPredictionStore:
             )
 
     def latest(self, series: SeriesKey) -> pd.DataFrame | None:
+        """The rows of the forecast with the newest cutoff (the last created on a tie), or None."""
         rows = self.read_all(series)
         if rows.empty:
             return None

@@ -20,6 +20,8 @@ from candlecast.settings import Settings
 
 @dataclass(frozen=True)
 class Decision:
+    """The gate's verdict with one reason per check, passed or failed, so a refusal says what to improve."""
+
     promote: bool
     reasons: tuple[str, ...]
 
@@ -66,6 +68,8 @@ def _significant(p: float | None, limit: float, against: str) -> tuple[bool, str
 
 @dataclass(frozen=True)
 class PromotionOutcome:
+    """What a promotion did: the version registered as challenger, whether it became champion, and why."""
+
     model_name: str
     version: str
     promoted: bool

@@ -23,6 +23,8 @@ from candlecast.settings import Settings
 
 @dataclass(frozen=True)
 class ScoreOutcome:
+    """How many forecast rows had realised outcomes, and the live metrics logged per model version."""
+
     scored_rows: int
     by_version: dict[str, dict[str, float]]
 
@@ -41,6 +43,10 @@ def realized(forecasts: pd.DataFrame, candles: pd.DataFrame) -> pd.DataFrame:
 
 
 def live_metrics(rows: pd.DataFrame) -> dict[str, float]:
+    """Live error of realised return forecasts next to the naive random walk's, interval coverage and hit rate.
+
+    The naive forecast of a log return is zero, so its RMSE is the realised returns' root mean square.
+    """
     err = rows["actual_log_return"] - rows["forecast_log_return"]
     naive_rmse = float(np.sqrt(np.mean(rows["actual_log_return"] ** 2)))
     rmse = float(np.sqrt(np.mean(err**2)))
@@ -74,6 +80,7 @@ def risk_realized(forecasts: pd.DataFrame, candles: pd.DataFrame, step_ms: int) 
 
 
 def live_risk_metrics(rows: pd.DataFrame) -> dict[str, float]:
+    """Live QLIKE of realised variance forecasts and, where VaR was stored, the VaR hit rates."""
     metrics = {
         "live_qlike": float(np.mean(qlike(rows["realised_variance"].to_numpy(), rows["forecast_variance"].to_numpy()))),
         "live_risk_rows": float(len(rows)),
