@@ -28,9 +28,14 @@ from great_expectations.expectations.metrics import (
     ColumnAggregateMetricProvider,
     ColumnMapMetricProvider,
     column_aggregate_value,
-    column_condition_partial,
 )
 from great_expectations.expectations.metrics.map_metric_provider import MulticolumnMapMetricProvider
+
+# The decorators from the modules that define them: the package re-exports each under the name of its
+# own submodule, so a type checker reads ``metrics.column_condition_partial`` as the module, not the function.
+from great_expectations.expectations.metrics.map_metric_provider.column_condition_partial import (
+    column_condition_partial,
+)
 from great_expectations.expectations.metrics.map_metric_provider.multicolumn_condition_partial import (
     multicolumn_condition_partial,
 )
@@ -205,8 +210,11 @@ class ExpectColumnMissingCandleShareToBeAtMost(_GapExpectation):
 
 
 class CandlesNotFlatZeroVolume(MulticolumnMapMetricProvider):
-    """Row-wise 'not a filler candle': O = H = L = C with zero volume is what data vendors insert
-    for hours the exchange was down, and it is indistinguishable from a real candle downstream."""
+    """Row-wise 'not a filler candle': O = H = L = C with zero volume.
+
+    Data vendors insert such candles for hours the exchange was down, and downstream they are
+    indistinguishable from real candles.
+    """
 
     condition_metric_name = "multicolumn_values.candlecast_not_flat_zero_volume"
     condition_domain_keys = _MULTICOLUMN_DOMAIN
@@ -278,6 +286,7 @@ def _tag(expectation: gxe.Expectation, severity: str = CRITICAL, description: st
 
 
 def suite_name(timeframe: str, live: bool = False) -> str:
+    """The suite's name per timeframe; the live suite (closed-candle and freshness checks) has its own."""
     return f"candle_contract_{timeframe}" + ("_live" if live else "")
 
 

@@ -19,8 +19,13 @@ import numpy as np
 import pandas as pd
 from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation, MulticolumnMapExpectation
-from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
+from great_expectations.expectations.metrics import ColumnMapMetricProvider
 from great_expectations.expectations.metrics.map_metric_provider import MulticolumnMapMetricProvider
+
+# from its defining module: the package's name of the same spelling is the submodule (see candles.py)
+from great_expectations.expectations.metrics.map_metric_provider.column_condition_partial import (
+    column_condition_partial,
+)
 from great_expectations.expectations.metrics.map_metric_provider.multicolumn_condition_partial import (
     multicolumn_condition_partial,
 )

@@ -46,10 +46,10 @@ class GXProject:
             variables.analytics_enabled = False
             variables.save()
             source = self.context.data_sources.add_or_update_pandas(name=_SOURCE)
-            asset = next((a for a in source.assets if a.name == _ASSET), None) or source.add_dataframe_asset(_ASSET)
-            self.batch_definition = next(
-                (b for b in asset.batch_definitions if b.name == _BATCH), None
-            ) or asset.add_batch_definition_whole_dataframe(_BATCH)
+            assets = [a for a in source.assets if a.name == _ASSET]
+            asset = assets[0] if assets else source.add_dataframe_asset(_ASSET)
+            batches = [b for b in asset.batch_definitions if b.name == _BATCH]
+            self.batch_definition = batches[0] if batches else asset.add_batch_definition_whole_dataframe(_BATCH)
         self._checkpoints: dict[str, tuple[Any, gx.Checkpoint]] = {}
 
     def file_lock(self) -> AbstractContextManager[None]:
@@ -58,10 +58,12 @@ class GXProject:
 
     def _checkpoint(self, suite: gx.ExpectationSuite) -> gx.Checkpoint:
         """The stored suite, validation definition and Data Docs checkpoint for it, refreshed once per process."""
+        # Any: the JSON form is the constructor's keywords, each with its own type, not one JSON value type
+        spec: dict[str, Any] = suite.to_json_dict()
         known = self._checkpoints.get(suite.name)
-        if known is not None and known[0] == suite.to_json_dict():
+        if known is not None and known[0] == spec:
             return known[1]
-        stored = self.context.suites.add_or_update(gx.ExpectationSuite(**suite.to_json_dict()))
+        stored = self.context.suites.add_or_update(gx.ExpectationSuite(**spec))
         definition = self.context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=suite.name, data=self.batch_definition, suite=stored)
         )

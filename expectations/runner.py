@@ -80,7 +80,7 @@ def validate_candles(
     """
     _check_frame(df, "validate_candles")
     live = now_ms is not None
-    params = live_parameters(timeframe, now_ms, max_staleness_ms) if live else {}
+    params = {} if now_ms is None else live_parameters(timeframe, now_ms, max_staleness_ms)
     return _run(df, _candle_suite(timeframe, live, bounds or CandleBounds()), series, params, state_root)
 
 

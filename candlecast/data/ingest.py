@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 class GateReport(Protocol):
     """What a gate answers (``expectations.runner.ValidationReport`` is one)."""
 
-    success: bool
+    @property
+    def success(self) -> bool:
+        """True when the batch may be stored; read-only, so a frozen report satisfies the protocol."""
 
     def summary(self) -> str:
         """One line for logs and the CLI."""
