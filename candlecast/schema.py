@@ -59,4 +59,5 @@ class Range:
     end: int  # inclusive sample timestamp, ms
 
     def mask(self, timestamps: np.ndarray) -> np.ndarray:
+        """Which ``timestamps`` fall inside the range, both ends included."""
         return (timestamps >= self.start) & (timestamps <= self.end)
