@@ -47,15 +47,21 @@ class RiskBaseline(Forecaster):
 
 
 class NaiveVol(RiskBaseline):
-    """The random walk of volatility: the next h candles are as volatile as the last h."""
+    """The random walk of volatility: the next h candles are as volatile as the last ones.
+
+    "The last ones" are the last h candles, but at least a day's: one squared return is no
+    variance estimate (a flat candle would forecast zero risk, and QLIKE rightly punishes that
+    without bound), so at h = 1 the naive forecast is the last day's mean squared return.
+    """
 
     name = "naive_vol"
 
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, None]:
-        """The trailing mean squared return of the last h candles, times h, as (N, 1)."""
+        """The trailing mean squared return of the last max(h, one day) candles, times h, as (N, 1)."""
         sq = log_returns(series, self.step_ms) ** 2
+        window = max(self.horizon, _DAY_MS // self.step_ms)
         # the mean over the candles the window has, times h: a missing candle does not read as calm
-        mean = _trailing_nanmean(sq, self.horizon)
+        mean = _trailing_nanmean(sq, window)
         return self._rows(series, rows, mean * self.horizon)
 
 

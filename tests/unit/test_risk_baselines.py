@@ -60,7 +60,9 @@ def test_naive_and_ewma_by_hand():
     fold = walk_forward(START, START + 399 * HOUR, HOUR, 10, 1, 60, 60, 60)[0]
     rows = np.array([200, 300])
     naive = NaiveVol(H, HOUR).forecast(s, rows)[0][:, 0]
-    assert naive[0] == pytest.approx(np.mean(r[200 - H : 200] ** 2) * H)
+    assert naive[0] == pytest.approx(np.mean(r[200 - 24 : 200] ** 2) * H)  # at least a day of candles
+    daily = NaiveVol(48, HOUR).forecast(s, rows)[0][:, 0]
+    assert daily[0] == pytest.approx(np.mean(r[200 - 48 : 200] ** 2) * 48)  # the last h when h is longer
     ewma = EWMA(H, HOUR)
     ewma.fit([s], fold)
     train = r[: int(np.sum(s.timestamps <= fold.train.end)) - 1]
