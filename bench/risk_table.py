@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--neural-horizons", default="24")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results")
     parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument("--tables-only", action="store_true", help="rebuild the table from docs/results, run nothing")
     args = parser.parse_args()
     neural = {(p, int(h)) for p in args.neural_pairs.split(",") for h in args.neural_horizons.split(",")}
     jobs = []
@@ -110,8 +111,11 @@ def main() -> None:
             if with_lstm:
                 jobs.append((pair, h, True, "garch,har,lstm", args.out))  # the references, then the LSTM with sentiment
     started = time.perf_counter()
-    with mp.get_context("spawn").Pool(2) as pool:
-        names = pool.starmap(run, jobs)
+    if args.tables_only:
+        names = [f"risk_{p}_h{h}{'_fng' if fng else ''}" for p, h, fng, _, _ in jobs]
+    else:
+        with mp.get_context("spawn").Pool(2) as pool:
+            names = pool.starmap(run, jobs)
     text = table(names, args.out)
     print(text)
     print(f"\n{len(jobs)} backtests in {time.perf_counter() - started:.0f} s wall")
