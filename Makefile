@@ -29,6 +29,8 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 # The local stack on 127.0.0.1 (Prefect server + UI, a process worker, MLflow server + UI, optuna-dashboard).
