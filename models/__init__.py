@@ -30,6 +30,7 @@ def family_search_space(trial: Any) -> dict[str, Any]:
 
 
 def search_space_of(name: str) -> Callable[[Any], dict[str, Any]]:
+    """The Optuna search space of a model name; the family's space chooses the architecture too."""
     return family_search_space if name == FAMILY else MODELS[name][1]
 
 

@@ -16,6 +16,12 @@ from models.base import ForecastModule
 
 
 class AttentionLSTMModule(ForecastModule):
+    """An LSTM with additive attention over its hidden states, beside the last one.
+
+    The attention context lets a distant candle (a day ago on hourly data) inform the forecast
+    without passing through every recurrent step in between.
+    """
+
     def __init__(
         self,
         n_features: int,
@@ -35,6 +41,7 @@ class AttentionLSTMModule(ForecastModule):
         self.head = nn.Sequential(nn.Dropout(dropout), self.output_head(2 * hidden_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map windows (B, L, F) to forecasts (B, H, 1 + Q) from the last hidden state and the attention context."""
         out, _ = self.lstm(x)  # (B, L, F) -> (B, L, hidden)
         weights = torch.softmax(self.score(out), dim=1)  # (B, L, 1), sums to 1 over L
         context = (weights * out).sum(dim=1)  # (B, hidden)

@@ -3,8 +3,9 @@
 Every forecaster maps a window (B, L, F) to (B, H, 1 + Q): a point forecast (trained with MSE,
 so it targets the conditional mean that RMSE rewards) and Q quantiles (trained with the pinball
 loss) of the H scaled cumulative log returns. With ``target="variance"`` the same architecture
-ends in one number per window, the log of the next h candles' variance, trained with QLIKE. Intervals come from the quantiles after conformal
-calibration on held-out windows (candlecast.forecasting.neural).
+ends in one number per window, the log of the next h candles' variance, trained with QLIKE.
+Intervals come from the quantiles after conformal calibration on held-out windows
+(candlecast.forecasting.neural).
 """
 
 from __future__ import annotations
@@ -32,7 +33,12 @@ def qlike_loss(log_var: torch.Tensor, realised: torch.Tensor) -> torch.Tensor:
 
 
 class ForecastModule(pl.LightningModule):
-    """Direct multi-step forecaster with a point and quantile head, or a variance head (``target``)."""
+    """Direct multi-step forecaster with a point and quantile head, or a variance head (``target``).
+
+    Subclasses build the layers and call ``save_hyperparameters()``, which the optimizer reads.
+    """
+
+    quantile_levels: torch.Tensor  # a registered buffer: declared so its type is not nn.Module's __getattr__
 
     def __init__(
         self,
@@ -61,6 +67,7 @@ class ForecastModule(pl.LightningModule):
         return nn.Linear(width, self.horizon * self.n_outputs)
 
     def shape_output(self, z: torch.Tensor) -> torch.Tensor:
+        """Fold the head's flat output (B, H * (1 + Q)) into (B, H, 1 + Q): the point first, then the quantiles."""
         return z.view(len(z), self.horizon, self.n_outputs)  # (B, H * (1 + Q)) -> (B, H, 1 + Q)
 
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,16 +79,19 @@ class ForecastModule(pl.LightningModule):
         return mse + pinball_loss(out[..., 1:], y, self.quantile_levels), mse
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """Lightning's training step: the combined loss, logged once per epoch."""
         x, y = batch
         loss, _ = self.loss(self(x), y)
         self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(x))
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        """Lightning's validation step: the combined loss (early stopping monitors it) and the point forecast's MSE."""
         x, y = batch
         loss, mse = self.loss(self(x), y)
         self.log("val_loss", loss, on_step=False, on_epoch=True, batch_size=len(x))
         self.log("val_mse", mse, on_step=False, on_epoch=True, batch_size=len(x))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        """AdamW (decoupled weight decay) with the learning rate and weight decay the subclass saved."""
+        return torch.optim.AdamW(self.parameters(), lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"])

@@ -12,6 +12,12 @@ from models.base import ForecastModule
 
 
 class CNNLSTMModule(ForecastModule):
+    """A causal 1-D convolution over the window (left padding only) in front of an LSTM.
+
+    The convolution extracts local patterns over ``kernel_size`` candles; left padding keeps step l
+    from seeing later steps.
+    """
+
     def __init__(
         self,
         n_features: int,
@@ -34,6 +40,7 @@ class CNNLSTMModule(ForecastModule):
         self.head = nn.Sequential(nn.Dropout(dropout), self.output_head(hidden_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map windows (B, L, F) to forecasts (B, H, 1 + Q) through the causal convolution, then the LSTM."""
         z = torch.relu(self.conv(self.pad(x.transpose(1, 2))))  # (B, F, L) -> (B, channels, L)
         out, _ = self.lstm(z.transpose(1, 2))  # (B, L, channels) -> (B, L, hidden)
         return self.shape_output(self.head(out[:, -1]))  # (B, hidden) -> (B, H, 1 + Q)

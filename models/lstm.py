@@ -12,6 +12,8 @@ from models.base import ForecastModule
 
 
 class LSTMModule(ForecastModule):
+    """A stacked LSTM; its last hidden state, after dropout, feeds the output head."""
+
     def __init__(
         self,
         n_features: int,
@@ -36,6 +38,7 @@ class LSTMModule(ForecastModule):
         self.head = nn.Sequential(nn.Dropout(dropout), self.output_head(hidden_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map windows (B, L, F) to forecasts (B, H, 1 + Q) from the last hidden state."""
         out, _ = self.lstm(x)  # (B, L, F) -> (B, L, hidden)
         return self.shape_output(self.head(out[:, -1]))  # (B, hidden) -> (B, H, 1 + Q)
 
