@@ -31,6 +31,7 @@ _NOT_FEATURES = {"timestamp", "close"}
 
 
 def target_columns(horizon: int) -> list[str]:
+    """The target columns ``target_1`` .. ``target_<horizon>``: the cumulative log return k candles ahead."""
     return [f"target_{k}" for k in range(1, horizon + 1)]
 
 
@@ -153,8 +154,14 @@ def _hour_and_weekday(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _ewm(x: pd.Series, span: float | None = None, alpha: float | None = None) -> pd.Series:
-    # adjust=False is the recursive form: row t depends on rows <= t only
-    return x.ewm(span=span, alpha=alpha, adjust=False, min_periods=int(span or 1 / alpha)).mean()
+    """The recursive exponential mean (row t depends on rows <= t only), NaN for its first span or 1/alpha rows."""
+    if span is not None:
+        warmup = int(span)
+    elif alpha is not None:
+        warmup = int(1 / alpha)
+    else:
+        raise ValueError("an exponential mean needs a span or an alpha")
+    return x.ewm(span=span, alpha=alpha, adjust=False, min_periods=warmup).mean()
 
 
 def _indicators(c: pd.DataFrame, cfg: FeatureConfig, step: int) -> pd.DataFrame:
