@@ -103,7 +103,6 @@ def run_engine(
                     instrument_ids=[instrument_id(s) for s in market.candles],
                     bar_types=[bar_type(s, market.timeframe) for s in market.candles],
                     venue=VENUE,
-                    quote=market.quote,
                     start_ns=window.start * _NS,
                     end_ns=window.end * _NS,
                     life_ns=window.horizon * market.step * _NS,

@@ -5,7 +5,7 @@ Two documented methods, both capped at the policy's gross leverage:
 * ``inverse_vol`` (naive risk parity): weight_i proportional to 1 / sigma_i, signed by the forecast's
   direction, so every symbol brings about the same risk whatever the forecast's size.
 * ``mean_variance``: maximize w'mu - (risk_aversion / 2) w' S w with mu the forecast holding-period
-  log returns and S the Ledoit-Wolf shrunk covariance of recent returns (PyPortfolioOpt), scaled to
+  log returns and S the Ledoit-Wolf shrunk covariance of recent returns (scikit-learn), scaled to
   the holding period; no budget constraint, so forecasts near zero give weights near zero
   (no edge, no position) rather than a forced full investment.
 
@@ -28,8 +28,12 @@ METHODS = ("inverse_vol", "mean_variance")
 
 
 def shrunk_covariance(candles: dict[str, pd.DataFrame], horizon: int, window: int) -> pd.DataFrame:
-    """Ledoit-Wolf covariance of one-candle log returns over the last ``window`` common candles, times horizon."""
-    from pypfopt import risk_models
+    """Ledoit-Wolf covariance of one-candle log returns over the last ``window`` common candles, times horizon.
+
+    scikit-learn's estimator, the one PyPortfolioOpt's ``CovarianceShrinkage.ledoit_wolf()`` wraps, called
+    directly: the wrapper scans every installed package on each call (1-4 s), which signals cannot afford.
+    """
+    from sklearn.covariance import ledoit_wolf
 
     closes = pd.DataFrame({s: c.set_index("timestamp")["close"] for s, c in candles.items()}).dropna()
     returns = np.log(closes).diff().dropna().tail(window)
@@ -38,7 +42,8 @@ def shrunk_covariance(candles: dict[str, pd.DataFrame], horizon: int, window: in
             f"only {len(returns)} candles are common to {sorted(candles)}: the covariance needs at least "
             f"{max(2 * len(candles), 30)}; ingest more history or drop the symbol with the short record"
         )
-    return risk_models.CovarianceShrinkage(returns, returns_data=True, frequency=horizon).ledoit_wolf()
+    shrunk, _ = ledoit_wolf(returns.to_numpy())
+    return pd.DataFrame(shrunk * horizon, index=returns.columns, columns=returns.columns)
 
 
 def inverse_vol_weights(frame: pd.DataFrame, policy: PolicyConfig) -> pd.Series:

@@ -74,10 +74,11 @@ def test_signals_from_the_champion_and_from_the_store_agree(champion):
     version = aliases.alias_version(client, NAME, "champion")
     assert set(b["model_version"]) == {str(version)}
     assert fresh.weights is not None and set(fresh.portfolio.index) == {"inverse_vol", "mean_variance"}
-    run_signals(settings, cfg, TradingConfig(), source="store", store=True)  # a rerun replaces, never duplicates
-    for symbol in a.index:
-        rows = DecisionStore(decisions_dir(settings)).read(symbol)
-        assert len(rows) == 1 and rows["policy_id"].iloc[0] and rows["run_id"].iloc[0]
+    again = run_signals(settings, cfg, TradingConfig(), source="store", store=True)  # replaces, never duplicates
+    assert again.stored == stored.stored
+    rows = DecisionStore(decisions_dir(settings)).read(b["policy_id"].iloc[0])
+    assert sorted(rows["symbol"]) == sorted(a.index)
+    assert rows["run_id"].all() and rows["model_version"].eq(str(version)).all()
 
 
 def test_signals_json_for_machines(champion, tmp_path):

@@ -65,13 +65,17 @@ def test_decision_store_upserts_and_answers_the_previous_target(pair, tmp_path):
     store = DecisionStore(tmp_path / "signals")
     decisions = decide(frame, pair, cfg, "1h")
     store.write(decisions)
-    store.write(decisions)  # a rerun replaces its own rows
-    assert len(store.read("BTC/USDT")) == 1
-    cutoff = int(decisions["cutoff"].iloc[0])
+    store.write(decisions)  # a rerun replaces its own file
     ids = policy_id(cfg)
+    assert sorted(store.read(ids)["symbol"]) == ["BTC/USDT", "ETH/USDT"]
+    cutoff = int(decisions["cutoff"].iloc[0])
     assert store.previous_targets(["BTC/USDT"], {"BTC/USDT": cutoff + 1}, ids) == {"BTC/USDT": 0.5}
     assert store.previous_targets(["BTC/USDT"], {"BTC/USDT": cutoff}, ids) == {}  # only earlier cutoffs
     assert store.previous_targets(["BTC/USDT"], {"BTC/USDT": cutoff + 1}, "other-policy") == {}
+    later = decisions.assign(cutoff=decisions["cutoff"] + 3_600_000, target=-decisions["target"])
+    store.write(later)
+    found = store.previous_targets(["BTC/USDT", "ETH/USDT"], dict.fromkeys(pair, cutoff + 7_200_000), ids)
+    assert found == {"BTC/USDT": -0.5, "ETH/USDT": 0.5}  # the newest earlier decision wins
 
 
 def test_inverse_vol_weights_give_each_symbol_the_same_risk(pair):
@@ -106,3 +110,12 @@ def test_a_short_common_history_is_a_clear_error(pair):
     short = {s: c.tail(10) for s, c in pair.items()}
     with pytest.raises(ValueError, match="only 9 candles are common"):
         shrunk_covariance(short, 24, 720)
+
+
+def test_shrunk_covariance_is_pyportfolioopts_ledoit_wolf(pair):
+    from pypfopt import risk_models
+
+    closes = pd.DataFrame({s: c.set_index("timestamp")["close"] for s, c in pair.items()})
+    returns = np.log(closes).diff().dropna().tail(720)
+    expected = risk_models.CovarianceShrinkage(returns, returns_data=True, frequency=24).ledoit_wolf()
+    np.testing.assert_allclose(shrunk_covariance(pair, 24, 720), expected, rtol=1e-10, atol=1e-16)
