@@ -15,10 +15,18 @@ from candlecast.schema import CANDLE_COLUMNS
 
 
 class BundlePyfunc(PythonModel):
+    """MLflow's pyfunc face of a ModelBundle: raw candles in, forecasts with intervals out.
+
+    Loaded by ``mlflow.pyfunc.load_model`` from the bundle artifact, so a consumer needs MLflow and
+    this package, never the training code's state.
+    """
+
     def load_context(self, context: PythonModelContext) -> None:
+        """Load the bundle from the model's ``bundle`` artifact, once per loaded model."""
         self.forecaster = ModelBundle.load(context.artifacts["bundle"])
 
     def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None):
+        """Forecast from raw candles; with a ``symbol`` column, each symbol's candles separately (tagged by symbol)."""
         frame = pd.DataFrame(model_input)
         if "symbol" not in frame.columns:
             return self.forecaster.predict(frame[CANDLE_COLUMNS])

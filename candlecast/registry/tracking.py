@@ -54,6 +54,7 @@ def lineage_tags() -> dict[str, str]:
 
 
 def package_version(package: str) -> str:
+    """The installed version of ``package``, or "not installed": logged as lineage, so it never raises."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -82,4 +83,5 @@ def start_parent_run(settings: Settings, experiment: str, run_name: str, data_li
 
 
 def finish_run(settings: Settings, run_id: str, failed: bool = False) -> None:
+    """Close a run opened by ``start_parent_run``, as FAILED or FINISHED."""
     client(settings).set_terminated(run_id, "FAILED" if failed else "FINISHED")
