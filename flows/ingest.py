@@ -12,6 +12,11 @@ from tasks.validate import validate_batch
 
 @flow(name="candlecast-ingest", log_prints=True)
 def ingest_flow(config: RunConfig | None = None) -> dict[str, int]:
+    """Fetch, gate and store every configured series; a refused batch fails the run after the rest is stored.
+
+    Returns:
+        New candles stored per series.
+    """
     cfg = config or RunConfig()
     fetched = fetch_candles(cfg)
     stored = {series: 0 for series in fetched}

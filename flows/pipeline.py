@@ -14,6 +14,7 @@ from flows.train import train_flow
 
 @flow(name="candlecast-pipeline", log_prints=True)
 def pipeline(config: RunConfig | None = None) -> dict[str, Any]:
+    """Ingest, train and predict once, as subflows of one run."""
     cfg = config or RunConfig()
     stored = ingest_flow(cfg)
     promotion = train_flow(cfg)

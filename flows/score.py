@@ -11,4 +11,5 @@ from tasks.score import score
 
 @flow(name="candlecast-score", log_prints=True)
 def score_flow(config: RunConfig | None = None) -> ScoreOutcome:
+    """Score the stored forecasts against the candles that arrived since."""
     return score(config or RunConfig())

@@ -14,6 +14,7 @@ from tasks.validate import validate_features, validate_stored
 
 @flow(name="candlecast-train", log_prints=True)
 def train_flow(config: RunConfig | None = None) -> PromotionOutcome:
+    """Check the stored candles, build and check features, sweep, evaluate next to naive, and gate a promotion."""
     cfg = config or RunConfig()
     for series in cfg.series:
         validate_stored(series)

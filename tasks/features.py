@@ -14,4 +14,5 @@ from candlecast.settings import Settings
 
 @task(name="features", task_run_name="features-{series.slug}")
 def build_features(cfg: RunConfig, series: SeriesKey) -> Path:
+    """Write the series' feature file (causal features and targets) and return its path."""
     return build_feature_file(Settings(), cfg, series)

@@ -11,4 +11,5 @@ from candlecast.settings import Settings
 
 @task(name="score")
 def score(cfg: RunConfig) -> ScoreOutcome:
+    """Score every stored forecast whose outcome has arrived and log live metrics per model version."""
     return score_forecasts(Settings(), cfg)

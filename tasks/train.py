@@ -23,12 +23,14 @@ def _series(cfg: RunConfig, feature_paths: dict[str, Path]):
 
 @task(name="start-run")
 def start_run(cfg: RunConfig, feature_paths: dict[str, Path], flow_run_name: str) -> str:
+    """Open the pipeline's parent MLflow run, tagged with the feature files' and the contract checks' lineage."""
     tags = data_lineage(feature_paths) | contract.validation_tags(Settings(), cfg.series)
     return tracking.start_parent_run(Settings(), cfg.experiment_name, flow_run_name, tags)
 
 
 @task(name="sweep")
 def sweep(cfg: RunConfig, feature_paths: dict[str, Path], parent_run_id: str) -> SweepOutcome:
+    """Run the Optuna sweep, each trial a child run of ``parent_run_id``."""
     return run_sweep(Settings(), cfg, feature_paths, parent_run_id)
 
 
@@ -41,6 +43,7 @@ def evaluate(cfg: RunConfig, feature_paths: dict[str, Path], outcome: SweepOutco
 
 @task(name="promote")
 def promote_model(cfg: RunConfig, evaluation: EvaluationOutcome) -> PromotionOutcome:
+    """Register the evaluated model as @challenger, move @champion if the gate passes, and close the run."""
     settings = Settings()
     outcome = promote(
         tracking.client(settings), settings, cfg.promotion, evaluation.model_uri, evaluation.run_id, evaluation.metrics
