@@ -48,14 +48,17 @@ class StackConfig:
 
     @property
     def connect_host(self) -> str:
+        """Where clients connect: a wildcard listen address is reached on loopback."""
         return "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
 
     @property
     def prefect_api_url(self) -> str:
+        """The Prefect API URL that clients and the worker use."""
         return f"http://{self.connect_host}:{self.prefect_port}/api"
 
     @property
     def mlflow_url(self) -> str:
+        """The MLflow tracking server's URL, for clients and the UI."""
         return f"http://{self.connect_host}:{self.mlflow_port}"
 
 
@@ -87,6 +90,8 @@ def commands(cfg: StackConfig) -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class Service:
+    """One background process of the stack: its command, its environment and where to see that it is up."""
+
     name: str
     argv: list[str]
     env: dict[str, str]
@@ -106,10 +111,12 @@ class Backends:
 
     @property
     def mlflow_store_uri(self) -> str:
+        """MLflow's backend store: the configured database, else the CLI's own sqlite file, so both see one registry."""
         return self.mlflow_store or f"sqlite:///{self.home / 'mlflow.db'}"
 
     @property
     def optuna_url(self) -> str:
+        """Optuna's storage: the configured database, else the CLI's sqlite file, so the dashboard sees its studies."""
         return self.optuna_storage or f"sqlite:///{self.home / 'optuna.db'}"
 
 
@@ -168,6 +175,7 @@ class StackError(RuntimeError):
 
 
 def port_free(host: str, port: int) -> bool:
+    """Whether ``port`` can be bound on ``host`` now (checked before starting, so a clash names the port)."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -178,12 +186,14 @@ def port_free(host: str, port: int) -> bool:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS reports free on ``host`` (for tests: it may be taken again before use)."""
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
+    """Whether ``url`` answers 200 within ``timeout``; any connection error means not yet."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             return resp.status == 200
@@ -244,6 +254,7 @@ def _alive(pid: int) -> bool:
 
 
 def running(state: Path, name: str) -> int | None:
+    """The pid of the service's live process, or None (no pid file, dead, or the pid reused by another program)."""
     info = read_json(state / f"{name}.json")
     if info and _alive(info["pid"]) and _ours(info["pid"], info["argv"]):
         return int(info["pid"])

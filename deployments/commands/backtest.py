@@ -171,4 +171,5 @@ def _cell(value: float) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    """Add `candlecast backtest` to the CLI."""
     app.command()(backtest)

@@ -61,5 +61,6 @@ def deploy(
 
 
 def register(app: typer.Typer) -> None:
+    """Add `candlecast serve` and `candlecast deploy` to the CLI."""
     app.command()(serve)
     app.command()(deploy)

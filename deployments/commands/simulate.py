@@ -70,4 +70,5 @@ def emulate(
 
 
 def register(app: typer.Typer) -> None:
+    """Add `candlecast emulate` to the CLI."""
     app.command()(emulate)

@@ -82,5 +82,6 @@ def down() -> None:
 
 
 def register(app: typer.Typer) -> None:
+    """Add `candlecast up` and `candlecast down` to the CLI."""
     app.command()(up)
     app.command()(down)
