@@ -77,7 +77,7 @@ def load_inputs(rows: int) -> tuple[np.ndarray, str]:
 
 
 def run_candlecast(job: Job, threads: int) -> int:
-    """candlecast's own training path, exactly as a sweep trial or backtest fold calls it."""
+    """Train on candlecast's own path, exactly as a sweep trial or backtest fold calls it."""
     from candlecast.config import TrainConfig
     from candlecast.features.windows import SeriesArrays
     from candlecast.forecasting.neural import NeuralForecaster

@@ -142,7 +142,7 @@ def report(args: argparse.Namespace, names: list[str], missing: list[str], rates
 
 
 def _against_peers(rates: dict, h: int, names: list[str]) -> None:
-    """candlecast's rate over each peer's, paired by round: the figure the issue's targets are set on."""
+    """Print candlecast's rate over each peer's, paired by round: the figure the issue's targets are set on."""
     if "candlecast" not in names:
         return
     ours = rates[(h, "candlecast")]

@@ -108,7 +108,7 @@ def race_candlecast(cfg, paths: dict[str, str]) -> tuple[list[tuple[float, float
 
 
 def nf_search_space(trial, exog: list[str], steps_per_epoch: int, max_epochs: int) -> dict:
-    """candlecast's LSTM space in NeuralForecast's names, with the fixed settings of the race."""
+    """The LSTM space of candlecast in NeuralForecast's names, with the fixed settings of the race."""
     import torch
 
     return {

@@ -1,5 +1,8 @@
-"""A volatility run end to end: the LSTM's variance head against GARCH, HAR and friends, its own registry name,
-risk forecasts in their own store next to the returns, and live QLIKE once the candles close."""
+"""A volatility run end to end: the LSTM's variance head against GARCH, HAR and friends.
+
+The run registers under its own name, stores risk forecasts next to the returns, and scores live
+QLIKE once the candles close.
+"""
 
 from __future__ import annotations
 

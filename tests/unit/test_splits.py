@@ -40,9 +40,7 @@ def test_folds_are_ordered_and_purged(n_folds):
 
 
 def test_sliding_windows_keep_their_length():
-    folds = walk_forward(
-        0, 4999 * HOUR, HOUR, 30, 3, n_test=300, n_val=400, n_cal=200, window="sliding", n_train=2000
-    )
+    folds = walk_forward(0, 4999 * HOUR, HOUR, 30, 3, n_test=300, n_val=400, n_cal=200, window="sliding", n_train=2000)
     for fold in folds:
         assert (fold.train.end - fold.train.start) // HOUR + 1 == 2000
     assert folds[0].train.start < folds[1].train.start < folds[2].train.start
