@@ -229,6 +229,20 @@ class PredictConfig(_Frozen):
     )
 
 
+class MultiSeriesConfig(_Frozen):
+    """Many symbols: one global model over all of them, and fan-out of per-symbol work on Dask."""
+
+    global_model: bool = Field(
+        False,
+        description="one network for every symbol: each series scaled on its own training rows, its id a "
+        "one-hot input (default: one pooled network with a shared scaler and no id)",
+    )
+    dask_workers: int = Field(
+        2, ge=1, description="worker processes of the local Dask cluster (unless CANDLECAST_DASK_ADDRESS is set)"
+    )
+    predict_chunk: int = Field(25, ge=1, description="symbols per batch-prediction task (one forward pass each)")
+
+
 class RunConfig(_Frozen):
     name: str = "candlecast"
     target: Target = Field(
@@ -244,6 +258,7 @@ class RunConfig(_Frozen):
     promotion: PromotionConfig = PromotionConfig()
     predict: PredictConfig = PredictConfig()
     backtest: BacktestConfig = BacktestConfig()
+    multi_series: MultiSeriesConfig = MultiSeriesConfig()
 
     @model_validator(mode="before")
     @classmethod

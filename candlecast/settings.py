@@ -24,6 +24,9 @@ class Settings(BaseSettings):
         description="MLflow tracking URI; default sqlite:///<home>/mlflow.db",
     )
     optuna_storage: str | None = Field(default=None, description="Optuna RDB URL; default sqlite:///<home>/optuna.db")
+    dask_address: str | None = Field(
+        default=None, description="Dask scheduler for fan-out (CANDLECAST_DASK_ADDRESS); default: a local cluster"
+    )
 
     @property
     def root(self) -> Path:

@@ -6,6 +6,10 @@ bounds, standardisation) and the target scales are fitted on the rows a fold's t
 can see, then frozen into a ``Scaler`` that travels with the model. Targets are only rescaled,
 never clipped: each step by its own spread, so the loss gives every horizon step an equal say (a
 24-step cumulative return varies about 5 times as much as a one-step one).
+
+A global model over many series (``multi_series.global_model``) scales each series on its own
+training rows (``SeriesScalers``) and sees the series' identity as a one-hot input at every step of
+a window, appended after scaling so no scaler ever touches it.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class Scaler:
 
     @classmethod
     def fit(cls, features: np.ndarray, targets: np.ndarray, winsor_quantile: float | None = None) -> Scaler:
+        """Fit on training rows: features (N, F) and targets (N, H), NaN ignored."""
         lower = upper = None
         if winsor_quantile:
             lower = np.nanquantile(features, winsor_quantile, axis=0)
@@ -56,9 +61,66 @@ class Scaler:
         )
 
     def transform(self, features: np.ndarray) -> np.ndarray:
+        """Clip (if winsorizing) and standardise features (N, F) to float32."""
         if self.lower is not None:
             features = np.clip(features, self.lower, self.upper)
         return ((features - np.asarray(self.mean)) / np.asarray(self.std)).astype("float32")
+
+
+@dataclass(frozen=True)
+class SeriesScalers:
+    """One Scaler per series, by name: a global model's per-series scaling, and its series vocabulary.
+
+    ``names`` (sorted) fixes each series' one-hot code; ``pooled`` is fitted on every series' training
+    rows and serves a series that had none before the training range ended (e.g. a newer listing).
+    """
+
+    names: list[str]
+    scalers: list[Scaler]
+    pooled: Scaler
+
+    def of(self, name: str) -> Scaler:
+        """The scaler of series ``name``."""
+        return self.scalers[self.code(name)]
+
+    def code(self, name: str) -> int:
+        """The series' position in the one-hot input; an unknown series is a clear error."""
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise ValueError(f"series {name!r} is not one the global model was trained on: {self.names}") from None
+
+    @classmethod
+    def from_dict(cls, fields: dict) -> SeriesScalers:
+        """Rebuild from ``dataclasses.asdict`` output (a bundle's JSON)."""
+        return cls(list(fields["names"]), [Scaler(**f) for f in fields["scalers"]], Scaler(**fields["pooled"]))
+
+
+AnyScaler = Scaler | SeriesScalers
+
+
+def scaler_from_dict(fields: dict) -> AnyScaler:
+    """A Scaler or SeriesScalers from its ``asdict`` form, whichever it was."""
+    return SeriesScalers.from_dict(fields) if "scalers" in fields else Scaler(**fields)
+
+
+def scaler_for(scaler: AnyScaler, name: str) -> Scaler:
+    """The scaler that applies to series ``name``: its own in a SeriesScalers, else the shared one."""
+    return scaler.of(name) if isinstance(scaler, SeriesScalers) else scaler
+
+
+def input_width(n_features: int, scaler: AnyScaler) -> int:
+    """Inputs per time step the network sees: the features plus, for a global model, the one-hot id."""
+    return n_features + (len(scaler.names) if isinstance(scaler, SeriesScalers) else 0)
+
+
+def one_hot(scaler: AnyScaler, name: str) -> torch.Tensor | None:
+    """The series' one-hot id (K,) as float32, or None for a shared scaler (no id input)."""
+    if not isinstance(scaler, SeriesScalers):
+        return None
+    code = torch.zeros(len(scaler.names))
+    code[scaler.code(name)] = 1.0
+    return code
 
 
 @dataclass
@@ -75,6 +137,7 @@ class SeriesArrays:
 
     @classmethod
     def from_frame(cls, name: str, frame: pd.DataFrame, horizon: int) -> SeriesArrays:
+        """One series from its feature frame (candlecast.features.compute) with ``horizon`` targets."""
         columns = feature_columns(frame)
         return cls(
             name=name,
@@ -114,6 +177,7 @@ class SeriesArrays:
         return out
 
     def sample_rows(self, within: Range, need_targets: bool = True) -> np.ndarray:
+        """Rows ending a complete window inside ``within`` (with every target known, unless told otherwise)."""
         rows = self.valid_end & within.mask(self.timestamps)
         if need_targets:
             rows &= np.isfinite(self.targets).all(axis=1)
@@ -132,14 +196,36 @@ def fit_scaler(series: list[SeriesArrays], train: Range, winsor_quantile: float 
     return Scaler.fit(feats, targets, winsor_quantile)
 
 
-class WindowDataset(Dataset):
-    """Samples from one or more series, sliced on demand so memory stays O(rows), not O(windows)."""
+def fit_series_scalers(series: list[SeriesArrays], train: Range, winsor_quantile: float | None = None) -> SeriesScalers:
+    """One scaler per series, each on its own rows up to the end of the training range (``fit_scaler``)."""
+    pooled = fit_scaler(series, train, winsor_quantile)
+    by_name = {s.name: s for s in series}
+    if len(by_name) != len(series):
+        raise ValueError(f"a global model needs distinct series names, got {[s.name for s in series]}")
+    names = sorted(by_name)
+    scalers = [
+        fit_scaler([by_name[n]], train, winsor_quantile) if (by_name[n].timestamps <= train.end).any() else pooled
+        for n in names
+    ]
+    return SeriesScalers(names, scalers, pooled)
 
-    def __init__(self, series: list[SeriesArrays], rows: list[np.ndarray], scaler: Scaler, lookback: int):
+
+class WindowDataset(Dataset):
+    """Samples from one or more series, sliced on demand so memory stays O(rows), not O(windows).
+
+    With a ``SeriesScalers`` each series is scaled by its own scaler and every window gets the
+    series' one-hot id appended to each step: (B, L, F + K), built per batch, never stored per row.
+    """
+
+    def __init__(self, series: list[SeriesArrays], rows: list[np.ndarray], scaler: AnyScaler, lookback: int):
         self.lookback = lookback
-        self.features = [torch.from_numpy(scaler.transform(s.features)) for s in series]
-        scale = np.asarray(scaler.target_scale)
-        self.targets = [torch.from_numpy((s.targets / scale).astype("float32")) for s in series]
+        own = [scaler_for(scaler, s.name) for s in series]
+        self.features = [torch.from_numpy(sc.transform(s.features)) for s, sc in zip(series, own, strict=True)]
+        self.targets = [
+            torch.from_numpy((s.targets / np.asarray(sc.target_scale)).astype("float32"))
+            for s, sc in zip(series, own, strict=True)
+        ]
+        self.ids = [one_hot(scaler, s.name) for s in series]
         self.index = np.concatenate(
             [np.stack([np.full(len(r), i), r], axis=1) for i, r in enumerate(rows)] or [np.empty((0, 2))]
         ).astype(np.int64)
@@ -157,7 +243,10 @@ class WindowDataset(Dataset):
         xs, ys = [], []
         for s in np.unique(picked[:, 0]):
             ends = torch.from_numpy(picked[picked[:, 0] == s, 1])
-            xs.append(self.features[s][ends[:, None] + self._offsets])  # (B, L, F)
+            x = self.features[s][ends[:, None] + self._offsets]  # (B, L, F)
+            if self.ids[s] is not None:  # (B, L, F) -> (B, L, F + K)
+                x = torch.cat([x, self.ids[s].expand(len(ends), self.lookback, -1)], dim=2)
+            xs.append(x)
             ys.append(self.targets[s][ends])  # (B, H)
         return torch.cat(xs), torch.cat(ys)
 
@@ -167,6 +256,7 @@ def _identity(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, t
 
 
 def make_loader(dataset: WindowDataset, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+    """Batches sliced by the dataset itself (``__getitems__``), shuffled by a seeded generator."""
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
         dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=_identity, num_workers=0, generator=generator

@@ -19,7 +19,16 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 
 from candlecast.config import RunConfig, TrainConfig
-from candlecast.features.windows import Scaler, SeriesArrays, WindowDataset, fit_scaler, make_loader
+from candlecast.features.windows import (
+    AnyScaler,
+    SeriesArrays,
+    WindowDataset,
+    fit_scaler,
+    fit_series_scalers,
+    input_width,
+    make_loader,
+    scaler_for,
+)
 from candlecast.forecasting.interface import Forecaster, quantile_levels
 from candlecast.forecasting.splits import Fold
 from candlecast.schema import Range
@@ -37,8 +46,10 @@ def quiet_lightning() -> None:
 
 @dataclass
 class FitResult:
+    """A fitted network with what it needs to forecast (its scaler) and how the fit went."""
+
     model: ForecastModule
-    scaler: Scaler
+    scaler: AnyScaler  # a SeriesScalers for a global model (per-series scaling and series ids)
     best_val_loss: float  # NaN for a refit without an early-stopping block
     epochs: int  # epochs run
     best_epoch: int  # epochs to the weights kept (the best early-stopping epoch, or all of a refit)
@@ -53,6 +64,7 @@ class EpochMetrics(Callback):
         self.history: list[dict[str, float]] = []
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Record the epoch's logged metrics (train and validation)."""
         if trainer.sanity_checking:
             return
         self.history.append({k: float(v) for k, v in trainer.callback_metrics.items()})
@@ -66,6 +78,7 @@ def build_model(
     quantiles: list[float] | None = None,
     target: str = "returns",
 ) -> ForecastModule:
+    """The named architecture with its hyperparameters, for ``n_features`` inputs per step and ``horizon`` steps."""
     cls, params = resolve(name, hparams)
     if quantiles is not None:
         params["quantiles"] = quantiles
@@ -85,10 +98,14 @@ def fit_fold(
     quantiles: list[float] | None = None,
     winsor_quantile: float | None = None,
     target: str = "returns",
+    per_series: bool = False,
 ) -> FitResult:
-    """Fit on the fold's training range, early-stop on its early-stopping block, restore the best epoch."""
+    """Fit on the fold's training range, early-stop on its early-stopping block, restore the best epoch.
+
+    ``per_series``: a global model (each series scaled on its own rows, its id a one-hot input).
+    """
     _prepare(cfg)
-    scaler = fit_scaler(series, fold.train, winsor_quantile)
+    scaler = _fit_scaler(series, fold.train, winsor_quantile, per_series)
     train_rows = [s.sample_rows(fold.train) for s in series]
     val_rows = [s.sample_rows(fold.val) for s in series]
     n_train, n_val = sum(map(len, train_rows)), sum(map(len, val_rows))
@@ -96,7 +113,8 @@ def fit_fold(
         raise ValueError(f"fold has {n_train} training and {n_val} early-stopping windows: need more candles")
     train_dl = make_loader(WindowDataset(series, train_rows, scaler, lookback), cfg.batch_size, True, cfg.seed)
     val_dl = make_loader(WindowDataset(series, val_rows, scaler, lookback), 1024, False)
-    model = build_model(model_name, series[0].features.shape[1], horizon, hparams, quantiles, target)
+    width = input_width(series[0].features.shape[1], scaler)
+    model = build_model(model_name, width, horizon, hparams, quantiles, target)
     best = _BestWeights()
     stop = EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min")
     trainer = _trainer(max_epochs or cfg.max_epochs, [stop, best, *(callbacks or [])])
@@ -118,6 +136,7 @@ def fit_to_cutoff(
     quantiles: list[float] | None = None,
     winsor_quantile: float | None = None,
     target: str = "returns",
+    per_series: bool = False,
 ) -> FitResult:
     """Refit on every window of ``train`` for a fixed number of epochs: the model that ships.
 
@@ -125,17 +144,25 @@ def fit_to_cutoff(
     the shipped model sees the newest data the evaluation could not.
     """
     _prepare(cfg)
-    scaler = fit_scaler(series, train, winsor_quantile)
+    scaler = _fit_scaler(series, train, winsor_quantile, per_series)
     rows = [s.sample_rows(train) for s in series]
     n_train = sum(map(len, rows))
     if n_train == 0:
         raise ValueError("no complete window to refit on: the training range holds no window with known targets")
     loader = make_loader(WindowDataset(series, rows, scaler, lookback), cfg.batch_size, True, cfg.seed)
-    model = build_model(model_name, series[0].features.shape[1], horizon, hparams, quantiles, target)
+    model = build_model(
+        model_name, input_width(series[0].features.shape[1], scaler), horizon, hparams, quantiles, target
+    )
     trainer = _trainer(epochs, [])
     trainer.fit(model, train_dataloaders=loader)
     model.eval()
     return FitResult(model, scaler, float("nan"), trainer.current_epoch, epochs, n_train, 0)
+
+
+def _fit_scaler(series: list[SeriesArrays], train: Range, winsor_quantile: float | None, per_series: bool) -> AnyScaler:
+    if per_series:
+        return fit_series_scalers(series, train, winsor_quantile)
+    return fit_scaler(series, train, winsor_quantile)
 
 
 def _prepare(cfg: TrainConfig) -> None:
@@ -179,7 +206,7 @@ class _BestWeights(Callback):
 
 @torch.no_grad()
 def predict_rows(
-    model: ForecastModule, scaler: Scaler, series: SeriesArrays, rows: np.ndarray, lookback: int
+    model: ForecastModule, scaler: AnyScaler, series: SeriesArrays, rows: np.ndarray, lookback: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Point forecasts (N, H) and sorted quantile bounds (N, H, Q) of cumulative log returns, unscaled.
 
@@ -188,10 +215,28 @@ def predict_rows(
     if len(rows) == 0:
         return np.empty((0, model.horizon)), np.empty((0, model.horizon, model.n_outputs - 1))
     ds = WindowDataset([series], [rows], scaler, lookback)
-    out = np.concatenate([model(x).numpy() for x, _ in make_loader(ds, 2048, False)]).astype("float64")
+    out = np.concatenate([model(x).numpy() for x, _ in make_loader(ds, 2048, False)])
+    return unscale_outputs(model, out, np.asarray(scaler_for(scaler, series.name).target_scale))
+
+
+@torch.no_grad()
+def forecast_windows(
+    model: ForecastModule, windows: torch.Tensor, target_scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``predict_rows`` for windows already scaled and stacked (N, L, F'), one forward pass for all.
+
+    ``target_scale`` is (H,) for one scaler or (N, H) with each window's own series scale.
+    """
+    return unscale_outputs(model, model(windows).numpy(), target_scale)
+
+
+def unscale_outputs(model: ForecastModule, out: np.ndarray, target_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Network outputs (N, H, 1 + Q) back to cumulative log returns (or the variance, for a variance head)."""
+    out = out.astype("float64")
+    scale = np.asarray(target_scale, dtype="float64")
     if model.target == "variance":  # the log of the scaled variance
-        return np.exp(out[..., 0]) * np.asarray(scaler.target_scale), out[..., 1:]
-    out *= np.asarray(scaler.target_scale)[:, None]  # (H,) -> (H, 1): every output of a step
+        return np.exp(out[..., 0]) * scale, out[..., 1:]
+    out *= scale[..., None]  # (H,) or (N, H) -> (..., H, 1): every output of a step
     return out[..., 0], np.sort(out[..., 1:], axis=-1)
 
 
@@ -210,8 +255,10 @@ class NeuralForecaster(Forecaster):
         max_epochs: int | None = None,
         callbacks: list[Callback] | None = None,
         target: str = "returns",
+        per_series: bool = False,
     ):
         self.name = model_name if model_name != "lstm_family" else hparams["architecture"]
+        self.per_series = per_series  # a global model: per-series scaling and a one-hot series id
         self.target = target
         self.model_name, self.hparams, self.lookback, self.horizon = model_name, hparams, lookback, horizon
         self.cfg, self.quantiles, self.winsor_quantile = cfg, quantiles, winsor_quantile
@@ -219,6 +266,7 @@ class NeuralForecaster(Forecaster):
         self.result: FitResult | None = None
 
     def fit(self, series: list[SeriesArrays], fold: Fold) -> None:
+        """Fit on the fold's training range, early-stopping on its validation block (``fit_fold``)."""
         self.result = fit_fold(
             self.model_name,
             self.hparams,
@@ -232,6 +280,7 @@ class NeuralForecaster(Forecaster):
             quantiles=self.quantiles,
             winsor_quantile=self.winsor_quantile,
             target=self.target,
+            per_series=self.per_series,
         )
 
     def refit(self, series: list[SeriesArrays], train: Range, epochs: int) -> None:
@@ -248,9 +297,11 @@ class NeuralForecaster(Forecaster):
             quantiles=self.quantiles,
             winsor_quantile=self.winsor_quantile,
             target=self.target,
+            per_series=self.per_series,
         )
 
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Point forecasts and raw quantile bounds of the windows ending at ``rows`` (``predict_rows``)."""
         if self.result is None:
             raise RuntimeError(f"{self.name}: call fit() before forecast()")
         return predict_rows(self.result.model, self.result.scaler, series, rows, self.lookback)
@@ -260,10 +311,12 @@ def neural_forecaster(cfg: RunConfig, model_name: str, hparams: dict[str, Any], 
     """A Lightning forecaster configured by the run: window, horizon, quantiles, winsorizing, target.
 
     For the volatility target it forecasts one number per window (the variance of the next h
-    candles, on the variance view of the series: candlecast.forecasting.risk).
+    candles, on the variance view of the series: candlecast.forecasting.risk). With
+    ``multi_series.global_model`` it is one global model over every series it is fitted on.
     """
     fc = cfg.features
     volatility = cfg.target == "volatility"
+    kwargs.setdefault("per_series", cfg.multi_series.global_model)
     return NeuralForecaster(
         model_name,
         hparams,

@@ -3,6 +3,11 @@
 The bundle turns raw candles into price forecasts with conformal intervals, so the same artifact
 serves evaluation, batch prediction and MLflow's pyfunc. Weights are a plain ``state_dict`` loaded
 with ``weights_only=True`` (no pickled code); everything else is JSON.
+
+``predict_many`` forecasts many series in one call: features per series, then every series' last
+window stacked into one forward pass. A global model's bundle (``multi_series.global_model``) holds
+one scaler per series and gives each window its series' one-hot id; any other bundle shares one
+scaler, so the same call batches a pooled model too.
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ import torch
 from candlecast.config import FeatureConfig
 from candlecast.features.compute import compute_features, feature_columns, warmup_rows
 from candlecast.features.exogenous import read_exogenous
-from candlecast.features.windows import Scaler, SeriesArrays
+from candlecast.features.windows import SeriesScalers, input_width, one_hot, scaler_for, scaler_from_dict
 from candlecast.forecasting.calibration import Calibration
-from candlecast.forecasting.neural import build_model, predict_rows
+from candlecast.forecasting.neural import build_model, forecast_windows
 from candlecast.schema import timeframe_ms
 from models import ForecastModule
 
@@ -31,11 +36,13 @@ WEIGHTS_FILE = "weights.pt"
 
 @dataclass(frozen=True)
 class BundleSpec:
+    """Everything but the weights, as JSON: architecture, features, scaler(s), calibration, lineage."""
+
     model_name: str
     hparams: dict[str, Any]
     features: dict[str, Any]  # FeatureConfig fields
     timeframe: str
-    scaler: dict[str, Any]  # Scaler fields
+    scaler: dict[str, Any]  # Scaler fields, or SeriesScalers fields (names, scalers, pooled) for a global model
     columns: list[str]  # the input features, in the order the model was trained on
     quantiles: list[float]  # levels of the model's quantile head
     calibration: dict[str, Any]  # Calibration fields: conformal offsets per step, tracked out of sample
@@ -47,6 +54,7 @@ class BundleSpec:
 
     @property
     def feature_config(self) -> FeatureConfig:
+        """The feature config the model was trained with."""
         return FeatureConfig(**self.features)
 
     @property
@@ -57,13 +65,21 @@ class BundleSpec:
 
 
 class ModelBundle:
+    """A trained network with its spec: raw candles of one or many series in, forecasts out."""
+
     def __init__(self, spec: BundleSpec, model: ForecastModule):
         self.spec = spec
         self.model = model.eval()
-        self.scaler = Scaler(**spec.scaler)
+        self.scaler = scaler_from_dict(spec.scaler)
         self.calibration = Calibration(**spec.calibration) if spec.target == "returns" else None
 
+    @property
+    def series_names(self) -> list[str] | None:
+        """The series a global model was trained on (its one-hot vocabulary); None for a shared scaler."""
+        return self.scaler.names if isinstance(self.scaler, SeriesScalers) else None
+
     def save(self, directory: Path) -> Path:
+        """Write spec.json and weights.pt into ``directory``."""
         directory.mkdir(parents=True, exist_ok=True)
         (directory / SPEC_FILE).write_text(json.dumps(asdict(self.spec), indent=2))
         torch.save(self.model.state_dict(), directory / WEIGHTS_FILE)
@@ -71,32 +87,74 @@ class ModelBundle:
 
     @classmethod
     def load(cls, directory: str | Path) -> ModelBundle:
+        """Rebuild the network from the spec and load its weights (``weights_only``: no pickled code)."""
         directory = Path(directory)
         spec = BundleSpec(**json.loads((directory / SPEC_FILE).read_text()))
         fc = spec.feature_config
         horizon = 1 if spec.target == "variance" else fc.horizon
-        model = build_model(spec.model_name, len(spec.columns), horizon, spec.hparams, spec.quantiles, spec.target)
+        width = input_width(len(spec.columns), scaler_from_dict(spec.scaler))
+        model = build_model(spec.model_name, width, horizon, spec.hparams, spec.quantiles, spec.target)
         model.load_state_dict(torch.load(directory / WEIGHTS_FILE, weights_only=True))
         return cls(spec, model)
 
-    def predict(self, candles: pd.DataFrame, cross: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    def predict(
+        self, candles: pd.DataFrame, cross: dict[str, pd.DataFrame] | None = None, symbol: str | None = None
+    ) -> pd.DataFrame:
         """Forecast the H closes after the last candle of one series.
 
         ``cross`` holds the candles of the model's cross assets, if it has any; exogenous files
-        are re-read from the paths in the feature config (the live feed). Returns one row per step:
+        are re-read from the paths in the feature config (the live feed). ``symbol`` names the series
+        for a global model (which scales and identifies each series by name). Returns one row per step:
         cutoff (last input candle open, ms), step, timestamp (open of the forecast candle, ms),
         forecast, lower, upper (prices) and forecast_log_return. A risk bundle (variance target)
         returns one row: the next h candles' forecast variance and volatility, and each Value-at-Risk
         as a log return and as a price.
         """
+        return self._forecast([(symbol, candles)], cross)
+
+    def predict_many(self, frame: pd.DataFrame, cross: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+        """Forecast every series of ``frame`` (candles with a ``symbol`` column) in one forward pass.
+
+        The same rows as ``predict`` per series, with a ``symbol`` column, series in sorted order.
+        A global model knows a series by the name it was trained under: the symbol itself, or a
+        store slug such as binance_BTC-USDT_1h that ends in the symbol and the bundle's timeframe.
+        """
+        if "symbol" not in frame.columns:
+            raise ValueError("predict_many needs a 'symbol' column naming each row's series")
+        groups = [(str(symbol), group) for symbol, group in frame.groupby("symbol", sort=True)]
+        out = self._forecast(groups, cross)
+        per_series = len(out) // len(groups)
+        return out.assign(symbol=np.repeat([symbol for symbol, _ in groups], per_series))
+
+    def _forecast(
+        self, groups: list[tuple[str | None, pd.DataFrame]], cross: dict[str, pd.DataFrame] | None
+    ) -> pd.DataFrame:
+        """Every group's last window through one forward pass; the output rows in the groups' order."""
+        if not groups:
+            raise ValueError("no series to forecast")
         fc = self.spec.feature_config
-        step_ms = timeframe_ms(self.spec.timeframe)
+        exogenous = [read_exogenous(source.path, source.columns) for source in fc.exogenous]
+        inputs = [self._last_window(candles, cross, exogenous, symbol) for symbol, candles in groups]
+        windows = torch.from_numpy(np.stack([w for w, _, _, _ in inputs]))  # (S, L, F')
+        point, bounds = forecast_windows(self.model, windows, np.stack([scale for _, scale, _, _ in inputs]))
+        cutoffs = np.array([cutoff for _, _, cutoff, _ in inputs], dtype="int64")
+        closes = np.array([close for _, _, _, close in inputs], dtype="float64")
+        if self.calibration is None:
+            out = self._risk_frame(cutoffs, closes, point[:, 0])
+        else:
+            out = self._return_frame(cutoffs, closes, point, bounds)
+        return out
+
+    def _last_window(
+        self, candles: pd.DataFrame, cross: dict[str, pd.DataFrame] | None, exogenous: list, symbol: str | None
+    ) -> tuple[np.ndarray, np.ndarray, int, float]:
+        """One series' scaled last window (L, F'), its target scale (H,), cutoff and close."""
+        fc = self.spec.feature_config
         if len(candles) < self.spec.min_candles:
             raise ValueError(
-                f"predict needs at least {self.spec.min_candles} contiguous {self.spec.timeframe} candles "
-                f"(feature warm-up {warmup_rows(fc)} + lookback {fc.lookback}), got {len(candles)}"
+                f"{symbol or 'predict'} needs at least {self.spec.min_candles} contiguous {self.spec.timeframe} "
+                f"candles (feature warm-up {warmup_rows(fc)} + lookback {fc.lookback}), got {len(candles)}"
             )
-        exogenous = [read_exogenous(source.path, source.columns) for source in fc.exogenous]
         feats = compute_features(
             candles.sort_values("timestamp").tail(self.spec.min_candles + 1),
             fc,
@@ -106,52 +164,72 @@ class ModelBundle:
         )
         if feature_columns(feats) != self.spec.columns:
             raise ValueError(f"features {feature_columns(feats)} differ from the model's {self.spec.columns}")
-        arrays = SeriesArrays(
-            name="input",
-            timestamps=feats["timestamp"].to_numpy("int64"),
-            features=feats[self.spec.columns].to_numpy("float64"),
-            targets=np.full((len(feats), fc.horizon), np.nan),
-            close=feats["close"].to_numpy("float64"),
-            columns=self.spec.columns,
-        )
-        arrays.mark_windows(fc.lookback, step_ms)
-        last = len(feats) - 1
-        if not arrays.valid_end[last]:
+        ts = feats["timestamp"].to_numpy("int64")[-fc.lookback :]
+        x = feats[self.spec.columns].to_numpy("float64")[-fc.lookback :]
+        step_ms = timeframe_ms(self.spec.timeframe)
+        if ts[-1] - ts[0] != (fc.lookback - 1) * step_ms or not np.isfinite(x).all():
             raise ValueError(
-                f"the last {fc.lookback} candles before the cutoff must be contiguous {self.spec.timeframe} "
-                "candles with finite values: fill the gap in the store first"
+                f"{symbol or 'the series'}: the last {fc.lookback} candles before the cutoff must be contiguous "
+                f"{self.spec.timeframe} candles with finite values: fill the gap in the store first"
             )
-        point, bounds = predict_rows(self.model, self.scaler, arrays, np.array([last]), fc.lookback)
-        if self.calibration is None:
-            return self._risk_frame(int(arrays.timestamps[last]), float(arrays.close[last]), float(point[0, 0]))
+        name = self._series_name(symbol)
+        scaler = scaler_for(self.scaler, name)
+        window = scaler.transform(x)  # (L, F)
+        code = one_hot(self.scaler, name)
+        if code is not None:  # (L, F) -> (L, F + K)
+            window = np.hstack([window, np.broadcast_to(code.numpy(), (fc.lookback, len(code)))])
+        close = float(feats["close"].iloc[-1])
+        return window, np.asarray(scaler.target_scale), int(ts[-1]), close
+
+    def _series_name(self, symbol: str | None) -> str:
+        """The training name of a series for a global model (its symbol or its store slug); '' otherwise."""
+        names = self.series_names
+        if names is None:
+            return ""
+        if symbol is None:
+            raise ValueError(f"a global model forecasts a named series: pass symbol= (one of {names})")
+        if symbol in names:
+            return symbol
+        suffix = f"_{symbol.replace('/', '-')}_{self.spec.timeframe}"
+        found = [n for n in names if n.endswith(suffix)]
+        if len(found) != 1:
+            raise ValueError(f"series {symbol!r} is not one the global model was trained on: {names}")
+        return found[0]
+
+    def _return_frame(
+        self, cutoffs: np.ndarray, closes: np.ndarray, point: np.ndarray, bounds: np.ndarray
+    ) -> pd.DataFrame:
+        """H rows per series: forecast prices with calibrated intervals and the log returns."""
+        assert self.calibration is not None
         lower, upper = self.calibration.apply(point, bounds)
-        log_ret = point[0]
-        cutoff = int(arrays.timestamps[last])
-        close = float(arrays.close[last])
-        steps = np.arange(1, fc.horizon + 1)
+        horizon = point.shape[1]
+        steps = np.tile(np.arange(1, horizon + 1), len(cutoffs))
+        cutoff = np.repeat(cutoffs, horizon)
+        close = np.repeat(closes, horizon)
         return pd.DataFrame(
             {
                 "cutoff": cutoff,
                 "step": steps,
-                "timestamp": cutoff + steps * step_ms,
-                "forecast": close * np.exp(log_ret),
-                "lower": close * np.exp(lower[0]),
-                "upper": close * np.exp(upper[0]),
-                "forecast_log_return": log_ret,
+                "timestamp": cutoff + steps * timeframe_ms(self.spec.timeframe),
+                "forecast": close * np.exp(point.ravel()),
+                "lower": close * np.exp(lower.ravel()),
+                "upper": close * np.exp(upper.ravel()),
+                "forecast_log_return": point.ravel(),
             }
         )
 
-    def _risk_frame(self, cutoff: int, close: float, variance: float) -> pd.DataFrame:
-        """One row: the next h candles' variance and volatility, and each VaR as a return and a price."""
+    def _risk_frame(self, cutoffs: np.ndarray, closes: np.ndarray, variances: np.ndarray) -> pd.DataFrame:
+        """One row per series: the next h candles' variance and volatility, and each VaR as a return and a price."""
         horizon = self.spec.feature_config.horizon
-        row = {
-            "cutoff": cutoff,
+        volatility = np.sqrt(variances)
+        rows = {
+            "cutoff": cutoffs,
             "horizon": horizon,
-            "timestamp": cutoff + horizon * timeframe_ms(self.spec.timeframe),
-            "forecast_variance": variance,
-            "forecast_volatility": float(np.sqrt(variance)),
+            "timestamp": cutoffs + horizon * timeframe_ms(self.spec.timeframe),
+            "forecast_variance": variances,
+            "forecast_volatility": volatility,
         }
         for name, z in (self.spec.var_quantiles or {}).items():
-            row[f"{name}_return"] = z * np.sqrt(variance)
-            row[f"{name}_price"] = close * np.exp(z * np.sqrt(variance))
-        return pd.DataFrame([row])
+            rows[f"{name}_return"] = z * volatility
+            rows[f"{name}_price"] = closes * np.exp(z * volatility)
+        return pd.DataFrame(rows)

@@ -1,0 +1,106 @@
+"""Batch prediction of many series in one call: the champion's ``predict_many`` over a chunk of symbols.
+
+The same rows, lineage and store as ``candlecast.registry.prediction.predict_champion`` (which
+forecasts one series per call), but every series of a chunk goes through one forward pass, and the
+champion is loaded once per chunk. The prediction flow maps chunks of ``multi_series.predict_chunk``
+symbols as Prefect tasks, so a Dask cluster forecasts a large universe chunk by chunk in parallel.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import mlflow
+import pandas as pd
+
+from candlecast.config import RunConfig
+from candlecast.data.candle_store import CandleStore
+from candlecast.registry import aliases, tracking
+from candlecast.registry.bundle import ModelBundle
+from candlecast.registry.prediction import ChampionRefused, PredictionOutcome, _check_age
+from candlecast.registry.prediction_store import RETURNS, RISK, prediction_store
+from candlecast.schema import SeriesKey
+from candlecast.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def symbol_chunks(cfg: RunConfig) -> list[list[str]]:
+    """The configured symbols in order, cut into chunks of ``multi_series.predict_chunk``."""
+    size = cfg.multi_series.predict_chunk
+    symbols = list(cfg.data.symbols)
+    return [symbols[i : i + size] for i in range(0, len(symbols), size)]
+
+
+def predict_chunk(settings: Settings, cfg: RunConfig, symbols: list[str]) -> PredictionOutcome:
+    """Forecast ``symbols`` (of this config's exchange and timeframe) with the @champion, in one call."""
+    name = cfg.promotion.model_name
+    kind = RISK if cfg.target == "volatility" else RETURNS
+    client = tracking.client(settings)
+    version = aliases.alias_version(client, name, aliases.CHAMPION)
+    if version is None:
+        reason = f"no @champion for {name} yet: no model has passed the promotion gate, nothing to predict"
+        log.warning(reason)
+        return PredictionOutcome(model_version=None, skipped=reason)
+    run_id = client.get_model_version(name, version).run_id
+    bundle = load_champion_bundle(name)
+    if bundle.spec.timeframe != cfg.data.timeframe:
+        raise ChampionRefused(
+            f"{name} v{version} was trained on {bundle.spec.timeframe} candles but this config predicts "
+            f"{cfg.data.timeframe}: train a model for {cfg.data.timeframe} or change data.timeframe"
+        )
+    keys = [SeriesKey(cfg.exchange.id, symbol, cfg.data.timeframe) for symbol in symbols]
+    frame = _latest_candles(settings, cfg, keys, bundle, name, version)
+    forecasts = bundle.predict_many(frame)
+    out = prediction_store(settings, cfg.predict.store_url, kind)
+    created_at = datetime.now(UTC).isoformat()
+    files = []
+    for key in keys:
+        rows = forecasts[forecasts["symbol"] == key.symbol].drop(columns="symbol").reset_index(drop=True)
+        rows = rows.assign(
+            exchange=key.exchange,
+            symbol=key.symbol,
+            timeframe=key.timeframe,
+            model_name=name,
+            model_version=version,
+            run_id=run_id,
+            created_at=created_at,
+        )
+        files.append(out.write(key, rows))
+    return PredictionOutcome(model_version=version, files=files)
+
+
+def load_champion_bundle(name: str) -> ModelBundle:
+    """The ModelBundle inside models:/<name>@champion (loaded through MLflow, as the server loads it)."""
+    model = mlflow.pyfunc.load_model(f"models:/{name}@{aliases.CHAMPION}")
+    return model.unwrap_python_model().forecaster
+
+
+def merge_outcomes(outcomes: list[PredictionOutcome]) -> PredictionOutcome:
+    """One outcome for all chunks: their files in chunk order; skipped only if every chunk skipped."""
+    if not outcomes:
+        return PredictionOutcome(model_version=None, skipped="no symbols configured: nothing to predict")
+    if all(o.skipped for o in outcomes):
+        return outcomes[0]
+    versions = {o.model_version for o in outcomes if not o.skipped}
+    if len(versions) != 1:
+        raise RuntimeError(f"the chunks were forecast by different champion versions {sorted(versions)}: run again")
+    return PredictionOutcome(model_version=versions.pop(), files=[f for o in outcomes for f in o.files])
+
+
+def _latest_candles(
+    settings: Settings, cfg: RunConfig, keys: list[SeriesKey], bundle: ModelBundle, name: str, version: str
+) -> pd.DataFrame:
+    """Each series' newest candles (enough for one window), with a symbol column; refuses a stale champion."""
+    store = CandleStore(settings.candles_dir)
+    tails = []
+    for key in keys:
+        candles = store.read(key)
+        if candles.empty:
+            raise ValueError(f"no candles stored for {key}: ingest it before predicting")
+        _check_age(
+            name, version, bundle.spec.train_end, int(candles["timestamp"].iloc[-1]), cfg.predict.max_model_age_days
+        )
+        tails.append(candles.tail(bundle.spec.min_candles + 1).assign(symbol=key.symbol))
+    return pd.concat(tails, ignore_index=True)
