@@ -26,6 +26,7 @@ def trade_backtest_flow(
     source: Literal["walk-forward", "registered"] = "walk-forward",
     models: list[str] | None = None,
 ) -> dict:
+    """Forecasts (walk-forward, or the registered version's stored ones) traded next to buy-and-hold."""
     cfg, tcfg = config or RunConfig(), trading or TradingConfig()
     for series in cfg.series:
         validate_stored(series)
@@ -45,6 +46,7 @@ def signals_flow(
     trading: TradingConfig | None = None,
     source: Literal["store", "champion"] = "store",
 ) -> dict:
+    """Today's decisions from the forecasts the predict flow just stored (or fresh from @champion)."""
     cfg = config or RunConfig()
     for series in cfg.series:
         validate_stored(series, live=True)

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class StrategyRun:
+    """One strategy's run: its equity curve, fills and statistics, and the engine's time."""
+
     name: str
     equity: pd.DataFrame
     fills: pd.DataFrame
@@ -36,6 +38,8 @@ class StrategyRun:
 
 @dataclass
 class TradeResult:
+    """Every strategy of one comparison, on one window under one config, with the forecasts' lineage."""
+
     window: TradeWindow
     config: TradingConfig
     runs: dict[str, StrategyRun] = field(default_factory=dict)
@@ -48,6 +52,7 @@ class TradeResult:
 
     @property
     def engine_seconds(self) -> float:
+        """Seconds spent in NautilusTrader's ``engine.run()`` over all strategies."""
         return float(sum(r.engine_seconds for r in self.runs.values()))
 
 

@@ -56,6 +56,8 @@ class ExecutionConfig(_Frozen):
 
 
 class TradingConfig(_Frozen):
+    """The whole trading run: policy, execution, holding period and the coverage forecasts must reach."""
+
     policy: PolicyConfig = PolicyConfig()
     execution: ExecutionConfig = ExecutionConfig()
     hold: int | None = Field(
@@ -81,6 +83,7 @@ class TradingConfig(_Frozen):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TradingConfig:
+        """Load a YAML file (policy:, execution:, hold:, min_coverage:); errors name the file and the key."""
         path = Path(path)
         try:
             raw = yaml.safe_load(path.read_text()) or {}

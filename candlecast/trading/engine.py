@@ -40,10 +40,12 @@ class Market:
 
     @property
     def step(self) -> int:
+        """One candle, in ms."""
         return timeframe_ms(self.timeframe)
 
     @property
     def quote(self) -> str:
+        """The one currency every symbol settles in (the account's), or a clear error."""
         quotes = {s.split("/")[1] for s in self.candles}
         if len(quotes) != 1:
             raise ValueError(f"symbols {sorted(self.candles)} settle in {sorted(quotes)}: trade one quote currency")
@@ -63,10 +65,12 @@ class EngineRun:
 
 
 def instrument_id(symbol: str) -> str:
+    """NautilusTrader's id of a symbol on the simulated venue, e.g. BTCUSDT.BINANCE."""
     return f"{symbol.replace('/', '')}.{VENUE}"
 
 
 def bar_type(symbol: str, timeframe: str) -> str:
+    """The bar type string of a symbol's candles, e.g. BTCUSDT.BINANCE-1-HOUR-LAST-EXTERNAL."""
     return f"{instrument_id(symbol)}-{timeframe[:-1]}-{_BAR_UNITS[timeframe[-1]]}-LAST-EXTERNAL"
 
 

@@ -47,6 +47,7 @@ def shrunk_covariance(candles: dict[str, pd.DataFrame], horizon: int, window: in
 
 
 def inverse_vol_weights(frame: pd.DataFrame, policy: PolicyConfig) -> pd.Series:
+    """Naive risk parity: weights proportional to 1 / sigma, signed by the forecast, summing to max_leverage."""
     inverse = 1.0 / horizon_sigma(frame)
     direction = np.sign(frame["forecast"].to_numpy("float64"))
     if not policy.allow_short:

@@ -44,6 +44,7 @@ def write_report(result: TradeResult, out_dir: Path, header: str) -> dict[str, P
 
 
 def summary_markdown(result: TradeResult, header: str) -> str:
+    """The report's text: window, policy and costs, the table, the stops, the plots."""
     cfg, window = result.config, result.window
     p, x = cfg.policy, cfg.execution
     lines = [
@@ -57,16 +58,19 @@ def summary_markdown(result: TradeResult, header: str) -> str:
         "",
         markdown(result.table),
         "",
+        *_stop_lines(result),
         "Equity is marked to market from the fills (NautilusTrader, MARGIN/NETTING venue) at every bar close. "
         "`turnover` is traded notional per year in starting capitals; `exposure` is the mean gross exposure; "
         "`hit rate` is the share of bars held whose return was positive.",
         "",
         *[f"![{name}]({name})" for name in PLOTS],
     ]
-    stops = [f"{n} hit the drawdown stop at {_day(int(r.stop_ms))}" for n, r in result.runs.items() if r.stop_ms]
-    if stops:
-        lines[5:5] = ["", "; ".join(stops) + ".", ""]
     return "\n".join(lines) + "\n"
+
+
+def _stop_lines(result: TradeResult) -> list[str]:
+    stops = [f"{n} hit the drawdown stop at {_day(int(r.stop_ms))}" for n, r in result.runs.items() if r.stop_ms]
+    return ["; ".join(stops) + ": flat from then on.", ""] if stops else []
 
 
 def log_to_mlflow(

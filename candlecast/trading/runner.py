@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TradeOutcome:
+    """What a trade run leaves: the table, the report's files, the MLflow run and the engine's time."""
+
     table: pd.DataFrame
     report: dict[str, Path]
     forecast_file: Path | None = None
@@ -113,6 +115,7 @@ def _with_series(rows: pd.DataFrame, series) -> pd.DataFrame:
 
 
 def file_frames(path: Path) -> dict[str, pd.DataFrame]:
+    """Frames by model from a saved forecast file."""
     return read_forecast_file(Path(path))
 
 

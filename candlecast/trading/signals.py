@@ -62,16 +62,22 @@ def bundle_forecasts(
     """
     import torch
 
-    rows, threads = [], torch.get_num_threads()
+    need = bundle.spec.min_candles + 1
+    tails = {symbol: frame.tail(need).reset_index(drop=True) for symbol, frame in candles.items()}
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        for symbol, frame in candles.items():
-            out = bundle.predict(frame.tail(bundle.spec.min_candles + 1).reset_index(drop=True))
-            rows.append(out.assign(symbol=symbol, timeframe=timeframe, **lineage))
+        if hasattr(bundle, "predict_many"):  # every series in one forward pass
+            batch = pd.concat([t.assign(symbol=s) for s, t in tails.items()], ignore_index=True)
+            out = bundle.predict_many(batch)
+        else:
+            out = pd.concat([bundle.predict(t).assign(symbol=s) for s, t in tails.items()], ignore_index=True)
     finally:
         torch.set_num_threads(threads)
-    coverage = float(bundle.calibration.interval)
-    return from_prediction_store(pd.concat(rows, ignore_index=True), hold, coverage)
+    if bundle.calibration is None:
+        raise ValueError("the champion forecasts risk, not returns: signals need a returns model's forecasts")
+    rows = out.assign(timeframe=timeframe, **lineage)
+    return from_prediction_store(rows, hold, float(bundle.calibration.interval))
 
 
 def store_forecasts(settings: Settings, cfg: RunConfig, series: list[SeriesKey], hold: int) -> pd.DataFrame:
@@ -79,11 +85,15 @@ def store_forecasts(settings: Settings, cfg: RunConfig, series: list[SeriesKey],
     from candlecast.registry.prediction_store import prediction_store
 
     store = prediction_store(settings, cfg.predict.store_url)
-    latest = [store.latest(s) for s in series]
-    missing = [str(s) for s, rows in zip(series, latest, strict=True) if rows is None or rows.empty]
+    rows, missing = [], []
+    for key in series:
+        latest = store.latest(key)
+        if latest is None or latest.empty:
+            missing.append(str(key))
+        else:
+            rows.append(latest.assign(symbol=key.symbol, timeframe=key.timeframe))
     if missing:
         raise ValueError(f"no stored forecasts for {missing}: run `candlecast predict` (or the predict flow) first")
-    rows = [r.assign(symbol=s.symbol, timeframe=s.timeframe) for s, r in zip(series, latest, strict=True)]
     return from_prediction_store(pd.concat(rows, ignore_index=True), hold, cfg.predict.interval)
 
 
@@ -163,6 +173,7 @@ class DecisionStore:
         self.root = Path(root)
 
     def path(self, policy: str, cutoff: int, version: str) -> Path:
+        """The file of one run's decisions."""
         return self.root / policy / f"cutoff={int(cutoff)}_v{version or 'none'}.parquet"
 
     def files(self, policy: str) -> list[Path]:
@@ -171,6 +182,7 @@ class DecisionStore:
         return sorted(found, key=lambda p: (int(p.stem.split("=")[1].split("_v")[0]), p.stat().st_mtime), reverse=True)
 
     def read(self, policy: str) -> pd.DataFrame:
+        """Every stored decision under a policy, newest cutoff first."""
         files = self.files(policy)
         return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
 
@@ -198,11 +210,14 @@ class DecisionStore:
 
 
 def decisions_dir(settings: Settings) -> Path:
+    """Where decisions are stored: ``<home>/signals``."""
     return settings.root / "signals"
 
 
 @dataclass
 class SignalsOutcome:
+    """The decisions, the portfolio view (two or more symbols), the stored files and the time taken."""
+
     decisions: pd.DataFrame
     weights: pd.DataFrame | None
     portfolio: pd.DataFrame | None

@@ -79,6 +79,7 @@ def markdown(table: pd.DataFrame, columns: dict[str, str] = COLUMNS) -> str:
 
 
 def format_stat(column: str, value: float) -> str:
+    """A statistic as the table prints it: percentages for returns and shares, thousands for money."""
     if not np.isfinite(value):
         return "-"
     if column in ("total_return", "annual_return", "annual_volatility", "max_drawdown", "exposure", "hit_rate"):

@@ -60,6 +60,7 @@ class ForecastStrategy(Strategy):
         self.stop_ns: int | None = None
 
     def on_start(self) -> None:
+        """Read the targets, take the starting cash from the account, subscribe to every bar type."""
         frame = pd.read_parquet(self.cfg.targets_path)
         keys = zip(frame["instrument_id"], frame["ts_ns"].astype("int64"), strict=True)
         self.targets = dict(zip(keys, frame["target"], strict=True))
@@ -68,12 +69,14 @@ class ForecastStrategy(Strategy):
             self.subscribe_bars(BarType.from_str(bar_type))
 
     def on_order_filled(self, event) -> None:
+        """Book the fill: position, and cash after its price and fee."""
         signed = event.last_qty.as_double() * (1.0 if event.order_side == OrderSide.BUY else -1.0)
         key = str(event.instrument_id)
         self.qty[key] = round(self.qty[key] + signed, 9)  # quantities have at most 9 decimals: drop float noise
         self.cash -= signed * event.last_px.as_double() + event.commission.as_double()
 
     def on_bar(self, bar: Bar) -> None:
+        """At each bar's close: flatten at the window's end, check the stop, then follow the forecast."""
         ts, key = bar.ts_event, str(bar.bar_type.instrument_id)
         self.last[key] = float(bar.close)
         if ts < self.cfg.start_ns or self.stopped:
@@ -149,5 +152,6 @@ class ForecastStrategy(Strategy):
         self.submit_order(self.order_factory.market(iid, side, qty))
 
     def on_stop(self) -> None:
+        """Close anything still open (the window's last bar normally has)."""
         for iid in self.cfg.instrument_ids:
             self.close_all_positions(InstrumentId.from_str(iid))

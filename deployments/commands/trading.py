@@ -113,6 +113,8 @@ def _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, use
     out = out or settings.root / "trading" / name
     lineage: dict[str, str] = {"forecast_source": "registered" if registered else str(forecasts or "walk-forward")}
     if models:
+        if hold > cfg.features.horizon:
+            raise ValueError(f"hold {hold} exceeds the forecast horizon {cfg.features.horizon}: raise --horizon")
         names = [m.strip() for m in models.split(",") if m.strip()]
         console.print(f"walk-forward {names} on {sorted(market.candles)} ({market.timeframe}), trading step {hold}")
         frames = runner.walk_forward_frames(data, names, cfg, hold, settings, on_fold=_progress)
@@ -121,7 +123,8 @@ def _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, use
     elif forecasts is not None:
         frames = runner.file_frames(forecasts)
     else:
-        store_cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"symbols": sorted(market.candles)})})
+        data_cfg = cfg.data.model_copy(update={"symbols": sorted(market.candles), "timeframe": market.timeframe})
+        store_cfg = cfg.model_copy(update={"data": data_cfg})
         frames, found = runner.store_frames(settings, store_cfg, hold, version)
         lineage |= found
     experiment = f"{cfg.name}-trading" if use_mlflow else None
@@ -265,6 +268,7 @@ def _print_table(table, header: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    """Add `candlecast trade backtest` and `candlecast signals` to the app."""
     trade = typer.Typer(help="Trade forecasts on NautilusTrader: backtests next to buy-and-hold.", no_args_is_help=True)
     trade.command("backtest")(trade_backtest)
     app.add_typer(trade, name="trade")

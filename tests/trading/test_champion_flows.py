@@ -1,5 +1,8 @@
-"""With a real registered @champion: signals from the model and from the prediction store, the Prefect flows,
-and a trade backtest of the registered version whose MLflow run links back to it."""
+"""With a real registered @champion: signals, the Prefect flows and a trade backtest of the registered version.
+
+Signals from the model and from the prediction store must agree, and the trade's MLflow run links back
+to the version it traded.
+"""
 
 from __future__ import annotations
 
