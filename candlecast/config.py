@@ -27,6 +27,12 @@ class _Frozen(BaseModel):
 
 
 class ExchangeConfig(_Frozen):
+    """Where candles come from: a ccxt exchange, or the local emulator's seeded synthetic market.
+
+    The emulator is the default so a fresh clone runs end to end offline; its synthetic knobs set how
+    much a model can learn, which the demo and the tests rely on.
+    """
+
     id: str = "binance"
     emulator: bool = Field(True, description="serve seeded synthetic candles from a local Binance emulator")
     api_url: str | None = Field(None, description="override the exchange's REST base URL (Binance-shaped)")
@@ -50,6 +56,8 @@ class ExchangeConfig(_Frozen):
 
 
 class DataConfig(_Frozen):
+    """Which series to keep: unified ccxt symbols on one timeframe, and how far back to backfill."""
+
     symbols: list[str] = ["BTC/USDT", "ETH/USDT"]
     timeframe: str = "1h"
     history_days: int = Field(730, gt=0, description="backfill this far back when a series is empty")
@@ -78,6 +86,8 @@ class ExogenousConfig(_Frozen):
 
 
 class FeatureConfig(_Frozen):
+    """What a model sees: the window, the horizon and the causal features computed from closed candles."""
+
     lookback: int = Field(48, ge=2, description="input window length in candles")
     horizon: int = Field(24, ge=1, description="forecast steps ahead (direct multi-step)")
     vol_window: int = Field(24, ge=2, description="rolling window of volatility and volume z-score")
@@ -117,6 +127,12 @@ class FeatureConfig(_Frozen):
 
 
 class SplitConfig(_Frozen):
+    """How the timeline is cut into train, validation, calibration and test blocks with purge gaps between.
+
+    The gaps keep a training target from overlapping the windows that judge it; the calibration block
+    sets the conformal intervals and steers nothing else.
+    """
+
     test_fraction: float = Field(0.15, gt=0, lt=0.5, description="untouched final range for evaluation")
     val_fraction: float = Field(
         0.15, gt=0, lt=0.5, description="early-stopping block of each fold (and each sweep fold's test block)"
@@ -140,6 +156,8 @@ class SplitConfig(_Frozen):
 
 
 class TrainConfig(_Frozen):
+    """How the final model is fitted: epochs, early-stopping patience, batch size, seed and threads."""
+
     max_epochs: int = Field(8, ge=1)
     patience: int = Field(2, ge=1)
     batch_size: int = Field(256, ge=8)
@@ -148,6 +166,8 @@ class TrainConfig(_Frozen):
 
 
 class SweepConfig(_Frozen):
+    """The Optuna search: which architecture, how many trials, how long, pruning and parallel workers."""
+
     model: ModelName = Field("lstm", description="an architecture, or 'lstm_family' to search the architecture too")
     n_trials: int = Field(6, ge=1)
     timeout_s: float | None = Field(None, gt=0)
@@ -209,6 +229,8 @@ class PromotionConfig(_Frozen):
 
 
 class PredictConfig(_Frozen):
+    """How the champion serves: interval coverage and adaptation, staleness limit, where forecasts go."""
+
     interval: float = Field(0.8, gt=0, lt=1, description="central prediction interval coverage")
     adaptive_rate: float = Field(
         0.02,
@@ -244,6 +266,12 @@ class MultiSeriesConfig(_Frozen):
 
 
 class RunConfig(_Frozen):
+    """Everything a run does, from one YAML file: a frozen, validated tree of the sections above.
+
+    Frozen and strict (unknown keys fail), so a typo fails when the file loads, not hours into a run;
+    the Prefect UI builds its parameter form from this schema.
+    """
+
     name: str = "candlecast"
     target: Target = Field(
         "returns",
@@ -286,10 +314,12 @@ class RunConfig(_Frozen):
 
     @property
     def series(self) -> list[SeriesKey]:
+        """The configured series: every symbol on the exchange at the timeframe."""
         return [SeriesKey(self.exchange.id, s, self.data.timeframe) for s in self.data.symbols]
 
     @property
     def experiment_name(self) -> str:
+        """The MLflow experiment the runs go to: the config's name, so runs of one config compare side by side."""
         return self.name
 
     @classmethod

@@ -30,36 +30,45 @@ class Settings(BaseSettings):
 
     @property
     def root(self) -> Path:
+        """The state folder as an absolute path, so a later change of directory cannot move it."""
         return self.home.expanduser().resolve()
 
     @property
     def candles_dir(self) -> Path:
+        """The candle store."""
         return self.root / "candles"
 
     @property
     def staging_dir(self) -> Path:
+        """Fetched batches waiting for the candle contract; nothing here is read as data."""
         return self.root / "staging"
 
     @property
     def validation_dir(self) -> Path:
+        """Each series' last contract verdict (one JSON record per series)."""
         return self.root / "validation"
 
     @property
     def features_dir(self) -> Path:
+        """Feature files, one per series, rebuilt from the store on each training run."""
         return self.root / "features"
 
     @property
     def predictions_dir(self) -> Path:
+        """The parquet prediction store (when no SQL store is configured)."""
         return self.root / "predictions"
 
     @property
     def mlflow_artifacts_dir(self) -> Path:
+        """Where a local MLflow store keeps artifacts (logged models, plots)."""
         return self.root / "mlartifacts"
 
     @property
     def tracking_uri(self) -> str:
+        """The MLflow tracking URI: the configured one, else a sqlite file in the state folder."""
         return self.mlflow_tracking_uri or f"sqlite:///{self.root / 'mlflow.db'}"
 
     @property
     def optuna_url(self) -> str:
+        """The Optuna storage: the configured one, else a sqlite file in the state folder."""
         return self.optuna_storage or f"sqlite:///{self.root / 'optuna.db'}"
