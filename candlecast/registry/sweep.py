@@ -55,12 +55,14 @@ def study_name(cfg: RunConfig, series: list[SeriesArrays]) -> str:
     """``<config>-<model>-<digest>``: the same search on the same data gets the same (resumable) study."""
     if cfg.sweep.study_name:
         return cfg.sweep.study_name
-    what = {
+    what: dict[str, Any] = {
         "config": cfg.model_dump(mode="json", include={"features", "split", "backtest", "predict"}),
         "train": cfg.train.model_dump(mode="json", exclude={"threads"}),
         "sweep": cfg.sweep.model_dump(mode="json", include={"model", "max_epochs", "seed"}),
         "data": [(s.name, int(s.timestamps[0]), int(s.timestamps[-1]), len(s.timestamps)) for s in series],
     }
+    if cfg.multi_series.global_model:  # another model than the pooled default: never resume its study
+        what["global_model"] = True
     digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:10]
     return f"{cfg.name}-{cfg.sweep.model}-{digest}"
 
@@ -95,7 +97,58 @@ def _budget(cfg: RunConfig) -> optuna.study.MaxTrialsCallback:
 
 
 def run_sweep(settings: Settings, cfg: RunConfig, feature_paths: dict[str, str], parent_run_id: str) -> SweepOutcome:
-    """Run (or resume) the study to ``sweep.n_trials`` finished trials, in ``sweep.workers`` processes."""
+    """Run (or resume) the study to ``sweep.n_trials`` finished trials, in ``sweep.workers`` processes.
+
+    The helper processes start before anything else: a fresh interpreter spends a while importing
+    torch, Lightning, MLflow and Optuna (over a minute on a busy 2-core machine), and that now
+    overlaps this process's own set-up; each helper waits for the study to exist before it loads it.
+    """
+    helpers = _start_helpers(cfg, feature_paths, parent_run_id)
+    try:
+        return _run_study(settings, cfg, feature_paths, parent_run_id, helpers)
+    finally:
+        helpers.stop()  # after a failure anywhere; a no-op once they have been joined
+
+
+@dataclass
+class _Helpers:
+    """The helper processes of a parallel sweep and the event that tells them the study exists."""
+
+    processes: list[Any]
+    study_ready: Any  # a multiprocessing Event
+
+    def join(self) -> list[int | None]:
+        """Wait for every helper; the exit codes of those that failed."""
+        for process in self.processes:
+            process.join()
+        return [p.exitcode for p in self.processes if p.exitcode != 0]
+
+    def stop(self) -> None:
+        """Terminate helpers still running (the parent failed), so none outlives its sweep."""
+        for process in self.processes:
+            if process.is_alive():
+                process.terminate()
+                process.join()
+
+
+def _start_helpers(cfg: RunConfig, feature_paths: dict[str, str], parent_run_id: str) -> _Helpers:
+    context = mp.get_context("spawn")
+    study_ready = context.Event()
+    processes = [
+        context.Process(
+            target=_worker,
+            args=(dict(os.environ), cfg.model_dump(mode="json"), dict(feature_paths), study_ready, parent_run_id, i),
+        )
+        for i in range(1, cfg.sweep.workers)
+    ]
+    for process in processes:
+        process.start()
+    return _Helpers(processes, study_ready)
+
+
+def _run_study(
+    settings: Settings, cfg: RunConfig, feature_paths: dict[str, str], parent_run_id: str, helpers: _Helpers
+) -> SweepOutcome:
     client = tracking.client(settings)
     series = load_series(feature_paths, cfg.features.lookback, cfg.features.horizon, cfg.data.timeframe)
     name = study_name(cfg, series)
@@ -107,25 +160,15 @@ def run_sweep(settings: Settings, cfg: RunConfig, feature_paths: dict[str, str],
         sampler=optuna.samplers.TPESampler(seed=cfg.sweep.seed),
         pruner=_pruner(cfg),
     )
+    helpers.study_ready.set()
     client.set_tag(parent_run_id, "optuna.study", name)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     resumed = _finished(study)
     if resumed:
         log.info("sweep %s: resuming with %d finished trials of %d", name, resumed, cfg.sweep.n_trials)
     try:
-        helpers = [
-            mp.get_context("spawn").Process(
-                target=_worker,
-                args=(dict(os.environ), cfg.model_dump(mode="json"), dict(feature_paths), name, parent_run_id, i),
-            )
-            for i in range(1, cfg.sweep.workers)
-        ]
-        for process in helpers:
-            process.start()
         _optimize(settings, cfg, series, study, parent_run_id, worker=0)
-        for process in helpers:
-            process.join()
-        failed = [p.exitcode for p in helpers if p.exitcode != 0]
+        failed = helpers.join()
         if failed:
             raise RuntimeError(f"sweep {name}: {len(failed)} worker process(es) failed (exit codes {failed})")
     except BaseException:
@@ -161,14 +204,28 @@ def _finished(study: optuna.Study) -> int:
 
 
 def _worker(
-    env: dict[str, str], cfg_json: dict, feature_paths: dict[str, str], name: str, parent_run_id: str, worker: int
+    env: dict[str, str],
+    cfg_json: dict,
+    feature_paths: dict[str, str],
+    study_ready: Any,
+    parent_run_id: str,
+    worker: int,
 ) -> None:
-    """A helper process of a parallel sweep: the same study, one torch thread (DEPENDENCIES.md §9)."""
+    """A helper process of a parallel sweep: the same study, one torch thread (DEPENDENCIES.md §9).
+
+    It loads its series while the parent creates the study, then waits for it (giving up if the
+    parent dies first). The study's name is derived from the same config and data, so it matches.
+    """
     os.environ.update(env)
     cfg = RunConfig.model_validate(cfg_json)
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"threads": 1})})
     settings = Settings()
     series = load_series(feature_paths, cfg.features.lookback, cfg.features.horizon, cfg.data.timeframe)
+    name = study_name(cfg, series)
+    parent = mp.parent_process()
+    while not study_ready.wait(timeout=5):
+        if parent is not None and not parent.is_alive():
+            return
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(
         study_name=name,
