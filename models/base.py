@@ -27,9 +27,13 @@ def qlike_loss(log_var: torch.Tensor, realised: torch.Tensor) -> torch.Tensor:
     """QLIKE of a log-variance forecast (B,) for realised variances (B,), up to a constant: rv / f + log f.
 
     Its minimum is at f = E[rv]: trained on it, the network forecasts the variance itself, not a
-    biased log of it (Patton 2011).
+    biased log of it (Patton 2011). Windows whose closes never moved (rv = 0) carry no proxy and are
+    left out, as the evaluation leaves them out: their loss would pull the forecast towards zero risk.
     """
-    return (realised * torch.exp(-log_var) + log_var).mean()
+    moved = realised > 0
+    if not bool(moved.any()):
+        return (log_var * 0.0).sum()  # a batch without a proxy: no gradient, no NaN
+    return (realised[moved] * torch.exp(-log_var[moved]) + log_var[moved]).mean()
 
 
 class ForecastModule(pl.LightningModule):

@@ -175,6 +175,8 @@ def fold_objective(model: Forecaster, series: list[SeriesArrays], fold: Fold, cf
         naive = run_risk_fold(
             make_risk_baseline("naive_vol", cfg.features.horizon, step_ms), series, fold, cfg.backtest.stride, step_ms
         )
-        return float(np.mean(qlike(ours.realised, ours.forecast)) / np.mean(qlike(naive.realised, naive.forecast)))
+        return float(
+            np.nanmean(qlike(ours.realised, ours.forecast)) / np.nanmean(qlike(naive.realised, naive.forecast))
+        )
     forecasts = run_fold(model, series, fold, cfg.predict.interval, cfg.backtest.stride, step_ms)
     return score(forecasts, cfg.predict.interval, cfg.backtest, step_ms)["rmse_ratio"]

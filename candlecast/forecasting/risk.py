@@ -143,8 +143,9 @@ def score_risk(f: RiskForecasts, horizon: int, step_ms: int) -> dict[str, float]
     if len(f.realised) == 0:
         raise ValueError("no test windows to score: the test range holds no complete window")
     out = {
-        "qlike": float(np.mean(qlike(f.realised, f.forecast))),
-        "mse_log_var": float(np.mean(mse_log(f.realised, f.forecast))),
+        "qlike": float(np.nanmean(qlike(f.realised, f.forecast))),
+        "mse_log_var": float(np.nanmean(mse_log(f.realised, f.forecast))),
+        "zero_variance_windows": float(np.sum(f.realised == 0)),  # no proxy: left out of QLIKE for every model
         "mean_forecast_vol": float(np.mean(np.sqrt(f.forecast))),
         "mean_realised_vol": float(np.mean(np.sqrt(f.realised))),
         "windows": float(len(f.realised)),
@@ -161,7 +162,9 @@ def score_risk(f: RiskForecasts, horizon: int, step_ms: int) -> dict[str, float]
 def compare_risk(a: RiskForecasts, b: RiskForecasts, horizon: int, stride: int) -> tuple[float, float]:
     """Diebold-Mariano on QLIKE: is a's variance forecast better than b's on the same windows?"""
     lag = int(np.ceil(horizon / stride)) - 1
-    return dm_test(qlike(a.realised, a.forecast) - qlike(b.realised, b.forecast), lag, a.timestamps)
+    d = qlike(a.realised, a.forecast) - qlike(b.realised, b.forecast)
+    keep = np.isfinite(d)  # windows with no variance proxy count for neither
+    return dm_test(d[keep], lag, a.timestamps[keep])
 
 
 @dataclass
@@ -218,7 +221,7 @@ def risk_backtest(
         for ref in references:
             if ref in pooled and ref != name:
                 metrics[f"qlike_ratio_{ref}"] = metrics["qlike"] / float(
-                    np.mean(qlike(pooled[ref].realised, pooled[ref].forecast))
+                    np.nanmean(qlike(pooled[ref].realised, pooled[ref].forecast))
                 )
                 metrics[f"dm_p_{ref}"] = compare_risk(f, pooled[ref], horizon, stride)[1]
         summary.append({"model": name, **metrics})

@@ -12,18 +12,23 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-_TINY = 1e-300
-
 
 def qlike(realised: np.ndarray, forecast: np.ndarray) -> np.ndarray:
-    """QLIKE loss per window: rv/f - log(rv/f) - 1 (0 for a perfect forecast, never negative)."""
-    ratio = np.maximum(realised, _TINY) / forecast
-    return ratio - np.log(ratio) - 1.0
+    """QLIKE loss per window: rv/f - log(rv/f) - 1 (0 for a perfect forecast, never negative).
+
+    NaN where the realised variance is zero: a window whose closes never moved (common at h = 1 on a
+    coarse tick) gives no proxy of the variance, and QLIKE would call any positive forecast infinitely
+    wrong. Every model skips the same windows, so comparisons stay on equal terms (use ``np.nanmean``).
+    """
+    positive = realised > 0
+    ratio = np.where(positive, realised, 1.0) / forecast
+    return np.where(positive, ratio - np.log(ratio) - 1.0, np.nan)
 
 
 def mse_log(realised: np.ndarray, forecast: np.ndarray) -> np.ndarray:
-    """Squared error of the log variance per window."""
-    return (np.log(np.maximum(realised, _TINY)) - np.log(forecast)) ** 2
+    """Squared error of the log variance per window (NaN where the realised variance is zero, as in ``qlike``)."""
+    positive = realised > 0
+    return np.where(positive, (np.log(np.where(positive, realised, 1.0)) - np.log(forecast)) ** 2, np.nan)
 
 
 def tick_loss(returns: np.ndarray, quantile: np.ndarray, level: float) -> float:

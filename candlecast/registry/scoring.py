@@ -82,7 +82,9 @@ def risk_realized(forecasts: pd.DataFrame, candles: pd.DataFrame, step_ms: int) 
 def live_risk_metrics(rows: pd.DataFrame) -> dict[str, float]:
     """Live QLIKE of realised variance forecasts and, where VaR was stored, the VaR hit rates."""
     metrics = {
-        "live_qlike": float(np.mean(qlike(rows["realised_variance"].to_numpy(), rows["forecast_variance"].to_numpy()))),
+        "live_qlike": float(
+            np.nanmean(qlike(rows["realised_variance"].to_numpy(), rows["forecast_variance"].to_numpy()))
+        ),
         "live_risk_rows": float(len(rows)),
     }
     for level in ("var95", "var99"):

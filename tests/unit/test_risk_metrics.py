@@ -14,6 +14,10 @@ def test_qlike_is_zero_for_a_perfect_forecast_and_punishes_under_prediction_more
     assert under == pytest.approx(1 - np.log(2)) and over == pytest.approx(np.log(2) - 0.5)
     assert under > over
     assert mse_log(np.array([np.e**2]), np.array([1.0]))[0] == pytest.approx(4.0)
+    # a window whose closes never moved has no variance proxy: no score, rather than an infinite one
+    assert np.isnan(qlike(np.array([0.0]), np.array([1.0]))[0]) and np.isnan(
+        mse_log(np.array([0.0]), np.array([1.0]))[0]
+    )
 
 
 def test_kupiec_by_hand():
