@@ -104,7 +104,25 @@ def race_candlecast(cfg, paths: dict[str, str]) -> tuple[list[tuple[float, float
     )
     states = [t.state.name for t in done]
     print(f"candlecast: {states.count('COMPLETE')} complete, {states.count('PRUNED')} pruned, {len(done)} finished")
+    spans = [
+        ((t.datetime_start - started).total_seconds(), (t.datetime_complete - started).total_seconds()) for t in done
+    ]
+    both = both_busy_from(spans)
+    print(
+        "candlecast: first trial started at "
+        f"{min(s for s, _ in spans):.1f} s; two trials first ran at once from "
+        + (f"{both:.1f} s (the helper worker's first trial)" if both is not None else "never")
+    )
     return points, wall1 - wall0, cpu1 - cpu0
+
+
+def both_busy_from(spans: list[tuple[float, float]]) -> float | None:
+    """The first moment two trials ran at the same time: when the second worker process began working."""
+    starts = sorted(s for s, _ in spans)
+    for start in starts:
+        if sum(1 for s, e in spans if s < start < e) >= 1:
+            return start
+    return None
 
 
 def nf_search_space(trial, exog: list[str], steps_per_epoch: int, max_epochs: int) -> dict:

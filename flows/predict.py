@@ -1,19 +1,33 @@
-"""Predict flow: return forecasts, and risk forecasts, for every configured series from the @champions."""
+"""Predict flow: return forecasts, and risk forecasts, for every configured series from the @champions.
+
+Return forecasts go in chunks of ``multi_series.predict_chunk`` symbols, each chunk one task and one
+forward pass of the champion (``ModelBundle.predict_many``). ``predict_flow`` runs the chunks one
+after another; ``run_predictions`` runs the same flow with the chunks fanned out on Dask.
+"""
 
 from __future__ import annotations
 
-from prefect import flow
+from prefect import flow, unmapped
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from candlecast.config import RunConfig
+from candlecast.registry.batch_prediction import merge_outcomes, symbol_chunks
 from candlecast.registry.prediction import PredictionOutcome
-from tasks.predict import predict, predict_risk
+from flows.fanout import fanout_runner
+from tasks.predict import predict_risk, predict_symbols
 from tasks.validate import validate_stored
 
 
-@flow(name="candlecast-predict", log_prints=True)
+@flow(name="candlecast-predict", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))
 def predict_flow(config: RunConfig | None = None) -> PredictionOutcome:
+    """Validate each series' newest candles, then forecast risk and returns from the champions."""
     cfg = config or RunConfig()
     for series in cfg.series:
         validate_stored(series, live=True, cfg=cfg)
     predict_risk(cfg)  # volatility and VaR next to the returns, when a risk model holds @champion
-    return predict(cfg)
+    return merge_outcomes(predict_symbols.map(unmapped(cfg), symbol_chunks(cfg)).result())
+
+
+def run_predictions(cfg: RunConfig) -> PredictionOutcome:
+    """``predict_flow`` with its chunks fanned out on Dask (a local cluster, or CANDLECAST_DASK_ADDRESS)."""
+    return predict_flow.with_options(task_runner=fanout_runner(cfg))(cfg)

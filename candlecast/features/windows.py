@@ -15,6 +15,7 @@ a window, appended after scaling so no scaler ever touches it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -251,7 +252,8 @@ class WindowDataset(Dataset):
         return torch.cat(xs), torch.cat(ys)
 
 
-def _identity(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def _identity(batch: Any) -> Any:
+    """The batch as ``__getitems__`` sliced it: already stacked tensors, nothing to collate."""
     return batch
 
 

@@ -83,7 +83,7 @@ def merge_outcomes(outcomes: list[PredictionOutcome]) -> PredictionOutcome:
         return PredictionOutcome(model_version=None, skipped="no symbols configured: nothing to predict")
     if all(o.skipped for o in outcomes):
         return outcomes[0]
-    versions = {o.model_version for o in outcomes if not o.skipped}
+    versions = {o.model_version for o in outcomes if not o.skipped and o.model_version is not None}
     if len(versions) != 1:
         raise RuntimeError(f"the chunks were forecast by different champion versions {sorted(versions)}: run again")
     return PredictionOutcome(model_version=versions.pop(), files=[f for o in outcomes for f in o.files])

@@ -13,6 +13,7 @@ scaler, so the same call batches a pooled model too.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,7 @@ class ModelBundle:
         return out.assign(symbol=np.repeat([symbol for symbol, _ in groups], per_series))
 
     def _forecast(
-        self, groups: list[tuple[str | None, pd.DataFrame]], cross: dict[str, pd.DataFrame] | None
+        self, groups: Sequence[tuple[str | None, pd.DataFrame]], cross: dict[str, pd.DataFrame] | None
     ) -> pd.DataFrame:
         """Every group's last window through one forward pass; the output rows in the groups' order."""
         if not groups:
