@@ -36,6 +36,7 @@ class DeploymentSpec:
     max_running: int | None = None
 
     def load(self) -> Flow:
+        """Import the flow (only when a deployment is built: the CLI stays quick to start)."""
         module, attr = self.flow.split(":")
         return getattr(importlib.import_module(module), attr)
 
@@ -88,22 +89,49 @@ SPECS: tuple[DeploymentSpec, ...] = (
         "On demand: ingest, train and predict once, as subflows of one run.",
         max_running=1,
     ),
+    # After predict (:15): decisions from the forecasts just stored; a backtest on NautilusTrader on demand.
+    DeploymentSpec(
+        "signals",
+        "flows.trading:signals_flow",
+        "20 * * * *",
+        "Hourly at :20 UTC, after predict: forecast -> policy -> action, target and VaR per symbol, stored.",
+        retries=1,
+        retry_delay_s=60,
+    ),
+    DeploymentSpec(
+        "trade-backtest",
+        "flows.trading:trade_backtest_flow",
+        None,
+        "On demand: out-of-sample forecasts traded on NautilusTrader next to buy-and-hold, logged to MLflow.",
+        max_running=1,
+    ),
 )
 
 
 def spec(key: str) -> DeploymentSpec:
+    """The spec of one deployment key; a ValueError lists the known keys."""
     try:
         return next(s for s in SPECS if s.key == key)
     except StopIteration:
         raise ValueError(f"no deployment {key!r}; known: {[s.key for s in SPECS]}") from None
 
 
+def deployment_title(s: DeploymentSpec, cfg: RunConfig) -> str:
+    """``<what it does>-<config name>``, e.g. ``ingest-candlecast-demo``: the Prefect UI's title for it.
+
+    The UI lists deployments by this name in large type (the flow's name is small grey text), so
+    one set per config would otherwise be rows of identical titles.
+    """
+    return f"{s.key}-{cfg.name}"
+
+
 def deployment_name(s: DeploymentSpec, cfg: RunConfig) -> str:
-    """``<flow name>/<config name>``: one set of deployments per config, i.e. per series set."""
-    return f"{s.load().name}/{cfg.name}"
+    """``<flow name>/<deployment title>``: what `prefect deployment run` and ``run_deployment`` take."""
+    return f"{s.load().name}/{deployment_title(s, cfg)}"
 
 
 def config_parameters(cfg: RunConfig) -> dict[str, Any]:
+    """The deployments' parameters: the whole run config as JSON, so a worker needs no config file."""
     return {"config": cfg.model_dump(mode="json")}
 
 
@@ -129,7 +157,7 @@ def build(
         )
         deployments.append(
             flow.to_deployment(
-                name=cfg.name,
+                name=deployment_title(s, cfg),
                 schedules=[Cron(s.cron, timezone="UTC")] if s.cron else [],
                 parameters=config_parameters(cfg),
                 concurrency_limit=limit,

@@ -1,4 +1,8 @@
-"""The server stack as background processes: Prefect server, a process worker, MLflow server, optuna-dashboard.
+"""The server stack as background processes: Prefect server, a process worker, MLflow, optuna-dashboard, Data Docs.
+
+Every service of `candlecast up` works on the CLI's state folder: Prefect's database is
+``<home>/prefect`` (the one `candlecast run` records into), MLflow's is ``<home>/mlflow.db``, and the
+Data Docs site under ``<home>/gx`` is served over http, so the links in Prefect's artifacts open.
 
 One definition of each service's command serves `candlecast up`, the system test (Postgres backends)
 and docker/compose.yaml (a unit test asserts the compose commands equal ``commands(StackConfig.compose())``).
@@ -32,6 +36,7 @@ class StackConfig:
     mlflow_port: int = 5000
     worker_health_port: int = 8081
     dashboard_port: int | None = 8080
+    docs_port: int | None = 8082
     pool: str = "candlecast"
     artifacts_dir: str = ".candlecast/mlartifacts"
     allowed_hosts: tuple[str, ...] = LOCAL_ALLOWED_HOSTS
@@ -42,6 +47,7 @@ class StackConfig:
         return cls(
             host="0.0.0.0",
             dashboard_port=None,
+            docs_port=None,
             artifacts_dir="/data/mlartifacts",
             allowed_hosts=("mlflow", "mlflow:*", *LOCAL_ALLOWED_HOSTS),
         )
@@ -60,6 +66,11 @@ class StackConfig:
     def mlflow_url(self) -> str:
         """The MLflow tracking server's URL, for clients and the UI."""
         return f"http://{self.connect_host}:{self.mlflow_port}"
+
+    @property
+    def docs_url(self) -> str | None:
+        """The Data Docs site over http (a browser blocks file:// links from an http page), if served."""
+        return None if self.docs_port is None else f"http://{self.connect_host}:{self.docs_port}"
 
 
 def commands(cfg: StackConfig) -> dict[str, list[str]]:
@@ -119,12 +130,28 @@ class Backends:
         """Optuna's storage: the configured database, else the CLI's sqlite file, so the dashboard sees its studies."""
         return self.optuna_storage or f"sqlite:///{self.home / 'optuna.db'}"
 
+    @property
+    def prefect_home(self) -> Path:
+        """Prefect's home: the folder `candlecast run` records its flow runs in, so the UI shows them."""
+        return self.home / "prefect"
+
+    @property
+    def docs_dir(self) -> Path:
+        """The Data Docs site the GX project under ``<home>/gx`` writes (expectations/project.py)."""
+        return self.home / "gx" / "uncommitted" / "data_docs" / "local_site"
+
 
 def services(cfg: StackConfig, backends: Backends) -> list[Service]:
     """The stack's services with their environments, in start order (the worker needs the Prefect server)."""
-    home = backends.home
     quiet = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **backends.extra_env}
-    prefect_env = {**quiet, "PREFECT_HOME": str(home / "stack" / "prefect")}
+    prefect_env = {
+        **quiet,
+        "PREFECT_HOME": str(backends.prefect_home),
+        # the UI's browser code calls PREFECT_UI_API_URL; without it, it calls 127.0.0.1:4200 whatever --port says
+        "PREFECT_SERVER_API_HOST": cfg.host,
+        "PREFECT_SERVER_API_PORT": str(cfg.prefect_port),
+        "PREFECT_UI_API_URL": cfg.prefect_api_url,
+    }
     if backends.prefect_database:
         prefect_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = backends.prefect_database
     # A local sqlite store is shared with the CLI directly (same file, file:// artifacts under <home>/mlartifacts);
@@ -136,10 +163,11 @@ def services(cfg: StackConfig, backends: Backends) -> list[Service]:
         "PREFECT_WORKER_WEBSERVER_HOST": cfg.connect_host,
         "PREFECT_WORKER_WEBSERVER_PORT": str(cfg.worker_health_port),
         "PREFECT_LOGGING_EXTRA_LOGGERS": "candlecast",
-        "CANDLECAST_HOME": str(home),
+        "CANDLECAST_HOME": str(backends.home),
         "CANDLECAST_MLFLOW_TRACKING_URI": backends.mlflow_store_uri if local_mlflow else cfg.mlflow_url,
         "CANDLECAST_OPTUNA_STORAGE": backends.optuna_url,
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        **({"CANDLECAST_DATA_DOCS_URL": cfg.docs_url} if cfg.docs_url else {}),
     }
     cmds = commands(cfg)
     out = [
@@ -158,6 +186,9 @@ def services(cfg: StackConfig, backends: Backends) -> list[Service]:
         argv = [cmds["optuna-dashboard"][0], backends.optuna_url, *cmds["optuna-dashboard"][1:]]
         url = f"http://{cfg.connect_host}:{cfg.dashboard_port}"
         out.append(Service("optuna-dashboard", argv, quiet, f"{url}/api/studies", f"{url}/dashboard/"))
+    if "data-docs" in cmds and cfg.docs_url:
+        argv = [*cmds["data-docs"], "--directory", str(backends.docs_dir)]
+        out.append(Service("data-docs", argv, quiet, f"{cfg.docs_url}/", f"{cfg.docs_url}/index.html"))
     return out
 
 
@@ -301,7 +332,7 @@ def up(services_: list[Service], state: Path, timeout_s: float = 120) -> list[Se
 def down(state: Path, names: list[str] | None = None) -> list[str]:
     """Stop the named services (default: every one with a pid file in ``state``), workers first."""
     if names is None:
-        order = ["optuna-dashboard", "worker", "mlflow", "prefect-server"]
+        order = ["data-docs", "optuna-dashboard", "worker", "mlflow", "prefect-server"]
         found = {p.stem for p in state.glob("*.json")} if state.is_dir() else set()
         names = [n for n in order if n in found] + sorted(found - set(order))
     return [n for n in names if stop(state, n)]

@@ -6,6 +6,7 @@ Prefect artifacts, the CLI's output, quarantine sidecars) does not have to under
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -98,7 +99,8 @@ class ValidationReport:
         lines = [f"# {title}: {self.status}", "", f"**{self.suite}** on {self.n_rows} rows of `{self.series or '-'}`"]
         lines.append(f"({self.n_expectations} expectations, checked {self.checked_at})")
         if self.data_docs:
-            lines += ["", f"Data Docs: [{self.data_docs}]({self.data_docs})"]
+            link = served_docs_url(self.data_docs)
+            lines += ["", f"Data Docs: [{link}]({link})"]
         if not self.failures:
             return "\n".join(lines)
         lines += ["", "| severity | expectation | columns | unexpected | what it checks |", "|---|---|---|---|---|"]
@@ -115,6 +117,19 @@ class ValidationReport:
             else:
                 lines.append(f"`{_observed(f.get('sample'))}`")
         return "\n".join(lines)
+
+
+def served_docs_url(url: str) -> str:
+    """A Data Docs page's http address when the site is served (``CANDLECAST_DATA_DOCS_URL``), else ``url``.
+
+    A browser refuses file:// links from an http page such as the Prefect UI; `candlecast up` serves the
+    site and sets the variable for its worker, and the CLI sets it for its own flow runs.
+    """
+    base = os.environ.get("CANDLECAST_DATA_DOCS_URL")
+    marker = "/data_docs/local_site/"
+    if not base or marker not in url:
+        return url
+    return base.rstrip("/") + "/" + url.split(marker, 1)[1]
 
 
 def _headline(f: Mapping[str, Any]) -> str:

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from prefect import task
 
 from candlecast.config import RunConfig
 from candlecast.data import fetching, ingest
+from candlecast.data.exchange import TRANSIENT_ERRORS
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 
 
-@task(name="fetch", retries=2, retry_delay_seconds=10, tags=["exchange-api"])  # server-wide exchange limit
+def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect's retry condition: retry a network or exchange outage, never a mistake that cannot pass.
+
+    An unknown exchange id, a bad symbol or a config error (ValueError and the like) fails the same
+    way every time: retrying it only delays the one-line error by the retry delays.
+    """
+    error = state.result(raise_on_failure=False)
+    return isinstance(error, (*TRANSIENT_ERRORS, ConnectionError, TimeoutError))
+
+
+@task(  # the tag is the server-wide exchange limit (deployments/definitions.py EXCHANGE_TAG)
+    name="fetch", retries=2, retry_delay_seconds=10, retry_condition_fn=retry_if_transient, tags=["exchange-api"]
+)
 def fetch_candles(cfg: RunConfig) -> dict[SeriesKey, fetching.SeriesFetch]:
     """Every configured series at once (async ccxt, bounded concurrency, one rate limiter per exchange)."""
     return fetching.fetch_for_config(Settings(), cfg)
@@ -20,6 +34,7 @@ def fetch_candles(cfg: RunConfig) -> dict[SeriesKey, fetching.SeriesFetch]:
 
 @task(name="store", task_run_name="store-{series.slug}")
 def store_batch(series: SeriesKey, staged: Path) -> int:
+    """Upsert one validated staged batch into the candle store; returns the new candles."""
     return ingest.store_batch(Settings(), series, staged)
 
 

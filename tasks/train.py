@@ -1,10 +1,16 @@
-"""Training tasks: open the tracked run, sweep, evaluate the best configuration, promote it."""
+"""Training tasks: open the tracked run, sweep, evaluate the best configuration, promote it.
+
+Each step publishes what a reader of the Prefect UI wants from it as an artifact (the sweep's best
+trial, the evaluation next to naive and the baselines, the gate's decision), so a flow run tells the
+whole story without opening MLflow; the MLflow run gets the same headline as its description.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from candlecast.config import RunConfig
 from candlecast.data import validations as contract
@@ -30,15 +36,32 @@ def start_run(cfg: RunConfig, feature_paths: dict[str, Path], flow_run_name: str
 
 @task(name="sweep")
 def sweep(cfg: RunConfig, feature_paths: dict[str, Path], parent_run_id: str) -> SweepOutcome:
-    """Run the Optuna sweep, each trial a child run of ``parent_run_id``."""
-    return run_sweep(Settings(), cfg, feature_paths, parent_run_id)
+    """Run the Optuna sweep, each trial a child run of ``parent_run_id``; its best trial becomes an artifact."""
+    outcome = run_sweep(Settings(), cfg, feature_paths, parent_run_id)
+    params = "\n".join(f"| {k} | {v} |" for k, v in outcome.best_params.items())
+    create_markdown_artifact(
+        key="sweep-best",
+        markdown=(
+            f"# Sweep {outcome.study_name}\n\nbest objective (mean ratio to naive over the sweep folds): "
+            f"**{outcome.best_value:.4f}**; {outcome.n_complete} trials complete, {outcome.n_pruned} pruned\n\n"
+            f"| hyperparameter | best value |\n|---|---|\n{params}\n\nMLflow parent run `{parent_run_id}`"
+        ),
+        description=f"best trial {outcome.best_value:.4f}",
+    )
+    return outcome
 
 
 @task(name="evaluate")
 def evaluate(cfg: RunConfig, feature_paths: dict[str, Path], outcome: SweepOutcome) -> EvaluationOutcome:
     """The walk-forward evaluation and the refit of the target the config forecasts (returns or volatility)."""
     evaluation = evaluate_risk if cfg.target == "volatility" else evaluate_best
-    return evaluation(Settings(), cfg, _series(cfg, feature_paths), outcome)
+    result = evaluation(Settings(), cfg, _series(cfg, feature_paths), outcome)
+    create_table_artifact(
+        key="evaluation",
+        table=tracking.summary_rows(result.metrics),
+        description="the test folds: the model next to naive, the baselines and the current @champion",
+    )
+    return result
 
 
 @task(name="promote")
@@ -47,6 +70,16 @@ def promote_model(cfg: RunConfig, evaluation: EvaluationOutcome) -> PromotionOut
     settings = Settings()
     outcome = promote(
         tracking.client(settings), settings, cfg.promotion, evaluation.model_uri, evaluation.run_id, evaluation.metrics
+    )
+    verdict = "promoted to @champion" if outcome.promoted else "kept as @challenger (the gate refused it)"
+    decision = f"{outcome.model_name} v{outcome.version}: {verdict}"
+    tracking.log_summary(settings, evaluation.run_id, evaluation.metrics, decision, outcome.reasons)
+    champion = f"v{outcome.champion}" if outcome.champion else "none"
+    reasons = "\n".join(f"- {r}" for r in outcome.reasons)
+    create_markdown_artifact(
+        key="promotion",
+        markdown=f"# {decision}\n\n{reasons}\n\ncurrent @champion: {champion}; MLflow run `{evaluation.run_id}`",
+        description=decision,
     )
     tracking.finish_run(settings, evaluation.run_id)
     return outcome

@@ -2,16 +2,44 @@
 
 The pyfunc takes a frame of raw candles (timestamp, open, high, low, close, volume and an optional
 symbol column for several series at once) and returns one row per series and forecast step.
+
+A request it cannot answer (too few candles, a gap, a missing column) raises ``ServingInputError``:
+`mlflow models serve` then answers HTTP 400 with the one-line reason, not a Python traceback.
 """
 
 from __future__ import annotations
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import BAD_REQUEST
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from candlecast.registry.bundle import ModelBundle
 from candlecast.schema import CANDLE_COLUMNS
+
+
+class ServingInputError(MlflowException, ValueError):
+    """A request the model cannot answer, as MLflow's scoring server returns it: HTTP 400, the reason alone.
+
+    Any other exception reaches the client as a generic message with the server's traceback in the JSON
+    body, and the server prefixes an MlflowException's message with the whole input frame; this one's
+    ``message`` stays the one-line reason (the server's reassignment is ignored). A ValueError too, so
+    batch callers that catch bad input keep working.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self._reason = " ".join(str(reason).split())
+        super().__init__(self._reason, error_code=BAD_REQUEST)
+
+    @property
+    def message(self) -> str:
+        """The reason, whatever the scoring server assigns."""
+        return self._reason
+
+    @message.setter
+    def message(self, _: str) -> None:
+        pass
 
 
 class BundlePyfunc(PythonModel):
@@ -26,8 +54,19 @@ class BundlePyfunc(PythonModel):
         self.forecaster = ModelBundle.load(context.artifacts["bundle"])
 
     def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None):
-        """Forecast from raw candles; with a ``symbol`` column, each symbol's candles separately (tagged by symbol)."""
-        frame = pd.DataFrame(model_input)
+        """Forecast from raw candles; with a ``symbol`` column, each symbol's candles separately (tagged by symbol).
+
+        Raises:
+            ServingInputError: The candles cannot be forecast (the message says why and what is needed).
+        """
+        try:
+            return self._forecast(pd.DataFrame(model_input))
+        except KeyError as exc:
+            raise ServingInputError(f"the request lacks candle columns: {exc}; send {CANDLE_COLUMNS}") from None
+        except ValueError as exc:
+            raise ServingInputError(str(exc)) from None
+
+    def _forecast(self, frame: pd.DataFrame) -> pd.DataFrame:
         if "symbol" not in frame.columns:
             return self.forecaster.predict(frame[CANDLE_COLUMNS])
         outputs = []

@@ -1,16 +1,22 @@
-"""What `candlecast status` reports: the stores, the last validations, the registry, the forecasts."""
+"""What `candlecast status` reports: the stores, the last validations, the registry, the forecasts.
+
+A status must show what it can even when part of the state folder is broken: a series with an
+unreadable data file is reported with that error (``corrupt``) beside the readable ones, so the
+CLI can name the file, show the rest and exit with its own code.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from mlflow.exceptions import MlflowException
 
 from candlecast.config import RunConfig
-from candlecast.data.candle_store import CandleStore
+from candlecast.data.candle_store import CandleStore, CorruptPartition
 from candlecast.data.ingest import series_gaps
-from candlecast.io import read_json
+from candlecast.data.validations import read_validation
 from candlecast.registry import tracking
 from candlecast.registry.prediction_store import prediction_store
 from candlecast.settings import Settings
@@ -21,15 +27,24 @@ def _iso(ms: int | None) -> str | None:
 
 
 def collect_status(settings: Settings, cfg: RunConfig) -> dict[str, Any]:
+    """Every stored or configured series (coverage, gaps, last validation, latest forecast) and the registry.
+
+    Returns a JSON-ready dict: ``home``, ``tracking_uri``, ``series`` (one dict each; ``corrupt`` holds
+    the error of a series with an unreadable file, else None) and ``models``.
+    """
     store = CandleStore(settings.candles_dir)
     series_keys = sorted(set(store.list_series()) | set(cfg.series))
     series = []
     for key in series_keys:
-        manifest = store.manifest(key) or {}
+        try:
+            manifest, corrupt = store.manifest(key) or {}, None
+        except CorruptPartition as exc:
+            manifest, corrupt = {}, str(exc)
         preds = prediction_store(settings, cfg.predict.store_url).latest(key)
         series.append(
             {
                 "series": str(key),
+                "corrupt": corrupt,
                 "candles": manifest.get("rows", 0),
                 "first": _iso(manifest.get("first")),
                 "last": _iso(manifest.get("last")),
@@ -37,7 +52,7 @@ def collect_status(settings: Settings, cfg: RunConfig) -> dict[str, Any]:
                 "gaps": [  # classified against the other stored series of the exchange; never filled
                     {**g.to_dict(), "start": _iso(g.start), "end": _iso(g.end)} for g in series_gaps(store, [key])[key]
                 ],
-                "last_validation": read_json(settings.validation_dir / f"{key.slug}.json"),
+                "last_validation": read_validation(settings, key),
                 "latest_predictions": None
                 if preds is None
                 else {
@@ -59,6 +74,10 @@ def collect_status(settings: Settings, cfg: RunConfig) -> dict[str, Any]:
 
 
 def _models(settings: Settings, name: str) -> dict[str, Any]:
+    """The registered versions of ``name``; a status never creates the tracking database to find none."""
+    local = settings.tracking_uri.removeprefix("sqlite:///")
+    if settings.tracking_uri.startswith("sqlite:///") and not Path(local).exists():
+        return {"name": name, "versions": []}
     client = tracking.client(settings)
     try:
         registered = client.get_registered_model(name)

@@ -18,7 +18,6 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from candlecast.forecasting.backtest import fold_objective, objective_name
 from candlecast.forecasting.neural import EpochMetrics, neural_forecaster
 from candlecast.forecasting.splits import make_plan
 from candlecast.registry import tracking
+from candlecast.registry.sweep_progress import EpochProgress, SweepReporter, finished_trials
 from candlecast.settings import Settings
 from models import search_space_of
 
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SweepOutcome:
+    """What a finished sweep hands to the evaluation: the best configuration and how the budget went."""
+
     parent_run_id: str
     study_name: str
     best_params: dict[str, Any]
@@ -165,7 +167,7 @@ def _run_study(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     resumed = _finished(study)
     if resumed:
-        log.info("sweep %s: resuming with %d finished trials of %d", name, resumed, cfg.sweep.n_trials)
+        SweepReporter(name, cfg).resumed(study)
     try:
         _optimize(settings, cfg, series, study, parent_run_id, worker=0)
         failed = helpers.join()
@@ -199,8 +201,7 @@ def _run_study(
 
 
 def _finished(study: optuna.Study) -> int:
-    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return len(study.get_trials(deepcopy=False, states=done))
+    return finished_trials(study)
 
 
 def _worker(
@@ -248,17 +249,25 @@ def _optimize(
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"threads": 1})})
     if _finished(study) >= cfg.sweep.n_trials:
         return
+    reporter = SweepReporter(name=study.study_name, cfg=cfg) if worker == 0 else None
     study.optimize(
-        _objective(settings, cfg, series, study.study_name, parent_run_id),
+        _objective(settings, cfg, series, study.study_name, parent_run_id, reporter),
         n_trials=cfg.sweep.n_trials,
         timeout=cfg.sweep.timeout_s,
-        callbacks=[_budget(cfg)],
+        callbacks=[_budget(cfg), *([reporter.trial_finished] if reporter else [])],
         gc_after_trial=True,
-        show_progress_bar=worker == 0 and sys.stderr.isatty(),
+        show_progress_bar=False,  # the CLI shows trial i/n, epoch, best and ETA (sweep_progress listeners)
     )
 
 
-def _objective(settings: Settings, cfg: RunConfig, series: list[SeriesArrays], name: str, parent_run_id: str):
+def _objective(
+    settings: Settings,
+    cfg: RunConfig,
+    series: list[SeriesArrays],
+    name: str,
+    parent_run_id: str,
+    reporter: SweepReporter | None = None,
+):
     client = tracking.client(settings)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
     plan = make_plan(series, cfg)
@@ -266,6 +275,8 @@ def _objective(settings: Settings, cfg: RunConfig, series: list[SeriesArrays], n
     metric = objective_name(cfg)
 
     def objective(trial: optuna.Trial) -> float:
+        if reporter is not None:
+            reporter.trial_started(trial.study)
         hparams = search_space(trial)
         trial.set_user_attr("hparams", hparams)
         run = client.create_run(
@@ -282,8 +293,9 @@ def _objective(settings: Settings, cfg: RunConfig, series: list[SeriesArrays], n
                 history = EpochMetrics()
                 # epoch-level pruning on the first fold; later folds only add to the mean
                 pruning = [PyTorchLightningPruningCallback(trial, monitor="val_loss")] if i == 0 else []
+                callbacks = [history, EpochProgress(reporter, i), *pruning]
                 model = neural_forecaster(
-                    cfg, cfg.sweep.model, hparams, max_epochs=cfg.sweep.max_epochs, callbacks=[history, *pruning]
+                    cfg, cfg.sweep.model, hparams, max_epochs=cfg.sweep.max_epochs, callbacks=callbacks
                 )
                 try:
                     ratio = fold_objective(model, series, fold, cfg)
@@ -336,11 +348,15 @@ def _log_history_plot(client: Any, run_id: str, study: optuna.Study, metric: str
     done = [t for t in study.trials if t.value is not None]
     fig, ax = plt.subplots(figsize=(7, 4))
     what = "QLIKE ratio to naive volatility" if metric == "qlike_ratio" else "RMSE ratio to naive"
-    ax.plot([t.number for t in done], [t.value for t in done], "o", label=f"trial {what}")
-    ax.plot([t.number for t in done], np.minimum.accumulate([t.value for t in done]), "-", label="best so far")
+    numbers = [t.number for t in done]
+    values = np.array([float(t.value) for t in done if t.value is not None])
+    ax.plot(numbers, values, "o", label=f"trial {what}")
+    ax.plot(numbers, np.minimum.accumulate(values), "-", label="best so far")
     pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
     ax.axhline(1.0, color="grey", lw=0.5, ls="--", label="naive")
-    ax.xaxis.get_major_locator().set_params(integer=True)  # trials are whole numbers
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are whole numbers
     ax.set(
         xlabel="trial",
         ylabel=f"mean {what} over folds",

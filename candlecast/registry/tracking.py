@@ -30,16 +30,24 @@ def client(settings: Settings) -> MlflowClient:
     return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
 
 
+#: MLflow 3's UI opens an experiment without this tag in GenAI mode (an empty traces page, the registry
+#: hidden); candlecast's experiments are model development: runs, metrics, models.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def experiment_id(settings: Settings, name: str) -> str:
-    """Get or create the experiment, with artifacts under the state folder (not ./mlruns)."""
+    """Get or create the experiment, with artifacts under the state folder (not ./mlruns), tagged as model work."""
     c = client(settings)
     exp = c.get_experiment_by_name(name)
     if exp is not None:
+        if not EXPERIMENT_KIND.items() <= exp.tags.items():
+            for key, value in EXPERIMENT_KIND.items():
+                c.set_experiment_tag(exp.experiment_id, key, value)
         return exp.experiment_id
     location = None
     if not settings.tracking_uri.startswith(("http://", "https://", "databricks")):
         location = (settings.mlflow_artifacts_dir / name).as_uri()
-    return c.create_experiment(name, artifact_location=location)
+    return c.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
 
 
 def lineage_tags() -> dict[str, str]:
@@ -85,3 +93,65 @@ def start_parent_run(settings: Settings, experiment: str, run_name: str, data_li
 def finish_run(settings: Settings, run_id: str, failed: bool = False) -> None:
     """Close a run opened by ``start_parent_run``, as FAILED or FINISHED."""
     client(settings).set_terminated(run_id, "FAILED" if failed else "FINISHED")
+
+
+#: The figures a reader looks for first, in this order, with what each says.
+_KEY_METRICS = (
+    ("rmse_ratio", "test RMSE / naive random walk's, same windows (below 1 beats naive)"),
+    ("qlike_ratio", "test QLIKE / best classical volatility model's (below 1 beats it)"),
+    ("dm_pvalue", "Diebold-Mariano p-value vs that reference (small: the difference is not luck)"),
+    ("champion.rmse_ratio", "the current @champion refitted on the same folds"),
+    ("champion.qlike_ratio", "the current @champion refitted on the same folds"),
+    ("champion.dm_pvalue", "Diebold-Mariano p-value vs the @champion"),
+    ("test_directional_accuracy", "share of steps with the right sign"),
+    ("test_coverage", "share of actuals inside the forecast interval"),
+    ("test_mase", "mean absolute scaled error"),
+)
+
+
+def summary_rows(metrics: dict[str, float]) -> list[dict[str, str]]:
+    """The key metrics as rows (metric, value, meaning), then each baseline's ratio to naive, best first."""
+    rows = [
+        {"metric": name, "value": f"{metrics[name]:.4f}", "meaning": meaning}
+        for name, meaning in _KEY_METRICS
+        if name in metrics
+    ]
+    baselines = sorted(
+        (value, key.split(".")[1])
+        for key, value in metrics.items()
+        if key.startswith("baseline.") and key.endswith(".rmse_ratio")
+    )
+    rows += [
+        {"metric": f"baseline {name}", "value": f"{value:.4f}", "meaning": "its RMSE / naive's"}
+        for value, name in baselines
+    ]
+    return rows
+
+
+def summary_markdown(metrics: dict[str, float], decision: str | None = None, reasons: tuple[str, ...] = ()) -> str:
+    """The run's headline as markdown: the gate's decision and reasons, then the key metrics table."""
+    lines = [f"**{decision}**", ""] if decision else []
+    lines += [f"- {reason}" for reason in reasons] + ([""] if reasons else [])
+    lines += ["| metric | value | what it says |", "|---|---|---|"]
+    lines += [f"| {r['metric']} | {r['value']} | {r['meaning']} |" for r in summary_rows(metrics)]
+    return "\n".join(lines)
+
+
+def log_summary(
+    settings: Settings,
+    run_id: str,
+    metrics: dict[str, float],
+    decision: str | None = None,
+    reasons: tuple[str, ...] = (),
+) -> None:
+    """Put the headline first in the MLflow UI: the run's description, a summary.md artifact and a decision tag.
+
+    The run page shows its description above everything else; the metrics tab lists 50-odd metrics in
+    alphabetical order, so the decision and the ratios to naive go where a reader looks first.
+    """
+    c = client(settings)
+    text = summary_markdown(metrics, decision, reasons)
+    c.set_tag(run_id, "mlflow.note.content", text)
+    c.log_text(run_id, text, "summary.md")
+    if decision:
+        c.set_tag(run_id, "decision", decision)

@@ -1,28 +1,56 @@
-"""What every command shares: the console, offline defaults and config loading with clear errors."""
+"""What every command shares: the console, exit codes, one-line errors, tables, offline defaults, config loading.
+
+Exit codes (the same for every command): 0 done; 1 the work failed or the data was refused (the
+message says which); 2 bad input, a usage error; 3 a file of the store is unreadable
+(``EXIT_CORRUPT_STORE``: `candlecast store repair SERIES`); 130 and 143 interrupted by SIGINT and SIGTERM.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from candlecast.config import RunConfig
 
 console = Console()
 
+#: A data file of the store cannot be read; distinct from 1 (refused data) and 2 (bad input).
+EXIT_CORRUPT_STORE = 3
+
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="run config YAML (default: built-in offline defaults)")
 ]
+JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable JSON instead of tables")]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``error: <message>`` (markup-safe, never wrapped mid-word by rich) and return the Exit to raise.
+
+    Usage: ``raise fail("no such file")``. Brackets in the message (``[critical]``) are printed as they are.
+    """
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
+    return typer.Exit(code)
+
+
+def corrupt_store(exc: Exception) -> typer.Exit:
+    """One line naming the unreadable file and the repair, and the exit code that means it."""
+    console.print(f"[red]corrupt store:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
+    return typer.Exit(EXIT_CORRUPT_STORE)
 
 
 def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     """A table that stays readable at any width: rich on a terminal, plain markdown when piped.
 
-    Rich fits a table to the terminal by cutting cells ("nai…"); a pipe or a file gets every cell whole.
+    Rich fits a table to the terminal by folding cells, never cutting them ("nai…"); a pipe or a file
+    gets every cell whole, one row per line, so `| cat`, `grep` and a markdown viewer all work.
     """
     if console.is_terminal:
         from rich.table import Table
@@ -31,12 +59,49 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
         for i, name in enumerate(header):
             table.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(escape(cell) for cell in row))
         console.print(table)
         return
     lines = [title, "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in row) + " |" for row in rows]
     typer.echo("\n".join(lines))
+
+
+def print_json(value: Any) -> None:
+    """JSON on stdout, for scripts: timestamps and paths as strings, never a rich-wrapped line."""
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def command_hint(command: str) -> str:
+    """How to type a candlecast command from here: bare when `candlecast` is on PATH, else the venv's path.
+
+    A printed hint must work when pasted: with the venv not activated, `candlecast status` is "command
+    not found", so the hint names the program this process runs from.
+    """
+    import shutil
+
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    on_path = shutil.which("candlecast")
+    if program is None or program.name != "candlecast" or (on_path and Path(on_path).resolve() == program.resolve()):
+        return f"candlecast {command}"
+    try:
+        shown = program.resolve().relative_to(Path.cwd())
+    except ValueError:
+        shown = program.resolve()
+    return f"{shown} {command}"
+
+
+def venv_program(name: str) -> str:
+    """Another program of this environment (mlflow, optuna-dashboard), by a path that works when pasted."""
+    import shutil
+
+    local = Path(sys.executable).parent / name
+    if not local.exists() or shutil.which(name) == str(local):
+        return name
+    try:
+        return str(local.relative_to(Path.cwd()))
+    except ValueError:
+        return str(local)
 
 
 def offline_defaults() -> None:
@@ -46,6 +111,7 @@ def offline_defaults() -> None:
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "candlecast")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 
 def load_config(path: Path | None) -> RunConfig:
@@ -55,5 +121,4 @@ def load_config(path: Path | None) -> RunConfig:
     try:
         return RunConfig.from_yaml(path) if path else RunConfig()
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None

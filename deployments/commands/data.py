@@ -5,12 +5,11 @@ wrap, with the same candle contract as the gate. The store's per-series lock kee
 running flow.
 
 Exit codes: 0 done; 1 the data was refused or a series failed (see the message); 2 bad input (a
-usage error); 3 a file of the store is unreadable (``EXIT_CORRUPT_STORE``: `candlecast store repair`).
+usage error); 3 a file of the store is unreadable (``common.EXIT_CORRUPT_STORE``: `candlecast store repair`).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,16 +18,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
-from deployments.commands.common import ConfigOption, console, load_config, offline_defaults
+from deployments.commands.common import (
+    ConfigOption,
+    command_hint,
+    console,
+    corrupt_store,
+    fail,
+    load_config,
+    offline_defaults,
+    print_json,
+    print_table,
+)
 
 if TYPE_CHECKING:
     from candlecast.config import RunConfig
     from candlecast.schema import SeriesKey
-
-#: A data file of the store cannot be read; distinct from 1 (refused data) and 2 (bad input).
-EXIT_CORRUPT_STORE = 3
 
 store_app = typer.Typer(help="The candle store: repair a series with an unreadable file, remove a series.",
                         no_args_is_help=True)  # fmt: skip
@@ -53,12 +59,6 @@ def parse_time(text: str) -> int:
 
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def corrupt_store(exc: Exception) -> typer.Exit:
-    """One line naming the unreadable file and the repair, and the exit code that means it."""
-    console.print(f"[red]corrupt store:[/red] {exc}", soft_wrap=True, highlight=False)
-    return typer.Exit(EXIT_CORRUPT_STORE)
 
 
 @contextmanager
@@ -106,10 +106,9 @@ def ingest(
             gate = candle_gate(settings, now)  # the flow's gate: live checks, results and Data Docs in <home>/gx
             reports = core.ingest(settings, exchange_id, keys, start, gate, concurrency=concurrency, **options)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     if as_json:
-        print(json.dumps([r.to_dict() for r in reports], indent=2))
+        print_json([r.to_dict() for r in reports])
     else:
         _print_reports(reports)
     if any(r.error for r in reports):
@@ -117,20 +116,19 @@ def ingest(
 
 
 def _print_reports(reports: list) -> None:
-    table = Table(title="ingest")
-    for col in ("series", "fetched", "stored", "requests", "retries", "missing", "gaps", "error"):
-        table.add_column(col)
-    for r in reports:
-        gaps = ", ".join(f"{_iso(g['start'])}..{_iso(g['end'])} ({g['missing']}, {g['kind']})" for g in r.gaps[:5])
-        more = f" +{len(r.gaps) - 5} more" if len(r.gaps) > 5 else ""
-        table.add_row(
-            r.series, str(r.fetched), str(r.stored), str(r.requests), str(r.retries), str(r.missing),
-            (gaps + more) or "-", (r.error or "-").splitlines()[0],
-        )  # fmt: skip
-    console.print(table)
+    """The ingest table (whole cells when piped), then each failed series' full error, markup-safe."""
+    header = ["series", "fetched", "stored", "requests", "retries", "missing", "gaps", "error"]
+    print_table("ingest", header, [_report_row(r) for r in reports])
     for r in reports:
         if r.error:
-            console.print(f"[red]{r.series}[/red]: {r.error}")
+            console.print(f"[red]{escape(r.series)}[/red]: {escape(r.error)}", soft_wrap=True, highlight=False)
+
+
+def _report_row(r: Any) -> list[str]:
+    gaps = ", ".join(f"{_iso(g['start'])}..{_iso(g['end'])} ({g['missing']}, {g['kind']})" for g in r.gaps[:5])
+    more = f" +{len(r.gaps) - 5} more" if len(r.gaps) > 5 else ""
+    counts = [str(n) for n in (r.fetched, r.stored, r.requests, r.retries, r.missing)]
+    return [r.series, *counts, (gaps + more) or "-", (r.error or "-").splitlines()[0]]
 
 
 def import_(
@@ -160,8 +158,7 @@ def import_(
         mapping = dict(item.split("=", 1) for item in columns.split(",")) if columns else None
         outcome = import_candles(settings, path, key, candle_gate(), fmt=fmt, columns=mapping, time_unit=time_unit)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     if not outcome.stored:
         entry = outcome.quarantine
         console.print(
@@ -198,22 +195,19 @@ def export(
     from candlecast.settings import Settings
 
     if out.suffix not in (".csv", ".parquet"):
-        console.print(f"[red]error:[/red] {out.name}: export writes .csv or .parquet")
-        raise typer.Exit(2)
+        raise fail(f"{out.name}: export writes .csv or .parquet")
     key = SeriesKey(exchange, symbol, timeframe)
     try:
         frame = CandleStore(Settings().candles_dir).read(key)
     except CorruptPartition as exc:
         raise corrupt_store(exc) from None
     if frame.empty:
-        console.print(f"[red]error:[/red] nothing stored for {key}: see `candlecast status`")
-        raise typer.Exit(1)
+        raise fail(f"nothing stored for {key}: see `{command_hint('status')}`", code=1)
     try:
         if to:
             frame = resample(frame, timeframe, to)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     lo = parse_time(since) if since else frame["timestamp"].min()
     hi = parse_time(until) if until else frame["timestamp"].max() + 1
     frame = frame[(frame["timestamp"] >= lo) & (frame["timestamp"] < hi)]
@@ -232,8 +226,7 @@ def _series_key(text: str) -> SeriesKey:
     try:
         return SeriesKey.parse(text)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
 
 
 def repair(
@@ -260,8 +253,7 @@ def repair(
         with _endpoint(cfg, key.exchange, api_url, rate_limit) as options:
             outcome = repair_series(settings, key, candle_gate(settings, options["now_ms"]), **options)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     for note in outcome.set_aside:
         console.print(f"set aside {note.file} ({note.reason}) to {note.kept_at}", soft_wrap=True, highlight=False)
     for name, new in outcome.refetched.items():
@@ -289,8 +281,7 @@ def rm(
     try:
         stored = describe(settings, key)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     rows = "?" if stored.rows is None else f"{stored.rows:,}"
     what = f"{key}: {rows} candles in {stored.files} files under {stored.folder}"
     if not yes and not typer.confirm(f"remove {what}?"):
@@ -301,6 +292,7 @@ def rm(
 
 
 def register(app: typer.Typer) -> None:
+    """Add the data commands (ingest, import, export, store repair|rm) to the CLI."""
     app.command()(ingest)
     app.command("import")(import_)
     app.command()(export)

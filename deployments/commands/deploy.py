@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from deployments.commands.common import ConfigOption, console, load_config, offline_defaults
+from deployments.commands.common import ConfigOption, console, fail, load_config, offline_defaults
 from deployments.definitions import DEFAULT_EXCHANGE_LIMIT, DEFAULT_POOL, SPECS
 
 if TYPE_CHECKING:
@@ -26,16 +26,18 @@ def serve(config: ConfigOption = None, exchange_limit: ExchangeLimit = DEFAULT_E
     """Register the deployments (cron in UTC) and run their flows from this process until Ctrl-C."""
     offline_defaults()
     cfg = load_config(config)
+    from candlecast.settings import Settings
+    from deployments.local_prefect import server_api
     from deployments.registration import NoServerError
     from deployments.registration import serve as serve_deployments
 
     console.print(f"serving candlecast deployments for config {cfg.name!r}:")
     _schedule_table(cfg)
     try:
-        serve_deployments(cfg, exchange_limit)
+        with server_api(Settings()):
+            serve_deployments(cfg, exchange_limit)
     except NoServerError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
 
 
 def deploy(
@@ -47,14 +49,16 @@ def deploy(
     """Register the deployments to a work pool; a worker (`prefect worker start --pool POOL`) runs them."""
     offline_defaults()
     cfg = load_config(config)
+    from candlecast.settings import Settings
+    from deployments.local_prefect import server_api
     from deployments.registration import NoServerError
     from deployments.registration import deploy as register
 
     try:
-        ids = register(cfg, pool, image, exchange_limit)
+        with server_api(Settings()):
+            ids = register(cfg, pool, image, exchange_limit)
     except NoServerError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     console.print(f"registered {len(ids)} deployments for config {cfg.name!r} to work pool {pool!r}:")
     _schedule_table(cfg)
     console.print(f"run them with a worker: prefect worker start --pool {pool}   (`candlecast up` starts one)")

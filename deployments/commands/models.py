@@ -1,16 +1,33 @@
-"""`candlecast models | promote | rollback | predict | score`: the registry and the serving side."""
+"""`candlecast models | promote | rollback | predict | score`: the registry and the serving side.
+
+`predict` and `score` run their flows like `candlecast run` does (deployments/session.py): output in a
+log file under <home>/logs, a failure in at most three lines, Ctrl-C in one.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
-from deployments.commands.common import ConfigOption, console, load_config, offline_defaults
+from deployments.commands.common import (
+    ConfigOption,
+    JsonOption,
+    command_hint,
+    console,
+    fail,
+    load_config,
+    offline_defaults,
+    print_json,
+    print_table,
+)
+
+DebugOption = Annotated[bool, typer.Option("--debug", help="show every library's output and the full traceback")]
+_SHOWN_METRICS = ("rmse_ratio", "test_rmse", "live_rmse_ratio")
 
 
-def models(config: ConfigOption = None) -> None:
+def models(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Registered versions with their aliases, key metrics and promotion decisions."""
     offline_defaults()
     cfg = load_config(config)
@@ -18,19 +35,18 @@ def models(config: ConfigOption = None) -> None:
     from candlecast.settings import Settings
 
     report = collect_status(Settings(), cfg)["models"]
-    table = Table(title=f"registered model {report['name']}")
-    for col in ("version", "aliases", "rmse_ratio", "test_rmse", "live_rmse_ratio", "decision", "reasons"):
-        table.add_column(col, overflow="fold")
-    for v in report["versions"]:
-        m = v["metrics"]
-        table.add_row(
-            v["version"],
-            ",".join(v["aliases"]),
-            *(f"{m[k]:.4f}" if k in m else "-" for k in ("rmse_ratio", "test_rmse", "live_rmse_ratio")),
-            v["decision"] or "-",
-            v["reasons"] or "",
-        )
-    console.print(table)
+    if as_json:
+        print_json(report)
+        return
+    header = ["version", "aliases", *_SHOWN_METRICS, "decision", "reasons"]
+    print_table(f"registered model {report['name']}", header, [model_row(v) for v in report["versions"]])
+
+
+def model_row(v: dict[str, Any]) -> list[str]:
+    """One registered version as table cells: metrics to four decimals, the gate's decision and reasons whole."""
+    m = v["metrics"]
+    metrics = [f"{m[k]:.4f}" if k in m else "-" for k in _SHOWN_METRICS]
+    return [v["version"], ",".join(v["aliases"]) or "-", *metrics, v["decision"] or "-", v["reasons"] or "-"]
 
 
 def promote(
@@ -52,13 +68,12 @@ def promote(
     try:
         run_id = client.get_model_version(cfg.promotion.model_name, version).run_id
     except MlflowException:
-        console.print(f"[red]error:[/red] {cfg.promotion.model_name} has no version {version}: see `candlecast models`")
-        raise typer.Exit(2) from None
+        raise fail(f"{cfg.promotion.model_name} has no version {version}: see `{command_hint('models')}`") from None
     outcome = gate_version(client, settings, cfg.promotion, version, client.get_run(run_id).data.metrics, force=force)
     verdict = "[green]promoted to @champion[/green]" if outcome.promoted else "[yellow]refused[/yellow]"
     console.print(f"{cfg.promotion.model_name} v{version}: {verdict}")
     for reason in outcome.reasons:
-        console.print(f"  - {reason}")
+        console.print(f"  - {escape(reason)}", soft_wrap=True)
     if not outcome.promoted:
         raise typer.Exit(1)
 
@@ -75,44 +90,65 @@ def rollback(config: ConfigOption = None) -> None:
         try:
             demoted, restored = aliases.rollback(tracking.client(settings), cfg.promotion.model_name)
         except ValueError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from None
+            raise fail(str(exc), code=1) from None
     console.print(f"@champion of {cfg.promotion.model_name}: v{demoted} -> v{restored}")
 
 
-def predict(config: ConfigOption = None) -> None:
+def predict(config: ConfigOption = None, debug: DebugOption = False) -> None:
     """Forecast every configured series from @champion (the predict flow)."""
     offline_defaults()
     cfg = load_config(config)
-    from flows.predict import predict_flow
+    from deployments.session import run_session
 
-    outcome = predict_flow(cfg)
+    def body(session: Any) -> Any:
+        from flows.predict import predict_flow
+
+        return predict_flow(cfg)
+
+    outcome = run_session("predict", body, debug)
     if outcome.skipped:
-        console.print(f"[yellow]skipped:[/yellow] {outcome.skipped}")
+        console.print(f"[yellow]skipped:[/yellow] {escape(outcome.skipped)}", soft_wrap=True)
         raise typer.Exit(1)
     for path in outcome.files:
-        console.print(f"v{outcome.model_version} -> {path}")
+        console.print(f"v{outcome.model_version} -> {escape(str(path))}", soft_wrap=True)
 
 
-def score(config: ConfigOption = None) -> None:
+def score(config: ConfigOption = None, debug: DebugOption = False) -> None:
     """Score stored forecasts against the candles that arrived since (the score flow)."""
     offline_defaults()
     cfg = load_config(config)
-    from flows.score import score_flow
+    from deployments.session import run_session
 
-    outcome = score_flow(cfg)
+    def body(session: Any) -> Any:
+        from flows.score import score_flow
+
+        return score_flow(cfg)
+
+    outcome = run_session("score", body, debug)
     if not outcome.scored_rows:
-        console.print(
-            "scored 0 forecast rows: no stored forecast has a target candle that closed since "
-            "(run `candlecast predict`, then score again once the next candles are ingested)"
-        )
+        console.print(f"scored 0 forecast rows: {_why_nothing_scored(cfg)}", soft_wrap=True)
         return
     console.print(f"scored {outcome.scored_rows} forecast rows")
     for version, metrics in sorted(outcome.by_version.items()):
         shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
-        console.print(f"  {version}: {shown}")
+        console.print(f"  {version}: {shown}", soft_wrap=True)
+
+
+def _why_nothing_scored(cfg: Any) -> str:
+    """Which of the two reasons it is: no stored forecast at all, or none whose target candles have closed."""
+    from candlecast.registry.prediction_store import prediction_store
+    from candlecast.settings import Settings
+
+    store = prediction_store(Settings(), cfg.predict.store_url)
+    if all(store.latest(series) is None for series in cfg.series):
+        return f"no forecast is stored yet (`{command_hint('predict')}` makes them, from the @champion)"
+    return (
+        "no stored forecast has a target candle in the store yet (each step is scored once its candle closed and "
+        f"was ingested); score again after `{command_hint('ingest')}` brings the next {cfg.data.timeframe} candles"
+    )
 
 
 def register(app: typer.Typer) -> None:
+    """Add the registry and serving commands to the CLI."""
     for command in (models, promote, rollback, predict, score):
         app.command()(command)

@@ -1,50 +1,132 @@
-"""`candlecast run` and `candlecast status`."""
+"""`candlecast run` and `candlecast status`: the whole pipeline once, and what the state folder holds.
+
+`run` checks the config first (exchange id, endpoint, enough history: deployments/preflight.py), then
+runs the pipeline flow with its output in a log file and short progress lines on the terminal
+(deployments/session.py); `status` reads the stores and the registry, and exits 3 when a stored file
+is unreadable.
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.console import Console
+from rich.markup import escape
 
-from deployments.commands.common import ConfigOption, console, load_config, offline_defaults
+from deployments.commands.common import (
+    EXIT_CORRUPT_STORE,
+    ConfigOption,
+    JsonOption,
+    command_hint,
+    console,
+    fail,
+    load_config,
+    offline_defaults,
+    print_json,
+    print_table,
+    venv_program,
+)
 
-
-def run(config: ConfigOption = None) -> None:
-    """Run the whole pipeline once: ingest, validate, features, sweep, evaluate, promote, predict."""
-    offline_defaults()
-    cfg = load_config(config)
+if TYPE_CHECKING:
+    from candlecast.config import RunConfig
     from candlecast.settings import Settings
-    from flows.pipeline import pipeline
+    from deployments.session import Session
+
+DebugOption = Annotated[bool, typer.Option("--debug", help="show every library's output and the full traceback")]
+
+
+def run(
+    config: ConfigOption = None,
+    api_url: Annotated[
+        str | None, typer.Option(help="fetch from this Binance-shaped endpoint, e.g. http://127.0.0.1:8765")
+    ] = None,
+    debug: DebugOption = False,
+) -> None:
+    """Run the whole pipeline once: ingest, validate, features, sweep, evaluate, promote, predict.
+
+    Progress shows on the terminal; the flows' full output goes to a log file under <home>/logs
+    (named at the end). Ctrl-C stops cleanly and the next run resumes the sweep.
+    """
+    offline_defaults()
+    cfg = with_api_url(load_config(config), api_url)
+    from candlecast.settings import Settings
+    from deployments.preflight import PreflightError, check_run
+    from deployments.session import run_session
 
     settings = Settings()
-    result = pipeline(cfg)
+    try:
+        check_run(cfg, settings)
+    except PreflightError as exc:
+        raise fail(str(exc)) from None
+    result = run_session("run", lambda session: _pipeline(cfg, session), debug)
+    _print_outcome(result, settings)
+
+
+def with_api_url(cfg: RunConfig, api_url: str | None) -> RunConfig:
+    """The config fetching from ``api_url`` instead of its own endpoint (no emulator), when given."""
+    if api_url is None:
+        return cfg
+    exchange = cfg.exchange.model_copy(update={"api_url": api_url, "emulator": False, "rate_limit": False})
+    return cfg.model_copy(update={"exchange": exchange})
+
+
+def _pipeline(cfg: RunConfig, session: Session) -> dict[str, Any]:
+    from deployments.progress import showing_progress
+    from flows.pipeline import pipeline
+
+    session.terminal.print(f"candlecast run {cfg.name!r}: log {escape(str(session.log_path))}", soft_wrap=True)
+    with showing_progress(session.terminal, muted=session.caught):
+        return pipeline(cfg)
+
+
+def _print_outcome(result: dict[str, Any], settings: Settings) -> None:
+    """The decision first, then where to look; every command printed whole (soft-wrapped, never cut)."""
     promotion, preds = result["promotion"], result["predictions"]
+    metric = "qlike_ratio" if "qlike_ratio" in promotion.metrics else "rmse_ratio"
+    reference = "the best classical volatility model" if metric == "qlike_ratio" else "naive random walk"
     console.rule("[bold]candlecast run finished")
     console.print(
-        f"test RMSE vs naive random walk: [bold]{promotion.metrics['rmse_ratio']:.4f}[/bold] (below 1 beats naive)"
+        f"test {metric} vs {reference}: [bold]{promotion.metrics[metric]:.4f}[/bold] (below 1 beats it)",
+        soft_wrap=True,
     )
     verdict = "[green]promoted to @champion[/green]" if promotion.promoted else "[yellow]kept as @challenger[/yellow]"
     console.print(f"model {promotion.model_name} version {promotion.version}: {verdict}")
     for reason in promotion.reasons:
-        console.print(f"  - {reason}")
+        console.print(f"  - {escape(reason)}", soft_wrap=True)
+    if _tied_with_champion(promotion, metric):
+        console.print(
+            "  (a re-run on the same candles retrains the same model and ties with the champion, so the champion "
+            "stays; a new champion needs new candles or a changed config that scores better)",
+            soft_wrap=True,
+        )
     console.print(f"current @champion: {promotion.champion or 'none'}")
     if preds.skipped:
-        console.print(f"[yellow]predictions skipped:[/yellow] {preds.skipped}")
+        console.print(f"[yellow]predictions skipped:[/yellow] {escape(preds.skipped)}", soft_wrap=True)
+    _print_where(settings)
+
+
+def _tied_with_champion(promotion: Any, metric: str) -> bool:
+    champion = promotion.metrics.get(f"champion.{metric}")
+    return not promotion.promoted and champion is not None and abs(champion - promotion.metrics[metric]) < 5e-5
+
+
+def _print_where(settings: Settings) -> None:
     console.print("\n[bold]Where to look[/bold]")
-    console.print(f"  candle store:      {settings.candles_dir}")
-    console.print(f"  predictions:       {settings.predictions_dir}")
-    console.print(f"  MLflow UI:         mlflow ui --backend-store-uri {settings.tracking_uri} --port 5000")
-    console.print(f"  Optuna dashboard:  optuna-dashboard {settings.optuna_url}")
-    console.print("  status:            candlecast status")
+    rows = [
+        ("candle store", str(settings.candles_dir)),
+        ("predictions", str(settings.predictions_dir)),
+        ("all the UIs", f"{command_hint('up')}   (Prefect, MLflow, optuna-dashboard and Data Docs on 127.0.0.1)"),
+        ("MLflow UI alone", f"{venv_program('mlflow')} ui --backend-store-uri {settings.tracking_uri} --port 5000"),
+        ("Optuna dashboard", f"{venv_program('optuna-dashboard')} {settings.optuna_url}"),
+        ("status", command_hint("status")),
+    ]
+    for label, where in rows:
+        console.print(f"  {label + ':':<18} {escape(where)}", soft_wrap=True, highlight=False)
 
 
-def status(
-    config: ConfigOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print machine-readable JSON")] = False,
-) -> None:
-    """Stored candles, last validations, registered models and the latest forecasts."""
+def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Stored candles, last validations, registered models and the latest forecasts; exit 3 on a corrupt file."""
     offline_defaults()
     cfg = load_config(config)
     from candlecast.registry.status import collect_status
@@ -52,39 +134,63 @@ def status(
 
     report = collect_status(Settings(), cfg)
     if as_json:
-        print(json.dumps(report, indent=2, default=str))
-        return
-    table = Table(title=f"series in {report['home']}")
-    for col in ("series", "candles", "last candle (UTC)", "missing (gaps)", "validation", "latest forecast"):
-        table.add_column(col, no_wrap=col == "series")
-    for s in report["series"]:
-        val = s["last_validation"]
-        preds = s["latest_predictions"]
-        table.add_row(
-            s["series"],
-            str(s["candles"]),
-            _short(s["last"]),
-            f"{s.get('missing', 0)} ({len(s.get('gaps', []))})",
-            "-" if val is None else ("passed" if val["success"] else "FAILED"),
-            "-" if preds is None else f"v{preds['model_version']} from {_short(preds['cutoff'])}",
+        print_json(report)
+    else:
+        print_table(f"series in {report['home']}", list(SERIES_COLUMNS), [series_row(s) for s in report["series"]])
+        print_table(
+            f"registered model {report['models']['name']}",
+            ["version", "aliases", "rmse_ratio", "decision"],
+            [_version_row(v) for v in report["models"]["versions"]],
         )
-    console.print(table)
-    models = Table(title=f"registered model {report['models']['name']}")
-    for col in ("version", "aliases", "rmse_ratio", "decision"):
-        models.add_column(col)
-    for v in report["models"]["versions"]:
-        ratio = v["metrics"].get("rmse_ratio")
-        models.add_row(
-            v["version"], ",".join(v["aliases"]), "-" if ratio is None else f"{ratio:.4f}", v["decision"] or "-"
-        )
-    console.print(models)
+    corrupt = [s for s in report["series"] if s.get("corrupt")]
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)  # on stderr: `status --json | jq` still parses
+    for s in corrupt:
+        errors.print(f"[red]corrupt store:[/red] {escape(s['corrupt'])}")
+    if corrupt:
+        raise typer.Exit(EXIT_CORRUPT_STORE)
+
+
+SERIES_COLUMNS = ("series", "candles", "last candle (UTC)", "missing (gaps)", "validation", "latest forecast")
+
+
+def series_row(s: dict[str, Any]) -> list[str]:
+    """One series as table cells: times cut to the minute, the validation verdict and any refused batch."""
+    preds = s["latest_predictions"]
+    candles = "unreadable" if s.get("corrupt") else str(s["candles"])
+    return [
+        s["series"],
+        candles,
+        _short(s["last"]),
+        f"{s.get('missing', 0)} ({len(s.get('gaps', []))})",
+        validation_cell(s["last_validation"]),
+        "-" if preds is None else f"v{preds['model_version']} from {_short(preds['cutoff'])}",
+    ]
+
+
+def validation_cell(record: dict[str, Any] | None) -> str:
+    """'passed' or 'FAILED' for the stored data, plus 'refused <time> (quarantine <id>)' for a refused batch."""
+    from candlecast.data.validations import LAST_REFUSED, REFUSED_ONLY
+
+    if record is None:
+        return "-"
+    verdict = "-" if record.get(REFUSED_ONLY) else ("passed" if record.get("success") else "FAILED")
+    refused = record.get(LAST_REFUSED)
+    if not refused:
+        return verdict
+    return f"{verdict}; refused {_short(refused.get('checked_at'))} (quarantine {refused.get('quarantine', '-')})"
+
+
+def _version_row(v: dict[str, Any]) -> list[str]:
+    ratio = v["metrics"].get("rmse_ratio")
+    return [v["version"], ",".join(v["aliases"]) or "-", "-" if ratio is None else f"{ratio:.4f}", v["decision"] or "-"]
 
 
 def _short(iso: str | None) -> str:
     """'2026-11-21T07:00:00+00:00' -> '2026-11-21 07:00': the table is read, the JSON is parsed."""
-    return "-" if iso is None else iso[:16].replace("T", " ")
+    return "-" if not iso else iso[:16].replace("T", " ")
 
 
 def register(app: typer.Typer) -> None:
+    """Add `run` and `status` to the CLI."""
     app.command()(run)
     app.command()(status)

@@ -1,12 +1,18 @@
-"""`candlecast up` and `candlecast down`: the local server stack as background processes."""
+"""`candlecast up` and `candlecast down`: the local server stack as background processes.
+
+The stack serves this state folder: the Prefect UI shows the flow runs of `candlecast run` (one
+Prefect database under <home>/prefect), the MLflow UI its runs and registry, optuna-dashboard its
+sweeps, and Data Docs its validations over http.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from deployments.commands.common import console, offline_defaults
+from deployments.commands.common import command_hint, console, fail, offline_defaults
 from deployments.definitions import DEFAULT_POOL
 
 
@@ -16,6 +22,7 @@ def up(
     mlflow_port: int = 5000,
     worker_health_port: int = 8081,
     dashboard_port: int = 8080,
+    docs_port: Annotated[int, typer.Option(help="port of the Data Docs site (GX validation pages)")] = 8082,
     dashboard: Annotated[bool, typer.Option(help="also start optuna-dashboard")] = True,
     pool: Annotated[str, typer.Option(help="work pool the worker serves")] = DEFAULT_POOL,
     prefect_database: Annotated[
@@ -25,7 +32,7 @@ def up(
         str | None, typer.Option(help="MLflow backend store URI (default: the CLI's <home>/mlflow.db)")
     ] = None,
 ) -> None:
-    """Start Prefect server, a process worker, the MLflow server and optuna-dashboard; print the UI URLs."""
+    """Start Prefect server, a process worker, the MLflow server, optuna-dashboard and Data Docs; print the URLs."""
     offline_defaults()
     from candlecast.settings import Settings
     from deployments import stack
@@ -37,6 +44,7 @@ def up(
         mlflow_port=mlflow_port,
         worker_health_port=worker_health_port,
         dashboard_port=dashboard_port if dashboard else None,
+        docs_port=docs_port,
         pool=pool,
         artifacts_dir=str(settings.mlflow_artifacts_dir),
     )
@@ -46,29 +54,53 @@ def up(
         mlflow_store=mlflow_store,
         optuna_storage=settings.optuna_storage,
     )
-    busy = [
-        p
-        for p in (prefect_port, mlflow_port, worker_health_port, cfg.dashboard_port)
-        if p and not stack.port_free(host, p)
-    ]
-    if busy:
-        console.print(
-            f"[red]error:[/red] port(s) {busy} on {host} are in use; stop what holds them or pass other --*-port"
-        )
-        raise typer.Exit(2)
     state = settings.root / "stack"
-    console.print(f"starting the stack (logs and pid files in {state}) ...")
+    services = stack.services(cfg, backends)
+    _refuse_if_running(state, [s.name for s in services])
+    busy = [p for p in (prefect_port, mlflow_port, worker_health_port, cfg.dashboard_port, docs_port) if p]
+    busy = [p for p in busy if not stack.port_free(host, p)]
+    if busy:
+        raise fail(f"port(s) {busy} on {host} are in use; stop what holds them or pass other --*-port options")
+    console.print(
+        f"starting the stack for {escape(str(settings.root))} (logs and pid files in {escape(str(state))}) ..."
+    )
+    backends.docs_dir.mkdir(parents=True, exist_ok=True)
     try:
         stack.init_optuna_storage(backends.optuna_url)
-        started = stack.up(stack.services(cfg, backends), state)
+        started = stack.up(services, state)
     except stack.StackError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+        raise fail(str(exc), code=1) from None
     for svc in started:
-        console.print(f"  {svc.name:<17} {svc.ui_url or f'pool {pool!r}'}")
+        console.print(f"  {svc.name:<17} {svc.ui_url or f'pool {pool!r}'}", highlight=False)
     console.print(
-        f"\nnext:\n  export PREFECT_API_URL={cfg.prefect_api_url}\n"
-        f"  candlecast deploy --config configs/demo.yaml --pool {pool}\n  candlecast down   (stops it all)"
+        f"\n`{command_hint('run')}` and `{command_hint('deploy')}` use this Prefect server by themselves; other "
+        f"Prefect clients: export PREFECT_API_URL={cfg.prefect_api_url}\n"
+        f"next: {command_hint('deploy --config configs/demo.yaml --pool ' + pool)}\n"
+        f"stop it all: {command_hint('down')}",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+def _refuse_if_running(state, names: list[str]) -> None:
+    """`up` twice: say what already runs (exit 0 when it all does), rather than "ports in use"."""
+    from candlecast.io import read_json
+    from deployments import stack
+
+    running = [n for n in names if stack.running(state, n) is not None]
+    if not running:
+        return
+    if set(running) == set(names):
+        console.print("the stack is already running:")
+        for name in running:
+            url = (read_json(state / f"{name}.json") or {}).get("url")
+            console.print(f"  {name:<17} {url or '-'}", highlight=False)
+        console.print(f"stop it with `{command_hint('down')}`", highlight=False)
+        raise typer.Exit(0)
+    raise fail(
+        f"part of the stack is already running ({', '.join(running)}): `{command_hint('down')}` stops it, "
+        f"then `{command_hint('up')}` starts all of it",
+        code=1,
     )
 
 
@@ -82,6 +114,6 @@ def down() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add `candlecast up` and `candlecast down` to the CLI."""
+    """Add `up` and `down` to the CLI."""
     app.command()(up)
     app.command()(down)

@@ -6,16 +6,22 @@ Exit codes of `validate`: 0 passed (warnings pass), 1 a critical expectation fai
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
-from deployments.commands.common import console, offline_defaults
-from deployments.commands.data import corrupt_store
+from deployments.commands.common import (
+    JsonOption,
+    console,
+    corrupt_store,
+    fail,
+    offline_defaults,
+    print_json,
+    print_table,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,8 +37,7 @@ _TIMEFRAME_IN_NAME = re.compile(r"[_-](\d+[mhdw])(?=[._-]|$)")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
+    return fail(message, code)
 
 
 def _series(text: str | None) -> SeriesKey | None:
@@ -96,12 +101,15 @@ def _read(path: Path, fmt: str) -> pd.DataFrame:
 
 
 def _print(report: ValidationReport, as_json: bool) -> None:
+    """The verdict once: the summary's first line is it, colored; its failures follow as they are."""
     if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print_json(report.to_dict())
         return
     color = {"passed": "green", "passed with warnings": "yellow"}.get(report.status, "red")
-    console.print(f"[{color}]{report.status}[/{color}]")
-    console.print(report.summary(), markup=False, highlight=False, soft_wrap=True)
+    first, *rest = report.summary().splitlines()
+    console.print(f"[{color}]{escape(first)}[/{color}]", soft_wrap=True, highlight=False)
+    for line in rest:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def validate(
@@ -149,7 +157,7 @@ def validate(
         raise typer.Exit(1)
 
 
-def list_quarantine(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def list_quarantine(as_json: JsonOption = False) -> None:
     """Batches waiting in quarantine, oldest first."""
     offline_defaults()
     from candlecast.data import quarantine
@@ -162,17 +170,14 @@ def list_quarantine(as_json: Annotated[bool, typer.Option("--json")] = False) ->
             | {"failed": e.failed_expectations}
             for e in entries
         ]
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     if not entries:
         console.print("quarantine is empty")
         return
-    table = Table(title=f"{len(entries)} quarantined batches")
-    for col in ("id", "series", "rows", "quarantined at", "failed expectations"):
-        table.add_column(col)
-    for e in entries:
-        table.add_row(e.id, str(e.series), str(e.rows), e.quarantined_at, ", ".join(e.failed_expectations))
-    console.print(table)
+    header = ["id", "series", "rows", "quarantined at", "failed expectations"]
+    rows = [[e.id, str(e.series), str(e.rows), e.quarantined_at, ", ".join(e.failed_expectations)] for e in entries]
+    print_table(f"{len(entries)} quarantined batches", header, rows)
 
 
 def show(
@@ -244,6 +249,7 @@ def release(
 
 
 def register(app: typer.Typer) -> None:
+    """Add `validate` and `quarantine list|show|release` to the CLI."""
     app.command()(validate)
     quarantine_app.command("list")(list_quarantine)
     quarantine_app.command()(show)

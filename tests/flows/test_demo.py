@@ -62,7 +62,7 @@ def test_the_demo_promotes_a_fresh_champion_and_forecasts_every_series(tmp_path,
     spec = bundle.spec
     assert spec.data_cutoff == pd.Timestamp("2025-12-31T23:00Z").value // 10**6
     assert spec.data_cutoff - spec.train_end <= (cfg.features.horizon + 1) * HOUR
-    assert "fear_greed" in spec.columns  # the sentiment path is exercised
+    assert any(c.startswith("exo_synthetic_fear_greed") for c in spec.columns)  # the sentiment path is exercised
     predictions = result["predictions"]
     assert predictions.model_version == promotion.version and len(predictions.files) == len(cfg.series)
     for path in predictions.files:

@@ -1,0 +1,82 @@
+"""The Data Docs site of a state folder: offline, named by series, trimmed, linked over http.
+
+Before the fix every page loaded Bootstrap and jQuery from CDNs (offline: unstyled pages and a blank
+index, "$ is not defined"), said "Data asset: None" and run name "__none__" in files all named
+candlecast-frames.html, and grew by a few pages an hour forever.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+from candlecast.devtools.synthetic import synthetic_candles
+from expectations.candles import CandleBounds
+from expectations.project import gx_project, site_dir
+from expectations.report import served_docs_url
+from expectations.runner import _candle_suite
+
+SERIES = "binance:BTC/USDT:1h"
+REMOTE = re.compile(r"<(script|link|img)\b[^>]*(src|href)=\"https?://", re.I)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> tuple[Path, list[str]]:
+    """Three checks of one series (pass, fail, pass) keeping two, and one of another series."""
+    root = tmp_path_factory.mktemp("docs")
+    project = gx_project(root)
+    suite = _candle_suite("1h", False, CandleBounds())
+    good = synthetic_candles("BTC/USDT", 1_704_067_200_000, 60)
+    urls = []
+    for frame in (good, good.assign(high=good["low"] - 1), good):
+        _, url = project.validate(frame, suite, {}, series=SERIES, keep=2)
+        urls.append(url)
+    project.validate(synthetic_candles("ETH/USDT", 1_704_067_200_000, 60), suite, {}, series="binance:ETH/USDT:1h")
+    return root, urls
+
+
+def _path(url: str) -> Path:
+    return Path(unquote(urlparse(url).path))
+
+
+def test_result_pages_name_their_series_and_load_nothing_remote(site):
+    _, urls = site
+    page = _path(urls[-1])
+    assert page.name == "candlecast-binance_BTC-USDT_1h.html"
+    assert "/binance_BTC-USDT_1h/" in urls[-1], "the run is named by the series, not __none__"
+    text = page.read_text()
+    assert f"Data asset: {SERIES}" in text
+    assert not REMOTE.search(text) and "jquery" not in text.lower()
+    css = re.search(r'href="([^"]*candlecast-offline\.css)"', text).group(1)
+    assert (page.parent / css).resolve().is_file()
+
+
+def test_the_oldest_result_beyond_keep_is_gone_from_store_and_site(site):
+    root, urls = site
+    assert not _path(urls[0]).exists()
+    assert _path(urls[1]).exists() and _path(urls[2]).exists()
+    stored = list((root / "gx" / "uncommitted" / "validations").glob("*/binance_BTC-USDT_1h/*/*.json"))
+    assert len(stored) == 2
+
+
+def test_the_index_lists_each_series_with_working_links_and_no_script(site):
+    root, urls = site
+    index = site_dir(root) / "index.html"
+    text = index.read_text()
+    assert "<script" not in text and not REMOTE.search(text)
+    assert "binance_BTC-USDT_1h" in text and "binance_ETH-USDT_1h" in text
+    assert "FAILED" in text and "passed" in text
+    links = re.findall(r"href='(validations/[^']+)'", text)
+    assert len(links) == 3 and all((site_dir(root) / link).is_file() for link in links)
+
+
+def test_artifact_links_point_at_the_served_site(site, monkeypatch):
+    _, urls = site
+    monkeypatch.setenv("CANDLECAST_DATA_DOCS_URL", "http://127.0.0.1:8090")
+    served = served_docs_url(urls[-1])
+    assert served.startswith("http://127.0.0.1:8090/validations/candle_contract_1h/binance_BTC-USDT_1h/")
+    monkeypatch.delenv("CANDLECAST_DATA_DOCS_URL")
+    assert served_docs_url(urls[-1]) == urls[-1]
