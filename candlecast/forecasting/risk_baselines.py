@@ -159,7 +159,8 @@ class HAR(RiskBaseline):
         xs, ys = [], []
         for s in series:
             rows = s.sample_rows(fold.train)
-            x, y = self._regressors(s)[rows], np.log(s.targets[rows, 0])
+            with np.errstate(divide="ignore"):  # windows that never moved: log 0, dropped just below
+                x, y = self._regressors(s)[rows], np.log(s.targets[rows, 0])
             keep = np.isfinite(x).all(axis=1) & np.isfinite(y)
             xs.append(x[keep])
             ys.append(y[keep])
