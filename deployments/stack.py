@@ -96,6 +96,9 @@ def commands(cfg: StackConfig) -> dict[str, list[str]]:
     }
     if cfg.dashboard_port is not None:
         cmds["optuna-dashboard"] = ["optuna-dashboard", "--host", cfg.host, "--port", str(cfg.dashboard_port)]
+    if cfg.docs_port is not None:
+        # a static file server; services() adds the site folder (--directory)
+        cmds["data-docs"] = ["python", "-m", "http.server", "--bind", cfg.host, str(cfg.docs_port)]
     return cmds
 
 

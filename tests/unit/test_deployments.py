@@ -25,7 +25,7 @@ def test_one_deployment_per_spec_with_utc_cron_and_module_entrypoint(deployments
     assert set(deployments) == {s.key for s in SPECS}
     for s in SPECS:
         d = deployments[s.key]
-        assert d.name == "unit" and d.work_pool_name == "p"
+        assert d.name == f"{s.key}-unit" and d.work_pool_name == "p"
         assert d.entrypoint == s.flow.replace(":", "."), "module entrypoints run wherever candlecast is installed"
         crons = [(sch.schedule.cron, sch.schedule.timezone) for sch in d.schedules]
         assert crons == ([(s.cron, "UTC")] if s.cron else [])
@@ -128,3 +128,22 @@ def test_prefect_yaml_matches_the_definitions():
         assert d.get("concurrency_limit", {}).get("limit") == s.max_running
         assert d["description"] == s.description
     assert not entries, f"prefect.yaml deploys flows the definitions do not: {list(entries)}"
+
+
+def test_the_stack_serves_the_data_docs_site_it_links_to(tmp_path: Path):
+    port = stack.free_port()
+    backends = stack.Backends(home=tmp_path)
+    backends.docs_dir.mkdir(parents=True)
+    (backends.docs_dir / "index.html").write_text("<h1>candlecast Data Docs</h1>", encoding="utf-8")
+    docs = next(s for s in stack.services(stack.StackConfig(docs_port=port), backends) if s.name == "data-docs")
+    assert docs.ui_url == f"http://127.0.0.1:{port}/index.html"
+    state = tmp_path / "stack"
+    stack.up([docs], state)
+    try:
+        import urllib.request
+
+        with urllib.request.urlopen(docs.ui_url, timeout=5) as resp:
+            assert b"candlecast Data Docs" in resp.read()
+    finally:
+        assert stack.down(state) == ["data-docs"]
+    assert "data-docs" not in stack.commands(stack.StackConfig.compose())
