@@ -3,7 +3,9 @@
 `candlecast run` must stop within its budget. The signals go to the command's whole process group,
 as a terminal's Ctrl-C and a service manager's stop do. Before the fix SIGINT took 3.5 minutes and
 ~450 lines of tracebacks (Prefect's temporary server died first), and SIGTERM left that server
-listening. The budget (10 s) is the subprocess's timeout, not a measured speed claim.
+listening. The budget is the subprocess's timeout, not a measured speed claim: 30 s, three times the
+10 s a user is promised, so a CI machine under load does not fail a correct shutdown, while the old
+minutes-long one still fails.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from cli_helpers import run_cli, start_cli  # tests/cli/ is on sys.path (pytest'
 
 pytestmark = pytest.mark.slow
 
-INTERRUPT_BUDGET_S = 10
+INTERRUPT_BUDGET_S = 30
 N_TRIALS = 3
 TINY = {
     "name": "interrupts",

@@ -1,6 +1,6 @@
 """`make lint` as tests: ruff (docstrings included), ruff's formatter and mypy, all clean.
 
-import-linter runs in test_layering.py. The checkers run as the Makefile runs them, from the repo
+and import-linter's contracts. The checkers run as the Makefile runs them, from the repo
 root with the settings in pyproject.toml, so a test failure and `make lint` always agree. mypy takes
 30 s to minutes (its cache at .mypy_cache makes a rerun the fast case), hence the ``slow`` marker.
 """
@@ -48,3 +48,9 @@ def test_ruff_format_is_clean():
 def test_mypy_is_clean():
     result = _run("mypy", timeout=1200)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_contracts_hold():
+    result = _run("lint-imports", timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "7 kept, 0 broken" in result.stdout
