@@ -27,7 +27,9 @@ _INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc=)[^>]*>.*?</script>", re.I 
 _REMOTE_LINK = re.compile(r"<link\b[^>]*\bhref=\"https?://[^\"]*\"[^>]*>", re.I)
 _REMOTE_IMG = re.compile(r"<img\b[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>", re.I)
 _REMOTE_CSS_URL = re.compile(r"url\(['\"]?https?://[^)]*\)", re.I)
+_FAVICON = re.compile(r"<link\b[^>]*\brel=\"shortcut icon\"[^>]*>", re.I)  # GX's is one folder short on results
 _NO_ASSET = "Data asset: None<br>"
+FAVICON = "static/images/favicon.ico"
 
 CSS = """/* candlecast: the part of Bootstrap 4 that GX's Data Docs use, so they render with no network. */
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; font-size: 14px; color: #212529;
@@ -73,6 +75,7 @@ a { color: #0b5cad; text-decoration: none; } a:hover { text-decoration: underlin
 .mb-4 { margin-bottom: 24px; } .mt-3 { margin-top: 12px; } .pt-4 { padding-top: 24px; } .pb-4 { padding-bottom: 24px; }
 .ge-section { clear: both; margin-bottom: 24px; }
 .cc-pass { color: #1e7e34; font-weight: 600; } .cc-fail { color: #c82333; font-weight: 600; }
+.cc-warn { color: #8a6d00; font-weight: 600; }
 h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 28px; }
 """
 
@@ -84,6 +87,8 @@ def make_offline(page: Path, site_root: Path, series: str | None = None) -> None
     for pattern in (_REMOTE_SCRIPT, _INLINE_SCRIPT, _REMOTE_LINK, _REMOTE_IMG):
         text = pattern.sub("", text)
     text = _REMOTE_CSS_URL.sub("none", text)
+    icon = os.path.relpath(site_root / FAVICON, page.parent).replace(os.sep, "/")
+    text = _FAVICON.sub(f'<link rel="shortcut icon" href="{icon}" type="image/x-icon"/>', text)
     if f'href="{css}"' not in text:
         text = text.replace("</head>", f'<link rel="stylesheet" href="{css}"/>\n</head>', 1)
     if series:
@@ -120,9 +125,11 @@ def results(store_root: Path) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             continue
         stats, success = result.get("statistics", {}), result.get("success")
+        failed = [r for r in result.get("results", []) if not r.get("success")]
         rows.append(
             {
                 "suite": suite, "series": run_name, "run_time": run_time, "success": bool(success),
+                "critical": sum(_severity(r) != "warning" for r in failed),
                 "evaluated": stats.get("evaluated_expectations"), "failed": stats.get("unsuccessful_expectations"),
                 "page": f"validations/{suite}/{run_name}/{run_time}/{path.stem}.html",
             }
@@ -130,19 +137,38 @@ def results(store_root: Path) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["series"], r["run_time"]), reverse=True)
 
 
+def _severity(result: dict[str, Any]) -> str:
+    """A failed expectation's severity as the contract sets it (expectations/failures.py): critical unless marked."""
+    config = result.get("expectation_config") or {}
+    return str(config.get("severity") or (config.get("meta") or {}).get("severity") or "critical")
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    """What `candlecast validate` says: only a critical failure refuses a batch; warnings alone pass."""
+    if row["success"]:
+        return "<span class='cc-pass'>passed</span>"
+    if not row["critical"]:
+        return "<span class='cc-warn'>passed with warnings</span>"
+    return "<span class='cc-fail'>FAILED</span>"
+
+
 def write_index(store_root: Path, site_root: Path) -> Path:
     """A static index of every kept result, grouped by series, newest first (replaces GX's jQuery index)."""
     by_series: dict[str, list[dict[str, Any]]] = {}
     for row in results(store_root):
         by_series.setdefault(row["series"], []).append(row)
-    parts = ["<h1>candlecast Data Docs</h1>", "<p>Each check of the candle and feature contracts, newest first.</p>"]
+    parts = [
+        "<h1>candlecast Data Docs</h1>",
+        "<p>Each check of the candle and feature contracts, newest first. A warning (e.g. the freshness of a"
+        " live series) does not refuse a batch; a critical failure does.</p>",
+    ]
     for series in sorted(by_series):
         parts.append(f"<h2>{html.escape(series)}</h2>")
         parts.append(
             "<table class='table'><tr><th>checked (UTC)</th><th>suite</th><th>verdict</th><th>failed</th></tr>"
         )
         for r in by_series[series]:
-            verdict = "<span class='cc-pass'>passed</span>" if r["success"] else "<span class='cc-fail'>FAILED</span>"
+            verdict = _verdict(r)
             when = _readable_time(r["run_time"])
             link = f"<a href='{html.escape(r['page'])}'>{when}</a>"
             failed = f"{r['failed']} of {r['evaluated']}"
@@ -153,9 +179,8 @@ def write_index(store_root: Path, site_root: Path) -> Path:
     page = site_root / "index.html"
     page.write_text(
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>candlecast Data Docs</title>"
-        f"<link rel='stylesheet' href='{OFFLINE_CSS}'/></head><body><div class='container-fluid pt-4'>"
-        + "\n".join(parts)
-        + "</div></body></html>",
+        f"<link rel='stylesheet' href='{OFFLINE_CSS}'/><link rel='shortcut icon' href='{FAVICON}'/></head>"
+        "<body><div class='container-fluid pt-4'>" + "\n".join(parts) + "</div></body></html>",
         encoding="utf-8",
     )
     return page

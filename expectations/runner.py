@@ -112,7 +112,7 @@ def _run(
             batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
             result = batch.validate(suite, result_format=_RESULT_FORMAT, expectation_parameters=params)
         else:
-            result, docs = gx_project(state_root).validate(df, suite, params)
+            result, docs = gx_project(state_root).validate(df, suite, params, series=series)
     failures = failures_of(result.results, df)
     return ValidationReport(
         success=not any(f["severity"] == CRITICAL for f in failures),

@@ -36,8 +36,9 @@ def test_validation_against_the_state_folder_stores_suite_checkpoint_and_data_do
     assert config["progress_bars"] == {"globally": False, "metric_calculations": False}
     assert config["analytics_enabled"] is False
     assert (gx / "expectations" / "candle_contract_1h.json").exists()
-    assert (gx / "checkpoints" / "candle_contract_1h.json").exists()
-    assert (gx / "validation_definitions" / "candle_contract_1h.json").exists()
+    # one checkpoint and validation definition per suite and series, so each page names its series
+    assert (gx / "checkpoints" / "candle_contract_1h-test_BTC-USDT_1h.json").exists()
+    assert (gx / "validation_definitions" / "candle_contract_1h-test_BTC-USDT_1h.json").exists()
     good_page, bad_page = _page(good_report.data_docs), _page(bad_report.data_docs)
     assert good_page.exists() and bad_page.exists() and good_page != bad_page
     assert "expect_column_values_to_be_between" in bad_page.read_text() or "volume" in bad_page.read_text()

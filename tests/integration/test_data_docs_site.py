@@ -17,7 +17,7 @@ from candlecast.devtools.synthetic import synthetic_candles
 from expectations.candles import CandleBounds
 from expectations.project import gx_project, site_dir
 from expectations.report import served_docs_url
-from expectations.runner import _candle_suite
+from expectations.runner import _candle_suite, validate_candles
 
 SERIES = "binance:BTC/USDT:1h"
 REMOTE = re.compile(r"<(script|link|img)\b[^>]*(src|href)=\"https?://", re.I)
@@ -80,3 +80,18 @@ def test_artifact_links_point_at_the_served_site(site, monkeypatch):
     assert served.startswith("http://127.0.0.1:8090/validations/candle_contract_1h/binance_BTC-USDT_1h/")
     monkeypatch.delenv("CANDLECAST_DATA_DOCS_URL")
     assert served_docs_url(urls[-1]) == urls[-1]
+
+
+def test_the_runner_names_the_series_and_the_index_says_a_warning_passes(tmp_path):
+    """Flows validate through the runner: its pages must be named too (they said 'frames' and 'Data asset: None')."""
+    frame = synthetic_candles("ETH/USDT", 1_704_067_200_000, 60)
+    stale = int(frame["timestamp"].max()) + 10 * 86_400_000  # live mode, ten days late: only the freshness warning
+    report = validate_candles(frame, "1h", "binance:ETH/USDT:1h", now_ms=stale, state_root=tmp_path)
+    assert report.success and {f["severity"] for f in report.failures} == {"warning"}
+    page = _path(report.data_docs)
+    assert "/binance_ETH-USDT_1h/" in report.data_docs and "Data asset: binance:ETH/USDT:1h" in page.read_text()
+    icon = re.search(r'rel="shortcut icon" href="([^"]+)"', page.read_text()).group(1)
+    assert (page.parent / icon).resolve().is_file(), "GX's favicon link is one folder short on result pages"
+    index = (site_dir(tmp_path) / "index.html").read_text()
+    assert "<h2>binance_ETH-USDT_1h</h2>" in index and "frames" not in index
+    assert "passed with warnings" in index and "FAILED" not in index
