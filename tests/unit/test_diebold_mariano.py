@@ -33,6 +33,7 @@ def _equal_skill(seed: int, n_series: int, rho: float = 0.8, edge: float = 0.0):
     return np.concatenate(err_a), np.concatenate(err_b), np.concatenate(stamps)
 
 
+@pytest.mark.slow  # 1000 simulated seeds
 @pytest.mark.parametrize("n_series", [1, 2])
 def test_equal_skill_forecasts_are_rejected_at_most_7_percent_of_the_time(n_series):
     rejected = 0
@@ -42,6 +43,7 @@ def test_equal_skill_forecasts_are_rejected_at_most_7_percent_of_the_time(n_seri
     assert rejected / SEEDS <= 0.07
 
 
+@pytest.mark.slow
 def test_counting_correlated_series_as_independent_over_rejects():
     """The failure the grouping fixes, reproduced: the same data stacked without timestamps."""
     stacked = grouped = 0

@@ -79,6 +79,7 @@ def _import(path: Path, *args: str):
     )
 
 
+@pytest.mark.slow  # the CLI end to end: gate, store, export
 def test_cli_import_stores_a_clean_file_and_export_round_trips(shared_data: Path, home: Path, tmp_path: Path) -> None:
     result = _import(_formats(shared_data) / "binance-historical_BTCUSDT_1d.csv")
     assert result.exit_code == 0, result.output
@@ -94,6 +95,7 @@ def test_cli_import_stores_a_clean_file_and_export_round_trips(shared_data: Path
     pd.testing.assert_frame_equal(CandleStore(Settings().candles_dir).read(key), stored)
 
 
+@pytest.mark.slow  # the CLI end to end: gate, store, export
 def test_cli_import_refuses_a_file_that_fails_the_contract_and_leaves_it_untouched(
     shared_data: Path, home: Path
 ) -> None:
@@ -179,6 +181,7 @@ def test_synthetic_plain_csv_with_date_strings_and_a_column_mapping(tmp_path: Pa
         read_candles(renamed, columns={"timestamp": "t"})
 
 
+@pytest.mark.slow  # the CLI end to end: gate, store, export
 def test_synthetic_cli_import_drops_the_forming_candle_stores_and_export_round_trips(
     home: Path, tmp_path: Path
 ) -> None:
@@ -201,6 +204,7 @@ def test_synthetic_cli_import_drops_the_forming_candle_stores_and_export_round_t
     pd.testing.assert_frame_equal(CandleStore(Settings().candles_dir).read(key), stored)
 
 
+@pytest.mark.slow  # the CLI end to end: gate, store, export
 def test_synthetic_cli_import_refuses_conflicting_duplicates_and_leaves_the_file_untouched(
     home: Path, tmp_path: Path
 ) -> None:
