@@ -24,8 +24,10 @@ demo: $(STAMP)
 	$(BIN)/candlecast run --config configs/demo.yaml
 	$(BIN)/candlecast status
 
+# Two workers, whole files each (a file's module fixtures and servers stay in one process): most tests
+# wait on servers, subprocesses and I/O, so two processes on 2 cores finish well before one.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -20,6 +20,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two workers on two cores: one BLAS/OpenMP thread each, read when torch loads (after this)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 if TYPE_CHECKING:
     from candlecast.devtools.emulator import ExchangeEmulator
     from candlecast.devtools.synthetic import Signal
