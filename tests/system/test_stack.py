@@ -57,6 +57,11 @@ TINY = {
 }
 
 
+def _deployment(key: str) -> str:
+    """``<flow>/<deployment>`` as `candlecast deploy` names them: flow candlecast-<key>, title <key>-<config>."""
+    return f"candlecast-{key}/{key}-{NAME}"
+
+
 @pytest.fixture(scope="module")
 def running_stack(postgres, tmp_path_factory) -> Iterator[tuple[stack.StackConfig, stack.Backends, Path]]:
     """Prefect + MLflow servers on Postgres; the worker is started by the test once the schedules are checked."""
@@ -123,7 +128,7 @@ def test_stack_on_postgres(running_stack, serve_market, tmp_path):
     assert result.exit_code == 0, result.output
 
     with get_client(sync_client=True) as client:
-        deployments = {s.key: client.read_deployment_by_name(f"candlecast-{s.key}/{NAME}") for s in SPECS}
+        deployments = {s.key: client.read_deployment_by_name(_deployment(s.key)) for s in SPECS}
         assert all(d.work_pool_name == cfg.pool for d in deployments.values())
         assert deployments["train"].global_concurrency_limit.limit == 1  # one training at a time for this config
         assert deployments["train"].concurrency_options.collision_strategy == "ENQUEUE"
@@ -151,7 +156,7 @@ def test_stack_on_postgres(running_stack, serve_market, tmp_path):
     worker = next(s for s in stack.services(cfg, backends) if s.name == "worker")
     stack.start(worker, state, timeout_s=120)
 
-    runs = {key: run_deployment(f"candlecast-{key}/{NAME}", timeout=400) for key in ("ingest", "train", "predict")}
+    runs = {key: run_deployment(_deployment(key), timeout=400) for key in ("ingest", "train", "predict")}
     for key, run in runs.items():
         assert run.state.type == StateType.COMPLETED, f"{key}: {run.state.type} {run.state.message}"
 
@@ -170,7 +175,7 @@ def test_stack_on_postgres(running_stack, serve_market, tmp_path):
     assert not list((backends.home / "predictions").rglob("*.parquet"))
     # an operator's forced promotion (what `candlecast promote --force` does to the alias): predict now serves it
     mlflow.set_registered_model_alias(model, "champion", "1")
-    assert run_deployment(f"candlecast-predict/{NAME}", timeout=300).state.type == StateType.COMPLETED
+    assert run_deployment(_deployment("predict"), timeout=300).state.type == StateType.COMPLETED
     assert list((backends.home / "predictions").rglob("*.parquet"))
 
     # the train flow's sweep used the Postgres Optuna storage
