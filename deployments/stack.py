@@ -111,6 +111,7 @@ class Service:
     env: dict[str, str]
     health_url: str
     ui_url: str | None = None
+    folders: tuple[Path, ...] = ()  # created before it starts (a file server of a missing folder answers 404)
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,8 @@ def services(cfg: StackConfig, backends: Backends) -> list[Service]:
         out.append(Service("optuna-dashboard", argv, quiet, f"{url}/api/studies", f"{url}/dashboard/"))
     if "data-docs" in cmds and cfg.docs_url:
         argv = [*cmds["data-docs"], "--directory", str(backends.docs_dir)]
-        out.append(Service("data-docs", argv, quiet, f"{cfg.docs_url}/", f"{cfg.docs_url}/index.html"))
+        docs = Service("data-docs", argv, quiet, f"{cfg.docs_url}/", f"{cfg.docs_url}/index.html", (backends.docs_dir,))
+        out.append(docs)
     return out
 
 
@@ -246,7 +248,8 @@ def _program(name: str) -> str:
 
 def start(svc: Service, state: Path, timeout_s: float = 120) -> int:
     """Start one service in its own session, wait until its health URL answers, record its pid."""
-    state.mkdir(parents=True, exist_ok=True)
+    for folder in (state, *svc.folders):
+        folder.mkdir(parents=True, exist_ok=True)
     pid_file, log = state / f"{svc.name}.json", state / f"{svc.name}.log"
     if running(state, svc.name):
         raise StackError(f"{svc.name} is already running (pid file {pid_file}); run `candlecast down` first")

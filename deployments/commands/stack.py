@@ -64,7 +64,6 @@ def up(
     console.print(
         f"starting the stack for {escape(str(settings.root))} (logs and pid files in {escape(str(state))}) ..."
     )
-    backends.docs_dir.mkdir(parents=True, exist_ok=True)
     try:
         stack.init_optuna_storage(backends.optuna_url)
         started = stack.up(services, state)

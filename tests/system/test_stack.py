@@ -71,6 +71,7 @@ def running_stack(postgres, tmp_path_factory) -> Iterator[tuple[stack.StackConfi
         mlflow_port=stack.free_port(),
         worker_health_port=stack.free_port(),
         dashboard_port=None,
+        docs_port=stack.free_port(),
         pool="system-test",
         artifacts_dir=str(root / "mlartifacts"),
     )
