@@ -25,6 +25,10 @@ from pathlib import Path
 from candlecast.io import read_json, write_json
 
 LOCAL_ALLOWED_HOSTS = ("127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*")
+#: MLflow 3.17's UI picks GenAI or model training from this URL parameter (else the browser's last choice,
+#: GenAI by default) and ignores the experiment's mlflow.experimentKind tag: without it an experiment opens
+#: on an empty traces overview instead of its runs.
+MLFLOW_UI_PATH = "#/experiments?workflowType=machine_learning"
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,7 @@ def services(cfg: StackConfig, backends: Backends) -> list[Service]:
         ),
         Service(
             "mlflow", cmds["mlflow"], {**quiet, "MLFLOW_BACKEND_STORE_URI": backends.mlflow_store_uri},
-            f"{cfg.mlflow_url}/health", cfg.mlflow_url,
+            f"{cfg.mlflow_url}/health", f"{cfg.mlflow_url}/{MLFLOW_UI_PATH}",
         ),
         Service("worker", cmds["worker"], worker_env, f"http://{cfg.connect_host}:{cfg.worker_health_port}/health"),
     ]  # fmt: skip

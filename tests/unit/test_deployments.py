@@ -147,3 +147,9 @@ def test_the_stack_serves_the_data_docs_site_it_links_to(tmp_path: Path):
     finally:
         assert stack.down(state) == ["data-docs"]
     assert "data-docs" not in stack.commands(stack.StackConfig.compose())
+
+
+def test_the_mlflow_url_opens_the_model_training_view():
+    mlflow = next(s for s in stack.services(stack.StackConfig(), stack.Backends(home=Path("/x"))) if s.name == "mlflow")
+    assert mlflow.ui_url == "http://127.0.0.1:5000/#/experiments?workflowType=machine_learning"
+    assert mlflow.health_url == "http://127.0.0.1:5000/health"
