@@ -248,6 +248,7 @@ def cost_split(model_uri: str, candles: pd.DataFrame, body: bytes, threads: int 
         "  pyfunc predict (schema check + bundle)": lambda: model.predict(parsed),
         "    bundle.predict alone": lambda: bundle.predict(candles),
         "      of which compute_features": lambda: _features_only(bundle, candles),
+        "        of which reading the exogenous files": lambda: _exogenous_only(bundle),
         "      of which the network forward (1 window)": lambda: _forward_only(bundle),
         "  predictions -> JSON": lambda: srv.predictions_to_json(out, io.StringIO()),
     }
@@ -266,10 +267,22 @@ def cost_split(model_uri: str, candles: pd.DataFrame, body: bytes, threads: int 
 
 
 def _features_only(bundle, candles: pd.DataFrame) -> None:
+    """The bundle's feature step: its exogenous files re-read (the live feed, as predict does), then the features."""
     from candlecast.features.compute import compute_features
 
     spec = bundle.spec
-    compute_features(candles.sort_values("timestamp").tail(spec.min_candles + 1), spec.feature_config, spec.timeframe)
+    compute_features(
+        candles.sort_values("timestamp").tail(spec.min_candles + 1),
+        spec.feature_config,
+        spec.timeframe,
+        exogenous=_exogenous_only(bundle),
+    )
+
+
+def _exogenous_only(bundle) -> list[pd.DataFrame]:
+    from candlecast.features.exogenous import read_exogenous
+
+    return [read_exogenous(source.path, source.columns) for source in bundle.spec.feature_config.exogenous]
 
 
 def _forward_only(bundle) -> None:
