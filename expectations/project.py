@@ -66,7 +66,8 @@ class GXProject:
             variables.save()
             self.source = self.context.data_sources.add_or_update_pandas(name=_SOURCE)
         self._batches: dict[str, Any] = {}
-        self._checkpoints: dict[tuple[str, str], tuple[Any, gx.Checkpoint]] = {}
+        self._suites: dict[str, tuple[dict[str, Any], gx.ExpectationSuite]] = {}  # name -> (spec, stored suite)
+        self._checkpoints: dict[tuple[str, str], gx.Checkpoint] = {}  # (suite, asset) -> checkpoint
 
     def _batch_definition(self, asset: str) -> Any:
         """The whole-frame batch definition of one data asset (a series), made on first use."""
@@ -88,10 +89,18 @@ class GXProject:
         """
         # Any: the JSON form is the constructor's keywords, each with its own type, not one JSON value type
         spec: dict[str, Any] = suite.to_json_dict()
+        saved = self._suites.get(suite.name)
+        if saved is None or saved[0] != spec:
+            stored = self.context.suites.add_or_update(gx.ExpectationSuite(**spec))
+            self._suites[suite.name] = (spec, stored)
+            # one stored suite serves every series: the checkpoints made from its old version are stale now
+            # (GX refuses to run them: "ExpectationSuite ... has changed since it has last been saved")
+            self._checkpoints = {k: v for k, v in self._checkpoints.items() if k[0] != suite.name}
+        else:
+            stored = saved[1]
         known = self._checkpoints.get((suite.name, asset))
-        if known is not None and known[0] == spec:
-            return known[1]
-        stored = self.context.suites.add_or_update(gx.ExpectationSuite(**spec))
+        if known is not None:
+            return known
         name = suite.name if asset == _ASSET else f"{suite.name}-{asset}"
         definition = self.context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=name, data=self._batch_definition(asset), suite=stored)
@@ -104,7 +113,7 @@ class GXProject:
                 result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5},
             )
         )
-        self._checkpoints[(suite.name, asset)] = (spec, checkpoint)
+        self._checkpoints[(suite.name, asset)] = checkpoint
         return checkpoint
 
     def validate(

@@ -155,3 +155,17 @@ def log_summary(
     c.log_text(run_id, text, "summary.md")
     if decision:
         c.set_tag(run_id, "decision", decision)
+        c.set_tag(run_id, "mlflow.runName", headline_run_name(c.get_run(run_id).info.run_name, metrics, decision))
+
+
+def headline_run_name(name: str | None, metrics: dict[str, float], decision: str) -> str:
+    """``<name> · rmse_ratio 0.6624 · promoted``: the runs table shows names, never chosen metric columns.
+
+    MLflow keeps a user's column choices in the browser, so the one place every reader of the runs
+    table sees the result is the name. Idempotent: a second call replaces the earlier headline.
+    """
+    base = (name or "run").split(" · ")[0]
+    key = "qlike_ratio" if "qlike_ratio" in metrics else "rmse_ratio"
+    verdict = "promoted" if "promoted to @champion" in decision else "refused"
+    ratio = metrics.get(key)
+    return " · ".join([base, *([f"{key} {ratio:.4f}"] if ratio is not None else []), verdict])

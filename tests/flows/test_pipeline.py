@@ -15,6 +15,7 @@ import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from prefect_artifacts import latest_artifact  # tests/flows/ is on sys.path
 from typer.testing import CliRunner
 
 from candlecast.config import RunConfig
@@ -121,6 +122,13 @@ def test_a_learnable_market_is_promoted_predicted_and_held(home, prefect_server,
     assert NAIVE_BAR in tags["promotion.reasons"]
     assert f"Diebold-Mariano p-value vs naive {metrics['dm_pvalue']:.4f} < 0.05" in tags["promotion.reasons"]
     assert tags["promotion.reasons"].endswith("no champion yet")
+    headline = client.get_run(promotion.run_id).info.run_name  # what the MLflow runs table shows
+    ratio = f"{metrics['rmse_ratio']:.4f}"
+    assert f"{name} v1: promoted to @champion" in latest_artifact("promotion")  # the story in the Prefect UI
+    assert ratio in latest_artifact("evaluation") and "| hyperparameter |" in latest_artifact("sweep-best")
+    summary = latest_artifact("pipeline-summary")
+    assert f"{name} v1: promoted" in summary and ratio in summary
+    assert headline.endswith(f" · rmse_ratio {metrics['rmse_ratio']:.4f} · promoted"), headline
     _check_predictions(cfg, store, first["predictions"], "1")
 
     # the second run, on top of the first: fetches only new candles, registers version 2, compares it
@@ -131,6 +139,7 @@ def test_a_learnable_market_is_promoted_predicted_and_held(home, prefect_server,
     assert "refitted and scored on the same folds" in v2["promotion.compared_with"]
     assert v2["promotion.decision"] == "refused" and "(champion " in v2["promotion.reasons"]
     assert second["promotion"].metrics["champion.version"] == 1.0 and not second["promotion"].promoted
+    assert client.get_run(second["promotion"].run_id).info.run_name.endswith(" · refused")
     _check_predictions(cfg, store, second["predictions"], "1")
 
     # the registered pyfunc takes raw candles of several series at once

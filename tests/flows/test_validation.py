@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from prefect import flow
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, TaskRunFilter
-from prefect.client.schemas.sorting import ArtifactSort
+from prefect_artifacts import latest_artifact  # tests/flows/ is on sys.path
 from typer.testing import CliRunner
 
 from candlecast.config import RunConfig
@@ -34,25 +31,6 @@ START, HOUR = 1_704_067_200_000, 3_600_000
 def _files(root: Path) -> dict[str, bytes]:
     """Every data and manifest file of a series folder, byte for byte (the lock file aside)."""
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file() and p.name != ".lock"}
-
-
-def _artifact(key: str) -> str:
-    """The latest artifact under ``key``; every filter is given because the client sends nulls for the rest."""
-
-    async def read() -> list:
-        async with get_client() as client:
-            return await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
-                flow_run_filter=FlowRunFilter(),
-                task_run_filter=TaskRunFilter(),
-                sort=ArtifactSort.CREATED_DESC,
-                limit=1,
-                offset=0,
-            )
-
-    found = asyncio.run(read())
-    assert found, f"no artifact {key}"
-    return str(found[0].data)
 
 
 def test_ingest_quarantines_a_malformed_batch_and_keeps_the_store(home: Path, prefect_server: None) -> None:
@@ -90,7 +68,7 @@ def test_ingest_quarantines_a_malformed_batch_and_keeps_the_store(home: Path, pr
     assert entry.id in message
     pd.testing.assert_frame_equal(quarantine.read_batch(entry), served.iloc[60:].reset_index(drop=True))
     assert not list(settings.staging_dir.glob("*.parquet"))
-    markdown = _artifact("validation-binance-btc-usdt-1h")
+    markdown = latest_artifact("validation-binance-btc-usdt-1h")
     assert "# Candle batch binance:BTC/USDT:1h: FAILED" in markdown
     assert (
         "Data Docs: [file://" in markdown
@@ -127,7 +105,7 @@ def test_training_run_links_the_checks_of_its_data(home: Path, prefect_server: N
     assert tags[f"{prefix}.suite"] == "candle_contract_1h"
     assert Path(tags[f"{prefix}.result"]).exists()
     assert Path(tags[f"{prefix}.data_docs"].removeprefix("file://")).exists()
-    assert "passed" in _artifact(f"validation-features-{SERIES.slug.lower().replace('_', '-')}")
+    assert "passed" in latest_artifact(f"validation-features-{SERIES.slug.lower().replace('_', '-')}")
 
 
 def test_training_refuses_broken_stored_candles(home: Path, prefect_server: None) -> None:
