@@ -21,6 +21,7 @@ from candlecast.forecasting.calibration import Calibration
 from candlecast.forecasting.neural import NeuralForecaster
 from candlecast.forecasting.splits import walk_forward
 from candlecast.registry.bundle import BundleSpec, ModelBundle
+from candlecast.registry.pyfunc_model import BundlePyfunc
 
 HOUR = 3_600_000
 START = 1_704_067_200_000
@@ -163,6 +164,9 @@ def test_predict_many_forecasts_every_series_in_one_call_like_predict_and_the_tr
         np.testing.assert_allclose(alone["forecast_log_return"], expected[0], rtol=1e-4, atol=1e-7)
     with pytest.raises(ValueError, match="pass symbol="):
         bundle.predict(market["AAA/USDT"].tail(tail))
+    served = BundlePyfunc()  # what `mlflow models serve` runs: a symbol column names each row's series
+    served.forecaster = bundle
+    pd.testing.assert_frame_equal(served.predict(None, frame), many)
 
 
 def test_a_store_slug_name_resolves_to_its_symbol(global_fit, market):
