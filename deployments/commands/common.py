@@ -20,7 +20,9 @@ from rich.markup import escape
 if TYPE_CHECKING:
     from candlecast.config import RunConfig
 
-console = Console()
+# soft_wrap: a message is one line however narrow the terminal (rich would break it mid-path or mid-command,
+# and a pasted hint or a grep of the output would then fail); tables lay themselves out (print_table)
+console = Console(soft_wrap=True)
 
 #: A data file of the store cannot be read; distinct from 1 (refused data) and 2 (bad input).
 EXIT_CORRUPT_STORE = 3
@@ -60,7 +62,7 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
             table.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
         for row in rows:
             table.add_row(*(escape(cell) for cell in row))
-        console.print(table)
+        console.print(table, soft_wrap=False)
         return
     lines = [title, "", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in row) + " |" for row in rows]
