@@ -105,6 +105,7 @@ def test_page_problem_names_what_is_wrong() -> None:
     assert page_problem([good, good], HOUR) is None  # an exact repeat is harmless
 
 
+@pytest.mark.slow  # waits out the client's back-off
 def test_rate_limit_answers_429_and_the_client_backs_off(emu: ExchangeEmulator) -> None:
     with synthetic_emulator(["BTC/USDT"], start_ms=START, n=5_000, rate_limit=2) as limited:
         got, stats = _fetch(limited, RetryPolicy(max_retries=10, base_s=0.2, cap_s=1.0), timeout_ms=10_000)

@@ -75,6 +75,7 @@ def test_repair_sets_a_middle_year_aside_and_refetches_exactly_its_candles(
     assert repair_series(settings, KEY, candle_gate(), **_options(exchange)).refetched == {}  # nothing left to do
 
 
+@pytest.mark.slow  # waits out the retries
 def test_an_unreachable_exchange_leaves_the_rest_readable_and_a_second_repair_finishes(
     store: CandleStore, source: pd.DataFrame, exchange: ExchangeEmulator
 ) -> None:
