@@ -8,7 +8,6 @@ symbols as Prefect tasks, so a Dask cluster forecasts a large universe chunk by 
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 
 import mlflow
@@ -18,12 +17,16 @@ from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.registry import aliases, tracking
 from candlecast.registry.bundle import ModelBundle
-from candlecast.registry.prediction import ChampionRefused, PredictionOutcome, _check_age
+from candlecast.registry.prediction import (
+    PredictionOutcome,
+    champion_version,
+    check_age,
+    check_timeframe,
+    no_champion,
+)
 from candlecast.registry.prediction_store import RETURNS, RISK, prediction_store
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def symbol_chunks(cfg: RunConfig) -> list[list[str]]:
@@ -38,18 +41,12 @@ def predict_chunk(settings: Settings, cfg: RunConfig, symbols: list[str]) -> Pre
     name = cfg.promotion.model_name
     kind = RISK if cfg.target == "volatility" else RETURNS
     client = tracking.client(settings)
-    version = aliases.alias_version(client, name, aliases.CHAMPION)
+    version = champion_version(client, name)
     if version is None:
-        reason = f"no @champion for {name} yet: no model has passed the promotion gate, nothing to predict"
-        log.warning(reason)
-        return PredictionOutcome(model_version=None, skipped=reason)
+        return no_champion(name)
     run_id = client.get_model_version(name, version).run_id
     bundle = load_champion_bundle(name)
-    if bundle.spec.timeframe != cfg.data.timeframe:
-        raise ChampionRefused(
-            f"{name} v{version} was trained on {bundle.spec.timeframe} candles but this config predicts "
-            f"{cfg.data.timeframe}: train a model for {cfg.data.timeframe} or change data.timeframe"
-        )
+    check_timeframe(name, version, bundle.spec.timeframe, cfg)
     keys = [SeriesKey(cfg.exchange.id, symbol, cfg.data.timeframe) for symbol in symbols]
     frame = _latest_candles(settings, cfg, keys, bundle, name, version)
     forecasts = bundle.predict_many(frame)
@@ -99,7 +96,7 @@ def _latest_candles(
         candles = store.read(key)
         if candles.empty:
             raise ValueError(f"no candles stored for {key}: ingest it before predicting")
-        _check_age(
+        check_age(
             name, version, bundle.spec.train_end, int(candles["timestamp"].iloc[-1]), cfg.predict.max_model_age_days
         )
         tails.append(candles.tail(bundle.spec.min_candles + 1).assign(symbol=key.symbol))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import mlflow
 
@@ -56,19 +57,13 @@ def predict_risk_champion(settings: Settings, cfg: RunConfig) -> PredictionOutco
 def _predict_with(settings: Settings, cfg: RunConfig, name: str, kind: str) -> PredictionOutcome:
     """Forecast every configured series from its latest stored candles with models:/<name>@champion."""
     client = tracking.client(settings)
-    version = aliases.alias_version(client, name, aliases.CHAMPION)
+    version = champion_version(client, name)
     if version is None:
-        reason = f"no @champion for {name} yet: no model has passed the promotion gate, nothing to predict"
-        log.warning(reason)
-        return PredictionOutcome(model_version=None, skipped=reason)
+        return no_champion(name)
     model_version = client.get_model_version(name, version)
     model = mlflow.pyfunc.load_model(f"models:/{name}@{aliases.CHAMPION}")
     spec = model.unwrap_python_model().forecaster.spec
-    if spec.timeframe != cfg.data.timeframe:
-        raise ChampionRefused(
-            f"{name} v{version} was trained on {spec.timeframe} candles but this config predicts "
-            f"{cfg.data.timeframe}: train a model for {cfg.data.timeframe} or change data.timeframe"
-        )
+    check_timeframe(name, version, spec.timeframe, cfg)
     store = CandleStore(settings.candles_dir)
     out = prediction_store(settings, cfg.predict.store_url, kind)
     created_at = datetime.now(UTC).isoformat()
@@ -77,7 +72,7 @@ def _predict_with(settings: Settings, cfg: RunConfig, name: str, kind: str) -> P
         candles = store.read(series)
         if candles.empty:
             raise ValueError(f"no candles stored for {series}: ingest it before predicting")
-        _check_age(name, version, spec.train_end, int(candles["timestamp"].iloc[-1]), cfg.predict.max_model_age_days)
+        check_age(name, version, spec.train_end, int(candles["timestamp"].iloc[-1]), cfg.predict.max_model_age_days)
         forecast = model.predict(candles.tail(spec.min_candles + 1).reset_index(drop=True))
         forecast = forecast.assign(
             exchange=series.exchange,
@@ -92,7 +87,28 @@ def _predict_with(settings: Settings, cfg: RunConfig, name: str, kind: str) -> P
     return PredictionOutcome(model_version=version, files=files)
 
 
-def _check_age(name: str, version: str, train_end: int | None, newest: int, max_days: float | None) -> None:
+def champion_version(client: Any, name: str) -> str | None:
+    """The version models:/<name>@champion points at, or None before any model has passed the gate."""
+    return aliases.alias_version(client, name, aliases.CHAMPION)
+
+
+def no_champion(name: str) -> PredictionOutcome:
+    """A skipped prediction, with the reason logged: nothing has passed the promotion gate yet."""
+    reason = f"no @champion for {name} yet: no model has passed the promotion gate, nothing to predict"
+    log.warning(reason)
+    return PredictionOutcome(model_version=None, skipped=reason)
+
+
+def check_timeframe(name: str, version: str, trained_on: str, cfg: RunConfig) -> None:
+    """Refuse a champion trained on another timeframe than the config predicts."""
+    if trained_on != cfg.data.timeframe:
+        raise ChampionRefused(
+            f"{name} v{version} was trained on {trained_on} candles but this config predicts "
+            f"{cfg.data.timeframe}: train a model for {cfg.data.timeframe} or change data.timeframe"
+        )
+
+
+def check_age(name: str, version: str, train_end: int | None, newest: int, max_days: float | None) -> None:
     """Refuse a champion whose training data ends too long before the newest stored candle."""
     if max_days is None or train_end is None:
         return
