@@ -18,7 +18,7 @@ from candlecast.trading.forecasts import ForecastError
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-@pytest.fixture(params=["random_walk", "real"])
+@pytest.fixture(params=["random_walk", pytest.param("real", marks=pytest.mark.real_data)])
 def market(request) -> dict:
     """A driftless random walk (no edge exists by construction) and the real BTC/ETH hourly candles."""
     if request.param == "real":
