@@ -6,14 +6,8 @@ from prefect import task
 
 from candlecast.config import RunConfig
 from candlecast.registry.batch_prediction import predict_chunk
-from candlecast.registry.prediction import PredictionOutcome, predict_champion, predict_risk_champion
+from candlecast.registry.prediction import PredictionOutcome, predict_risk_champion
 from candlecast.settings import Settings
-
-
-@task(name="predict")
-def predict(cfg: RunConfig) -> PredictionOutcome:
-    """Every configured series, one at a time, through the champion's pyfunc."""
-    return predict_champion(Settings(), cfg)
 
 
 @task(name="predict-chunk")
