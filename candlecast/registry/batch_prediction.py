@@ -23,6 +23,7 @@ from candlecast.registry.prediction import (
     check_age,
     check_timeframe,
     no_champion,
+    with_lineage,
 )
 from candlecast.registry.prediction_store import RETURNS, RISK, prediction_store
 from candlecast.schema import SeriesKey
@@ -55,16 +56,7 @@ def predict_chunk(settings: Settings, cfg: RunConfig, symbols: list[str]) -> Pre
     files = []
     for key in keys:
         rows = forecasts[forecasts["symbol"] == key.symbol].drop(columns="symbol").reset_index(drop=True)
-        rows = rows.assign(
-            exchange=key.exchange,
-            symbol=key.symbol,
-            timeframe=key.timeframe,
-            model_name=name,
-            model_version=version,
-            run_id=run_id,
-            created_at=created_at,
-        )
-        files.append(out.write(key, rows))
+        files.append(out.write(key, with_lineage(rows, key, name, version, run_id, created_at)))
     return PredictionOutcome(model_version=version, files=files)
 
 

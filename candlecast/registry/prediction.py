@@ -13,11 +13,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import mlflow
+import pandas as pd
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.registry import aliases, tracking
 from candlecast.registry.prediction_store import RETURNS, RISK, prediction_store
+from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,17 +76,23 @@ def _predict_with(settings: Settings, cfg: RunConfig, name: str, kind: str) -> P
             raise ValueError(f"no candles stored for {series}: ingest it before predicting")
         check_age(name, version, spec.train_end, int(candles["timestamp"].iloc[-1]), cfg.predict.max_model_age_days)
         forecast = model.predict(candles.tail(spec.min_candles + 1).reset_index(drop=True))
-        forecast = forecast.assign(
-            exchange=series.exchange,
-            symbol=series.symbol,
-            timeframe=series.timeframe,
-            model_name=name,
-            model_version=version,
-            run_id=model_version.run_id,
-            created_at=created_at,
-        )
-        files.append(out.write(series, forecast))
+        files.append(out.write(series, with_lineage(forecast, series, name, version, model_version.run_id, created_at)))
     return PredictionOutcome(model_version=version, files=files)
+
+
+def with_lineage(
+    forecast: pd.DataFrame, series: SeriesKey, name: str, version: str, run_id: str | None, created_at: str
+) -> pd.DataFrame:
+    """A series' forecast rows with what made them: the series, the model version and run, the time."""
+    return forecast.assign(
+        exchange=series.exchange,
+        symbol=series.symbol,
+        timeframe=series.timeframe,
+        model_name=name,
+        model_version=version,
+        run_id=run_id,
+        created_at=created_at,
+    )
 
 
 def champion_version(client: Any, name: str) -> str | None:
