@@ -36,12 +36,13 @@ def main() -> None:
         return out
 
     def imports():
+        import candlecast.expectations.runner  # noqa: F401  (great_expectations)
         import candlecast.registry.evaluation  # noqa: F401  (torch, lightning, mlflow, optuna)
-        import expectations.runner  # noqa: F401  (great_expectations)
 
     stage("imports", imports)
     from candlecast.config import RunConfig
     from candlecast.data import ingest
+    from candlecast.expectations.runner import validate_candles
     from candlecast.features.compute import build_feature_file
     from candlecast.features.windows import data_lineage, load_series
     from candlecast.registry import tracking
@@ -50,7 +51,6 @@ def main() -> None:
     from candlecast.registry.promotion import promote
     from candlecast.registry.sweep import run_sweep
     from candlecast.settings import Settings
-    from expectations.runner import validate_candles
 
     cfg, settings = RunConfig.from_yaml(args.config), Settings()
     import pandas as pd

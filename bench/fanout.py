@@ -64,7 +64,7 @@ def sources(args: argparse.Namespace, folder: Path) -> list[str]:
 def _warm_imports() -> None:
     """What a backtest task imports first on a worker (so the warm cluster pays it before the rounds)."""
     import candlecast.forecasting.multi_series  # noqa: F401
-    import tasks.backtest  # noqa: F401
+    import candlecast.tasks.backtest  # noqa: F401
 
 
 def main() -> None:
@@ -86,8 +86,8 @@ def main() -> None:
     from prefect.testing.utilities import prefect_test_harness
     from threadpoolctl import threadpool_limits
 
+    from candlecast.flows.backtest import backtest_flow, run_backtests
     from candlecast.forecasting.multi_series import backtest_source
-    from flows.backtest import backtest_flow, run_backtests
 
     folder = Path(tempfile.mkdtemp(prefix="candlecast-fanout-"))
     paths = sources(args, folder)

@@ -27,9 +27,9 @@ import ccxt.async_support as accxt
 from candlecast.data import ingest as core
 from candlecast.data import pagination
 from candlecast.data.candle_store import CandleStore
+from candlecast.expectations.runner import validate_candles
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from expectations.runner import validate_candles
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "BNB/USDT", "SOL/USDT", "XRP/USDT"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     files = [args.data / f"binance_{s.replace('/', '-')}_1h.csv.gz" for s in SYMBOLS]
     port = _free_port()
-    cmd = [sys.executable, "-m", "deployments.cli", "emulate", "--speed", "0", "--port", str(port)]
+    cmd = [sys.executable, "-m", "candlecast.deployments.cli", "emulate", "--speed", "0", "--port", str(port)]
     emulator = subprocess.Popen(
         [*cmd, *(x for f in files for x in ("-f", str(f)))], cwd=ROOT, stdout=subprocess.DEVNULL
     )

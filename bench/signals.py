@@ -35,9 +35,9 @@ BASE = {
 
 
 def _champion(cfg) -> None:
+    from candlecast.flows.pipeline import pipeline
     from candlecast.registry import tracking
     from candlecast.settings import Settings
-    from flows.pipeline import pipeline
 
     result = pipeline(cfg)
     if not result["promotion"].promoted:

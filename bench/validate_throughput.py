@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
 
     start = time.perf_counter()
-    from expectations.runner import validate_candles
+    from candlecast.expectations.runner import validate_candles
 
     print(f"import great_expectations + suites: {time.perf_counter() - start:.2f} s (excluded below)")
     validate_candles(candles(1_000), "1m")  # builds the in-memory context and the suite once

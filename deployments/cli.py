@@ -8,7 +8,17 @@ import os
 
 import typer
 
-from deployments.commands import backtest, data, deploy, models, pipeline, simulate, stack, trading, validation
+from candlecast.deployments.commands import (
+    backtest,
+    data,
+    deploy,
+    models,
+    pipeline,
+    simulate,
+    stack,
+    trading,
+    validation,
+)
 
 app = typer.Typer(help="candlecast: forecast crypto prices with an orchestrated MLOps workflow.", no_args_is_help=True)
 

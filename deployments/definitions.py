@@ -52,7 +52,7 @@ SPECS: tuple[DeploymentSpec, ...] = (
     # Candles close on the hour: ingest two minutes after, predict once ingest has had time to finish.
     DeploymentSpec(
         "ingest",
-        "flows.ingest:ingest_flow",
+        "candlecast.flows.ingest:ingest_flow",
         "2 * * * *",
         "Hourly at :02 UTC: fetch the candles that closed, gate them with the candle contract, store them.",
         retries=2,
@@ -60,7 +60,7 @@ SPECS: tuple[DeploymentSpec, ...] = (
     ),
     DeploymentSpec(
         "predict",
-        "flows.predict:predict_flow",
+        "candlecast.flows.predict:predict_flow",
         "15 * * * *",
         "Hourly at :15 UTC, after ingest: forecasts from models:/<name>@champion into the prediction store.",
         retries=2,
@@ -69,14 +69,14 @@ SPECS: tuple[DeploymentSpec, ...] = (
     # A failed sweep needs a look, not a blind rerun; one training at a time per series set (= per config).
     DeploymentSpec(
         "train",
-        "flows.train:train_flow",
+        "candlecast.flows.train:train_flow",
         "0 3 * * 0",
         "Weekly, Sunday 03:00 UTC: features, Optuna sweep, evaluation next to naive, registry promotion.",
         max_running=1,
     ),
     DeploymentSpec(
         "score",
-        "flows.score:score_flow",
+        "candlecast.flows.score:score_flow",
         "30 0 * * *",
         "Daily at 00:30 UTC: join forecasts with the candles that arrived, live error per model version.",
         retries=1,
@@ -84,7 +84,7 @@ SPECS: tuple[DeploymentSpec, ...] = (
     ),
     DeploymentSpec(
         "pipeline",
-        "flows.pipeline:pipeline",
+        "candlecast.flows.pipeline:pipeline",
         None,
         "On demand: ingest, train and predict once, as subflows of one run.",
         max_running=1,
@@ -92,7 +92,7 @@ SPECS: tuple[DeploymentSpec, ...] = (
     # After predict (:15): decisions from the forecasts just stored; a backtest on NautilusTrader on demand.
     DeploymentSpec(
         "signals",
-        "flows.trading:signals_flow",
+        "candlecast.flows.trading:signals_flow",
         "20 * * * *",
         "Hourly at :20 UTC, after predict: forecast -> policy -> action, target and VaR per symbol, stored.",
         retries=1,
@@ -100,7 +100,7 @@ SPECS: tuple[DeploymentSpec, ...] = (
     ),
     DeploymentSpec(
         "trade-backtest",
-        "flows.trading:trade_backtest_flow",
+        "candlecast.flows.trading:trade_backtest_flow",
         None,
         "On demand: out-of-sample forecasts traded on NautilusTrader next to buy-and-hold, logged to MLflow.",
         max_running=1,

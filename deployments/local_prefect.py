@@ -45,7 +45,7 @@ def prefect_home(settings: Settings) -> Path:
 
 def stack_api_url(settings: Settings) -> str | None:
     """The API of the Prefect server `candlecast up` runs for this state folder, if it runs."""
-    from deployments import stack
+    from candlecast.deployments import stack
 
     state = settings.root / "stack"
     if stack.running(state, "prefect-server") is None:
@@ -70,7 +70,7 @@ class PrivateServer:
 
     def start(self, timeout_s: float | None = None) -> PrivateServer:
         """Start it and wait until ``/api/health`` answers; raises PrefectStartError naming the log."""
-        from deployments import stack
+        from candlecast.deployments import stack
 
         self.home.mkdir(parents=True, exist_ok=True)
         self.log.parent.mkdir(parents=True, exist_ok=True)

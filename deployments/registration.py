@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deployments.definitions import DEFAULT_EXCHANGE_LIMIT, EXCHANGE_TAG, build
+from candlecast.deployments.definitions import DEFAULT_EXCHANGE_LIMIT, EXCHANGE_TAG, build
 
 if TYPE_CHECKING:
     from uuid import UUID

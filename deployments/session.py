@@ -124,7 +124,7 @@ def run_session(command: str, body: Callable[[Session], T], debug: bool = False)
     Returns what ``body`` returns. Raises typer.Exit: 1 for a failure (the error in at most three lines,
     the traceback in the log), 3 for an unreadable store file, 130/143 for SIGINT/SIGTERM.
     """
-    from deployments.local_prefect import prefect_api
+    from candlecast.deployments.local_prefect import prefect_api
 
     settings = Settings()
     path = log_file(settings, command)
@@ -156,8 +156,8 @@ def data_docs_url(settings: Settings) -> str:
 
     A run made before `candlecast up` gets links that open once the stack serves the site.
     """
+    from candlecast.deployments import stack
     from candlecast.io import read_json
-    from deployments import stack
 
     state = settings.root / "stack"
     if stack.running(state, "data-docs") is not None:
@@ -189,7 +189,7 @@ def _failed(exc: Exception, path: Path) -> typer.Exit:
         more = f" (+{len(lines) - 2} more lines in the log)" if len(lines) > 2 else ""
         _say(f"  {escape(lines[1])}{more}")
     _say(f"full log and traceback: {escape(str(path))} (or run again with --debug)")
-    from deployments.commands.common import EXIT_CORRUPT_STORE
+    from candlecast.deployments.commands.common import EXIT_CORRUPT_STORE
 
     return typer.Exit(EXIT_CORRUPT_STORE if isinstance(exc, CorruptPartition) else EXIT_FAILED)
 

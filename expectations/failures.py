@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from expectations.candles import CRITICAL
+from candlecast.expectations.candles import CRITICAL
 
 SAMPLE_SIZE = 5
 _SCHEMA_EXPECTATIONS = {"expect_table_columns_to_match_ordered_list", "expect_table_columns_to_match_set"}

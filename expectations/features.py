@@ -30,8 +30,8 @@ from great_expectations.expectations.metrics.map_metric_provider.multicolumn_con
     multicolumn_condition_partial,
 )
 
+from candlecast.expectations.candles import _MULTICOLUMN_DOMAIN, CRITICAL, _tag
 from candlecast.features.compute import BASE_COLUMNS, target_columns
-from expectations.candles import _MULTICOLUMN_DOMAIN, CRITICAL, _tag
 
 FEATURE_SUITE = "feature_contract"
 

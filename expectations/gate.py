@@ -19,9 +19,9 @@ from candlecast.data.fetching import exchange_clock_ms
 from candlecast.data.ingest import gate_batch
 from candlecast.data.quarantine import QuarantineEntry
 from candlecast.data.validations import record_validation
+from candlecast.expectations.runner import ValidationReport, validate_candles, validate_features
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from expectations.runner import ValidationReport, validate_candles, validate_features
 
 
 class ContractViolation(ValueError):

@@ -25,8 +25,8 @@ from great_expectations.core import ExpectationSuiteValidationResult
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
+from candlecast.expectations import data_docs
 from candlecast.io import file_lock
-from expectations import data_docs
 
 _SOURCE, _ASSET, _BATCH = "candlecast", "frames", "whole_frame"  # _ASSET: frames of no named series
 _PROJECTS: dict[Path, GXProject] = {}

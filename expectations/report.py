@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from expectations.candles import CRITICAL
+from candlecast.expectations.candles import CRITICAL
 
 
 @dataclass(frozen=True)

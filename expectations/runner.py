@@ -27,13 +27,13 @@ from great_expectations.data_context.types.base import (
 )
 
 from candlecast.config import FeatureConfig
+from candlecast.expectations.candles import CRITICAL, CandleBounds, candle_suite, live_parameters
+from candlecast.expectations.failures import SAMPLE_SIZE, failures_of
+from candlecast.expectations.features import feature_suite
+from candlecast.expectations.project import gx_project
+from candlecast.expectations.report import ValidationReport, format_row
 from candlecast.features.compute import feature_columns, warmup_rows
 from candlecast.schema import timeframe_ms
-from expectations.candles import CRITICAL, CandleBounds, candle_suite, live_parameters
-from expectations.failures import SAMPLE_SIZE, failures_of
-from expectations.features import feature_suite
-from expectations.project import gx_project
-from expectations.report import ValidationReport, format_row
 
 __all__ = ["SAMPLE_SIZE", "ValidationReport", "format_row", "validate_candles", "validate_features"]
 

@@ -10,9 +10,9 @@ from prefect import flow, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from candlecast.config import RunConfig
+from candlecast.flows.fanout import fanout_runner
 from candlecast.forecasting.multi_series import SeriesBacktest
-from flows.fanout import fanout_runner
-from tasks.backtest import backtest_series
+from candlecast.tasks.backtest import backtest_series
 
 
 @flow(name="candlecast-backtest", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))

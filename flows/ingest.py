@@ -6,8 +6,8 @@ from prefect import flow
 
 from candlecast.config import RunConfig
 from candlecast.schema import SeriesKey
-from tasks.ingest import fetch_candles, report_ingest, store_batch
-from tasks.validate import validate_batch
+from candlecast.tasks.ingest import fetch_candles, report_ingest, store_batch
+from candlecast.tasks.validate import validate_batch
 
 
 @flow(name="candlecast-ingest", log_prints=True)

@@ -8,9 +8,9 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from candlecast.config import RunConfig
-from flows.ingest import ingest_flow
-from flows.predict import predict_flow
-from flows.train import train_flow
+from candlecast.flows.ingest import ingest_flow
+from candlecast.flows.predict import predict_flow
+from candlecast.flows.train import train_flow
 
 
 @flow(name="candlecast-pipeline", log_prints=True)

@@ -11,11 +11,11 @@ from prefect import flow, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from candlecast.config import RunConfig
+from candlecast.flows.fanout import fanout_runner
 from candlecast.registry.batch_prediction import merge_outcomes, symbol_chunks
 from candlecast.registry.prediction import PredictionOutcome
-from flows.fanout import fanout_runner
-from tasks.predict import predict_risk, predict_symbols
-from tasks.validate import validate_stored
+from candlecast.tasks.predict import predict_risk, predict_symbols
+from candlecast.tasks.validate import validate_stored
 
 
 @flow(name="candlecast-predict", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))

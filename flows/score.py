@@ -6,7 +6,7 @@ from prefect import flow
 
 from candlecast.config import RunConfig
 from candlecast.registry.scoring import ScoreOutcome
-from tasks.score import score
+from candlecast.tasks.score import score
 
 
 @flow(name="candlecast-score", log_prints=True)

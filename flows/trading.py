@@ -8,9 +8,9 @@ from prefect import flow
 
 from candlecast.config import RunConfig
 from candlecast.settings import Settings
+from candlecast.tasks.trading import registered_forecasts, signals, trade, walk_forward_forecasts
+from candlecast.tasks.validate import validate_stored
 from candlecast.trading.config import TradingConfig
-from tasks.trading import registered_forecasts, signals, trade, walk_forward_forecasts
-from tasks.validate import validate_stored
 
 
 def _default_models(cfg: RunConfig) -> list[str]:

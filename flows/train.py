@@ -7,9 +7,9 @@ from prefect.runtime import flow_run
 
 from candlecast.config import RunConfig
 from candlecast.registry.promotion import PromotionOutcome
-from tasks.features import build_features
-from tasks.train import evaluate, promote_model, start_run, sweep
-from tasks.validate import validate_features, validate_stored
+from candlecast.tasks.features import build_features
+from candlecast.tasks.train import evaluate, promote_model, start_run, sweep
+from candlecast.tasks.validate import validate_features, validate_stored
 
 
 @flow(name="candlecast-train", log_prints=True)

@@ -6,13 +6,13 @@
 from collections.abc import Callable
 from typing import Any
 
-from models.attention_lstm import AttentionLSTMModule
-from models.attention_lstm import search_space as attention_lstm_search_space
-from models.base import ForecastModule, pinball_loss
-from models.cnn_lstm import CNNLSTMModule
-from models.cnn_lstm import search_space as cnn_lstm_search_space
-from models.lstm import LSTMModule
-from models.lstm import search_space as lstm_search_space
+from candlecast.models.attention_lstm import AttentionLSTMModule
+from candlecast.models.attention_lstm import search_space as attention_lstm_search_space
+from candlecast.models.base import ForecastModule, pinball_loss
+from candlecast.models.cnn_lstm import CNNLSTMModule
+from candlecast.models.cnn_lstm import search_space as cnn_lstm_search_space
+from candlecast.models.lstm import LSTMModule
+from candlecast.models.lstm import search_space as lstm_search_space
 
 MODELS: dict[str, tuple[type[ForecastModule], Callable[[Any], dict[str, Any]]]] = {
     "lstm": (LSTMModule, lstm_search_space),

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from models.base import ForecastModule
+from candlecast.models.base import ForecastModule
 
 
 class AttentionLSTMModule(ForecastModule):

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from models.base import ForecastModule
+from candlecast.models.base import ForecastModule
 
 
 class CNNLSTMModule(ForecastModule):

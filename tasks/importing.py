@@ -8,9 +8,9 @@ from prefect import task
 
 from candlecast.data.importing import import_candles
 from candlecast.data.quarantine import get_entry
+from candlecast.expectations import gate
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from expectations import gate
 
 
 @task(name="import", task_run_name="import-{series.slug}")

@@ -12,10 +12,10 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from candlecast.config import RunConfig
+from candlecast.expectations import gate
+from candlecast.expectations.runner import ValidationReport
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from expectations import gate
-from expectations.runner import ValidationReport
 
 
 def _publish(report: ValidationReport, key: str, title: str) -> None:

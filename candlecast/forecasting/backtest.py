@@ -27,9 +27,9 @@ from candlecast.forecasting.risk_metrics import qlike
 from candlecast.forecasting.splits import Fold, evaluation_folds_for
 from candlecast.forecasting.walkforward import BacktestResult, backtest, markdown_table, run_fold, score
 from candlecast.io import write_text
+from candlecast.models import MODELS
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey, timeframe_ms
 from candlecast.settings import Settings
-from models import MODELS
 
 _TIMEFRAMES = ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w"]
 

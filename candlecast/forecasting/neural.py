@@ -31,8 +31,8 @@ from candlecast.features.windows import (
 )
 from candlecast.forecasting.interface import Forecaster, quantile_levels
 from candlecast.forecasting.splits import Fold
+from candlecast.models import ForecastModule, resolve
 from candlecast.schema import Range
-from models import ForecastModule, resolve
 
 
 def quiet_lightning() -> None:

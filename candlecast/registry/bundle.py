@@ -28,8 +28,8 @@ from candlecast.features.exogenous import read_exogenous
 from candlecast.features.windows import SeriesScalers, input_width, one_hot, scaler_for, scaler_from_dict
 from candlecast.forecasting.calibration import Calibration
 from candlecast.forecasting.neural import build_model, forecast_windows
+from candlecast.models import ForecastModule
 from candlecast.schema import timeframe_ms
-from models import ForecastModule
 
 SPEC_FILE = "spec.json"
 WEIGHTS_FILE = "weights.pt"

@@ -33,10 +33,10 @@ from candlecast.features.windows import SeriesArrays, load_series
 from candlecast.forecasting.backtest import fold_objective, objective_name
 from candlecast.forecasting.neural import EpochMetrics, neural_forecaster
 from candlecast.forecasting.splits import make_plan
+from candlecast.models import search_space_of
 from candlecast.registry import tracking
 from candlecast.registry.sweep_progress import EpochProgress, SweepReporter, finished_trials
 from candlecast.settings import Settings
-from models import search_space_of
 
 log = logging.getLogger(__name__)
 

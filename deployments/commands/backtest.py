@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from deployments.commands.common import ConfigOption, console, load_config, offline_defaults, print_table
+from candlecast.deployments.commands.common import ConfigOption, console, load_config, offline_defaults, print_table
 
 #: Terminal columns (metric -> short label); the CSV and markdown files hold every metric.
 _SHOWN = {

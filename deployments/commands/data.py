@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from deployments.commands.common import (
+from candlecast.deployments.commands.common import (
     ConfigOption,
     command_hint,
     console,
@@ -91,9 +91,9 @@ def ingest(
     offline_defaults()
     cfg = load_config(config)
     from candlecast.data import ingest as core
+    from candlecast.expectations.gate import candle_gate
     from candlecast.schema import SeriesKey
     from candlecast.settings import Settings
-    from expectations.gate import candle_gate
 
     exchange_id = exchange or cfg.exchange.id
     tf = timeframe or cfg.data.timeframe
@@ -148,9 +148,9 @@ def import_(
     """Load existing history into the store through the candle contract; a refused file stores nothing."""
     offline_defaults()
     from candlecast.data.importing import import_candles
+    from candlecast.expectations.gate import candle_gate
     from candlecast.schema import SeriesKey
     from candlecast.settings import Settings
-    from expectations.gate import candle_gate
 
     settings = Settings()
     try:
@@ -245,8 +245,8 @@ def repair(
     cfg = load_config(config)
     key = _series_key(series)
     from candlecast.data.maintenance import repair_series
+    from candlecast.expectations.gate import candle_gate
     from candlecast.settings import Settings
-    from expectations.gate import candle_gate
 
     settings = Settings()
     try:

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from deployments.commands.common import ConfigOption, console, fail, load_config, offline_defaults
-from deployments.definitions import DEFAULT_EXCHANGE_LIMIT, DEFAULT_POOL, SPECS
+from candlecast.deployments.commands.common import ConfigOption, console, fail, load_config, offline_defaults
+from candlecast.deployments.definitions import DEFAULT_EXCHANGE_LIMIT, DEFAULT_POOL, SPECS
 
 if TYPE_CHECKING:
     from candlecast.config import RunConfig
@@ -16,7 +16,7 @@ ExchangeLimit = Annotated[int, typer.Option(min=1, help="most exchange requests 
 
 
 def _schedule_table(cfg: RunConfig) -> None:
-    from deployments.definitions import deployment_name
+    from candlecast.deployments.definitions import deployment_name
 
     for s in SPECS:
         console.print(f"  {deployment_name(s, cfg):<34} {s.cron or 'on demand':<11} {s.description}")
@@ -26,10 +26,10 @@ def serve(config: ConfigOption = None, exchange_limit: ExchangeLimit = DEFAULT_E
     """Register the deployments (cron in UTC) and run their flows from this process until Ctrl-C."""
     offline_defaults()
     cfg = load_config(config)
+    from candlecast.deployments.local_prefect import server_api
+    from candlecast.deployments.registration import NoServerError
+    from candlecast.deployments.registration import serve as serve_deployments
     from candlecast.settings import Settings
-    from deployments.local_prefect import server_api
-    from deployments.registration import NoServerError
-    from deployments.registration import serve as serve_deployments
 
     console.print(f"serving candlecast deployments for config {cfg.name!r}:")
     _schedule_table(cfg)
@@ -49,10 +49,10 @@ def deploy(
     """Register the deployments to a work pool; a worker (`prefect worker start --pool POOL`) runs them."""
     offline_defaults()
     cfg = load_config(config)
+    from candlecast.deployments.local_prefect import server_api
+    from candlecast.deployments.registration import NoServerError
+    from candlecast.deployments.registration import deploy as register
     from candlecast.settings import Settings
-    from deployments.local_prefect import server_api
-    from deployments.registration import NoServerError
-    from deployments.registration import deploy as register
 
     try:
         with server_api(Settings()):

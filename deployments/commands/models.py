@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from deployments.commands.common import (
+from candlecast.deployments.commands.common import (
     ConfigOption,
     JsonOption,
     command_hint,
@@ -98,10 +98,10 @@ def predict(config: ConfigOption = None, debug: DebugOption = False) -> None:
     """Forecast every configured series from @champion (the predict flow)."""
     offline_defaults()
     cfg = load_config(config)
-    from deployments.session import run_session
+    from candlecast.deployments.session import run_session
 
     def body(session: Any) -> Any:
-        from flows.predict import predict_flow
+        from candlecast.flows.predict import predict_flow
 
         return predict_flow(cfg)
 
@@ -117,10 +117,10 @@ def score(config: ConfigOption = None, debug: DebugOption = False) -> None:
     """Score stored forecasts against the candles that arrived since (the score flow)."""
     offline_defaults()
     cfg = load_config(config)
-    from deployments.session import run_session
+    from candlecast.deployments.session import run_session
 
     def body(session: Any) -> Any:
-        from flows.score import score_flow
+        from candlecast.flows.score import score_flow
 
         return score_flow(cfg)
 

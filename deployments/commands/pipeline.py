@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from deployments.commands.common import (
+from candlecast.deployments.commands.common import (
     EXIT_CORRUPT_STORE,
     ConfigOption,
     JsonOption,
@@ -30,8 +30,8 @@ from deployments.commands.common import (
 
 if TYPE_CHECKING:
     from candlecast.config import RunConfig
+    from candlecast.deployments.session import Session
     from candlecast.settings import Settings
-    from deployments.session import Session
 
 DebugOption = Annotated[bool, typer.Option("--debug", help="show every library's output and the full traceback")]
 
@@ -50,9 +50,9 @@ def run(
     """
     offline_defaults()
     cfg = with_api_url(load_config(config), api_url)
+    from candlecast.deployments.preflight import PreflightError, check_run
+    from candlecast.deployments.session import run_session
     from candlecast.settings import Settings
-    from deployments.preflight import PreflightError, check_run
-    from deployments.session import run_session
 
     settings = Settings()
     try:
@@ -72,8 +72,8 @@ def with_api_url(cfg: RunConfig, api_url: str | None) -> RunConfig:
 
 
 def _pipeline(cfg: RunConfig, session: Session) -> dict[str, Any]:
-    from deployments.progress import showing_progress
-    from flows.pipeline import pipeline
+    from candlecast.deployments.progress import showing_progress
+    from candlecast.flows.pipeline import pipeline
 
     session.terminal.print(f"candlecast run {cfg.name!r}: log {escape(str(session.log_path))}", soft_wrap=True)
     with showing_progress(session.terminal, muted=session.caught):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from deployments.commands.common import console
+from candlecast.deployments.commands.common import console
 
 
 def emulate(

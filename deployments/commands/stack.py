@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from deployments.commands.common import command_hint, console, fail, offline_defaults
-from deployments.definitions import DEFAULT_POOL
+from candlecast.deployments.commands.common import command_hint, console, fail, offline_defaults
+from candlecast.deployments.definitions import DEFAULT_POOL
 
 
 def up(
@@ -34,8 +34,8 @@ def up(
 ) -> None:
     """Start Prefect server, a process worker, the MLflow server, optuna-dashboard and Data Docs; print the URLs."""
     offline_defaults()
+    from candlecast.deployments import stack
     from candlecast.settings import Settings
-    from deployments import stack
 
     settings = Settings()
     cfg = stack.StackConfig(
@@ -83,8 +83,8 @@ def up(
 
 def _refuse_if_running(state, names: list[str]) -> None:
     """`up` twice: say what already runs (exit 0 when it all does), rather than "ports in use"."""
+    from candlecast.deployments import stack
     from candlecast.io import read_json
-    from deployments import stack
 
     running = [n for n in names if stack.running(state, n) is not None]
     if not running:
@@ -105,8 +105,8 @@ def _refuse_if_running(state, names: list[str]) -> None:
 
 def down() -> None:
     """Stop the stack that `candlecast up` started (only the processes its pid files name)."""
+    from candlecast.deployments import stack
     from candlecast.settings import Settings
-    from deployments import stack
 
     stopped = stack.down(Settings().root / "stack")
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from deployments.commands.common import ConfigOption, console, load_config, offline_defaults
+from candlecast.deployments.commands.common import ConfigOption, console, load_config, offline_defaults
 
 if TYPE_CHECKING:
     from candlecast.config import RunConfig

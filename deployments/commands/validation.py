@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from deployments.commands.common import (
+from candlecast.deployments.commands.common import (
     JsonOption,
     console,
     corrupt_store,
@@ -26,8 +26,8 @@ from deployments.commands.common import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from candlecast.expectations.runner import ValidationReport
     from candlecast.schema import SeriesKey
-    from expectations.runner import ValidationReport
 
 quarantine_app = typer.Typer(
     help="Batches that failed the candle contract: inspect, fix, release.", no_args_is_help=True
@@ -53,7 +53,7 @@ def _clock(now: str | None, live: bool) -> int | None:
     """The exchange clock in ms: --now as an ISO time, --live as the local UTC clock, else None."""
     import pandas as pd
 
-    from expectations.gate import now_ms
+    from candlecast.expectations.gate import now_ms
 
     if now:
         try:
@@ -132,9 +132,9 @@ def validate(
     if path is None and key is None:
         raise _fail("give a candle file (PATH) or a stored series (--series EXCHANGE:SYMBOL:TIMEFRAME)")
     clock, staleness = _clock(now, live), _staleness(max_staleness)
+    from candlecast.expectations import gate
+    from candlecast.expectations.runner import validate_candles
     from candlecast.settings import Settings
-    from expectations import gate
-    from expectations.runner import validate_candles
 
     settings = Settings()
     if path is None:
@@ -199,7 +199,7 @@ def show(
     report = entry.report or {}
     if not report:
         console.print("[yellow]no report was saved (interrupted quarantine): release re-validates it[/yellow]")
-    from expectations.runner import ValidationReport
+    from candlecast.expectations.runner import ValidationReport
 
     known = {k: report[k] for k in ValidationReport.__dataclass_fields__ if k in report}
     if known:
@@ -222,9 +222,9 @@ def release(
     """Re-validate a quarantined batch (or its fixed version) and store it if it passes."""
     offline_defaults()
     from candlecast.data import quarantine
+    from candlecast.expectations.gate import now_ms
+    from candlecast.expectations.runner import validate_candles
     from candlecast.settings import Settings
-    from expectations.gate import now_ms
-    from expectations.runner import validate_candles
 
     settings = Settings()
     fixed = _read(file, "auto") if file is not None else None

@@ -17,7 +17,7 @@ HOUR_MS = 3_600_000
 def candlecast_argv() -> list[str]:
     """The console script of this interpreter's environment, else the module."""
     script = Path(sys.executable).parent / "candlecast"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "deployments.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "candlecast.deployments.cli"]
 
 
 def cli_env(home: Path) -> dict[str, str]:

@@ -17,9 +17,9 @@ import yaml
 from cli_helpers import run_cli  # tests/cli/ is on sys.path (pytest's rootdir import mode)
 
 from candlecast.data.candle_store import CandleStore
+from candlecast.deployments.stack import free_port
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.schema import SeriesKey
-from deployments.stack import free_port
 
 TINY = {
     "name": "mistakes",

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from candlecast.data.candle_store import CandleStore
 from candlecast.data.validations import record_validation
+from candlecast.deployments.cli import app
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from deployments.cli import app
 
 BTC = SeriesKey("binance", "BTC/USDT", "1h")
 ETH = SeriesKey("binance", "ETH/USDT", "1h")

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from candlecast.expectations.candles import CandleBounds, candle_suite, gap_stats, live_parameters, move_ratio
+from candlecast.expectations.runner import ValidationReport, validate_candles
 from candlecast.schema import timeframe_ms
-from expectations.candles import CandleBounds, candle_suite, gap_stats, live_parameters, move_ratio
-from expectations.runner import ValidationReport, validate_candles
 
 HOUR_MS = timeframe_ms("1h")
 PAIR = "expect_column_pair_values_a_to_be_greater_than_b"

@@ -12,9 +12,9 @@ import pytest
 from test_candle_contract import clean_frame
 
 from candlecast.config import FeatureConfig
+from candlecast.expectations.features import rows_since_restart
+from candlecast.expectations.runner import validate_features
 from candlecast.features.compute import feature_columns, series_features, warmup_rows
-from expectations.features import rows_since_restart
-from expectations.runner import validate_features
 
 CFG = FeatureConfig(horizon=6)
 WARMUP = warmup_rows(CFG, "1h")

@@ -12,9 +12,9 @@ from test_candle_contract import clean_frame
 from typer.testing import CliRunner
 
 from candlecast.data.candle_store import CandleStore
+from candlecast.deployments.cli import app
+from candlecast.expectations.runner import validate_candles
 from candlecast.schema import SeriesKey
-from deployments.cli import app
-from expectations.runner import validate_candles
 
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ import market_faults as mf
 import pandas as pd
 import pytest
 
-from expectations.runner import ValidationReport, validate_candles
+from candlecast.expectations.runner import ValidationReport, validate_candles
 
 GAP = "expect_column_longest_gap_to_be_at_most"
 SHARE = "expect_column_missing_candle_share_to_be_at_most"

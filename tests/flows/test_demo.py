@@ -50,7 +50,7 @@ def test_the_demo_market_is_the_same_on_any_day(today, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_the_demo_promotes_a_fresh_champion_and_forecasts_every_series(tmp_path, monkeypatch, prefect_server):
-    from flows.pipeline import pipeline
+    from candlecast.flows.pipeline import pipeline
 
     monkeypatch.setenv("CANDLECAST_HOME", str(tmp_path / "state"))
     cfg = _demo(tmp_path)

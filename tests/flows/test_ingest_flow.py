@@ -13,10 +13,10 @@ from candlecast.config import RunConfig
 from candlecast.data import quarantine
 from candlecast.data.candle_store import CandleStore
 from candlecast.devtools.synthetic import synthetic_candles
+from candlecast.flows.ingest import ingest_flow
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from flows.ingest import ingest_flow
-from tasks.importing import import_file
+from candlecast.tasks.importing import import_file
 
 START = 1_704_067_200_000
 

@@ -20,11 +20,11 @@ from typer.testing import CliRunner
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
+from candlecast.deployments.cli import app
 from candlecast.devtools.synthetic import NO_SIGNAL, STRONG_SIGNAL
 from candlecast.features.compute import target_columns
+from candlecast.flows.pipeline import pipeline
 from candlecast.settings import Settings
-from deployments.cli import app
-from flows.pipeline import pipeline
 
 pytestmark = pytest.mark.slow
 

@@ -13,10 +13,10 @@ from mlflow.tracking import MlflowClient
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
+from candlecast.flows.pipeline import pipeline
+from candlecast.flows.predict import predict_flow
 from candlecast.registry.prediction_store import RISK, prediction_store
 from candlecast.settings import Settings
-from flows.pipeline import pipeline
-from flows.predict import predict_flow
 
 pytestmark = pytest.mark.slow
 

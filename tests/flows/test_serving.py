@@ -17,12 +17,12 @@ from mlflow.tracking import MlflowClient
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
+from candlecast.deployments.stack import free_port
 from candlecast.registry import aliases, tracking
 from candlecast.registry.prediction import ChampionRefused, predict_champion
 from candlecast.registry.prediction_store import prediction_store
 from candlecast.registry.scoring import score_forecasts
 from candlecast.settings import Settings
-from deployments.stack import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ def trained(tmp_path_factory, prefect_server):
     home = tmp_path_factory.mktemp("serving") / "state"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CANDLECAST_HOME", str(home))
-        from flows.pipeline import pipeline
+        from candlecast.flows.pipeline import pipeline
 
         cfg = RunConfig.model_validate(TINY)
         result = pipeline(cfg)

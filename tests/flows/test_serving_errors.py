@@ -21,6 +21,7 @@ import mlflow
 import pytest
 
 from candlecast.config import FeatureConfig, TrainConfig
+from candlecast.deployments.stack import free_port
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.features.compute import series_features
 from candlecast.features.windows import SeriesArrays
@@ -29,7 +30,6 @@ from candlecast.forecasting.neural import NeuralForecaster
 from candlecast.forecasting.splits import walk_forward
 from candlecast.registry.aliases import log_bundle
 from candlecast.registry.bundle import BundleSpec, ModelBundle
-from deployments.stack import free_port
 
 pytestmark = pytest.mark.slow
 

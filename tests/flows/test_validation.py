@@ -14,15 +14,15 @@ from typer.testing import CliRunner
 from candlecast.config import RunConfig
 from candlecast.data import quarantine
 from candlecast.data.candle_store import CandleStore
+from candlecast.deployments.cli import app
 from candlecast.devtools.emulator import ExchangeEmulator
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.features.compute import build_feature_file
+from candlecast.flows.ingest import ingest_flow
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from deployments.cli import app
-from flows.ingest import ingest_flow
-from tasks.train import start_run
-from tasks.validate import validate_features, validate_stored
+from candlecast.tasks.train import start_run
+from candlecast.tasks.validate import validate_features, validate_stored
 
 SERIES = SeriesKey("binance", "BTC/USDT", "1h")
 START, HOUR = 1_704_067_200_000, 3_600_000

@@ -14,10 +14,10 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from candlecast.devtools.synthetic import synthetic_candles
-from expectations.candles import CandleBounds
-from expectations.project import gx_project, site_dir
-from expectations.report import served_docs_url
-from expectations.runner import _candle_suite, validate_candles
+from candlecast.expectations.candles import CandleBounds
+from candlecast.expectations.project import gx_project, site_dir
+from candlecast.expectations.report import served_docs_url
+from candlecast.expectations.runner import _candle_suite, validate_candles
 
 SERIES = "binance:BTC/USDT:1h"
 REMOTE = re.compile(r"<(script|link|img)\b[^>]*(src|href)=\"https?://", re.I)

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from candlecast.config import RunConfig
-from deployments import stack
-from deployments.cli import app
-from deployments.definitions import EXCHANGE_TAG, SPECS, build
+from candlecast.deployments import stack
+from candlecast.deployments.cli import app
+from candlecast.deployments.definitions import EXCHANGE_TAG, SPECS, build
 
 TINY = {"name": "unit", "data": {"symbols": ["ETH/USDT"], "history_days": 5}}
 
@@ -51,7 +51,7 @@ def test_retries_for_workers_and_served_flows_and_one_training_at_a_time(deploym
 
 
 def test_exchange_requests_carry_the_limited_tag():
-    from tasks.ingest import fetch_candles
+    from candlecast.tasks.ingest import fetch_candles
 
     assert EXCHANGE_TAG in fetch_candles.tags
 
@@ -122,7 +122,7 @@ def test_prefect_yaml_matches_the_definitions():
     entries = {d["entrypoint"]: d for d in doc["deployments"]}
     for s in SPECS:
         module, attr = s.flow.split(":")
-        d = entries.pop(f"{module.replace('.', '/')}.py:{attr}")
+        d = entries.pop(f"{module.removeprefix('candlecast.').replace('.', '/')}.py:{attr}")
         assert [(x["cron"], x["timezone"]) for x in d.get("schedules", [])] == ([(s.cron, "UTC")] if s.cron else [])
         assert d["work_pool"]["job_variables"]["env"] == s.retry_env()
         assert d.get("concurrency_limit", {}).get("limit") == s.max_running

@@ -65,7 +65,7 @@ def _without_timings(frame: pd.DataFrame) -> pd.DataFrame:
 def test_four_symbol_backtest_on_two_dask_workers_equals_the_sequential_run(prefect_server, sources, cluster):
     from threadpoolctl import threadpool_limits
 
-    from flows.backtest import run_backtests
+    from candlecast.flows.backtest import run_backtests
 
     cfg = RunConfig.model_validate(TINY)
     with threadpool_limits(limits=1):  # BLAS on one thread, as in a Dask worker: ridge's last bits depend on it

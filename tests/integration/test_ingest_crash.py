@@ -23,9 +23,9 @@ from candlecast.data.candle_store import CandleStore
 from candlecast.data.ingest import ingest
 from candlecast.devtools.emulator import ExchangeEmulator
 from candlecast.devtools.synthetic import synthetic_candles
+from candlecast.expectations.runner import validate_candles
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from expectations.runner import validate_candles
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 KEYS = [SeriesKey("binance", s, "1h") for s in SYMBOLS]
@@ -46,7 +46,7 @@ CHILD = textwrap.dedent(
         return real_replace(src, dst)
 
     os.replace = stalling_replace
-    from deployments.cli import app
+    from candlecast.deployments.cli import app
     app(["ingest", "-e", "binance", "--symbols", "BTC/USDT,ETH/USDT", "-t", "1h", "--since", "2020-01-01",
          "--api-url", url, "--no-rate-limit", "--concurrency", "1"])
     """

@@ -22,9 +22,9 @@ from candlecast.data.gaps import EXCHANGE_WIDE, SERIES_ONLY
 from candlecast.data.ingest import SeriesReport, ingest
 from candlecast.devtools.emulator import FAULTS, ExchangeEmulator
 from candlecast.devtools.synthetic import synthetic_candles
+from candlecast.expectations.runner import validate_candles
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from expectations.runner import validate_candles
 
 HOUR = 3_600_000
 FAST = {"rate_limit": False, "policy": RetryPolicy(max_retries=8, base_s=0.001, cap_s=0.01), "timeout_ms": 400}

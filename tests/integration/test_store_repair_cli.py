@@ -10,11 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from candlecast.data.candle_store import CandleStore
+from candlecast.deployments.cli import app
 from candlecast.devtools.emulator import ExchangeEmulator
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from deployments.cli import app
 
 HOUR = 3_600_000
 START = 1_704_067_200_000 - 48 * HOUR  # 2023-12-30: three year files, 2023, 2024 and 2025

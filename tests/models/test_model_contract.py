@@ -5,7 +5,7 @@ import optuna
 import pytest
 import torch
 
-from models import FAMILY, MODELS, family_search_space, pinball_loss, resolve
+from candlecast.models import FAMILY, MODELS, family_search_space, pinball_loss, resolve
 
 N_FEATURES, HORIZON, LOOKBACK = 5, 3, 12
 QUANTILES = [0.1, 0.9]

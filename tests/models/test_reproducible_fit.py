@@ -20,7 +20,7 @@ from candlecast.features.compute import series_features
 from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.neural import NeuralForecaster
 from candlecast.forecasting.splits import walk_forward
-from models import MODELS
+from candlecast.models import MODELS
 
 HOUR = 3_600_000
 FC = FeatureConfig(lookback=16, horizon=4, vol_window=12)

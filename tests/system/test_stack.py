@@ -38,10 +38,10 @@ from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner
 
+from candlecast.deployments import stack
+from candlecast.deployments.cli import app
+from candlecast.deployments.definitions import SPECS
 from candlecast.devtools.synthetic import NO_SIGNAL
-from deployments import stack
-from deployments.cli import app
-from deployments.definitions import SPECS
 
 pytestmark = pytest.mark.system
 

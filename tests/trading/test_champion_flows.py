@@ -17,12 +17,12 @@ from typer.testing import CliRunner
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
+from candlecast.deployments.cli import app
 from candlecast.registry import aliases, tracking
 from candlecast.registry.prediction_store import prediction_store
 from candlecast.settings import Settings
 from candlecast.trading.config import TradingConfig
 from candlecast.trading.signals import DecisionStore, decisions_dir, run_signals
-from deployments.cli import app
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -52,7 +52,7 @@ def champion(tmp_path_factory, prefect_server):
     home = tmp_path_factory.mktemp("trading") / "state"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CANDLECAST_HOME", str(home))
-        from flows.pipeline import pipeline
+        from candlecast.flows.pipeline import pipeline
 
         cfg = RunConfig.model_validate(TINY)
         result = pipeline(cfg)
@@ -60,7 +60,7 @@ def champion(tmp_path_factory, prefect_server):
         client = tracking.client(settings)
         if not result["promotion"].promoted:
             client.set_registered_model_alias(NAME, "champion", result["promotion"].version)
-            from flows.predict import predict_flow
+            from candlecast.flows.predict import predict_flow
 
             predict_flow(cfg)
         yield cfg, settings, client
@@ -98,7 +98,7 @@ def test_signals_json_for_machines(champion, tmp_path):
 
 def test_the_signals_flow_stores_decisions(champion):
     cfg, _, _ = champion
-    from flows.trading import signals_flow
+    from candlecast.flows.trading import signals_flow
 
     out = signals_flow(cfg)
     assert len(out["decisions"]) == len(cfg.series) and out["stored"]
@@ -124,7 +124,7 @@ def _backfill_predictions(cfg: RunConfig, settings: Settings, client, every: int
 def test_trading_the_registered_version_links_the_mlflow_run_both_ways(champion):
     cfg, settings, client = champion
     version = _backfill_predictions(cfg, settings, client)
-    from flows.trading import trade_backtest_flow
+    from candlecast.flows.trading import trade_backtest_flow
 
     out = trade_backtest_flow(cfg, TradingConfig(min_coverage=0.5), source="registered")
     strategies = [row["strategy"] for row in out["table"]]
@@ -141,7 +141,7 @@ def test_trading_the_registered_version_links_the_mlflow_run_both_ways(champion)
 
 def test_the_trade_backtest_flow_walks_models_forward_first(champion):
     cfg, _, _ = champion
-    from flows.trading import trade_backtest_flow
+    from candlecast.flows.trading import trade_backtest_flow
 
     out = trade_backtest_flow(cfg, TradingConfig(), source="walk-forward", models=["naive", "drift"])
     assert [row["strategy"] for row in out["table"]] == ["naive", "drift", "buy_and_hold"]

@@ -11,7 +11,7 @@ import pytest
 from trading_helpers import forecast_frame, oracle, synthetic_pair
 from typer.testing import CliRunner
 
-from deployments.cli import app
+from candlecast.deployments.cli import app
 
 runner = CliRunner()
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

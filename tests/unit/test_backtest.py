@@ -150,7 +150,7 @@ def test_adaptive_intervals_recover_when_volatility_turns():
 
 
 def test_cli_prints_and_writes_the_table(tmp_path):
-    from deployments.cli import app
+    from candlecast.deployments.cli import app
 
     path = tmp_path / "binance_TEST-USDT_1h.csv"
     ar1_candles(2500).to_csv(path, index=False)
@@ -168,7 +168,7 @@ def test_cli_prints_and_writes_the_table(tmp_path):
 
 
 def test_piped_tables_keep_every_column_of_every_row_at_any_width(tmp_path):
-    from deployments.cli import app
+    from candlecast.deployments.cli import app
 
     path = tmp_path / "binance_TEST-USDT_1h.csv"
     ar1_candles(2500).to_csv(path, index=False)
@@ -183,7 +183,7 @@ def test_piped_tables_keep_every_column_of_every_row_at_any_width(tmp_path):
 
 
 def test_cli_backtests_the_volatility_target(tmp_path):
-    from deployments.cli import app
+    from candlecast.deployments.cli import app
 
     path = tmp_path / "binance_TEST-USDT_1h.csv"
     ar1_candles(3000).to_csv(path, index=False)
@@ -199,7 +199,7 @@ def test_cli_backtests_the_volatility_target(tmp_path):
 
 
 def test_cli_names_bad_input(tmp_path):
-    from deployments.cli import app
+    from candlecast.deployments.cli import app
 
     result = CliRunner().invoke(app, ["backtest", "--data", str(tmp_path / "missing.csv")], env={"COLUMNS": "200"})
     assert result.exit_code == 2 and "does not exist" in result.stdout

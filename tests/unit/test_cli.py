@@ -1,6 +1,6 @@
 from typer.testing import CliRunner
 
-from deployments.cli import app
+from candlecast.deployments.cli import app
 
 runner = CliRunner()
 

@@ -71,7 +71,7 @@ def test_config_names_match_the_registries():
     """The names config accepts are exactly the models and baselines that exist."""
     from candlecast.config import BaselineName, ModelName
     from candlecast.forecasting.baselines import BASELINES
-    from models import MODEL_CHOICES
+    from candlecast.models import MODEL_CHOICES
 
     assert set(get_args(ModelName)) == set(MODEL_CHOICES)
     assert set(get_args(BaselineName)) == set(BASELINES)

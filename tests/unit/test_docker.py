@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deployments.stack import Backends, StackConfig, commands, services
+from candlecast.deployments.stack import Backends, StackConfig, commands, services
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 

@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from candlecast.data.candle_store import CandleStore
 from candlecast.data.importers import detect_format, read_candles, to_ms
+from candlecast.deployments.cli import app
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey
 from candlecast.settings import Settings
-from deployments.cli import app
 
 DAY = 86_400_000
 

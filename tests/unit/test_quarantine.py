@@ -11,12 +11,12 @@ from typer.testing import CliRunner
 
 from candlecast.data import quarantine
 from candlecast.data.candle_store import CandleStore
+from candlecast.deployments.cli import app
 from candlecast.devtools.synthetic import synthetic_candles
+from candlecast.expectations.runner import validate_candles
 from candlecast.io import write_parquet
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from deployments.cli import app
-from expectations.runner import validate_candles
 
 SERIES = SeriesKey("binance", "BTC/USDT", "1h")
 START = 1_704_067_200_000

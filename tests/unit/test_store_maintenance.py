@@ -13,12 +13,12 @@ from candlecast.data.candle_store import CandleStore
 from candlecast.data.exchange import RetryPolicy
 from candlecast.data.ingest import ingest
 from candlecast.data.maintenance import corrupt_dir, pending_repairs, remove_series, repair_series
+from candlecast.deployments.cli import app
 from candlecast.devtools.emulator import ExchangeEmulator
 from candlecast.devtools.synthetic import synthetic_candles
+from candlecast.expectations.gate import candle_gate
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from deployments.cli import app
-from expectations.gate import candle_gate
 
 HOUR = 3_600_000
 START = 1_704_067_200_000 - 48 * HOUR  # 2023-12-30: three year files, 2023, 2024 and 2025
