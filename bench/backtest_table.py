@@ -36,8 +36,6 @@ COLUMNS = {
     "coverage_folds": "per fold",
     "coverage_static": "static",
     "dm_pvalue": "DM p",
-    "trade_return": "trade return",
-    "trade_sharpe": "Sharpe",
 }
 START, END = "<!-- returns-table:start -->", "<!-- returns-table:end -->"
 
@@ -64,11 +62,9 @@ def table(pair: str, out: Path) -> str:
         for col in COLUMNS:
             if col == "coverage_folds":
                 cells.append(f"{spread.loc[name, 'min']:.2f}-{spread.loc[name, 'max']:.2f}")
-            elif col == "trade_return":
-                cells.append(f"{row[col]:+.0%}")
             elif col in ("directional_accuracy", "coverage", "coverage_static"):
                 cells.append(f"{row[col]:.3f}")
-            elif col in ("dm_pvalue", "trade_sharpe"):
+            elif col == "dm_pvalue":
                 cells.append(f"{row[col]:.2f}")
             else:
                 cells.append(f"{row[col]:.4f}" if np.isfinite(row[col]) else "-")

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "binance"
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "BNB/USDT", "SOL/USDT", "XRP/USDT"]
 COLUMNS = ["rmse_ratio", "rmse_ratio_first_step", "rmse_ratio_last_step", "dm_pvalue", "directional_accuracy"]
-COLUMNS += ["coverage", "width", "trade_sharpe", "windows", "fit_seconds"]
+COLUMNS += ["coverage", "width", "windows", "fit_seconds"]
 
 
 def load(args: argparse.Namespace):

@@ -182,7 +182,7 @@ class SweepConfig(_Frozen):
 
 
 class BacktestConfig(_Frozen):
-    """How forecasts are scored: which baselines stand beside the model and what trading costs."""
+    """How forecasts are scored: which baselines stand beside the model, and how far apart the origins are."""
 
     baselines: list[BaselineName] = Field(
         ["naive", "drift", "snaive", "ridge"], description="return baselines scored on the same folds and windows"
@@ -191,16 +191,32 @@ class BacktestConfig(_Frozen):
         ["naive_vol", "ewma", "garch", "gjr_garch", "har"],
         description="volatility baselines scored on the same folds (target: volatility)",
     )
-    stride: int = Field(1, ge=1, description="candles between forecast origins (the trading rebalance period)")
-    fee_bps: float = Field(10.0, ge=0, description="trading fee per unit of turnover, basis points")
-    slippage_bps: float = Field(2.0, ge=0, description="slippage per unit of turnover, basis points")
-    allow_short: bool = True
-    short_funding_bps_per_day: float = Field(
-        0.0, ge=0, description="borrow or funding cost of a short position, basis points per day held"
-    )
+    stride: int = Field(1, ge=1, description="candles between forecast origins")
     stat_window: int = Field(
         2000, ge=100, description="candles AutoARIMA/AutoETS/Prophet fit on (the end of each training range)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_trading_costs(cls, raw: Any) -> Any:
+        """Trading keys of older configs fail with where they went: one simulator trades the forecasts."""
+        moved = sorted(set(raw) & set(_MOVED_TO_TRADING)) if isinstance(raw, dict) else []
+        if moved:
+            where = ", ".join(f"backtest.{k} -> {_MOVED_TO_TRADING[k]}" for k in moved)
+            raise ValueError(
+                f"the forecasting backtest no longer simulates trading ({where}): trading costs belong to the "
+                "trading config of `candlecast trade backtest` (docs/trading.md); delete these keys"
+            )
+        return raw
+
+
+#: Keys BacktestConfig had until the trade columns left the forecast table, and their trading-config home.
+_MOVED_TO_TRADING = {
+    "fee_bps": "execution.taker_fee_bps",
+    "slippage_bps": "execution.slippage_bps",
+    "allow_short": "policy.allow_short",
+    "short_funding_bps_per_day": "(not modelled by the trading engine)",
+}
 
 
 class PromotionConfig(_Frozen):

@@ -179,4 +179,4 @@ def fold_objective(model: Forecaster, series: list[SeriesArrays], fold: Fold, cf
             np.nanmean(qlike(ours.realised, ours.forecast)) / np.nanmean(qlike(naive.realised, naive.forecast))
         )
     forecasts = run_fold(model, series, fold, cfg.predict.interval, cfg.backtest.stride, step_ms)
-    return score(forecasts, cfg.predict.interval, cfg.backtest, step_ms)["rmse_ratio"]
+    return score(forecasts, cfg.predict.interval, cfg.backtest.stride)["rmse_ratio"]

@@ -6,16 +6,14 @@ return at every step: ``rmse_ratio < 1`` means the model beats it. MASE and RMSS
 error by the in-sample error of the naive forecast *at that step* (the k-step cumulative return on
 the training range), so naive scores about 1.00 at every horizon. The Diebold-Mariano test asks
 whether one forecast's squared error is really below another's, allowing for the overlap of
-multi-step windows and for series observed at the same time. The trading backtest trades the sign
-of the horizon's forecast.
+multi-step windows and for series observed at the same time. Trading the forecasts is the trading
+layer's (``candlecast trade backtest``, NautilusTrader): one simulator, one set of execution rules.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import stats
-
-_YEAR_MS = 365.25 * 86_400_000
 
 
 def forecast_metrics(
@@ -117,46 +115,6 @@ def _hln(d: np.ndarray, lag: int) -> tuple[float, float]:
     h = lag + 1
     stat = d.mean() / np.sqrt(var / n) * np.sqrt((n + 1 - 2 * h + h * (h - 1) / n) / n)
     return float(stat), float(stats.t.cdf(stat, df=n - 1))
-
-
-def trading_backtest(
-    pred: np.ndarray,
-    y: np.ndarray,
-    stride: int,
-    step_ms: int,
-    fee_bps: float,
-    slippage_bps: float,
-    allow_short: bool = True,
-    short_funding_bps_per_day: float = 0.0,
-) -> dict[str, float]:
-    """Trade the sign of the horizon's forecast at each origin, hold ``stride`` candles, pay every cost.
-
-    ``pred`` and ``y`` are (N, H) forecasts and outcomes at consecutive origins ``stride`` candles
-    apart, in time order. The position is the sign of the H-step forecast (what the model says about
-    the whole horizon); it earns the return of the holding period (``stride`` candles, at most H).
-    Costs: fees and slippage on every change of position, the final exit included, and a borrow or
-    funding rate on short positions. Returns are log returns; Sharpe is annualised from the holding period.
-    """
-    hold = min(stride, y.shape[1])
-    position = np.sign(pred[:, -1])
-    if not allow_short:
-        position = np.maximum(position, 0.0)
-    changes = np.abs(np.diff(np.concatenate([[0.0], position, [0.0]])))  # the last entry is the final exit
-    days_held = hold * step_ms / 86_400_000
-    cost = changes[:-1] * (fee_bps + slippage_bps) / 1e4 + (position < 0) * short_funding_bps_per_day * days_held / 1e4
-    net = position * y[:, hold - 1] - cost
-    if len(net):
-        net[-1] -= changes[-1] * (fee_bps + slippage_bps) / 1e4
-    equity = np.cumsum(net)
-    drawdown = float(np.max(np.maximum.accumulate(np.concatenate([[0.0], equity]))[1:] - equity)) if len(net) else 0.0
-    std = float(np.std(net))
-    periods = _YEAR_MS / (hold * step_ms)
-    return {
-        "trade_return": float(np.expm1(equity[-1])) if len(net) else 0.0,
-        "trade_sharpe": float(np.mean(net) / std * np.sqrt(periods)) if std > 0 else 0.0,
-        "trade_max_drawdown": float(-np.expm1(-drawdown)),
-        "trade_turnover": float(np.sum(changes) / len(net)) if len(net) else 0.0,  # per holding period
-    }
 
 
 def naive_scales(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -86,7 +86,7 @@ def compare_global(
     pooled = {name: _ordered(Forecasts.concat(parts[name])) for name in CONTESTANTS}
     rows = []
     for name in CONTESTANTS:
-        metrics = score(pooled[name], cfg.predict.interval, cfg.backtest, step_ms)
+        metrics = score(pooled[name], cfg.predict.interval, cfg.backtest.stride)
         rows.append({"model": name, **metrics, "fit_seconds": seconds[name]})
     summary = pd.DataFrame(rows).set_index("model")
     g, p = pooled["global"], pooled["per_series"]

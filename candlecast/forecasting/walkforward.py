@@ -4,7 +4,8 @@ For each fold a fresh model fits on the training range (early-stopping on its ow
 its interval on the calibration block, and forecasts the test windows, whose intervals then adapt as
 outcomes arrive (candlecast.forecasting.calibration); the naive random walk is scored on exactly those
 windows. Metrics are reported per fold and pooled over all test windows of all folds (each window on
-its own fold's scale, never averaged over folds), and the trading backtest chains the folds in time order.
+its own fold's scale, never averaged over folds). Trading the forecasts is the trading layer's
+(``candlecast trade backtest``): this engine scores forecasts, it does not simulate a strategy.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from candlecast.forecasting.metrics import (
     forecast_metrics,
     interval_metrics,
     naive_scales,
-    trading_backtest,
 )
 from candlecast.forecasting.splits import Fold
 from candlecast.schema import Range
@@ -51,10 +51,6 @@ TABLE_COLUMNS = [
     "pinball",
     "dm_stat",
     "dm_pvalue",
-    "trade_return",
-    "trade_sharpe",
-    "trade_max_drawdown",
-    "trade_turnover",
 ]
 
 
@@ -170,7 +166,7 @@ def run_fold(
     return out
 
 
-def score(f: Forecasts, interval: float, cfg: BacktestConfig, step_ms: int) -> dict[str, float]:
+def score(f: Forecasts, interval: float, stride: int) -> dict[str, float]:
     """Every metric of one model's forecasts, with naive's on the same windows and the ratios."""
     if len(f.y) == 0:
         raise ValueError("no test windows to score: the test range holds no complete window")
@@ -184,21 +180,7 @@ def score(f: Forecasts, interval: float, cfg: BacktestConfig, step_ms: int) -> d
     out["mae_ratio"] = model["mae"] / naive["mae"]
     step_rmse = np.sqrt(np.mean((f.y - f.point) ** 2, axis=0) / np.mean(f.y**2, axis=0))
     out["rmse_ratio_first_step"], out["rmse_ratio_last_step"] = float(step_rmse[0]), float(step_rmse[-1])
-    out["dm_stat"], out["dm_pvalue"] = compare(f.y - f.point, f.y, f.timestamps, cfg.stride)
-    trades = [
-        trading_backtest(
-            f.point[f.series == name],
-            f.y[f.series == name],
-            cfg.stride,
-            step_ms,
-            cfg.fee_bps,
-            cfg.slippage_bps,
-            cfg.allow_short,
-            cfg.short_funding_bps_per_day,
-        )
-        for name in np.unique(f.series)
-    ]
-    out.update({k: float(np.mean([t[k] for t in trades])) for k in trades[0]})  # equal weight across series
+    out["dm_stat"], out["dm_pvalue"] = compare(f.y - f.point, f.y, f.timestamps, stride)
     out["windows"] = float(len(f.y))
     return out
 
@@ -264,7 +246,7 @@ def backtest(
     for i, fold in enumerate(folds):
         for name, factory in factories.items():
             f = run_fold(factory(), series, fold, interval, cfg.stride, step_ms, adaptive_rate)
-            metrics = score(f, interval, cfg, step_ms)
+            metrics = score(f, interval, cfg.stride)
             metrics["fit_seconds"] = f.fit_seconds
             rows.append({"model": name, "fold": i, **metrics})
             parts[name].append(f)
@@ -274,7 +256,7 @@ def backtest(
     summary = []
     result = BacktestResult(pd.DataFrame(rows), pd.DataFrame(), parts)
     for name, fs in parts.items():
-        metrics = score(result.pooled(name), interval, cfg, step_ms)
+        metrics = score(result.pooled(name), interval, cfg.stride)
         metrics["fit_seconds"] = float(sum(f.fit_seconds for f in fs))
         summary.append({"model": name, **metrics})
     result.summary = pd.DataFrame(summary).set_index("model")

@@ -139,7 +139,7 @@ def _results(result: BacktestResult, champion: str | None, stride: int) -> dict[
             forecasts.y - forecasts.point, theirs.y - theirs.point, forecasts.timestamps, stride
         )
     for name in summary.index.drop(["model", *(["champion"] if champion is not None else [])]):
-        for k in ("rmse_ratio", "directional_accuracy", "coverage", "dm_pvalue", "trade_sharpe"):
+        for k in ("rmse_ratio", "directional_accuracy", "coverage", "dm_pvalue"):
             results[f"baseline.{name}.{k}"] = float(summary.loc[name, k])
     for _, row in per_fold[per_fold["model"] == "model"].iterrows():
         for k in ("rmse_ratio", "coverage"):

@@ -17,9 +17,6 @@ _SHOWN = {
     "directional_accuracy": "dir.acc",
     "coverage": "cover",
     "dm_pvalue": "DM p",
-    "trade_return": "return",
-    "trade_sharpe": "Sharpe",
-    "trade_max_drawdown": "max DD",
     "fit_seconds": "fit s",
 }
 _SHOWN_RISK = {
@@ -62,7 +59,7 @@ def backtest(
     cal_fraction: Annotated[
         float | None, typer.Option(help="calibration share of each fold: the block that sets the intervals")
     ] = None,
-    stride: Annotated[int | None, typer.Option(help="candles between forecast origins (and trades)")] = None,
+    stride: Annotated[int | None, typer.Option(help="candles between forecast origins")] = None,
     indicators: Annotated[
         bool | None, typer.Option("--indicators/--no-indicators", help="technical indicators as inputs")
     ] = None,
@@ -74,13 +71,14 @@ def backtest(
     ] = None,
     max_epochs: Annotated[int | None, typer.Option(help="epochs per neural fit")] = None,
     threads: Annotated[int | None, typer.Option(help="torch threads")] = None,
-    fee_bps: Annotated[float | None, typer.Option(help="trading fee per unit turnover, bp")] = None,
-    slippage_bps: Annotated[float | None, typer.Option(help="slippage per unit turnover, bp")] = None,
     out: Annotated[
         Path | None, typer.Option(help="folder for the tables (default: <CANDLECAST_HOME>/backtests)")
     ] = None,
 ) -> None:
-    """Walk the named models forward over the same folds and print their metrics next to naive."""
+    """Walk the named models forward over the same folds and print their metrics next to naive.
+
+    It scores forecasts; trading them (fills, fees, sizing) is `candlecast trade backtest`.
+    """
     offline_defaults()
     cfg = load_config(config)
     from candlecast.forecasting.backtest import load_source, run_backtest, write_tables
@@ -107,7 +105,7 @@ def backtest(
             "split", test_folds=folds, test_fraction=test_fraction, val_fraction=val_fraction, cal_fraction=cal_fraction
         )
         update("train", max_epochs=max_epochs, threads=threads)
-        update("backtest", stride=stride, fee_bps=fee_bps, slippage_bps=slippage_bps)
+        update("backtest", stride=stride)
         if target is not None:
             cfg = cfg.model_validate({**cfg.model_dump(), "target": target})
         default = (
@@ -151,10 +149,7 @@ def _header(name: str, cfg, folds) -> str:
         f"fold {i}: train {day(f.train.start)}..{day(f.train.end)}, test {day(f.test.start)}..{day(f.test.end)}"
         for i, f in enumerate(folds)
     )
-    return (
-        f"{name}: horizon {fc.horizon}, lookback {fc.lookback}, stride {bt.stride}, "
-        f"costs {bt.fee_bps + bt.slippage_bps:g} bp per unit turnover. {spans}"
-    )
+    return f"{name}: horizon {fc.horizon}, lookback {fc.lookback}, stride {bt.stride}. {spans}"
 
 
 def _print(summary, header: str) -> None:

@@ -17,7 +17,7 @@ from candlecast.forecasting.walkforward import backtest, markdown_table, origins
 HOUR = 3_600_000
 START = 1_704_067_200_000
 FC = FeatureConfig(lookback=12, horizon=4, vol_window=12)
-CFG = BacktestConfig(fee_bps=0, slippage_bps=0)
+CFG = BacktestConfig()
 
 
 def ar1_candles(n: int, phi: float = 0.4, seed: int = 0) -> pd.DataFrame:

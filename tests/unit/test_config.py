@@ -75,3 +75,11 @@ def test_config_names_match_the_registries():
 
     assert set(get_args(ModelName)) == set(MODEL_CHOICES)
     assert set(get_args(BaselineName)) == set(BASELINES)
+
+
+def test_trading_costs_left_the_forecast_backtest_with_a_pointer(tmp_path):
+    """An old config's backtest.fee_bps fails naming its new home, not as a bare unknown key."""
+    path = tmp_path / "old.yaml"
+    path.write_text("backtest:\n  stride: 2\n  fee_bps: 10\n  allow_short: false\n")
+    with pytest.raises(ValueError, match=r"backtest\.allow_short -> policy\.allow_short.*candlecast trade backtest"):
+        RunConfig.from_yaml(path)

@@ -1,16 +1,10 @@
-"""Metrics: the values, the conformal calibration, the Diebold-Mariano test, the cost-aware trading backtest."""
+"""Metrics: the values, the conformal calibration, the Diebold-Mariano test."""
 
 import numpy as np
 import pytest
 
 from candlecast.forecasting.calibration import Calibration
-from candlecast.forecasting.metrics import (
-    diebold_mariano,
-    forecast_metrics,
-    interval_metrics,
-    pinball,
-    trading_backtest,
-)
+from candlecast.forecasting.metrics import diebold_mariano, forecast_metrics, interval_metrics, pinball
 
 
 def test_metric_values():
@@ -60,29 +54,3 @@ def test_diebold_mariano_separates_signal_from_noise():
     assert stat < -5 and p < 1e-6
     stat, p = diebold_mariano(y - rng.normal(0, 0.001, y.shape), y, lag=3)  # a noise "forecast": no better
     assert p > 0.05
-
-
-def test_trading_pays_costs_on_every_position_change():
-    y = np.array([[0.01], [-0.02], [0.03], [0.01]])
-    perfect = trading_backtest(y, y, stride=1, step_ms=3_600_000, fee_bps=0, slippage_bps=0)
-    assert perfect["trade_return"] == pytest.approx(np.expm1(0.07))
-    assert perfect["trade_max_drawdown"] == 0.0
-    costly = trading_backtest(y, y, stride=1, step_ms=3_600_000, fee_bps=10, slippage_bps=5)
-    # positions +1, -1, +1, +1 from flat, then the final exit: changes 1 + 2 + 2 + 0 + 1 = 6 units at 15 bp
-    assert costly["trade_return"] == pytest.approx(np.expm1(0.07 - 6 * 0.0015))
-    assert costly["trade_turnover"] == pytest.approx(6 / 4)
-    wrong = trading_backtest(-y, y, stride=1, step_ms=3_600_000, fee_bps=0, slippage_bps=0)
-    assert wrong["trade_return"] < 0 and wrong["trade_max_drawdown"] > 0 and wrong["trade_sharpe"] < 0
-    long_only = trading_backtest(-y, y, 1, 3_600_000, 0, 0, allow_short=False)
-    assert long_only["trade_return"] == pytest.approx(np.expm1(-0.02))
-    # a short held one hour pays a day's funding rate pro rata: 24 bp/day -> 1 bp for the one short hour
-    funded = trading_backtest(y, y, 1, 3_600_000, 0, 0, short_funding_bps_per_day=24.0)
-    assert funded["trade_return"] == pytest.approx(np.expm1(0.07 - 1e-4))
-
-
-def test_trading_trades_the_horizon_forecast_and_earns_the_holding_period():
-    """The position is the sign of the H-step forecast; it earns the return over the stride it is held."""
-    y = np.array([[0.01, -0.05], [0.02, 0.04]])  # step 1 up both times; step 2 down, then up
-    pred = np.array([[0.0, -1.0], [0.0, 1.0]])  # short then long, by the 2-step forecast
-    out = trading_backtest(pred, y, stride=1, step_ms=3_600_000, fee_bps=0, slippage_bps=0)
-    assert out["trade_return"] == pytest.approx(np.expm1(-0.01 + 0.02))
