@@ -51,16 +51,18 @@ def main() -> None:
     from candlecast.registry.promotion import promote
     from candlecast.registry.sweep import run_sweep
     from candlecast.settings import Settings
+    from candlecast.tasks.endpoint import exchange_endpoint
 
     cfg, settings = RunConfig.from_yaml(args.config), Settings()
     import pandas as pd
 
     def ingest_all():
-        for s in cfg.series:
-            staged = ingest.fetch_batch(settings, cfg, s)
-            report = validate_candles(pd.read_parquet(staged), s.timeframe, str(s))
-            assert report.success, report.summary()
-            ingest.store_batch(settings, s, staged)
+        with exchange_endpoint(cfg) as endpoint:
+            for s in cfg.series:
+                staged = ingest.fetch_batch(settings, cfg, s, endpoint)
+                report = validate_candles(pd.read_parquet(staged), s.timeframe, str(s))
+                assert report.success, report.summary()
+                ingest.store_batch(settings, s, staged)
 
     stage("ingest + validate + store", ingest_all)
     paths = stage("features", lambda: {s.slug: build_feature_file(settings, cfg, s) for s in cfg.series})

@@ -39,6 +39,7 @@ def main() -> None:
     from candlecast.registry.sweep import run_sweep
     from candlecast.schema import SeriesKey
     from candlecast.settings import Settings
+    from candlecast.tasks.endpoint import exchange_endpoint
 
     base = {
         "name": "bench-predict",
@@ -51,9 +52,10 @@ def main() -> None:
     }
     cfg, settings = RunConfig.model_validate(base), Settings()
     started = time.perf_counter()
-    for s in cfg.series:
-        staged = ingest.fetch_batch(settings, cfg, s)
-        ingest.store_batch(settings, s, staged)
+    with exchange_endpoint(cfg) as endpoint:
+        for s in cfg.series:
+            staged = ingest.fetch_batch(settings, cfg, s, endpoint)
+            ingest.store_batch(settings, s, staged)
     paths = {s.slug: build_feature_file(settings, cfg, s) for s in cfg.series}
     arrays = load_series(paths, cfg.features.lookback, cfg.features.horizon, cfg.data.timeframe)
     run_id = tracking.start_parent_run(settings, cfg.experiment_name, "bench", data_lineage(paths))

@@ -12,6 +12,7 @@ from candlecast.data import fetching, ingest
 from candlecast.data.exchange import TRANSIENT_ERRORS
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
+from candlecast.tasks.endpoint import exchange_endpoint
 
 
 def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -29,7 +30,8 @@ def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
 )
 def fetch_candles(cfg: RunConfig) -> dict[SeriesKey, fetching.SeriesFetch]:
     """Every configured series at once (async ccxt, bounded concurrency, one rate limiter per exchange)."""
-    return fetching.fetch_for_config(Settings(), cfg)
+    with exchange_endpoint(cfg) as endpoint:
+        return fetching.fetch_for_config(Settings(), cfg, endpoint)
 
 
 @task(name="store", task_run_name="store-{series.slug}")

@@ -7,6 +7,7 @@ Everything that touches raw candles before they become features lives here, so a
 exchange boundary, the store and the ingest path in one place: ``exchange`` (client, retry policy),
 ``pagination`` (``fetch_many``), ``fetching`` (into staging), ``ingest`` (gate, quarantine, store),
 ``importing`` (a file through the same gate), ``maintenance`` (``store repair``/``store rm``). May import
-the leaves (config, settings, schema, io) and ``devtools`` (the emulator is a configured exchange
-endpoint); never features, forecasting, registry or trading, and never MLflow, Optuna or Prefect.
+the leaves (config, settings, schema, io) only: never ``devtools`` (the caller hands in an
+``exchange.Endpoint``, the emulator's or the real exchange's), features, forecasting, registry or
+trading, and never MLflow, Optuna or Prefect.
 """

@@ -84,6 +84,23 @@ def make_exchange(
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """Where one run's fetches go and the exchange's clock, picked by the caller (the composition root).
+
+    The data layer only uses it: whether ``api_url`` is a local emulator or None (the real exchange)
+    is decided by the CLI or the flow's task, so ``candlecast.data`` never knows the test double.
+    """
+
+    now_ms: int
+    api_url: str | None = None
+    rate_limit: bool = True
+
+    def fetch_options(self) -> dict[str, Any]:
+        """As the keyword options of ``fetching.fetch_ranges`` (and everything that passes them on)."""
+        return {"now_ms": self.now_ms, "api_url": self.api_url, "rate_limit": self.rate_limit}
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     """How hard to retry a transient failure: at most ``max_retries`` retries, capped exponential backoff."""
 

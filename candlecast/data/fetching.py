@@ -12,8 +12,7 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-from collections.abc import Coroutine, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,12 +21,9 @@ import pandas as pd
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore, CorruptPartition
-from candlecast.data.exchange import FetchStats, RetryPolicy, make_exchange
+from candlecast.data.exchange import Endpoint, FetchStats, RetryPolicy, make_exchange
 from candlecast.data.pagination import FetchJob, fetch_many
-from candlecast.devtools.emulator import synthetic_emulator
-from candlecast.devtools.sentiment import synthetic_fear_greed
-from candlecast.devtools.synthetic import Signal, synthetic_candles
-from candlecast.io import write_csv, write_parquet
+from candlecast.io import write_parquet
 from candlecast.schema import SeriesKey, timeframe_ms
 from candlecast.settings import Settings
 
@@ -135,39 +131,6 @@ def fetch_ranges(
     return out
 
 
-@contextmanager
-def config_endpoint(cfg: RunConfig, now_ms: int | None = None) -> Iterator[tuple[str | None, bool, int]]:
-    """(api_url, rate_limit, now) of the configured exchange; with ``exchange.emulator`` a local emulator.
-
-    The emulator's synthetic history runs from ``exchange.synthetic_start`` to ``exchange.synthetic_end``
-    (or to now when that is null: a later run then sees the same past candles plus the ones that
-    closed since), seeded, with the configured strength of learnable signal.
-    """
-    now = exchange_clock_ms(cfg) if now_ms is None else int(now_ms)
-    if not cfg.exchange.emulator:
-        yield cfg.exchange.api_url, cfg.exchange.rate_limit, now
-        return
-    step = timeframe_ms(cfg.data.timeframe)
-    start = int(cfg.exchange.synthetic_start.timestamp() * 1000) // step * step
-    n = (now - start) // step + 1
-    if n < 2:
-        raise ValueError(f"exchange.synthetic_start {cfg.exchange.synthetic_start} is not before the exchange clock")
-    signal = Signal(ar_phi=cfg.exchange.synthetic_ar_phi, hour_mean=cfg.exchange.synthetic_hour_mean)
-    if cfg.exchange.synthetic_sentiment_path is not None:
-        first = synthetic_candles(cfg.data.symbols[0], start, n, cfg.data.timeframe, cfg.exchange.seed, signal=signal)
-        write_csv(synthetic_fear_greed(first, cfg.exchange.seed), Path(cfg.exchange.synthetic_sentiment_path))
-    with synthetic_emulator(
-        cfg.data.symbols,
-        timeframe=cfg.data.timeframe,
-        start_ms=start,
-        n=n,
-        seed=cfg.exchange.seed,
-        now_ms=now,
-        signal=signal,
-    ) as emulator:
-        yield emulator.url, False, now
-
-
 def exchange_clock_ms(cfg: RunConfig) -> int:
     """The configured exchange's clock: the emulator's pinned end (``exchange.synthetic_end``), else now.
 
@@ -183,23 +146,22 @@ def exchange_clock_ms(cfg: RunConfig) -> int:
 def fetch_for_config(
     settings: Settings,
     cfg: RunConfig,
+    endpoint: Endpoint,
     series: list[SeriesKey] | None = None,
-    now_ms: int | None = None,
     **fetch_options: Any,
 ) -> dict[SeriesKey, SeriesFetch]:
-    """``fetch_to_staging`` for the run config's series, backfilling ``data.history_days`` when empty."""
+    """``fetch_to_staging`` for the run config's series at ``endpoint``, backfilling ``data.history_days`` when empty.
+
+    The caller opens the endpoint (the real exchange or a local emulator) and owns its lifetime.
+    """
     series = list(cfg.series if series is None else series)
-    with config_endpoint(cfg, now_ms) as (api_url, rate_limit, now):
-        since = now - cfg.data.history_days * 86_400_000
-        return fetch_to_staging(
-            settings, cfg.exchange.id, series, since, now_ms=now, api_url=api_url, rate_limit=rate_limit,
-            **fetch_options,
-        )  # fmt: skip
+    since = endpoint.now_ms - cfg.data.history_days * 86_400_000
+    return fetch_to_staging(settings, cfg.exchange.id, series, since, **endpoint.fetch_options(), **fetch_options)
 
 
-def fetch_batch(settings: Settings, cfg: RunConfig, series: SeriesKey, now_ms: int | None = None) -> Path | None:
+def fetch_batch(settings: Settings, cfg: RunConfig, series: SeriesKey, endpoint: Endpoint) -> Path | None:
     """One series' new closed candles in one staging file; None if up to date. Raises its fetch error."""
-    fetched = fetch_for_config(settings, cfg, [series], now_ms, chunk_rows=2**62)[series]
+    fetched = fetch_for_config(settings, cfg, endpoint, [series], chunk_rows=2**62)[series]
     if fetched.error:
         raise RuntimeError(fetched.error)
     return fetched.staged[0] if fetched.staged else None

@@ -34,6 +34,7 @@ from candlecast.deployments.commands.common import (
 
 if TYPE_CHECKING:
     from candlecast.config import RunConfig
+    from candlecast.data.exchange import Endpoint
     from candlecast.schema import SeriesKey
 
 store_app = typer.Typer(help="The candle store: repair a series with an unreadable file, remove a series.",
@@ -62,15 +63,16 @@ def _iso(ms: int) -> str:
 
 
 @contextmanager
-def _endpoint(cfg: RunConfig, exchange_id: str, api_url: str | None, rate_limit: bool) -> Iterator[dict[str, Any]]:
-    """Fetch options (api_url, rate_limit, now_ms) for ``exchange_id``: --api-url, the config's emulator, or real."""
-    from candlecast.data.fetching import config_endpoint
+def _endpoint(cfg: RunConfig, exchange_id: str, api_url: str | None, rate_limit: bool) -> Iterator[Endpoint]:
+    """Where ``exchange_id``'s fetches go: --api-url, the config's emulator, or the real exchange."""
+    from candlecast.data.exchange import Endpoint
+    from candlecast.tasks.endpoint import exchange_endpoint
 
     if api_url or exchange_id != cfg.exchange.id or not cfg.exchange.emulator:
-        yield {"api_url": api_url, "rate_limit": rate_limit, "now_ms": int(time.time() * 1000)}
+        yield Endpoint(int(time.time() * 1000), api_url, rate_limit)
         return
-    with config_endpoint(cfg) as (url, limit, now):
-        yield {"api_url": url, "rate_limit": limit, "now_ms": now}
+    with exchange_endpoint(cfg) as endpoint:
+        yield endpoint
 
 
 def ingest(
@@ -100,10 +102,11 @@ def ingest(
     keys = [SeriesKey(exchange_id, s.strip(), tf) for s in (symbols.split(",") if symbols else cfg.data.symbols)]
     settings = Settings()
     try:
-        with _endpoint(cfg, exchange_id, api_url, rate_limit) as options:
-            now = options["now_ms"]
+        with _endpoint(cfg, exchange_id, api_url, rate_limit) as endpoint:
+            now = endpoint.now_ms
             start = parse_time(since) if since else now - cfg.data.history_days * 86_400_000
             gate = candle_gate(settings, now)  # the flow's gate: live checks, results and Data Docs in <home>/gx
+            options = endpoint.fetch_options()
             reports = core.ingest(settings, exchange_id, keys, start, gate, concurrency=concurrency, **options)
     except ValueError as exc:
         raise fail(str(exc)) from None
@@ -250,8 +253,9 @@ def repair(
 
     settings = Settings()
     try:
-        with _endpoint(cfg, key.exchange, api_url, rate_limit) as options:
-            outcome = repair_series(settings, key, candle_gate(settings, options["now_ms"]), **options)
+        with _endpoint(cfg, key.exchange, api_url, rate_limit) as endpoint:
+            gate = candle_gate(settings, endpoint.now_ms)
+            outcome = repair_series(settings, key, gate, **endpoint.fetch_options())
     except ValueError as exc:
         raise fail(str(exc)) from None
     for note in outcome.set_aside:

@@ -12,6 +12,7 @@ import pytest
 from candlecast.config import RunConfig
 from candlecast.data.fetching import fetch_for_config
 from candlecast.settings import Settings
+from candlecast.tasks.endpoint import exchange_endpoint
 
 DEMO = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 HOUR = 3_600_000
@@ -35,7 +36,8 @@ def test_the_demo_market_is_the_same_on_any_day(today, tmp_path, monkeypatch):
     monkeypatch.setattr(time, "time", lambda: fake_now)
     monkeypatch.setenv("CANDLECAST_HOME", str(tmp_path / "state"))
     cfg = _demo(tmp_path)
-    fetched = fetch_for_config(Settings(), cfg)
+    with exchange_endpoint(cfg) as endpoint:
+        fetched = fetch_for_config(Settings(), cfg, endpoint)
     for series, fetch in fetched.items():
         frame = pd.concat([pd.read_parquet(p) for p in fetch.staged])
         assert frame["timestamp"].iloc[-1] == pd.Timestamp("2025-12-31T23:00Z").value // 10**6, series
