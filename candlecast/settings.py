@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -72,3 +73,31 @@ class Settings(BaseSettings):
     def optuna_url(self) -> str:
         """The Optuna storage: the configured one, else a sqlite file in the state folder."""
         return self.optuna_storage or f"sqlite:///{self.root / 'optuna.db'}"
+
+
+#: Query parameters that carry a secret in a database URL (libpq's ``?password=``, tokens of HTTP stores).
+_SECRET_PARAMS = {"password", "pwd", "pass", "secret", "token", "access_token", "api_key", "apikey"}
+
+
+def redact(url: str) -> str:
+    """``url`` safe to print, log or write down: its password shown as ``***`` (``user:***@host``).
+
+    Store URLs (MLflow, Optuna, Prefect's database, a SQL prediction store) may carry a password; every
+    place that shows one (status, hints, pid files, logs) passes it through here. Anything that is not
+    a URL with credentials comes back unchanged.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    netloc = parts.netloc
+    userinfo, at, host = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    query = parts.query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(k.lower() in _SECRET_PARAMS for k, _ in pairs):
+        query = urlencode([(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="*")
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

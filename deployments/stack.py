@@ -7,10 +7,13 @@ Data Docs site under ``<home>/gx`` is served over http, so the links in Prefect'
 One definition of each service's command serves `candlecast up`, the system test (Postgres backends)
 and docker/compose.yaml (a unit test asserts the compose commands equal ``commands(StackConfig.compose())``).
 Pid files and logs live in ``<state>/``; `down` stops only the processes those pid files name.
+No store URL goes on a command line or into a pid file (it may hold a password): the services get
+theirs through the environment, optuna-dashboard through an owner-only config file.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from candlecast.io import read_json, write_json
+from candlecast.settings import redact
 
 LOCAL_ALLOWED_HOSTS = ("127.0.0.1", "127.0.0.1:*", "localhost", "localhost:*")
 #: MLflow 3.17's UI picks GenAI or model training from this URL parameter (else the browser's last choice,
@@ -116,6 +120,7 @@ class Service:
     health_url: str
     ui_url: str | None = None
     folders: tuple[Path, ...] = ()  # created before it starts (a file server of a missing folder answers 404)
+    secret_files: tuple[tuple[Path, str], ...] = ()  # (path, text) written owner-only before it starts
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,11 @@ class Backends:
     def optuna_url(self) -> str:
         """Optuna's storage: the configured database, else the CLI's sqlite file, so the dashboard sees its studies."""
         return self.optuna_storage or f"sqlite:///{self.home / 'optuna.db'}"
+
+    @property
+    def state_dir(self) -> Path:
+        """The stack's pid files, logs and owner-only config files."""
+        return self.home / "stack"
 
     @property
     def prefect_home(self) -> Path:
@@ -190,10 +200,15 @@ def services(cfg: StackConfig, backends: Backends) -> list[Service]:
         Service("worker", cmds["worker"], worker_env, f"http://{cfg.connect_host}:{cfg.worker_health_port}/health"),
     ]  # fmt: skip
     if "optuna-dashboard" in cmds:
-        # the dashboard takes its storage as the first argument
-        argv = [cmds["optuna-dashboard"][0], backends.optuna_url, *cmds["optuna-dashboard"][1:]]
+        # its storage (maybe with a password) goes in a 0600 config file, not in argv where `ps` shows it
+        conf = backends.state_dir / "optuna-dashboard.toml"
+        argv = [*cmds["optuna-dashboard"], "--from-config", str(conf)]
+        text = f"[optuna_dashboard]\nstorage = {json.dumps(backends.optuna_url)}\n"
         url = f"http://{cfg.connect_host}:{cfg.dashboard_port}"
-        out.append(Service("optuna-dashboard", argv, quiet, f"{url}/api/studies", f"{url}/dashboard/"))
+        dashboard = Service(
+            "optuna-dashboard", argv, quiet, f"{url}/api/studies", f"{url}/dashboard/", secret_files=((conf, text),)
+        )
+        out.append(dashboard)
     if "data-docs" in cmds and cfg.docs_url:
         argv = [*cmds["data-docs"], "--directory", str(backends.docs_dir)]
         docs = Service("data-docs", argv, quiet, f"{cfg.docs_url}/", f"{cfg.docs_url}/index.html", (backends.docs_dir,))
@@ -205,8 +220,9 @@ def init_optuna_storage(url: str) -> None:
     """Create the Optuna schema once, before the dashboard and sweep workers open it (concurrent creation races)."""
     import optuna
 
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    path = url.removeprefix("sqlite:///")
+    if path != url and not path.startswith("file:"):  # a sqlite URI filename (file:...?uri=true) is no path
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     optuna.storages.RDBStorage(url)
 
 
@@ -258,11 +274,14 @@ def start(svc: Service, state: Path, timeout_s: float = 120) -> int:
     if running(state, svc.name):
         raise StackError(f"{svc.name} is already running (pid file {pid_file}); run `candlecast down` first")
     argv = [_program(svc.argv[0]), *svc.argv[1:]]
+    for path, text in svc.secret_files:
+        _write_private(path, text)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             argv, env={**os.environ, **svc.env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    write_json({"pid": proc.pid, "argv": argv, "url": svc.ui_url}, pid_file)
+    record = {"pid": proc.pid, "argv": [redact(a) for a in argv], "url": svc.ui_url}
+    write_json({**record, "secret_files": [str(p) for p, _ in svc.secret_files]}, pid_file)
     deadline = time.monotonic() + timeout_s
     while not healthy(svc.health_url):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -274,6 +293,15 @@ def start(svc: Service, state: Path, timeout_s: float = 120) -> int:
             raise StackError(f"{svc.name} {why} ({svc.health_url}); log {log}:\n{tail}")
         time.sleep(0.5)
     return proc.pid
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` readable by this user only (created 0600, never world-readable for an instant)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # an older file keeps its mode: start from a fresh one
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def _ours(pid: int, argv: list[str]) -> bool:
@@ -304,6 +332,7 @@ def running(state: Path, name: str) -> int | None:
 
 def stop(state: Path, name: str, grace_s: float = 15) -> bool:
     """Stop a service's process group (SIGTERM, then SIGKILL after ``grace_s``) and drop its pid file."""
+    info = read_json(state / f"{name}.json") or {}
     pid = running(state, name)
     if pid is not None:
         os.killpg(pid, signal.SIGTERM)
@@ -314,6 +343,8 @@ def stop(state: Path, name: str, grace_s: float = 15) -> bool:
         if _alive(pid):
             os.killpg(pid, signal.SIGKILL)
             _reap(pid)
+    for secret in info.get("secret_files", []):
+        Path(secret).unlink(missing_ok=True)
     (state / f"{name}.json").unlink(missing_ok=True)
     return pid is not None
 

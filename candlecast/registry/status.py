@@ -19,7 +19,7 @@ from candlecast.data.ingest import series_gaps
 from candlecast.data.validations import read_validation
 from candlecast.registry import tracking
 from candlecast.registry.prediction_store import prediction_store
-from candlecast.settings import Settings
+from candlecast.settings import Settings, redact
 
 
 def _iso(ms: int | None) -> str | None:
@@ -67,7 +67,7 @@ def collect_status(settings: Settings, cfg: RunConfig) -> dict[str, Any]:
         )
     return {
         "home": str(settings.root),
-        "tracking_uri": settings.tracking_uri,
+        "tracking_uri": redact(settings.tracking_uri),  # a printed status never shows a password
         "series": series,
         "models": _models(settings, cfg.promotion.model_name),
     }

@@ -112,13 +112,19 @@ def _tied_with_champion(promotion: Any, metric: str) -> bool:
 
 
 def _print_where(settings: Settings) -> None:
+    from candlecast.settings import redact
+
     console.print("\n[bold]Where to look[/bold]")
     rows = [
         ("candle store", str(settings.candles_dir)),
         ("predictions", str(settings.predictions_dir)),
         ("all the UIs", f"{command_hint('up')}   (Prefect, MLflow, optuna-dashboard and Data Docs on 127.0.0.1)"),
-        ("MLflow UI alone", f"{venv_program('mlflow')} ui --backend-store-uri {settings.tracking_uri} --port 5000"),
-        ("Optuna dashboard", f"{venv_program('optuna-dashboard')} {settings.optuna_url}"),
+        # redacted: a store URL may hold a password (put it back by hand, or use `up`, which takes it from env)
+        (
+            "MLflow UI alone",
+            f"{venv_program('mlflow')} ui --backend-store-uri {redact(settings.tracking_uri)} --port 5000",
+        ),
+        ("Optuna dashboard", f"{venv_program('optuna-dashboard')} {redact(settings.optuna_url)}"),
         ("status", command_hint("status")),
     ]
     for label, where in rows:

@@ -25,11 +25,22 @@ def up(
     docs_port: Annotated[int, typer.Option(help="port of the Data Docs site (GX validation pages)")] = 8082,
     dashboard: Annotated[bool, typer.Option(help="also start optuna-dashboard")] = True,
     pool: Annotated[str, typer.Option(help="work pool the worker serves")] = DEFAULT_POOL,
+    # a URL with a password belongs in the environment: a command line is visible to every user (`ps`)
     prefect_database: Annotated[
-        str | None, typer.Option(help="Prefect server DB URL, e.g. postgresql+asyncpg://… (default: sqlite)")
+        str | None,
+        typer.Option(
+            envvar="PREFECT_SERVER_DATABASE_CONNECTION_URL",
+            show_envvar=True,
+            help="Prefect server DB URL, e.g. postgresql+asyncpg://… (default: sqlite); pass a password by env",
+        ),
     ] = None,
     mlflow_store: Annotated[
-        str | None, typer.Option(help="MLflow backend store URI (default: the CLI's <home>/mlflow.db)")
+        str | None,
+        typer.Option(
+            envvar="MLFLOW_BACKEND_STORE_URI",
+            show_envvar=True,
+            help="MLflow backend store URI (default: the CLI's <home>/mlflow.db); pass a password by env",
+        ),
     ] = None,
 ) -> None:
     """Start Prefect server, a process worker, the MLflow server, optuna-dashboard and Data Docs; print the URLs."""
@@ -54,7 +65,7 @@ def up(
         mlflow_store=mlflow_store,
         optuna_storage=settings.optuna_storage,
     )
-    state = settings.root / "stack"
+    state = backends.state_dir
     services = stack.services(cfg, backends)
     _refuse_if_running(state, [s.name for s in services])
     busy = [p for p in (prefect_port, mlflow_port, worker_health_port, cfg.dashboard_port, docs_port) if p]
