@@ -23,7 +23,7 @@ into a fraction of it with the LSTM's analytic training FLOPs. NeuralForecast an
 without them (the candlecast venv) they are reported as "not installed".
 
     .venv/bin/python bench/peers.py [--rounds 10] [--windows 8192] [--val 2048] [--epochs 2] [--threads 2]
-    /work/bench-venv/bin/python bench/peers.py            # with the peers (pip install -e ".[bench]")
+    ../bench-venv/bin/python bench/peers.py            # with the peers (pip install -e ".[bench]")
 """
 
 from __future__ import annotations

@@ -263,7 +263,8 @@ def cost_split(model_uri: str, candles: pd.DataFrame, body: bytes, threads: int 
     report = io.StringIO()
     pstats.Stats(prof, stream=report).sort_stats("cumulative").print_stats(30)
     print("\ncProfile of 50 requests through scoring_server.invocations, top 30 by cumulative time:")
-    print("\n".join(line for line in report.getvalue().splitlines() if line.strip())[:7000])
+    text = report.getvalue().replace(f"{ROOT}/", "")  # repo-relative paths: the output names no machine
+    print("\n".join(line for line in text.splitlines() if line.strip())[:7000])
 
 
 def _features_only(bundle, candles: pd.DataFrame) -> None:

@@ -15,7 +15,7 @@ trains on its own protocol: candlecast fits on the fold's training block and ear
 early-stopping block; NeuralForecast trains on everything before the scored windows (more data,
 and it early-stops on the scored windows themselves), an advantage to the peer noted in the output.
 
-    /work/bench-venv/bin/python bench/sweep_race.py [--trials 12] [--workers 2] [--candles 6000] [--png PATH]
+    ../bench-venv/bin/python bench/sweep_race.py [--trials 12] [--workers 2] [--candles 6000] [--png PATH]
 """
 
 from __future__ import annotations
@@ -247,7 +247,7 @@ def report(curves: dict, totals: dict, png: Path) -> None:
                 f"\nto reach NeuralForecast's best ratio {target:.4f}: candlecast {t_cc:.1f} s, "
                 f"NeuralForecast {t_nf:.1f} s (candlecast/NeuralForecast = {t_cc / t_nf:.2f})"
             )
-    print(f"plot: {png}")
+    print(f"plot: {png.resolve().relative_to(ROOT) if png.resolve().is_relative_to(ROOT) else png}")
 
 
 def main() -> None:
