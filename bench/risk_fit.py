@@ -23,6 +23,8 @@ from candlecast.forecasting.neural import NeuralForecaster
 from candlecast.forecasting.risk import variance_view
 from candlecast.forecasting.risk_baselines import make_risk_baseline
 from candlecast.forecasting.splits import walk_forward
+from candlecast.forecasting.targets.returns import RETURNS
+from candlecast.forecasting.targets.volatility import VOLATILITY
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance" / "binance_BTC-USDT_1h.csv.gz"
 HOUR = 3_600_000
@@ -68,15 +70,15 @@ def main() -> None:
     rates = {}
     for _ in range(2):  # interleaved rounds: the machine is shared
         for target, data, horizon, quantiles in (
-            ("returns", s, FC.horizon, [0.1, 0.9]),
-            ("variance", view, 1, []),
+            (RETURNS, s, FC.horizon, [0.1, 0.9]),
+            (VOLATILITY, view, 1, []),
         ):
             model = NeuralForecaster("lstm", {}, FC.lookback, horizon, cfg, quantiles, target=target)
             start = time.perf_counter()
             model.fit([data.until(fold.val.end)], fold)
             assert model.result is not None
             rate = model.result.n_train * model.result.epochs / (time.perf_counter() - start)
-            rates.setdefault(target, []).append(rate)
+            rates.setdefault(target.bundle_key, []).append(rate)
     for target, values in rates.items():
         print(f"lstm {target:8s} head: {np.median(values):7.0f} training windows/s (1 thread, median of 2 rounds)")
     print(f"variance / returns head throughput: {np.median(rates['variance']) / np.median(rates['returns']):.2f}")

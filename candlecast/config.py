@@ -19,7 +19,7 @@ from candlecast.schema import SeriesKey, timeframe_ms
 ModelName = Literal["lstm", "attention_lstm", "cnn_lstm", "lstm_family"]
 BaselineName = Literal["naive", "drift", "snaive", "ridge", "arima", "ets", "prophet"]
 RiskBaselineName = Literal["naive_vol", "ewma", "garch", "gjr_garch", "har"]
-Target = Literal["returns", "volatility"]
+TargetName = Literal["returns", "volatility"]  # the keys of forecasting.targets.TARGETS (a unit test holds them equal)
 
 
 class _Frozen(BaseModel):
@@ -289,7 +289,7 @@ class RunConfig(_Frozen):
     """
 
     name: str = "candlecast"
-    target: Target = Field(
+    target: TargetName = Field(
         "returns",
         description="what the models forecast: the next h candles' returns, or their volatility and Value-at-Risk",
     )

@@ -8,9 +8,10 @@ from typing import Any
 
 from candlecast.models.attention_lstm import AttentionLSTMModule
 from candlecast.models.attention_lstm import search_space as attention_lstm_search_space
-from candlecast.models.base import ForecastModule, pinball_loss
+from candlecast.models.base import ForecastModule
 from candlecast.models.cnn_lstm import CNNLSTMModule
 from candlecast.models.cnn_lstm import search_space as cnn_lstm_search_space
+from candlecast.models.losses import HeadLoss, LogVarianceQLike, PointQuantileLoss, pinball_loss
 from candlecast.models.lstm import LSTMModule
 from candlecast.models.lstm import search_space as lstm_search_space
 
@@ -61,6 +62,9 @@ __all__ = [
     "MODEL_CHOICES",
     "AttentionLSTMModule",
     "ForecastModule",
+    "HeadLoss",
+    "LogVarianceQLike",
+    "PointQuantileLoss",
     "CNNLSTMModule",
     "LSTMModule",
     "family_search_space",

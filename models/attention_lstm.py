@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from candlecast.models.base import ForecastModule
+from candlecast.models.losses import HeadLoss
 
 
 class AttentionLSTMModule(ForecastModule):
@@ -32,21 +33,21 @@ class AttentionLSTMModule(ForecastModule):
         dropout: float = 0.0,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
-        target: str = "returns",
+        loss: HeadLoss | None = None,
     ):
-        super().__init__(n_features, horizon, quantiles, lr, weight_decay, target)
-        self.save_hyperparameters()
+        super().__init__(n_features, horizon, quantiles, lr, weight_decay, loss)
+        self.save_hyperparameters(ignore=["loss"])  # the head is the target's choice, passed again on rebuild
         self.lstm = nn.LSTM(n_features, hidden_size, batch_first=True)
         self.score = nn.Sequential(nn.Linear(hidden_size, attention_size), nn.Tanh(), nn.Linear(attention_size, 1))
         self.head = nn.Sequential(nn.Dropout(dropout), self.output_head(2 * hidden_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map windows (B, L, F) to forecasts (B, H, 1 + Q) from the last hidden state and the attention context."""
+        """Map windows (B, L, F) to forecasts (B, H, K) from the last hidden state and the attention context."""
         out, _ = self.lstm(x)  # (B, L, F) -> (B, L, hidden)
         weights = torch.softmax(self.score(out), dim=1)  # (B, L, 1), sums to 1 over L
         context = (weights * out).sum(dim=1)  # (B, hidden)
         features = torch.cat([out[:, -1], context], dim=1)  # (B, 2 * hidden)
-        return self.shape_output(self.head(features))  # (B, H, 1 + Q)
+        return self.shape_output(self.head(features))  # (B, H, K)
 
 
 def search_space(trial: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from candlecast.models.base import ForecastModule
+from candlecast.models.losses import HeadLoss
 
 
 class CNNLSTMModule(ForecastModule):
@@ -29,10 +30,10 @@ class CNNLSTMModule(ForecastModule):
         dropout: float = 0.0,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
-        target: str = "returns",
+        loss: HeadLoss | None = None,
     ):
-        super().__init__(n_features, horizon, quantiles, lr, weight_decay, target)
-        self.save_hyperparameters()
+        super().__init__(n_features, horizon, quantiles, lr, weight_decay, loss)
+        self.save_hyperparameters(ignore=["loss"])  # the head is the target's choice, passed again on rebuild
         # left padding only: the output at step l sees input steps <= l
         self.pad = nn.ConstantPad1d((kernel_size - 1, 0), 0.0)
         self.conv = nn.Conv1d(n_features, channels, kernel_size)
@@ -40,10 +41,10 @@ class CNNLSTMModule(ForecastModule):
         self.head = nn.Sequential(nn.Dropout(dropout), self.output_head(hidden_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map windows (B, L, F) to forecasts (B, H, 1 + Q) through the causal convolution, then the LSTM."""
+        """Map windows (B, L, F) to forecasts (B, H, K) through the causal convolution, then the LSTM."""
         z = torch.relu(self.conv(self.pad(x.transpose(1, 2))))  # (B, F, L) -> (B, channels, L)
         out, _ = self.lstm(z.transpose(1, 2))  # (B, L, channels) -> (B, L, hidden)
-        return self.shape_output(self.head(out[:, -1]))  # (B, hidden) -> (B, H, 1 + Q)
+        return self.shape_output(self.head(out[:, -1]))  # (B, hidden) -> (B, H, K)
 
 
 def search_space(trial: Any) -> dict[str, Any]:

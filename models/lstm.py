@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from candlecast.models.base import ForecastModule
+from candlecast.models.losses import HeadLoss
 
 
 class LSTMModule(ForecastModule):
@@ -24,10 +25,10 @@ class LSTMModule(ForecastModule):
         dropout: float = 0.0,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
-        target: str = "returns",
+        loss: HeadLoss | None = None,
     ):
-        super().__init__(n_features, horizon, quantiles, lr, weight_decay, target)
-        self.save_hyperparameters()
+        super().__init__(n_features, horizon, quantiles, lr, weight_decay, loss)
+        self.save_hyperparameters(ignore=["loss"])  # the head is the target's choice, passed again on rebuild
         self.lstm = nn.LSTM(
             n_features,
             hidden_size,
@@ -38,9 +39,9 @@ class LSTMModule(ForecastModule):
         self.head = nn.Sequential(nn.Dropout(dropout), self.output_head(hidden_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map windows (B, L, F) to forecasts (B, H, 1 + Q) from the last hidden state."""
+        """Map windows (B, L, F) to forecasts (B, H, K) from the last hidden state."""
         out, _ = self.lstm(x)  # (B, L, F) -> (B, L, hidden)
-        return self.shape_output(self.head(out[:, -1]))  # (B, hidden) -> (B, H, 1 + Q)
+        return self.shape_output(self.head(out[:, -1]))  # (B, hidden) -> (B, H, K)
 
 
 def search_space(trial: Any) -> dict[str, Any]:

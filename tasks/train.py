@@ -15,10 +15,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from candlecast.config import RunConfig
 from candlecast.data import validations as contract
 from candlecast.features.windows import data_lineage, load_series
+from candlecast.forecasting.targets import target_of
 from candlecast.registry import tracking
 from candlecast.registry.evaluation import EvaluationOutcome, evaluate_best
 from candlecast.registry.promotion import PromotionOutcome, promote
-from candlecast.registry.risk_evaluation import evaluate_risk
 from candlecast.registry.sweep import SweepOutcome, run_sweep
 from candlecast.settings import Settings
 
@@ -54,8 +54,7 @@ def sweep(cfg: RunConfig, feature_paths: dict[str, Path], parent_run_id: str) ->
 @task(name="evaluate")
 def evaluate(cfg: RunConfig, feature_paths: dict[str, Path], outcome: SweepOutcome) -> EvaluationOutcome:
     """The walk-forward evaluation and the refit of the target the config forecasts (returns or volatility)."""
-    evaluation = evaluate_risk if cfg.target == "volatility" else evaluate_best
-    result = evaluation(Settings(), cfg, _series(cfg, feature_paths), outcome)
+    result = evaluate_best(Settings(), cfg, _series(cfg, feature_paths), outcome)
     create_table_artifact(
         key="evaluation",
         table=tracking.summary_rows(result.metrics),
@@ -68,12 +67,19 @@ def evaluate(cfg: RunConfig, feature_paths: dict[str, Path], outcome: SweepOutco
 def promote_model(cfg: RunConfig, evaluation: EvaluationOutcome) -> PromotionOutcome:
     """Register the evaluated model as @challenger, move @champion if the gate passes, and close the run."""
     settings = Settings()
+    target = target_of(cfg)
     outcome = promote(
-        tracking.client(settings), settings, cfg.promotion, evaluation.model_uri, evaluation.run_id, evaluation.metrics
+        tracking.client(settings),
+        settings,
+        cfg.promotion,
+        target,
+        evaluation.model_uri,
+        evaluation.run_id,
+        evaluation.metrics,
     )
     verdict = "promoted to @champion" if outcome.promoted else "kept as @challenger (the gate refused it)"
     decision = f"{outcome.model_name} v{outcome.version}: {verdict}"
-    tracking.log_summary(settings, evaluation.run_id, evaluation.metrics, decision, outcome.reasons)
+    tracking.log_summary(settings, evaluation.run_id, evaluation.metrics, decision, outcome.reasons, target.gate_metric)
     champion = f"v{outcome.champion}" if outcome.champion else "none"
     reasons = "\n".join(f"- {r}" for r in outcome.reasons)
     create_markdown_artifact(

@@ -18,14 +18,11 @@ from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.features.compute import series_features
 from candlecast.features.windows import SeriesArrays
-from candlecast.forecasting.baselines import BASELINES, make_baseline
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.neural import neural_forecaster
-from candlecast.forecasting.risk import RISK_TABLE_COLUMNS, RiskResult, risk_backtest, run_risk_fold
-from candlecast.forecasting.risk_baselines import RISK_BASELINES, make_risk_baseline
-from candlecast.forecasting.risk_metrics import qlike
 from candlecast.forecasting.splits import Fold, evaluation_folds_for
-from candlecast.forecasting.walkforward import BacktestResult, backtest, markdown_table, run_fold, score
+from candlecast.forecasting.targets import BacktestResult, Walk, target_of
+from candlecast.forecasting.walkforward import backtest, markdown_table
 from candlecast.io import write_text
 from candlecast.models import MODELS
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey, timeframe_ms
@@ -82,11 +79,8 @@ def run_backtest(
     cfg: RunConfig,
     cross: list[Source] | None = None,
     on_fold: Callable[[str, int, dict[str, float]], None] | None = None,
-) -> tuple[BacktestResult | RiskResult, list[Fold]]:
-    """Features, folds and every named model on one series; returns the result and the folds.
-
-    ``cfg.target`` picks the engine: return forecasts (walkforward) or volatility and VaR (risk).
-    """
+) -> tuple[BacktestResult, list[Fold]]:
+    """Features, folds and every named model on one series, for the config's target; the result and the folds."""
     cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"timeframe": source.timeframe})})
     fc = cfg.features
     contexts = {c.symbol: c.candles for c in cross or []}
@@ -95,40 +89,18 @@ def run_backtest(
         cfg = cfg.model_copy(update={"features": fc})
     frame = series_features(source.candles, fc, source.timeframe, cross=contexts)
     arrays = SeriesArrays.from_frame(source.name, frame, fc.horizon)
-    step = timeframe_ms(source.timeframe)
-    arrays.mark_windows(fc.lookback, step)
+    arrays.mark_windows(fc.lookback, timeframe_ms(source.timeframe))
     folds = evaluation_folds_for(arrays.timestamps, cfg)
-    if cfg.target == "volatility":
-        risk = risk_backtest(
-            named_factories(models, cfg),
-            [arrays],
-            folds,
-            cfg.backtest.stride,
-            step,
-            cfg.predict.adaptive_rate,
-            on_fold=on_fold,
-        )
-        return risk, folds
-    result = backtest(
-        named_factories(models, cfg),
-        [arrays],
-        folds,
-        cfg.predict.interval,
-        cfg.backtest,
-        step,
-        on_fold,
-        cfg.predict.adaptive_rate,
-    )
+    result = backtest(target_of(cfg), named_factories(models, cfg), [arrays], folds, Walk.of(cfg), on_fold)
     return result, folds
 
 
-def write_tables(result: BacktestResult | RiskResult, out_dir: Path, name: str, header: str) -> list[Path]:
+def write_tables(result: BacktestResult, out_dir: Path, name: str, header: str) -> list[Path]:
     """The summary and per-fold tables as CSV and markdown, written atomically."""
-    columns = RISK_TABLE_COLUMNS if isinstance(result, RiskResult) else None
     paths = {
         out_dir / f"{name}_summary.csv": result.summary.to_csv(),
         out_dir / f"{name}_per_fold.csv": result.per_fold.to_csv(index=False),
-        out_dir / f"{name}.md": f"{header}\n\n{markdown_table(result.summary, columns)}\n",
+        out_dir / f"{name}.md": f"{header}\n\n{markdown_table(result.summary, result.target.table_columns)}\n",
     }
     for path, text in paths.items():
         write_text(text, path)
@@ -136,20 +108,13 @@ def write_tables(result: BacktestResult | RiskResult, out_dir: Path, name: str, 
 
 
 def named_factories(names: Sequence[str], cfg: RunConfig) -> dict[str, Callable[[], Forecaster]]:
-    """Factories for baselines and architectures by name (architectures with default hyperparameters).
-
-    For the volatility target the baselines are the volatility models (naive_vol, ewma, garch, ...).
-    """
-    fc = cfg.features
-    step_ms = timeframe_ms(cfg.data.timeframe)
+    """Factories for the target's baselines and the architectures (with default hyperparameters) by name."""
+    target = target_of(cfg)
+    known = sorted([*target.baselines, *MODELS])
     factories: dict[str, Callable[[], Forecaster]] = {}
-    volatility = cfg.target == "volatility"
-    known = sorted([*(RISK_BASELINES if volatility else BASELINES), *MODELS])
     for name in names:
-        if volatility and name in RISK_BASELINES:
-            factories[name] = partial(make_risk_baseline, name, fc.horizon, step_ms)
-        elif name in BASELINES and not volatility:
-            factories[name] = partial(make_baseline, name, fc.lookback, fc.horizon, step_ms, cfg.backtest.stat_window)
+        if name in target.baselines:
+            factories[name] = partial(target.baseline, name, cfg)
         elif name in MODELS:
             factories[name] = partial(_with_defaults, cfg, name)
         else:
@@ -163,20 +128,10 @@ def _with_defaults(cfg: RunConfig, name: str) -> Forecaster:
 
 
 def objective_name(cfg: RunConfig) -> str:
-    """What the sweep minimises: RMSE over naive's (returns) or QLIKE over naive volatility's (volatility)."""
-    return "qlike_ratio" if cfg.target == "volatility" else "rmse_ratio"
+    """What the sweep minimises for the config's target (e.g. rmse_ratio, qlike_ratio)."""
+    return target_of(cfg).objective_name
 
 
 def fold_objective(model: Forecaster, series: list[SeriesArrays], fold: Fold, cfg: RunConfig) -> float:
-    """One sweep fold's score, next to the naive forecast of its target on the same windows (< 1 beats it)."""
-    step_ms = timeframe_ms(cfg.data.timeframe)
-    if cfg.target == "volatility":
-        ours = run_risk_fold(model, series, fold, cfg.backtest.stride, step_ms)
-        naive = run_risk_fold(
-            make_risk_baseline("naive_vol", cfg.features.horizon, step_ms), series, fold, cfg.backtest.stride, step_ms
-        )
-        return float(
-            np.nanmean(qlike(ours.realised, ours.forecast)) / np.nanmean(qlike(naive.realised, naive.forecast))
-        )
-    forecasts = run_fold(model, series, fold, cfg.predict.interval, cfg.backtest.stride, step_ms)
-    return score(forecasts, cfg.predict.interval, cfg.backtest.stride)["rmse_ratio"]
+    """One sweep fold's score, next to the target's reference on the same windows (< 1 beats it)."""
+    return target_of(cfg).objective(model, series, fold, Walk.of(cfg), cfg)

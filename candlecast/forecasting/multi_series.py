@@ -23,9 +23,11 @@ from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.backtest import load_source, run_backtest
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.neural import neural_forecaster
+from candlecast.forecasting.returns import Forecasts, compare, score
 from candlecast.forecasting.splits import Fold, make_plan
-from candlecast.forecasting.walkforward import Forecasts, backtest, compare, score
-from candlecast.schema import timeframe_ms
+from candlecast.forecasting.targets import Walk
+from candlecast.forecasting.targets.returns import RETURNS
+from candlecast.forecasting.walkforward import backtest
 from candlecast.settings import Settings
 
 #: The three ways to model many series, in the order the comparison prints them.
@@ -74,12 +76,11 @@ def compare_global(
     get one per series and the global and pooled models one shared by all series.
     """
     folds = make_plan(series, cfg).test_folds
-    step_ms = timeframe_ms(cfg.data.timeframe)
     factories = _factories(cfg, model_name, hparams)
     parts: dict[str, list[Forecasts]] = {}
     for name in ("global", "pooled"):
-        parts[name] = _walk(factories[name], series, folds, cfg, step_ms, name, on_fold)
-    per_series = [_walk(factories["per_series"], [s], folds, cfg, step_ms, "per_series", on_fold) for s in series]
+        parts[name] = _walk(factories[name], series, folds, cfg, name, on_fold)
+    per_series = [_walk(factories["per_series"], [s], folds, cfg, "per_series", on_fold) for s in series]
     parts["per_series"] = [Forecasts.concat([fs[i] for fs in per_series]) for i in range(len(folds))]
     seconds = {name: sum(f.fit_seconds for f in parts[name]) for name in ("global", "pooled")}
     seconds["per_series"] = sum(f.fit_seconds for fs in per_series for f in fs)
@@ -109,22 +110,13 @@ def _walk(
     series: list[SeriesArrays],
     folds: list[Fold],
     cfg: RunConfig,
-    step_ms: int,
     name: str,
     on_fold: Callable[[str, int, dict[str, float]], None] | None,
 ) -> list[Forecasts]:
     """One contestant's forecasts, one Forecasts per fold, through the walk-forward engine."""
     label = name if len(series) != 1 or name != "per_series" else f"per_series[{series[0].name}]"
-    result = backtest(
-        {label: factory},
-        series,
-        folds,
-        cfg.predict.interval,
-        cfg.backtest,
-        step_ms,
-        on_fold,
-        cfg.predict.adaptive_rate,
-    )
+    # the comparison is of return forecasts (RMSE per series next to naive), whatever the config's target
+    result = backtest(RETURNS, {label: factory}, series, folds, Walk.of(cfg), on_fold)
     return result.forecasts[label]
 
 

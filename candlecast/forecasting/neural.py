@@ -29,9 +29,11 @@ from candlecast.features.windows import (
     make_loader,
     scaler_for,
 )
-from candlecast.forecasting.interface import Forecaster, quantile_levels
+from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.splits import Fold
-from candlecast.models import ForecastModule, resolve
+from candlecast.forecasting.targets import Target, target_of
+from candlecast.forecasting.targets.returns import RETURNS
+from candlecast.models import ForecastModule, HeadLoss, resolve
 from candlecast.schema import Range
 
 
@@ -76,13 +78,16 @@ def build_model(
     horizon: int,
     hparams: dict[str, Any],
     quantiles: list[float] | None = None,
-    target: str = "returns",
+    loss: HeadLoss | None = None,
 ) -> ForecastModule:
-    """The named architecture with its hyperparameters, for ``n_features`` inputs per step and ``horizon`` steps."""
+    """The named architecture with its hyperparameters, for ``n_features`` inputs per step and ``horizon`` steps.
+
+    ``loss`` is the target's head (candlecast.forecasting.targets): it sets the outputs per step.
+    """
     cls, params = resolve(name, hparams)
     if quantiles is not None:
         params["quantiles"] = quantiles
-    return cls(n_features=n_features, horizon=horizon, target=target, **params)
+    return cls(n_features=n_features, horizon=horizon, loss=loss, **params)
 
 
 def fit_fold(
@@ -97,7 +102,7 @@ def fit_fold(
     callbacks: list[Callback] | None = None,
     quantiles: list[float] | None = None,
     winsor_quantile: float | None = None,
-    target: str = "returns",
+    loss: HeadLoss | None = None,
     per_series: bool = False,
 ) -> FitResult:
     """Fit on the fold's training range, early-stop on its early-stopping block, restore the best epoch.
@@ -114,7 +119,7 @@ def fit_fold(
     train_dl = make_loader(WindowDataset(series, train_rows, scaler, lookback), cfg.batch_size, True, cfg.seed)
     val_dl = make_loader(WindowDataset(series, val_rows, scaler, lookback), 1024, False)
     width = input_width(series[0].features.shape[1], scaler)
-    model = build_model(model_name, width, horizon, hparams, quantiles, target)
+    model = build_model(model_name, width, horizon, hparams, quantiles, loss)
     best = _BestWeights()
     stop = EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min")
     trainer = _trainer(max_epochs or cfg.max_epochs, [stop, best, *(callbacks or [])])
@@ -135,7 +140,7 @@ def fit_to_cutoff(
     cfg: TrainConfig,
     quantiles: list[float] | None = None,
     winsor_quantile: float | None = None,
-    target: str = "returns",
+    loss: HeadLoss | None = None,
     per_series: bool = False,
 ) -> FitResult:
     """Refit on every window of ``train`` for a fixed number of epochs: the model that ships.
@@ -150,9 +155,7 @@ def fit_to_cutoff(
     if n_train == 0:
         raise ValueError("no complete window to refit on: the training range holds no window with known targets")
     loader = make_loader(WindowDataset(series, rows, scaler, lookback), cfg.batch_size, True, cfg.seed)
-    model = build_model(
-        model_name, input_width(series[0].features.shape[1], scaler), horizon, hparams, quantiles, target
-    )
+    model = build_model(model_name, input_width(series[0].features.shape[1], scaler), horizon, hparams, quantiles, loss)
     trainer = _trainer(epochs, [])
     trainer.fit(model, train_dataloaders=loader)
     model.eval()
@@ -206,38 +209,34 @@ class _BestWeights(Callback):
 
 @torch.no_grad()
 def predict_rows(
-    model: ForecastModule, scaler: AnyScaler, series: SeriesArrays, rows: np.ndarray, lookback: int
+    model: ForecastModule,
+    scaler: AnyScaler,
+    series: SeriesArrays,
+    rows: np.ndarray,
+    lookback: int,
+    target: Target = RETURNS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Point forecasts (N, H) and sorted quantile bounds (N, H, Q) of cumulative log returns, unscaled.
+    """Point forecasts (N, H) and raw bounds of the windows ending at ``rows``, decoded by the target.
 
-    A variance head gives (N, 1) variances of the next h candles and no bounds.
+    For returns: cumulative log returns and sorted quantile bounds (N, H, Q); for volatility: the
+    (N, 1) variances of the next h candles and no bounds.
     """
     if len(rows) == 0:
         return np.empty((0, model.horizon)), np.empty((0, model.horizon, model.n_outputs - 1))
     ds = WindowDataset([series], [rows], scaler, lookback)
     out = np.concatenate([model(x).numpy() for x, _ in make_loader(ds, 2048, False)])
-    return unscale_outputs(model, out, np.asarray(scaler_for(scaler, series.name).target_scale))
+    return target.decode(out, np.asarray(scaler_for(scaler, series.name).target_scale))
 
 
 @torch.no_grad()
 def forecast_windows(
-    model: ForecastModule, windows: torch.Tensor, target_scale: np.ndarray
+    model: ForecastModule, windows: torch.Tensor, target_scale: np.ndarray, target: Target = RETURNS
 ) -> tuple[np.ndarray, np.ndarray]:
     """``predict_rows`` for windows already scaled and stacked (N, L, F'), one forward pass for all.
 
     ``target_scale`` is (H,) for one scaler or (N, H) with each window's own series scale.
     """
-    return unscale_outputs(model, model(windows).numpy(), target_scale)
-
-
-def unscale_outputs(model: ForecastModule, out: np.ndarray, target_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Network outputs (N, H, 1 + Q) back to cumulative log returns (or the variance, for a variance head)."""
-    out = out.astype("float64")
-    scale = np.asarray(target_scale, dtype="float64")
-    if model.target == "variance":  # the log of the scaled variance
-        return np.exp(out[..., 0]) * scale, out[..., 1:]
-    out *= scale[..., None]  # (H,) or (N, H) -> (..., H, 1): every output of a step
-    return out[..., 0], np.sort(out[..., 1:], axis=-1)
+    return target.decode(model(windows).numpy(), target_scale)
 
 
 class NeuralForecaster(Forecaster):
@@ -254,7 +253,7 @@ class NeuralForecaster(Forecaster):
         winsor_quantile: float | None = None,
         max_epochs: int | None = None,
         callbacks: list[Callback] | None = None,
-        target: str = "returns",
+        target: Target = RETURNS,
         per_series: bool = False,
     ):
         self.name = model_name if model_name != "lstm_family" else hparams["architecture"]
@@ -279,7 +278,7 @@ class NeuralForecaster(Forecaster):
             callbacks=self.callbacks,
             quantiles=self.quantiles,
             winsor_quantile=self.winsor_quantile,
-            target=self.target,
+            loss=self.target.loss(self.quantiles),
             per_series=self.per_series,
         )
 
@@ -296,7 +295,7 @@ class NeuralForecaster(Forecaster):
             self.cfg,
             quantiles=self.quantiles,
             winsor_quantile=self.winsor_quantile,
-            target=self.target,
+            loss=self.target.loss(self.quantiles),
             per_series=self.per_series,
         )
 
@@ -304,27 +303,27 @@ class NeuralForecaster(Forecaster):
         """Point forecasts and raw quantile bounds of the windows ending at ``rows`` (``predict_rows``)."""
         if self.result is None:
             raise RuntimeError(f"{self.name}: call fit() before forecast()")
-        return predict_rows(self.result.model, self.result.scaler, series, rows, self.lookback)
+        return predict_rows(self.result.model, self.result.scaler, series, rows, self.lookback, self.target)
 
 
 def neural_forecaster(cfg: RunConfig, model_name: str, hparams: dict[str, Any], **kwargs: Any) -> NeuralForecaster:
-    """A Lightning forecaster configured by the run: window, horizon, quantiles, winsorizing, target.
+    """A Lightning forecaster configured by the run: window, winsorizing, and the target's horizon, quantiles and head.
 
-    For the volatility target it forecasts one number per window (the variance of the next h
-    candles, on the variance view of the series: candlecast.forecasting.risk). With
-    ``multi_series.global_model`` it is one global model over every series it is fitted on.
+    The target (candlecast.forecasting.targets) decides what the network outputs: H steps with
+    quantiles for returns, one variance per window for volatility. With ``multi_series.global_model``
+    it is one global model over every series it is fitted on.
     """
     fc = cfg.features
-    volatility = cfg.target == "volatility"
+    target = target_of(cfg)
     kwargs.setdefault("per_series", cfg.multi_series.global_model)
     return NeuralForecaster(
         model_name,
         hparams,
         fc.lookback,
-        1 if volatility else fc.horizon,
+        target.network_horizon(fc.horizon),
         cfg.train,
-        [] if volatility else quantile_levels(cfg.predict.interval),
+        target.quantiles(cfg.predict.interval),
         fc.winsor_quantile if fc.denoise == "winsorize" else None,
-        target="variance" if volatility else "returns",
+        target=target,
         **kwargs,
     )

@@ -7,28 +7,23 @@ the same Forecaster interface on a *variance view* of the series. Value-at-Risk 
 variance forecast the same way for every model: the h-step return's alpha-quantile is
 ``q_alpha * sqrt(forecast)``, where ``q_alpha`` is the alpha-quantile of standardised returns on the
 fold's calibration block, tracked online through the test block like the return intervals.
-Folds, blocks and the no-peeking protocol are the return engine's (candlecast.forecasting.walkforward).
+Folds, blocks and the no-peeking protocol are the engine's (candlecast.forecasting.walkforward); the
+volatility target (candlecast.forecasting.targets.volatility) hands these to it.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.calibration import Calibration, adapt
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.metrics import dm_test
 from candlecast.forecasting.risk_metrics import mse_log, qlike, var_report
-from candlecast.forecasting.splits import Fold
-from candlecast.forecasting.walkforward import origins
-
-log = logging.getLogger(__name__)
+from candlecast.forecasting.splits import Fold, origins
 
 #: The columns of the printed risk table, in order (the CSV holds every metric).
 RISK_TABLE_COLUMNS = [
@@ -87,6 +82,17 @@ class RiskForecasts:
             cat([p.forecast for p in parts]),
             cat([p.returns for p in parts]),
             {k: cat([p.var[k] for p in parts]) for k in VAR_LEVELS},
+        )
+
+    def subset(self, mask: np.ndarray) -> RiskForecasts:
+        """The windows ``mask`` selects or reorders; the tracked quantiles and fit time belong to one fold."""
+        return RiskForecasts(
+            self.series[mask],
+            self.timestamps[mask],
+            self.realised[mask],
+            self.forecast[mask],
+            self.returns[mask],
+            {k: v[mask] for k, v in self.var.items()},
         )
 
 
@@ -165,74 +171,3 @@ def compare_risk(a: RiskForecasts, b: RiskForecasts, horizon: int, stride: int) 
     d = qlike(a.realised, a.forecast) - qlike(b.realised, b.forecast)
     keep = np.isfinite(d)  # windows with no variance proxy count for neither
     return dm_test(d[keep], lag, a.timestamps[keep])
-
-
-@dataclass
-class RiskResult:
-    """What a volatility backtest found: per-fold and pooled scores, and the forecasts they came from."""
-
-    per_fold: pd.DataFrame
-    summary: pd.DataFrame
-    forecasts: dict[str, list[RiskForecasts]]
-
-    def pooled(self, name: str) -> RiskForecasts:
-        """One model's risk forecasts over every fold, per series in time order."""
-        f = RiskForecasts.concat(self.forecasts[name])
-        order = np.lexsort((f.timestamps, f.series))
-        return RiskForecasts(
-            f.series[order],
-            f.timestamps[order],
-            f.realised[order],
-            f.forecast[order],
-            f.returns[order],
-            {k: v[order] for k, v in f.var.items()},
-        )
-
-
-def risk_backtest(
-    factories: dict[str, Callable[[], Forecaster]],
-    series: list[SeriesArrays],
-    folds: list[Fold],
-    stride: int,
-    step_ms: int,
-    adaptive_rate: float = 0.0,
-    references: tuple[str, ...] = ("garch", "har"),
-    on_fold: Callable[[str, int, dict[str, float]], None] | None = None,
-) -> RiskResult:
-    """Every variance model on the same folds and windows, with QLIKE ratios and DM tests against ``references``."""
-    horizon = series[0].targets.shape[1]
-    rows: list[dict] = []
-    parts: dict[str, list[RiskForecasts]] = {name: [] for name in factories}
-    for i, fold in enumerate(folds):
-        for name, factory in factories.items():
-            f = run_risk_fold(factory(), series, fold, stride, step_ms, adaptive_rate)
-            metrics = score_risk(f, horizon, step_ms) | {"fit_seconds": f.fit_seconds}
-            rows.append({"model": name, "fold": i, **metrics})
-            parts[name].append(f)
-            log.info("fold %d %s: QLIKE %.4f (%.1f s)", i, name, metrics["qlike"], f.fit_seconds)
-            if on_fold:
-                on_fold(name, i, metrics)
-    result = RiskResult(pd.DataFrame(rows), pd.DataFrame(), parts)
-    pooled = {name: result.pooled(name) for name in factories}
-    summary = []
-    for name, f in pooled.items():
-        metrics = score_risk(f, horizon, step_ms)
-        metrics["fit_seconds"] = float(sum(p.fit_seconds for p in parts[name]))
-        for ref in references:
-            if ref in pooled and ref != name:
-                metrics[f"qlike_ratio_{ref}"] = metrics["qlike"] / float(
-                    np.nanmean(qlike(pooled[ref].realised, pooled[ref].forecast))
-                )
-                metrics[f"dm_p_{ref}"] = compare_risk(f, pooled[ref], horizon, stride)[1]
-        summary.append({"model": name, **metrics})
-    result.summary = pd.DataFrame(summary).set_index("model")
-    _add_per_fold_ratios(result, references)
-    return result
-
-
-def _add_per_fold_ratios(result: RiskResult, references: tuple[str, ...]) -> None:
-    frame = result.per_fold
-    for ref in references:
-        ref_qlike = frame[frame["model"] == ref].set_index("fold")["qlike"]
-        if len(ref_qlike):
-            frame[f"qlike_ratio_{ref}"] = frame["qlike"] / frame["fold"].map(ref_qlike)

@@ -195,3 +195,15 @@ def evaluation_folds_for(timestamps: np.ndarray, cfg: RunConfig) -> list[Fold]:
         sp.window,
         sp.train_fraction,
     )
+
+
+class _Windows(Protocol):
+    timestamps: np.ndarray
+
+    def sample_rows(self, within: Range, need_targets: bool = True) -> np.ndarray: ...
+
+
+def origins(series: _Windows, within: Range, stride: int, step_ms: int) -> np.ndarray:
+    """A fold's forecast origins: rows ending a complete window inside ``within``, one every ``stride`` candles."""
+    rows = series.sample_rows(within)
+    return rows[((series.timestamps[rows] - within.start) // step_ms) % stride == 0]

@@ -1,275 +1,67 @@
-"""The walk-forward backtest: every model on the same folds and the same windows, next to naive.
+"""The walk-forward engine: every model on the same folds and the same windows, whatever the target.
 
-For each fold a fresh model fits on the training range (early-stopping on its own block), calibrates
-its interval on the calibration block, and forecasts the test windows, whose intervals then adapt as
-outcomes arrive (candlecast.forecasting.calibration); the naive random walk is scored on exactly those
-windows. Metrics are reported per fold and pooled over all test windows of all folds (each window on
-its own fold's scale, never averaged over folds). Trading the forecasts is the trading layer's
-(``candlecast trade backtest``): this engine scores forecasts, it does not simulate a strategy.
+For each fold a fresh model (a factory gives a new, unfitted one) goes through the target's fold
+protocol: fit on the training range (early-stopping on its own block), derive its intervals or
+Value-at-Risk on the calibration block, forecast the test windows. Metrics are reported per fold and
+pooled over all test windows of all folds (each window on its own fold's scale, never averaged over
+folds). Returns, volatility and any other target (candlecast.forecasting.targets) run through this
+one loop; the sweep, the evaluation and the gate all score through it. Trading the forecasts is the
+trading layer's (``candlecast trade backtest``): this engine scores forecasts, it simulates no strategy.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from candlecast.config import BacktestConfig
 from candlecast.features.windows import SeriesArrays
-from candlecast.forecasting.calibration import Calibration, adapt
 from candlecast.forecasting.interface import Forecaster
-from candlecast.forecasting.metrics import (
-    diebold_mariano,
-    forecast_metrics,
-    interval_metrics,
-    naive_scales,
-)
 from candlecast.forecasting.splits import Fold
-from candlecast.schema import Range
+from candlecast.forecasting.targets.base import BacktestResult, Target, Walk
 
 log = logging.getLogger(__name__)
 
-#: The columns of the printed table, in order (the CSV holds every metric).
-TABLE_COLUMNS = [
-    "rmse_ratio",
-    "rmse_ratio_first_step",
-    "rmse_ratio_last_step",
-    "mae_ratio",
-    "rmse",
-    "mase",
-    "rmsse",
-    "price_mape",
-    "directional_accuracy",
-    "coverage",
-    "coverage_static",
-    "width",
-    "pinball",
-    "dm_stat",
-    "dm_pvalue",
-]
-
-
-def origins(series: SeriesArrays, within: Range, stride: int, step_ms: int) -> np.ndarray:
-    """Rows ending a complete window inside ``within``, one every ``stride`` candles from its start."""
-    rows = series.sample_rows(within)
-    return rows[((series.timestamps[rows] - within.start) // step_ms) % stride == 0]
-
-
-@dataclass
-class Forecasts:
-    """One model's forecasts on one fold's test windows, pooled over series (in series, then time order)."""
-
-    series: np.ndarray  # (N,) series name per window
-    timestamps: np.ndarray  # (N,) window end (the forecast origin: open time of the last input candle), ms
-    close: np.ndarray  # (N,) close at the origin
-    y: np.ndarray  # (N, H) realised cumulative log returns
-    point: np.ndarray  # (N, H)
-    lower: np.ndarray  # (N, H) adaptive conformal interval
-    upper: np.ndarray  # (N, H)
-    static_lower: np.ndarray  # (N, H) the calibration block's split-conformal interval, never adapted
-    static_upper: np.ndarray  # (N, H)
-    scale_mae: np.ndarray  # (N, H) in-sample naive MAE per step of the window's fold (MASE denominator)
-    scale_rmse: np.ndarray  # (N, H) in-sample naive RMSE per step (RMSSE denominator)
-    calibration: Calibration | None = None  # the offsets tracked to the fold's last outcome
-    fit_seconds: float = 0.0
-
-    @classmethod
-    def concat(cls, parts: list[Forecasts]) -> Forecasts:
-        """Pool forecasts (folds or series) into one; calibration and fit time belong to one fold, so reset."""
-        # Any: the fields are named in _ARRAYS (all arrays), which mypy cannot match to the signature
-        arrays: dict[str, Any] = {k: np.concatenate([getattr(p, k) for p in parts]) for k in _ARRAYS}
-        return cls(**arrays)
-
-    def subset(self, mask: np.ndarray) -> Forecasts:
-        """The windows ``mask`` selects or reorders (a boolean mask or integer indices), all arrays alike."""
-        return Forecasts(*(getattr(self, k)[mask] for k in _ARRAYS))
-
-
-_ARRAYS = (
-    "series",
-    "timestamps",
-    "close",
-    "y",
-    "point",
-    "lower",
-    "upper",
-    "static_lower",
-    "static_upper",
-    "scale_mae",
-    "scale_rmse",
-)
-
-
-def run_fold(
-    model: Forecaster,
-    series: list[SeriesArrays],
-    fold: Fold,
-    interval: float,
-    stride: int,
-    step_ms: int,
-    adaptive_rate: float = 0.0,
-) -> Forecasts:
-    """Fit, calibrate on the calibration block, forecast test with adaptive intervals: every model's protocol.
-
-    The model cannot peek: ``fit`` gets the series cut at the end of the early-stopping block (whose
-    last targets end inside the purge gap), and ``forecast`` gets inputs with every target hidden.
-    The calibration block's residuals steered nothing before they set the interval.
-    """
-    start = time.perf_counter()
-    model.fit([s.until(fold.val.end) for s in series], fold)
-    cal = [(s, origins(s, fold.cal, stride, step_ms)) for s in series]
-    pc = [model.forecast(s.inputs_only(), rows) for s, rows in cal]
-    bounds = _stack_bounds([b for _, b in pc])
-    y_cal = np.concatenate([s.targets[rows] for s, rows in cal])
-    calibration = Calibration.fit(y_cal, np.concatenate([p for p, _ in pc]), bounds, interval)
-    scale_mae, scale_rmse = training_scales(series, fold.train)
-    parts: list[Forecasts] = []
-    raws: list[np.ndarray | None] = []
-    for s in series:
-        rows = origins(s, fold.test, stride, step_ms)
-        point, raw = model.forecast(s.inputs_only(), rows)
-        static_lower, static_upper = calibration.apply(point, raw)
-        n = len(rows)
-        parts.append(
-            Forecasts(
-                np.full(n, s.name),
-                s.timestamps[rows],
-                s.close[rows],
-                s.targets[rows],
-                point,
-                static_lower,
-                static_upper,
-                static_lower,
-                static_upper,
-                np.tile(scale_mae, (n, 1)),
-                np.tile(scale_rmse, (n, 1)),
-            )
-        )
-        raws.append(raw)
-    out = Forecasts.concat(parts)
-    horizon = out.y.shape[1]
-    out.lower, out.upper, out.calibration = adapt(
-        calibration,
-        out.y,
-        out.point,
-        _stack_bounds(raws),
-        out.timestamps,
-        known_after=horizon * step_ms,
-        rate=adaptive_rate,
-    )
-    out.fit_seconds = time.perf_counter() - start
-    return out
-
-
-def score(f: Forecasts, interval: float, stride: int) -> dict[str, float]:
-    """Every metric of one model's forecasts, with naive's on the same windows and the ratios."""
-    if len(f.y) == 0:
-        raise ValueError("no test windows to score: the test range holds no complete window")
-    model = forecast_metrics(f.y, f.point, f.close, f.scale_mae, f.scale_rmse)
-    naive = forecast_metrics(f.y, np.zeros_like(f.y), f.close, f.scale_mae, f.scale_rmse)
-    out = dict(model)
-    out.update(interval_metrics(f.y, f.point, f.lower, f.upper, interval))
-    out["coverage_static"] = float(np.mean((f.y >= f.static_lower) & (f.y <= f.static_upper)))
-    out["naive_rmse"], out["naive_mae"], out["naive_mase"] = naive["rmse"], naive["mae"], naive["mase"]
-    out["rmse_ratio"] = model["rmse"] / naive["rmse"]
-    out["mae_ratio"] = model["mae"] / naive["mae"]
-    step_rmse = np.sqrt(np.mean((f.y - f.point) ** 2, axis=0) / np.mean(f.y**2, axis=0))
-    out["rmse_ratio_first_step"], out["rmse_ratio_last_step"] = float(step_rmse[0]), float(step_rmse[-1])
-    out["dm_stat"], out["dm_pvalue"] = compare(f.y - f.point, f.y, f.timestamps, stride)
-    out["windows"] = float(len(f.y))
-    return out
-
-
-def compare(err_a: np.ndarray, err_b: np.ndarray, timestamps: np.ndarray, stride: int) -> tuple[float, float]:
-    """Diebold-Mariano of forecast a against b on the same windows (one-sided: a is better)."""
-    lag = int(np.ceil(err_a.shape[1] / stride)) - 1  # windows closer than H candles share targets
-    return diebold_mariano(err_a, err_b, lag, timestamps)
-
-
-def _stack_bounds(bounds: list[np.ndarray | None]) -> np.ndarray | None:
-    """One model's raw quantile bounds pooled over series; None for a model without quantiles.
-
-    A model has bounds for every series or for none: a mix would misalign the windows, so it raises.
-    """
-    present = [b for b in bounds if b is not None]
-    if not present:
-        return None
-    if len(present) != len(bounds):
-        raise ValueError(f"quantile bounds for {len(present)} of {len(bounds)} series: a model gives all or none")
-    return np.concatenate(present)
-
-
-def training_scales(series: list[SeriesArrays], train: Range) -> tuple[np.ndarray, np.ndarray]:
-    """The MASE/RMSSE denominators per step: naive's in-sample errors on the training windows, pooled."""
-    targets = np.concatenate([s.targets[s.sample_rows(train)] for s in series])
-    return naive_scales(targets)
-
-
-@dataclass
-class BacktestResult:
-    """What a walk-forward backtest found: per-fold and pooled scores, and the forecasts they came from.
-
-    The forecasts are kept so the gate can run Diebold-Mariano tests on the very windows it scored.
-    """
-
-    per_fold: pd.DataFrame  # one row per (model, fold)
-    summary: pd.DataFrame  # one row per model, over all folds' windows
-    forecasts: dict[str, list[Forecasts]] = field(default_factory=dict)  # per model, one per fold
-
-    def pooled(self, name: str) -> Forecasts:
-        """One model's forecasts over every fold, per series in time order."""
-        return _time_ordered(Forecasts.concat(self.forecasts[name]))
-
 
 def backtest(
+    target: Target,
     factories: dict[str, Callable[[], Forecaster]],
     series: list[SeriesArrays],
     folds: list[Fold],
-    interval: float,
-    cfg: BacktestConfig,
-    step_ms: int,
+    walk: Walk,
     on_fold: Callable[[str, int, dict[str, float]], None] | None = None,
-    adaptive_rate: float = 0.0,
 ) -> BacktestResult:
-    """Score every model (a factory gives a fresh, unfitted one per fold) on the same folds and windows.
-
-    ``adaptive_rate`` is the adaptive conformal step (``predict.adaptive_rate``); 0 keeps each fold's
-    split-conformal interval.
-    """
+    """Score every model (a factory gives a fresh, unfitted one per fold) on the same folds and windows."""
     rows: list[dict] = []
-    parts: dict[str, list[Forecasts]] = {name: [] for name in factories}
+    parts: dict[str, list] = {name: [] for name in factories}
     for i, fold in enumerate(folds):
         for name, factory in factories.items():
-            f = run_fold(factory(), series, fold, interval, cfg.stride, step_ms, adaptive_rate)
-            metrics = score(f, interval, cfg.stride)
+            f = target.run_fold(factory(), series, fold, walk)
+            metrics = target.score(f, walk)
             metrics["fit_seconds"] = f.fit_seconds
             rows.append({"model": name, "fold": i, **metrics})
             parts[name].append(f)
-            log.info("fold %d %s: rmse_ratio %.4f (%.1f s)", i, name, metrics["rmse_ratio"], f.fit_seconds)
+            log.info("fold %d %s: %s (%.1f s)", i, name, target.progress(metrics), f.fit_seconds)
             if on_fold:
                 on_fold(name, i, metrics)
+    result = BacktestResult(target, pd.DataFrame(rows), pd.DataFrame(), parts)
+    pooled = {name: result.pooled(name) for name in factories}
     summary = []
-    result = BacktestResult(pd.DataFrame(rows), pd.DataFrame(), parts)
-    for name, fs in parts.items():
-        metrics = score(result.pooled(name), interval, cfg.stride)
-        metrics["fit_seconds"] = float(sum(f.fit_seconds for f in fs))
+    for name, f in pooled.items():
+        metrics = target.score(f, walk)
+        metrics["fit_seconds"] = float(sum(p.fit_seconds for p in parts[name]))
+        metrics.update(target.against(name, f, pooled, walk))
         summary.append({"model": name, **metrics})
     result.summary = pd.DataFrame(summary).set_index("model")
+    target.per_fold_ratios(result, walk)
     return result
 
 
-def _time_ordered(f: Forecasts) -> Forecasts:
-    return f.subset(np.lexsort((f.timestamps, f.series)))
-
-
-def markdown_table(summary: pd.DataFrame, columns: list[str] | None = None) -> str:
+def markdown_table(summary: pd.DataFrame, columns: list[str]) -> str:
     """The summary as a GitHub markdown table (no extra dependency)."""
-    cols = [c for c in (columns or TABLE_COLUMNS) if c in summary.columns]
+    cols = [c for c in columns if c in summary.columns]
     lines = ["| model | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
     for name, row in summary.iterrows():
         lines.append(f"| {name} | " + " | ".join(_fmt(row[c]) for c in cols) + " |")

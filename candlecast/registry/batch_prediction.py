@@ -15,6 +15,7 @@ import pandas as pd
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
+from candlecast.forecasting.targets import target_of
 from candlecast.registry import aliases, tracking
 from candlecast.registry.bundle import ModelBundle
 from candlecast.registry.prediction import (
@@ -25,7 +26,7 @@ from candlecast.registry.prediction import (
     no_champion,
     with_lineage,
 )
-from candlecast.registry.prediction_store import RETURNS, RISK, prediction_store
+from candlecast.registry.prediction_store import prediction_store
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 
@@ -40,7 +41,7 @@ def symbol_chunks(cfg: RunConfig) -> list[list[str]]:
 def predict_chunk(settings: Settings, cfg: RunConfig, symbols: list[str]) -> PredictionOutcome:
     """Forecast ``symbols`` (of this config's exchange and timeframe) with the @champion, in one call."""
     name = cfg.promotion.model_name
-    kind = RISK if cfg.target == "volatility" else RETURNS
+    kind = target_of(cfg).store_kind
     client = tracking.client(settings)
     version = champion_version(client, name)
     if version is None:

@@ -28,6 +28,7 @@ from candlecast.features.exogenous import read_exogenous
 from candlecast.features.windows import SeriesScalers, input_width, one_hot, scaler_for, scaler_from_dict
 from candlecast.forecasting.calibration import Calibration
 from candlecast.forecasting.neural import build_model, forecast_windows
+from candlecast.forecasting.targets import Target, for_bundle
 from candlecast.models import ForecastModule
 from candlecast.schema import timeframe_ms
 
@@ -47,7 +48,7 @@ class BundleSpec:
     columns: list[str]  # the input features, in the order the model was trained on
     quantiles: list[float]  # levels of the model's quantile head
     calibration: dict[str, Any]  # Calibration fields: conformal offsets per step, tracked out of sample
-    target: str = "returns"  # or "variance": the volatility and Value-at-Risk of the next h candles
+    target: str = "returns"  # the target's bundle_key ("variance": volatility and Value-at-Risk of the next h candles)
     var_quantiles: dict[str, float] | None = None  # variance target: standardised return quantile per VaR level
     data_cutoff: int | None = None  # open time (ms) of the newest candle the model's run saw
     train_end: int | None = None  # the newest window (origin ms) it was trained on
@@ -72,7 +73,9 @@ class ModelBundle:
         self.spec = spec
         self.model = model.eval()
         self.scaler = scaler_from_dict(spec.scaler)
-        self.calibration = Calibration(**spec.calibration) if spec.target == "returns" else None
+        self.target: Target = for_bundle(spec.target)
+        # the interval offsets, for a target with intervals (the trading signals read their level)
+        self.calibration = Calibration(**spec.calibration) if spec.calibration else None
 
     @property
     def series_names(self) -> list[str] | None:
@@ -91,10 +94,10 @@ class ModelBundle:
         """Rebuild the network from the spec and load its weights (``weights_only``: no pickled code)."""
         directory = Path(directory)
         spec = BundleSpec(**json.loads((directory / SPEC_FILE).read_text()))
-        fc = spec.feature_config
-        horizon = 1 if spec.target == "variance" else fc.horizon
+        target = for_bundle(spec.target)
+        horizon = target.network_horizon(spec.feature_config.horizon)
         width = input_width(len(spec.columns), scaler_from_dict(spec.scaler))
-        model = build_model(spec.model_name, width, horizon, spec.hparams, spec.quantiles, spec.target)
+        model = build_model(spec.model_name, width, horizon, spec.hparams, spec.quantiles, target.loss(spec.quantiles))
         model.load_state_dict(torch.load(directory / WEIGHTS_FILE, weights_only=True))
         return cls(spec, model)
 
@@ -107,9 +110,9 @@ class ModelBundle:
         are re-read from the paths in the feature config (the live feed). ``symbol`` names the series
         for a global model (which scales and identifies each series by name). Returns one row per step:
         cutoff (last input candle open, ms), step, timestamp (open of the forecast candle, ms),
-        forecast, lower, upper (prices) and forecast_log_return. A risk bundle (variance target)
+        forecast, lower, upper (prices) and forecast_log_return. A risk bundle (volatility target)
         returns one row: the next h candles' forecast variance and volatility, and each Value-at-Risk
-        as a log return and as a price.
+        as a log return and as a price. The target (``spec.target``) shapes the rows.
         """
         return self._forecast([(symbol, candles)], cross)
 
@@ -137,14 +140,11 @@ class ModelBundle:
         exogenous = [read_exogenous(source.path, source.columns) for source in fc.exogenous]
         inputs = [self._last_window(candles, cross, exogenous, symbol) for symbol, candles in groups]
         windows = torch.from_numpy(np.stack([w for w, _, _, _ in inputs]))  # (S, L, F')
-        point, bounds = forecast_windows(self.model, windows, np.stack([scale for _, scale, _, _ in inputs]))
+        scales = np.stack([scale for _, scale, _, _ in inputs])
+        point, bounds = forecast_windows(self.model, windows, scales, self.target)
         cutoffs = np.array([cutoff for _, _, cutoff, _ in inputs], dtype="int64")
         closes = np.array([close for _, _, _, close in inputs], dtype="float64")
-        if self.calibration is None:
-            out = self._risk_frame(cutoffs, closes, point[:, 0])
-        else:
-            out = self._return_frame(cutoffs, closes, point, bounds)
-        return out
+        return self.target.frame(self.spec, cutoffs, closes, point, bounds)
 
     def _last_window(
         self, candles: pd.DataFrame, cross: dict[str, pd.DataFrame] | None, exogenous: list, symbol: str | None
@@ -196,41 +196,3 @@ class ModelBundle:
         if len(found) != 1:
             raise ValueError(f"series {symbol!r} is not one the global model was trained on: {names}")
         return found[0]
-
-    def _return_frame(
-        self, cutoffs: np.ndarray, closes: np.ndarray, point: np.ndarray, bounds: np.ndarray
-    ) -> pd.DataFrame:
-        """H rows per series: forecast prices with calibrated intervals and the log returns."""
-        assert self.calibration is not None
-        lower, upper = self.calibration.apply(point, bounds)
-        horizon = point.shape[1]
-        steps = np.tile(np.arange(1, horizon + 1), len(cutoffs))
-        cutoff = np.repeat(cutoffs, horizon)
-        close = np.repeat(closes, horizon)
-        return pd.DataFrame(
-            {
-                "cutoff": cutoff,
-                "step": steps,
-                "timestamp": cutoff + steps * timeframe_ms(self.spec.timeframe),
-                "forecast": close * np.exp(point.ravel()),
-                "lower": close * np.exp(lower.ravel()),
-                "upper": close * np.exp(upper.ravel()),
-                "forecast_log_return": point.ravel(),
-            }
-        )
-
-    def _risk_frame(self, cutoffs: np.ndarray, closes: np.ndarray, variances: np.ndarray) -> pd.DataFrame:
-        """One row per series: the next h candles' variance and volatility, and each VaR as a return and a price."""
-        horizon = self.spec.feature_config.horizon
-        volatility = np.sqrt(variances)
-        rows = {
-            "cutoff": cutoffs,
-            "horizon": horizon,
-            "timestamp": cutoffs + horizon * timeframe_ms(self.spec.timeframe),
-            "forecast_variance": variances,
-            "forecast_volatility": volatility,
-        }
-        for name, z in (self.spec.var_quantiles or {}).items():
-            rows[f"{name}_return"] = z * volatility
-            rows[f"{name}_price"] = closes * np.exp(z * volatility)
-        return pd.DataFrame(rows)

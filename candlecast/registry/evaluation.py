@@ -1,10 +1,11 @@
 """The evaluation of the best configuration: walk-forward over the untouched test range, next to the baselines.
 
-Each evaluation fold refits the model (and every baseline, and the current champion's configuration)
-on its training range, calibrates the intervals on its calibration block, and scores its test block
-with intervals that adapt as outcomes arrive. Then the configuration is refitted on every candle up
-to the cutoff (candlecast.registry.refit): that model ships. Per-fold and pooled metrics, the
-comparison with the champion on the same windows, tables and one forecast plot per series go to the run.
+One path for every target (returns, volatility, ...: candlecast.forecasting.targets). Each evaluation
+fold refits the model (and every baseline of the target, and the current champion's configuration)
+on its training range, derives its intervals or Value-at-Risk on its calibration block, and scores its
+test block. Then the configuration is refitted on every candle up to the cutoff
+(candlecast.registry.refit): that model ships. Per-fold and pooled metrics, the comparison with the
+champion on the same windows, tables and (for returns) one forecast plot per series go to the run.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 import pandas as pd
 
 from candlecast.config import RunConfig
@@ -29,7 +29,8 @@ from candlecast.forecasting.backtest import named_factories
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.neural import NeuralForecaster, neural_forecaster
 from candlecast.forecasting.splits import Plan, make_plan
-from candlecast.forecasting.walkforward import BacktestResult, backtest, compare, markdown_table
+from candlecast.forecasting.targets import Walk, target_of
+from candlecast.forecasting.walkforward import backtest, markdown_table
 from candlecast.registry import aliases, tracking
 from candlecast.registry.bundle import BundleSpec
 from candlecast.registry.plots import log_forecast_plots
@@ -39,9 +40,6 @@ from candlecast.schema import timeframe_ms
 from candlecast.settings import Settings
 
 log = logging.getLogger(__name__)
-
-#: Metrics of the model as the run logs them (the names the promotion gate reads).
-_LOGGED_AS = {"rmse_ratio", "mae_ratio", "dm_stat", "dm_pvalue", "naive_rmse", "naive_mae", "naive_mase", "windows"}
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ class EvaluationOutcome:
 def model_factories(
     cfg: RunConfig, model_name: str, hparams: dict[str, Any], final: list[NeuralForecaster] | None = None
 ) -> dict[str, Callable[[], Forecaster]]:
-    """The model and the configured baselines as fresh-per-fold factories: what promotion re-scores too.
+    """The model and the target's configured baselines as fresh-per-fold factories: what promotion re-scores too.
 
     ``final`` (if given) collects each fold's fitted neural forecaster, so the last can be shipped.
     """
@@ -67,88 +65,54 @@ def model_factories(
             final.append(forecaster)
         return forecaster
 
-    return {"model": model, **named_factories(cfg.backtest.baselines, cfg)}
+    return {"model": model, **named_factories(target_of(cfg).configured_baselines(cfg), cfg)}
 
 
 def evaluate_best(
     settings: Settings, cfg: RunConfig, series: list[SeriesArrays], sweep: SweepOutcome
 ) -> EvaluationOutcome:
-    """Walk the best trial's configuration forward over the test folds, refit it to the cutoff, log it."""
+    """Walk the best trial's configuration forward over the test folds, refit it to the cutoff, log it.
+
+    Any target: the run's ``Target`` scores the folds, names the metrics the gate reads and says what
+    the shipped model carries (interval offsets, VaR quantiles).
+    """
+    target = target_of(cfg)
     plan = make_plan(series, cfg)
     step_ms = timeframe_ms(cfg.data.timeframe)
+    walk = Walk.of(cfg, references=target.configured_baselines(cfg))
     fitted: list[NeuralForecaster] = []
     factories = model_factories(cfg, cfg.sweep.model, sweep.best_params, fitted)
     champion = comparable_champion(settings, cfg)
     if champion is not None:  # the gate compares with the champion's configuration refitted on these very folds
         factories["champion"] = lambda: neural_forecaster(cfg, champion[1].model_name, champion[1].hparams)
-    result = backtest(
-        factories,
-        series,
-        plan.test_folds,
-        cfg.predict.interval,
-        cfg.backtest,
-        step_ms,
-        adaptive_rate=cfg.predict.adaptive_rate,
-    )
-    results = _results(result, champion[0] if champion else None, cfg.backtest.stride)
+    result = backtest(target, factories, series, plan.test_folds, walk)
+    results = target.run_metrics(result, champion[0] if champion else None, walk)
     epochs = refit_epochs(fitted)
-    calibration = result.forecasts["model"][-1].calibration
-    assert calibration is not None
+    shipped = target.shipped(result.forecasts["model"][-1])
     calibration_end = plan.test.end - cfg.features.horizon * step_ms
     refit_start = time.perf_counter()
-    bundle, final = refit_bundle(cfg, series, sweep.best_params, epochs, calibration, calibration_end)
+    bundle, final = refit_bundle(cfg, series, sweep.best_params, epochs, shipped, calibration_end)
     results["refit_seconds"] = time.perf_counter() - refit_start
     results["refit_epochs"] = float(epochs)
     spec = bundle.spec
-    client = tracking.client(settings)
+    tables = f"tables/{target.table_prefix}"
     with mlflow.start_run(run_id=sweep.parent_run_id):
         mlflow.log_params({f"final.{k}": v for k, v in sweep.best_params.items()})
         mlflow.log_params(lineage(cfg, series, plan, spec, final))
         mlflow.log_metrics(results)
         mlflow.log_dict(cfg.model_dump(mode="json"), "config/run_config.json")
-        mlflow.log_text(result.per_fold.to_csv(index=False), "tables/backtest_per_fold.csv")
-        mlflow.log_text(result.summary.to_csv(), "tables/backtest_summary.csv")
-        mlflow.log_text(markdown_table(result.summary), "tables/backtest_summary.md")
-        log_forecast_plots(result.pooled("model"), cfg.predict.interval)
+        mlflow.log_text(result.per_fold.to_csv(index=False), f"{tables}_per_fold.csv")
+        mlflow.log_text(result.summary.to_csv(), f"{tables}_summary.csv")
+        mlflow.log_text(markdown_table(result.summary, target.table_columns), f"{tables}_summary.md")
+        if target.forecast_plot:
+            log_forecast_plots(result.pooled("model"), cfg.predict.interval)
         with tempfile.TemporaryDirectory() as tmp:
             saved = bundle.save(Path(tmp) / "bundle")
             example = input_example(settings, cfg, spec.min_candles)
             model_uri = aliases.log_bundle(saved, example, cfg.series[0].symbol)
-    client.set_tag(sweep.parent_run_id, "candlecast.stage", "evaluated")
-    log.info(
-        "test rmse_ratio vs naive %.4f (DM p %.3f), coverage %.2f; refitted to %s in %.1f s",
-        results["rmse_ratio"],
-        results["dm_pvalue"],
-        results["test_coverage"],
-        iso(spec.train_end),
-        results["refit_seconds"],
-    )
+    tracking.client(settings).set_tag(sweep.parent_run_id, "candlecast.stage", "evaluated")
+    log.info("%s; refitted to %s in %.1f s", target.headline(results), iso(spec.train_end), results["refit_seconds"])
     return EvaluationOutcome(run_id=sweep.parent_run_id, model_uri=model_uri, metrics=results)
-
-
-def _results(result: BacktestResult, champion: str | None, stride: int) -> dict[str, float]:
-    """The run's metrics: the model's pooled test metrics, per fold, per series, baselines, the champion."""
-    summary, per_fold = result.summary, result.per_fold
-    results = {(k if k in _LOGGED_AS else f"test_{k}"): float(v) for k, v in summary.loc["model"].items()}
-    forecasts = result.pooled("model")
-    if champion is not None:
-        theirs = result.pooled("champion")
-        results["champion.version"] = float(champion)
-        results["champion.rmse_ratio"] = float(summary.loc["champion", "rmse_ratio"])
-        _, results["champion.dm_pvalue"] = compare(
-            forecasts.y - forecasts.point, theirs.y - theirs.point, forecasts.timestamps, stride
-        )
-    for name in summary.index.drop(["model", *(["champion"] if champion is not None else [])]):
-        for k in ("rmse_ratio", "directional_accuracy", "coverage", "dm_pvalue"):
-            results[f"baseline.{name}.{k}"] = float(summary.loc[name, k])
-    for _, row in per_fold[per_fold["model"] == "model"].iterrows():
-        for k in ("rmse_ratio", "coverage"):
-            results[f"fold{int(row['fold'])}.{k}"] = float(row[k])
-    for name in np.unique(forecasts.series):
-        mask = forecasts.series == name
-        y, p = forecasts.y[mask], forecasts.point[mask]
-        results[f"{name}.rmse_ratio"] = float(np.sqrt(np.mean((y - p) ** 2) / np.mean(y**2)))
-    return results
 
 
 def lineage(
@@ -158,6 +122,7 @@ def lineage(
     assert final.result is not None
     return {
         "model": cfg.sweep.model,
+        "target": cfg.target,
         "lookback": cfg.features.lookback,
         "horizon": cfg.features.horizon,
         "features": ",".join(series[0].columns),
@@ -186,11 +151,10 @@ def comparable_champion(settings: Settings, cfg: RunConfig) -> tuple[str, Bundle
     if found is None:
         return None
     version, spec = found
-    target = "variance" if cfg.target == "volatility" else "returns"
     same = (
         spec.timeframe == cfg.data.timeframe
         and spec.features == cfg.features.model_dump(mode="json")
-        and spec.target == target
+        and target_of(cfg).bundle_key == spec.target
     )
     if not same:
         log.info("champion v%s used other features or timeframe: it cannot be compared on these folds", version)

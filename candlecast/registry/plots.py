@@ -5,7 +5,7 @@ from __future__ import annotations
 import mlflow
 import numpy as np
 
-from candlecast.forecasting.walkforward import Forecasts
+from candlecast.forecasting.returns import Forecasts
 
 
 def log_forecast_plots(f: Forecasts, interval: float, last: int = 400) -> list[str]:

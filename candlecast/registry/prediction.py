@@ -17,8 +17,9 @@ import pandas as pd
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
+from candlecast.forecasting.targets import target_of
 from candlecast.registry import aliases, tracking
-from candlecast.registry.prediction_store import RETURNS, RISK, prediction_store
+from candlecast.registry.prediction_store import RISK, prediction_store
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 
@@ -39,17 +40,17 @@ class ChampionRefused(ValueError):
 
 
 def predict_champion(settings: Settings, cfg: RunConfig) -> PredictionOutcome:
-    """Forecast every configured series with models:/<promotion.model_name>@champion (returns, or risk)."""
-    return _predict_with(settings, cfg, cfg.promotion.model_name, RISK if cfg.target == "volatility" else RETURNS)
+    """Forecast every configured series with models:/<promotion.model_name>@champion, into its target's store."""
+    return _predict_with(settings, cfg, cfg.promotion.model_name, target_of(cfg).store_kind)
 
 
 def predict_risk_champion(settings: Settings, cfg: RunConfig) -> PredictionOutcome:
     """Beside a return model's forecasts: volatility and VaR from models:/<predict.risk_model_name>@champion.
 
-    Skipped (with the reason) for a volatility config (its own model is the risk model), when
-    ``predict.risk_model_name`` is null, or when no risk model has passed its gate yet.
+    Skipped (with the reason) for a config whose own target fills the risk store (its own model is the
+    risk model), when ``predict.risk_model_name`` is null, or when no risk model has passed its gate yet.
     """
-    if cfg.target == "volatility":
+    if target_of(cfg).store_kind == RISK:
         return PredictionOutcome(model_version=None, skipped="this config's own model forecasts the risk")
     if cfg.predict.risk_model_name is None:
         return PredictionOutcome(model_version=None, skipped="predict.risk_model_name is null: no risk forecasts")

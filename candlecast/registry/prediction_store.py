@@ -15,8 +15,7 @@ from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 
 #: What a store holds: return forecasts (one row per step) or risk forecasts (one row per cutoff).
-RETURNS, RISK = "returns", "risk"
-_TABLES = {RETURNS: "predictions", RISK: "risk_predictions"}
+RETURNS, RISK = "returns", "risk"  # the shipped targets' store kinds (Target.store_kind); others get <kind>_predictions
 
 
 class ParquetPredictionStore:
@@ -55,7 +54,7 @@ class SqlPredictionStore:
     A write is a delete and an insert in one transaction.
     """
 
-    def __init__(self, url: str, table: str = _TABLES[RETURNS]):
+    def __init__(self, url: str, table: str = "predictions"):
         import sqlalchemy
 
         self.engine = sqlalchemy.create_engine(url)
@@ -111,5 +110,7 @@ def prediction_store(
 ) -> ParquetPredictionStore | SqlPredictionStore:
     """Return forecasts under ``<home>/predictions``, risk forecasts under ``<home>/risk_predictions``."""
     if url:
-        return SqlPredictionStore(url, _TABLES[kind])
-    return ParquetPredictionStore(settings.predictions_dir if kind == RETURNS else settings.root / "risk_predictions")
+        return SqlPredictionStore(url, "predictions" if kind == RETURNS else f"{kind}_predictions")
+    return ParquetPredictionStore(
+        settings.predictions_dir if kind == RETURNS else settings.root / f"{kind}_predictions"
+    )

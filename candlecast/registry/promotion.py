@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from mlflow.tracking import MlflowClient
 
 from candlecast.config import PromotionConfig
+from candlecast.forecasting.targets import Target
 from candlecast.registry import aliases
 from candlecast.settings import Settings
 
@@ -26,16 +27,19 @@ class Decision:
     reasons: tuple[str, ...]
 
 
-def decide(challenger: dict[str, float], champion: dict[str, float] | None, policy: PromotionConfig) -> Decision:
+def decide(
+    challenger: dict[str, float], champion: dict[str, float] | None, policy: PromotionConfig, target: Target
+) -> Decision:
     """Promote only a challenger that beats its reference and the champion by the policy's margins, significantly.
 
-    For return models the score is ``rmse_ratio``, RMSE over the naive random walk's on the same
-    windows; for risk models (their metrics carry ``qlike_ratio``) it is QLIKE over the best classical
-    volatility model's. ``dm_pvalue`` is the one-sided Diebold-Mariano p-value against that
-    reference. ``champion`` holds the champion's score and the challenger's ``dm_pvalue`` against it,
-    both measured on the challenger's own windows, or None when there is no champion.
+    The target names the score (``target.gate_metric``) and what it is a ratio to: for returns
+    ``rmse_ratio``, RMSE over the naive random walk's on the same windows; for volatility
+    ``qlike_ratio``, QLIKE over the best classical volatility model's. ``dm_pvalue`` is the one-sided
+    Diebold-Mariano p-value against that reference. ``champion`` holds the champion's score and the
+    challenger's ``dm_pvalue`` against it, both measured on the challenger's own windows, or None
+    when there is no champion.
     """
-    metric, reference = score_of(challenger)
+    metric, reference = target.gate_metric, target.gate_reference
     checks: list[tuple[bool, str]] = []
     ratio = challenger[metric]
     bar = 1.0 - policy.min_gain_vs_naive
@@ -51,13 +55,6 @@ def decide(challenger: dict[str, float], champion: dict[str, float] | None, poli
     if policy.max_dm_pvalue_vs_champion is not None:
         checks.append(_significant(champion.get("dm_pvalue"), policy.max_dm_pvalue_vs_champion, "the champion"))
     return Decision(promote=all(ok for ok, _ in checks), reasons=tuple(reason for _, reason in checks))
-
-
-def score_of(metrics: dict[str, float]) -> tuple[str, str]:
-    """(the metric the gate reads, what it is a ratio to): risk runs log ``qlike_ratio``, return runs ``rmse_ratio``."""
-    if "qlike_ratio" in metrics:
-        return "qlike_ratio", "the best classical volatility model"
-    return "rmse_ratio", "naive"
 
 
 def _significant(p: float | None, limit: float, against: str) -> tuple[bool, str]:
@@ -83,22 +80,24 @@ def promote(
     client: MlflowClient,
     settings: Settings,
     policy: PromotionConfig,
+    target: Target,
     model_uri: str,
     run_id: str,
     metrics: dict[str, float],
 ) -> PromotionOutcome:
     """Register the evaluated model as @challenger, then move @champion to it if the gate says so."""
     name = policy.model_name
-    metric, _ = score_of(metrics)
+    metric = target.gate_metric
     version = aliases.register(client, name, model_uri, run_id, {metric: f"{metrics[metric]:.6f}"})
     client.set_registered_model_alias(name, aliases.CHALLENGER, version)
-    return gate_version(client, settings, policy, version, metrics)
+    return gate_version(client, settings, policy, target, version, metrics)
 
 
 def gate_version(
     client: MlflowClient,
     settings: Settings,
     policy: PromotionConfig,
+    target: Target,
     version: str,
     metrics: dict[str, float],
     force: bool = False,
@@ -106,7 +105,7 @@ def gate_version(
     """Decide and move @champion under the promotion lock; record the decision, with its numbers, on the version.
 
     The champion is judged only on the challenger's own windows: the evaluation refits the
-    champion's configuration on the challenger's folds (``champion.rmse_ratio``,
+    champion's configuration on the challenger's folds (``champion.<gate metric>``,
     ``champion.dm_pvalue``). When it could not (another timeframe or other features), or it refitted
     another version than the champion of now, the gate refuses with that reason rather than compare
     numbers from different periods; ``candlecast promote --force`` overrides it.
@@ -118,14 +117,14 @@ def gate_version(
         unavailable = None
         if champion is not None and champion != version:
             if metrics.get("champion.version") == float(champion):
-                champion_metrics = {k: metrics[f"champion.{k}"] for k in (score_of(metrics)[0], "dm_pvalue")}
+                champion_metrics = {k: metrics[f"champion.{k}"] for k in (target.gate_metric, "dm_pvalue")}
                 how = "refitted and scored on the same folds"
             else:
                 unavailable = (
                     f"champion v{champion} was not refitted on this challenger's folds (other features or "
                     "timeframe, or it changed during the evaluation): no comparison on the same windows, refused"
                 )
-        decision = decide(metrics, champion_metrics, policy)
+        decision = decide(metrics, champion_metrics, policy, target)
         if unavailable:
             decision = Decision(False, (*decision.reasons[:-1], unavailable))
         if force:
@@ -138,7 +137,9 @@ def gate_version(
             "promotion.decision": "promoted" if decision.promote else "refused",
             "promotion.reasons": "; ".join(decision.reasons),
             "promotion.compared_with": f"{champion} ({how})" if champion_metrics else "none",
-            "promotion.numbers": ", ".join(f"{k}={v:.6g}" for k, v in sorted(metrics.items()) if _is_gate_number(k)),
+            "promotion.numbers": ", ".join(
+                f"{k}={v:.6g}" for k, v in sorted(metrics.items()) if _is_gate_number(k, target)
+            ),
             "promotion.decided_at": datetime.now(UTC).isoformat(),
         }
         if force:
@@ -150,5 +151,5 @@ def gate_version(
     return PromotionOutcome(name, version, decision.promote, decision.reasons, new_champion, run_id, metrics)
 
 
-def _is_gate_number(key: str) -> bool:
-    return key.removeprefix("champion.") in ("rmse_ratio", "qlike_ratio", "dm_pvalue", "version")
+def _is_gate_number(key: str, target: Target) -> bool:
+    return key.removeprefix("champion.") in (target.gate_metric, "dm_pvalue", "version")

@@ -10,13 +10,14 @@ offsets that adaptive calibration tracked out of sample to the end of the last t
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 
 from candlecast.config import RunConfig
 from candlecast.features.windows import SeriesArrays
-from candlecast.forecasting.calibration import Calibration
 from candlecast.forecasting.neural import NeuralForecaster, neural_forecaster
+from candlecast.forecasting.targets import target_of
 from candlecast.registry.bundle import BundleSpec, ModelBundle
 from candlecast.schema import Range
 
@@ -34,15 +35,16 @@ def refit_bundle(
     series: list[SeriesArrays],
     hparams: dict,
     epochs: int,
-    calibration: Calibration | None,
+    shipped: dict[str, Any],
     calibration_end: int,
-    var_quantiles: dict[str, float] | None = None,
 ) -> tuple[ModelBundle, NeuralForecaster]:
-    """Fit the configuration on all windows up to the cutoff and bundle it with its lineage.
+    """Fit the configuration on all windows up to the cutoff (on the target's label) and bundle it with its lineage.
 
-    For the volatility target ``series`` are variance views and ``var_quantiles`` replace the interval
-    calibration.
+    ``shipped`` holds what the target carries out of the last test fold (``Target.shipped``: interval
+    offsets, or the VaR quantiles).
     """
+    target = target_of(cfg)
+    series = [target.view(s) for s in series]
     first = min(int(s.timestamps[0]) for s in series)
     cutoff = max(int(s.timestamps[-1]) for s in series)
     train = Range(first, cutoff)
@@ -58,9 +60,9 @@ def refit_bundle(
         scaler=asdict(final.result.scaler),
         columns=list(series[0].columns),
         quantiles=final.quantiles,
-        calibration=asdict(calibration) if calibration is not None else {},
-        target=final.target,
-        var_quantiles=var_quantiles,
+        calibration=shipped.get("calibration", {}),
+        target=target.bundle_key,
+        var_quantiles=shipped.get("var_quantiles"),
         data_cutoff=cutoff,
         train_end=train_end,
         calibration_end=calibration_end,

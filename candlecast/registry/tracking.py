@@ -143,11 +143,13 @@ def log_summary(
     metrics: dict[str, float],
     decision: str | None = None,
     reasons: tuple[str, ...] = (),
+    gate_metric: str = "rmse_ratio",
 ) -> None:
     """Put the headline first in the MLflow UI: the run's description, a summary.md artifact and a decision tag.
 
     The run page shows its description above everything else; the metrics tab lists 50-odd metrics in
     alphabetical order, so the decision and the ratios to naive go where a reader looks first.
+    ``gate_metric`` is the target's (``Target.gate_metric``): the ratio the run's name shows.
     """
     c = client(settings)
     text = summary_markdown(metrics, decision, reasons)
@@ -155,17 +157,18 @@ def log_summary(
     c.log_text(run_id, text, "summary.md")
     if decision:
         c.set_tag(run_id, "decision", decision)
-        c.set_tag(run_id, "mlflow.runName", headline_run_name(c.get_run(run_id).info.run_name, metrics, decision))
+        name = headline_run_name(c.get_run(run_id).info.run_name, metrics, decision, gate_metric)
+        c.set_tag(run_id, "mlflow.runName", name)
 
 
-def headline_run_name(name: str | None, metrics: dict[str, float], decision: str) -> str:
+def headline_run_name(name: str | None, metrics: dict[str, float], decision: str, key: str) -> str:
     """``<name> · rmse_ratio 0.6624 · promoted``: the runs table shows names, never chosen metric columns.
 
     MLflow keeps a user's column choices in the browser, so the one place every reader of the runs
     table sees the result is the name. Idempotent: a second call replaces the earlier headline.
+    ``key`` is the target's gate metric.
     """
     base = (name or "run").split(" · ")[0]
-    key = "qlike_ratio" if "qlike_ratio" in metrics else "rmse_ratio"
     verdict = "promoted" if "promoted to @champion" in decision else "refused"
     ratio = metrics.get(key)
     return " · ".join([base, *([f"{key} {ratio:.4f}"] if ratio is not None else []), verdict])

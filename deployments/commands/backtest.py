@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from candlecast.deployments.commands.common import ConfigOption, console, load_config, offline_defaults, print_table
-
-#: Terminal columns (metric -> short label); the CSV and markdown files hold every metric.
-_SHOWN = {
-    "rmse_ratio": "RMSE/naive",
-    "rmse_ratio_first_step": "step 1",
-    "rmse_ratio_last_step": "step H",
-    "directional_accuracy": "dir.acc",
-    "coverage": "cover",
-    "dm_pvalue": "DM p",
-    "fit_seconds": "fit s",
-}
-_SHOWN_RISK = {
-    "qlike": "QLIKE",
-    "qlike_ratio_garch": "/GARCH",
-    "qlike_ratio_har": "/HAR",
-    "dm_p_garch": "DM p GARCH",
-    "dm_p_har": "DM p HAR",
-    "var95_hit_rate": "VaR95 hits",
-    "var99_hit_rate": "VaR99 hits",
-    "var99_kupiec_p": "Kupiec p",
-    "var99_christoffersen_p": "Christ. p",
-    "fit_seconds": "fit s",
-}
 
 
 def backtest(
@@ -82,6 +60,7 @@ def backtest(
     offline_defaults()
     cfg = load_config(config)
     from candlecast.forecasting.backtest import load_source, run_backtest, write_tables
+    from candlecast.forecasting.targets import target_of
     from candlecast.settings import Settings
 
     out = out or Settings().root / "backtests"
@@ -108,33 +87,26 @@ def backtest(
         update("backtest", stride=stride)
         if target is not None:
             cfg = cfg.model_validate({**cfg.model_dump(), "target": target})
-        default = (
-            "naive_vol,ewma,garch,gjr_garch,har,lstm"
-            if cfg.target == "volatility"
-            else "naive,drift,snaive,ridge,ets,lstm"
-        )
-        names = [m.strip() for m in (models or default).split(",") if m.strip()]
+        forecast = target_of(cfg)  # the option above names it; this is its plug-in
+        names = [m.strip() for m in (models or forecast.default_models).split(",") if m.strip()]
         contexts = [load_source(c) for c in cross or []]
         for text in data:
             source = load_source(text)
             console.print(
                 f"[bold]{source.name}[/bold]: {len(source.candles)} {source.timeframe} candles, models {names}"
             )
-            result, fold_list = run_backtest(source, names, cfg, contexts, on_fold=_progress)
+            result, fold_list = run_backtest(source, names, cfg, contexts, on_fold=partial(_progress, forecast))
             header = _header(source.name, cfg, fold_list)
             paths = write_tables(result, out, source.name, header)
-            _print(result.summary, header)
+            _print(result.summary, header, forecast.shown)
             console.print("written: " + ", ".join(str(p) for p in paths))
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
 
 
-def _progress(name: str, fold: int, metrics: dict[str, float]) -> None:
-    if "qlike" in metrics:
-        score = f"QLIKE {metrics['qlike']:.4f}  VaR99 hits {metrics['var99_hit_rate']:.3f}"
-    else:
-        score = f"RMSE/naive {metrics['rmse_ratio']:.4f}  coverage {metrics['coverage']:.3f}"
+def _progress(target, name: str, fold: int, metrics: dict[str, float]) -> None:
+    score = target.progress(metrics)
     console.print(f"  fold {fold} {name:15s} {score} ({metrics['fit_seconds']:.0f} s)", highlight=False)
 
 
@@ -152,8 +124,8 @@ def _header(name: str, cfg, folds) -> str:
     return f"{name}: horizon {fc.horizon}, lookback {fc.lookback}, stride {bt.stride}. {spans}"
 
 
-def _print(summary, header: str) -> None:
-    shown = _SHOWN_RISK if "qlike" in summary.columns else _SHOWN
+def _print(summary, header: str, shown: dict[str, str]) -> None:
+    """The target's columns (metric -> short label); the CSV and markdown files hold every metric."""
     cols = [c for c in shown if c in summary.columns]
     rows = [[str(name), *(_cell(row[c]) for c in cols)] for name, row in summary.iterrows()]
     print_table(header, ["model", *(shown[c] for c in cols)], rows)

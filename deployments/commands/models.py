@@ -59,6 +59,7 @@ def promote(
     cfg = load_config(config)
     from mlflow.exceptions import MlflowException
 
+    from candlecast.forecasting.targets import target_of
     from candlecast.registry import tracking
     from candlecast.registry.promotion import gate_version
     from candlecast.settings import Settings
@@ -69,7 +70,8 @@ def promote(
         run_id = client.get_model_version(cfg.promotion.model_name, version).run_id
     except MlflowException:
         raise fail(f"{cfg.promotion.model_name} has no version {version}: see `{command_hint('models')}`") from None
-    outcome = gate_version(client, settings, cfg.promotion, version, client.get_run(run_id).data.metrics, force=force)
+    metrics = client.get_run(run_id).data.metrics
+    outcome = gate_version(client, settings, cfg.promotion, target_of(cfg), version, metrics, force=force)
     verdict = "[green]promoted to @champion[/green]" if outcome.promoted else "[yellow]refused[/yellow]"
     console.print(f"{cfg.promotion.model_name} v{version}: {verdict}")
     for reason in outcome.reasons:

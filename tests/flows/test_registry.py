@@ -14,6 +14,7 @@ import mlflow
 import pytest
 
 from candlecast.config import PromotionConfig
+from candlecast.forecasting.targets.returns import RETURNS
 from candlecast.registry import aliases, tracking
 from candlecast.registry.promotion import gate_version, promote
 from candlecast.settings import Settings
@@ -65,27 +66,27 @@ def settings(home) -> Settings:
 
 def test_gate_rules_forced_promotion_and_rollback(settings):
     client = tracking.client(settings)
-    v1 = promote(client, settings, POLICY, *_candidate(settings, 0.99))
+    v1 = promote(client, settings, POLICY, RETURNS, *_candidate(settings, 0.99))
     assert v1.promoted and v1.champion == "1"
 
-    worse = promote(client, settings, POLICY, *_candidate(settings, 0.995, champion=("1", 0.99)))
+    worse = promote(client, settings, POLICY, RETURNS, *_candidate(settings, 0.995, champion=("1", 0.99)))
     assert not worse.promoted and worse.champion == "1"
     assert aliases.aliases(client, "gate-test") == {"champion": "1", "challenger": "2"}
     tags = client.get_model_version("gate-test", "2").tags
     assert tags["promotion.decision"] == "refused" and "(champion 0.9900)" in tags["promotion.reasons"]
     assert tags["promotion.compared_with"] == "1 (refitted and scored on the same folds)"
 
-    better = promote(client, settings, POLICY, *_candidate(settings, 0.97, champion=("1", 0.99)))
+    better = promote(client, settings, POLICY, RETURNS, *_candidate(settings, 0.97, champion=("1", 0.99)))
     assert better.promoted
     assert aliases.aliases(client, "gate-test") == {"champion": "3", "challenger": "3", "previous": "1"}
 
     # scores against a champion that is not the champion of now are not compared: refused, saying why
-    stale = promote(client, settings, POLICY, *_candidate(settings, 0.9, champion=("1", 0.99)))
+    stale = promote(client, settings, POLICY, RETURNS, *_candidate(settings, 0.9, champion=("1", 0.99)))
     assert not stale.promoted and "champion v3 was not refitted" in stale.reasons[-1]
 
-    loser = promote(client, settings, POLICY, *_candidate(settings, 1.01, champion=("3", 0.97)))
+    loser = promote(client, settings, POLICY, RETURNS, *_candidate(settings, 1.01, champion=("3", 0.97)))
     assert not loser.promoted
-    forced = gate_version(client, settings, POLICY, loser.version, loser.metrics, force=True)
+    forced = gate_version(client, settings, POLICY, RETURNS, loser.version, loser.metrics, force=True)
     assert forced.promoted and aliases.alias_version(client, "gate-test", "champion") == "5"
     tags = client.get_model_version("gate-test", "5").tags
     assert tags["promotion.forced"] == "true" and tags["promotion.reasons"].startswith("forced by")
@@ -102,7 +103,7 @@ def test_gate_rules_forced_promotion_and_rollback(settings):
 
 def test_compare_and_set_refuses_a_stale_champion(settings):
     client = tracking.client(settings)
-    promote(client, settings, POLICY, *_candidate(settings, 0.99))
+    promote(client, settings, POLICY, RETURNS, *_candidate(settings, 0.99))
     version = aliases.register(client, "gate-test", _candidate(settings, 0.9)[0], "", {})
     with pytest.raises(aliases.ChampionMoved, match="moved from version None to 1"):
         aliases.move_champion(client, "gate-test", version, expected=None)
@@ -115,7 +116,7 @@ def _promote_in_process(home: str, model_uri: str, run_id: str, metrics: dict[st
     client = tracking.client(settings)
     version = aliases.register(client, "gate-test", model_uri, run_id, {})
     barrier.wait(30)
-    gate_version(client, settings, POLICY, version, metrics)
+    gate_version(client, settings, POLICY, RETURNS, version, metrics)
 
 
 def test_concurrent_promotions_leave_one_champion_and_keep_previous(settings):
@@ -125,7 +126,7 @@ def test_concurrent_promotions_leave_one_champion_and_keep_previous(settings):
     finds a champion it was not scored against, so it is refused with that reason, not compared.
     """
     client = tracking.client(settings)
-    promote(client, settings, POLICY, *_candidate(settings, 0.99))
+    promote(client, settings, POLICY, RETURNS, *_candidate(settings, 0.99))
     candidates = [_candidate(settings, ratio, champion=("1", 0.99)) for ratio in (0.95, 0.97)]
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(2)

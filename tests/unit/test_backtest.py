@@ -5,19 +5,22 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from candlecast.config import BacktestConfig, FeatureConfig, TrainConfig
+from candlecast.config import FeatureConfig, TrainConfig
 from candlecast.features.compute import series_features
 from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.baselines import make_baseline
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.neural import NeuralForecaster
-from candlecast.forecasting.splits import walk_forward
-from candlecast.forecasting.walkforward import backtest, markdown_table, origins
+from candlecast.forecasting.splits import origins, walk_forward
+from candlecast.forecasting.targets import Walk
+from candlecast.forecasting.targets.returns import RETURNS
+from candlecast.forecasting.walkforward import backtest, markdown_table
 
 HOUR = 3_600_000
 START = 1_704_067_200_000
 FC = FeatureConfig(lookback=12, horizon=4, vol_window=12)
-CFG = BacktestConfig()
+WALK = Walk(step_ms=HOUR, horizon=FC.horizon, interval=0.8, stride=1)
+ADAPTIVE = Walk(step_ms=HOUR, horizon=FC.horizon, interval=0.8, stride=1, adaptive_rate=0.02)
 
 
 def ar1_candles(n: int, phi: float = 0.4, seed: int = 0) -> pd.DataFrame:
@@ -71,7 +74,7 @@ class Spy(Forecaster):
 def test_every_model_is_scored_on_the_same_windows():
     s = arrays(ar1_candles(3000))
     folds = folds_of(s)
-    result = backtest({n: baseline(n) for n in ("naive", "drift", "ridge")}, [s], folds, 0.8, CFG, HOUR)
+    result = backtest(RETURNS, {n: baseline(n) for n in ("naive", "drift", "ridge")}, [s], folds, WALK)
     stamps = [result.pooled(n).timestamps for n in ("naive", "drift", "ridge")]
     assert all(np.array_equal(stamps[0], other) for other in stamps[1:])
     assert len(result.per_fold) == 3 * len(folds)
@@ -83,14 +86,14 @@ def test_every_model_is_scored_on_the_same_windows():
     # AR(1) with phi 0.4: a linear model beats the random walk, and the DM test says so
     assert result.summary.loc["ridge", "rmse_ratio_first_step"] < 0.95
     assert result.summary.loc["ridge", "dm_pvalue"] < 0.01
-    assert "| ridge |" in markdown_table(result.summary)
+    assert "| ridge |" in markdown_table(result.summary, RETURNS.table_columns)
 
 
 def test_the_engine_hides_the_future_from_models():
     s = arrays(ar1_candles(2500))
     folds = folds_of(s)
     Spy.seen = []
-    backtest({"spy": Spy}, [s], folds, 0.8, CFG, HOUR)
+    backtest(RETURNS, {"spy": Spy}, [s], folds, WALK)
     fits = [x for x in Spy.seen if x[0] == "fit"]
     assert len(fits) == len(folds)
     for _, last_seen, fold in fits:
@@ -122,7 +125,7 @@ def test_forecasts_do_not_change_when_later_rows_are_removed(name):
 def test_conformal_intervals_cover_their_level_on_the_test_folds():
     s = arrays(ar1_candles(6000, seed=1))
     folds = folds_of(s, n=2, n_test=1500, n_val=1000, n_cal=800)
-    result = backtest({"ridge": baseline("ridge")}, [s], folds, 0.8, CFG, HOUR, adaptive_rate=0.02)
+    result = backtest(RETURNS, {"ridge": baseline("ridge")}, [s], folds, ADAPTIVE)
     assert result.summary.loc["ridge", "coverage"] == pytest.approx(0.8, abs=0.04)
     assert result.summary.loc["ridge", "coverage_static"] == pytest.approx(0.8, abs=0.05)
 
@@ -139,7 +142,7 @@ def test_adaptive_intervals_recover_when_volatility_turns():
     s = arrays(candles)
     folds = folds_of(s, n=1, n_test=1500, n_val=800, n_cal=800)
     assert folds[0].test.start < s.timestamps[4800] < folds[0].test.end
-    result = backtest({"naive": baseline("naive")}, [s], folds, 0.8, CFG, HOUR, adaptive_rate=0.02)
+    result = backtest(RETURNS, {"naive": baseline("naive")}, [s], folds, ADAPTIVE)
     row = result.summary.loc["naive"]
     assert row["coverage_static"] < 0.55
     assert row["coverage"] > row["coverage_static"] + 0.2

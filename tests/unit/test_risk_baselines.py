@@ -7,9 +7,12 @@ import pytest
 from candlecast.config import FeatureConfig
 from candlecast.features.compute import series_features
 from candlecast.features.windows import SeriesArrays
-from candlecast.forecasting.risk import realised_variance, risk_backtest, variance_view
+from candlecast.forecasting.risk import realised_variance, variance_view
 from candlecast.forecasting.risk_baselines import EWMA, GARCH, HAR, NaiveVol, RiskBaseline, make_risk_baseline
 from candlecast.forecasting.splits import walk_forward
+from candlecast.forecasting.targets import Walk
+from candlecast.forecasting.targets.volatility import VOLATILITY
+from candlecast.forecasting.walkforward import backtest
 
 HOUR = 3_600_000
 START = 1_704_067_200_000
@@ -90,21 +93,38 @@ def test_garch_closed_form_matches_arch_analytic_forecast():
     assert ours == pytest.approx(expected, rel=1e-6)
 
 
+def _shaken(candles: pd.DataFrame, rows: pd.Series, seed: int) -> pd.DataFrame:
+    """The candles with the prices of ``rows`` moved by a random walk (their returns change; the rest keep theirs)."""
+    out = candles.copy()
+    out.loc[rows, ["open", "high", "low", "close"]] *= np.exp(
+        np.cumsum(np.random.default_rng(seed).normal(0, 0.05, rows.sum()))
+    )[:, None]
+    return out
+
+
+def _fitted_state(name: str, candles: pd.DataFrame, fold) -> dict:
+    model = make_risk_baseline(name, H, HOUR)
+    model.fit([variance_view(arrays(candles))], fold)  # the whole series: the fit could read any row
+    return {k: v for k, v in vars(model).items() if isinstance(v, (float, np.ndarray))}
+
+
 @pytest.mark.parametrize("name", ["garch", "gjr_garch", "har", "ewma"])
 def test_fits_use_training_rows_only(name):
+    """The fit gets every row; only what its training windows know (up to train.end + h candles) may move it.
+
+    Rows after that cutoff change and the fitted state does not; a change before it does move the
+    state, so the test could fail.
+    """
     candles = garch_candles(3000, seed=3)
     fold = walk_forward(START, START + 2999 * HOUR, HOUR, 10, 1, 400, 400, 400)[0]
-    wild = candles.copy()
-    after = wild["timestamp"] > fold.val.end
-    wild.loc[after, ["open", "high", "low", "close"]] *= np.exp(
-        np.cumsum(np.random.default_rng(0).normal(0, 0.05, after.sum()))
-    )[:, None]
-    a, b = make_risk_baseline(name, H, HOUR), make_risk_baseline(name, H, HOUR)
-    a.fit([variance_view(arrays(candles)).until(fold.val.end)], fold)
-    b.fit([variance_view(arrays(wild)).until(fold.val.end)], fold)
-    state = {k: v for k, v in vars(a).items() if isinstance(v, (float, np.ndarray))}
-    for key, value in state.items():
-        np.testing.assert_allclose(getattr(b, key), value, err_msg=key)
+    cutoff = fold.train.end + H * HOUR  # the last close a training window's target reads
+    base = _fitted_state(name, candles, fold)
+    later = _fitted_state(name, _shaken(candles, candles["timestamp"] > cutoff, seed=0), fold)
+    for key, value in base.items():
+        np.testing.assert_allclose(later[key], value, err_msg=key)
+    inside = (candles["timestamp"] > fold.train.end - 300 * HOUR) & (candles["timestamp"] <= cutoff)
+    earlier = _fitted_state(name, _shaken(candles, inside, seed=1), fold)
+    assert any(not np.allclose(earlier[key], value) for key, value in base.items())
 
 
 class Peeking(RiskBaseline):
@@ -136,7 +156,7 @@ def test_on_clustered_volatility_garch_and_har_beat_the_naive_and_var_holds():
     s = arrays(garch_candles(9000, seed=5))
     folds = walk_forward(START, START + 8999 * HOUR, HOUR, 20, 2, 1500, 600, 800)
     factories = {n: (lambda n=n: make_risk_baseline(n, H, HOUR)) for n in ("naive_vol", "ewma", "garch", "har")}
-    result = risk_backtest(factories, [s], folds, 1, HOUR, adaptive_rate=0.02)
+    result = backtest(VOLATILITY, factories, [s], folds, Walk(step_ms=HOUR, horizon=H, adaptive_rate=0.02))
     q = result.summary["qlike"]
     assert q["garch"] < q["naive_vol"] and q["har"] < q["naive_vol"]
     assert result.summary.loc["naive_vol", "dm_p_garch"] > 0.95  # naive is significantly worse than GARCH
