@@ -8,8 +8,9 @@ file and the Prefect UI renders the config as a form. Adding a flow is one line 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from prefect import Flow
@@ -156,16 +157,33 @@ def build(
             else None
         )
         deployments.append(
-            flow.to_deployment(
-                name=deployment_title(s, cfg),
-                schedules=[Cron(s.cron, timezone="UTC")] if s.cron else [],
-                parameters=config_parameters(cfg),
-                concurrency_limit=limit,
-                description=s.description,
-                tags=["candlecast", s.key],
-                work_pool_name=work_pool,
-                job_variables={"env": s.retry_env()} if work_pool else None,
-                entrypoint_type=EntrypointType.MODULE_PATH,
+            sync_result(
+                flow.to_deployment(
+                    name=deployment_title(s, cfg),
+                    schedules=[Cron(s.cron, timezone="UTC")] if s.cron else [],
+                    parameters=config_parameters(cfg),
+                    concurrency_limit=limit,
+                    description=s.description,
+                    tags=["candlecast", s.key],
+                    work_pool_name=work_pool,
+                    job_variables={"env": s.retry_env()} if work_pool else None,
+                    entrypoint_type=EntrypointType.MODULE_PATH,
+                )
             )
         )
     return deployments
+
+
+T = TypeVar("T")
+
+
+def sync_result(value: T | Coroutine[Any, Any, T]) -> T:
+    """The value of a Prefect call that dispatches on the event loop (``to_deployment``, ``apply``).
+
+    Inside a running loop those calls return a coroutine instead of their value; ours are sync code,
+    so one would be a deployment silently never made: refuse it loudly instead.
+    """
+    if isinstance(value, Coroutine):
+        value.close()
+        raise RuntimeError("Prefect returned a coroutine: build and register deployments from synchronous code")
+    return value

@@ -76,20 +76,21 @@ class PrivateServer:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         limit = timeout_s or float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 0)
         deadline = time.monotonic() + max(limit, DEFAULT_STARTUP_TIMEOUT_S)
-        self._spawn(stack.free_port())
+        process = self._spawn(stack.free_port())
         while not stack.healthy(f"{self.api_url}/health", timeout=1.0):
-            code = self.process.poll()
+            code = process.poll()
             if code == _PORT_IN_USE_EXIT:
-                self._spawn(stack.free_port())
+                process = self._spawn(stack.free_port())
             elif code is not None or time.monotonic() > deadline:
                 why = f"exited with {code}" if code is not None else f"did not answer within {limit:.0f} s"
                 self.stop()
                 raise PrefectStartError(f"the local Prefect server {why}; its log: {self.log}")
             time.sleep(0.2)
-        write_json({"pid": self.process.pid, "api_url": self.api_url}, self.home / SERVER_FILE)
+        write_json({"pid": process.pid, "api_url": self.api_url}, self.home / SERVER_FILE)
         return self
 
-    def _spawn(self, port: int) -> None:
+    def _spawn(self, port: int) -> subprocess.Popen:
+        """Start the server on ``port``; it is also ``self.process`` (``stop`` ends it)."""
         self.port = port
         env = {
             **os.environ,
@@ -104,7 +105,7 @@ class PrivateServer:
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on",
         ]  # fmt: skip
         with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(
+            process = subprocess.Popen(
                 argv,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -113,6 +114,8 @@ class PrivateServer:
                 start_new_session=True,
                 preexec_fn=_stop_with_parent,
             )
+        self.process = process
+        return process
 
     def stop(self, grace_s: float = 10.0) -> None:
         """SIGTERM its session, SIGKILL after ``grace_s``; always reaped, its server file removed."""

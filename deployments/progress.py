@@ -17,9 +17,13 @@ import logging
 import re
 from collections.abc import Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 #: A default Prefect task-run name ends in "-" and three hex digits ("fetch-dda"): the task's name is the rest.
 _RUN_SUFFIX = re.compile(r"-[0-9a-f]{3}$")
@@ -45,8 +49,7 @@ class RunDisplay(logging.Handler):
         self.console = console
         self.muted = muted if muted is not None else []  # non-empty once interrupted: the last line is the session's
         self.live = console.is_terminal
-        self._bar = None
-        self._task = None
+        self._bar: tuple[Progress, TaskID] | None = None  # the live sweep bar and its one task
 
     def emit(self, record: logging.LogRecord) -> None:
         """A flow or task run finished: one line, green when completed, red otherwise."""
@@ -90,19 +93,20 @@ class RunDisplay(logging.Handler):
         from rich.progress import BarColumn, Progress, TextColumn
 
         if self._bar is None:
-            self._bar = Progress(
+            bar = Progress(
                 TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
                 console=self.console, transient=False,
             )  # fmt: skip
-            self._bar.start()
-            self._task = self._bar.add_task("sweep", total=step.n_trials, detail="")
+            bar.start()
+            self._bar = (bar, bar.add_task("sweep", total=step.n_trials, detail=""))
+        bar, task = self._bar
         done = step.trial - (0 if step.event == "trial_end" else 1)
-        self._bar.update(self._task, completed=done, detail=escape(text))
+        bar.update(task, completed=done, detail=escape(text))
 
     def close_bar(self) -> None:
         """Stop the live bar, leaving its last state on screen."""
         if self._bar is not None:
-            self._bar.stop()
+            self._bar[0].stop()
             self._bar = None
 
     def _line(self, text: str) -> None:

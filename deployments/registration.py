@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from candlecast.deployments.definitions import DEFAULT_EXCHANGE_LIMIT, EXCHANGE_TAG, build
+from candlecast.deployments.definitions import DEFAULT_EXCHANGE_LIMIT, EXCHANGE_TAG, build, sync_result
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -65,7 +65,7 @@ def deploy(
     require_server()
     ensure_process_pool(pool)
     ensure_exchange_limit(exchange_limit)
-    return [d.apply(work_pool_name=pool, image=image) for d in build(cfg, work_pool=pool)]
+    return [sync_result(d.apply(work_pool_name=pool, image=image)) for d in build(cfg, work_pool=pool)]
 
 
 def serve(cfg: RunConfig, exchange_limit: int = DEFAULT_EXCHANGE_LIMIT) -> None:

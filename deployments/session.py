@@ -172,10 +172,11 @@ def _append_traceback(path: Path) -> None:
 
 
 def _interrupted(command: str, signum: int, path: Path) -> typer.Exit:
-    name = signal.Signals(signum).name
+    sig = signal.Signals(signum)
+    name = sig.name
     resume = "; run it again to resume (finished sweep trials are kept)" if command == "run" else ""
     _say(f"[yellow]interrupted[/yellow] ({name}): candlecast {command} stopped{resume}. Log: {escape(str(path))}")
-    return typer.Exit(_SIGNAL_EXIT.get(signum, 130))
+    return typer.Exit(_SIGNAL_EXIT.get(sig, 130))
 
 
 def _failed(exc: Exception, path: Path) -> typer.Exit:

@@ -61,13 +61,18 @@ def check_batch(
     return gate_batch(settings, series, staged, gate)
 
 
-def check_stored(settings: Settings, series: SeriesKey, now: int | None = None) -> ValidationReport:
+def check_stored(
+    settings: Settings, series: SeriesKey, now: int | None = None, max_staleness_ms: int | None = None
+) -> ValidationReport:
     """Validate a series' stored candles as a whole (cross-batch gaps and moves only show up here).
 
-    With ``now`` the series is treated as live (closed-candle and freshness checks), as before prediction.
+    With ``now`` the series is treated as live (closed-candle and freshness checks), as before prediction;
+    ``max_staleness_ms`` is the freshness limit (default: the contract's).
     """
     candles = CandleStore(settings.candles_dir).read(series)
-    report = validate_candles(candles, series.timeframe, str(series), now_ms=now, state_root=settings.root)
+    report = validate_candles(
+        candles, series.timeframe, str(series), now_ms=now, max_staleness_ms=max_staleness_ms, state_root=settings.root
+    )
     record_validation(settings, series, report.to_dict())
     return report
 

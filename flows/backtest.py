@@ -7,15 +7,14 @@ fan-out runner (a local Dask cluster, or CANDLECAST_DASK_ADDRESS): docs/scale-ou
 from __future__ import annotations
 
 from prefect import flow, unmapped
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from candlecast.config import RunConfig
-from candlecast.flows.fanout import fanout_runner
+from candlecast.flows.fanout import fanout_runner, in_order
 from candlecast.forecasting.multi_series import SeriesBacktest
 from candlecast.tasks.backtest import backtest_series
 
 
-@flow(name="candlecast-backtest", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))
+@flow(name="candlecast-backtest", log_prints=True, task_runner=in_order())
 def backtest_flow(sources: list[str], models: list[str], config: RunConfig | None = None) -> list[SeriesBacktest]:
     """Backtest every source (candle file or EXCHANGE:SYMBOL:TIMEFRAME) with every named model."""
     cfg = config or RunConfig()

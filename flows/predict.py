@@ -8,17 +8,16 @@ after another; ``run_predictions`` runs the same flow with the chunks fanned out
 from __future__ import annotations
 
 from prefect import flow, unmapped
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from candlecast.config import RunConfig
-from candlecast.flows.fanout import fanout_runner
+from candlecast.flows.fanout import fanout_runner, in_order
 from candlecast.registry.batch_prediction import merge_outcomes, symbol_chunks
 from candlecast.registry.prediction import PredictionOutcome
 from candlecast.tasks.predict import predict_risk, predict_symbols
 from candlecast.tasks.validate import validate_stored
 
 
-@flow(name="candlecast-predict", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))
+@flow(name="candlecast-predict", log_prints=True, task_runner=in_order())
 def predict_flow(config: RunConfig | None = None) -> PredictionOutcome:
     """Validate each series' newest candles, then forecast risk and returns from the champions."""
     cfg = config or RunConfig()

@@ -10,14 +10,17 @@ touched), its report beside the series' last verdict, which it does not overwrit
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic
+
+import pandas as pd
 
 from candlecast.data.candle_store import CandleStore
 from candlecast.data.gaps import Gap
 from candlecast.data.importers import drop_unclosed, read_candles
-from candlecast.data.ingest import Gate, GateReport, gate_batch, series_gaps, store_batch
+from candlecast.data.ingest import R, gate_batch, series_gaps, store_batch
 from candlecast.data.symbols import check_symbol
 from candlecast.io import write_parquet
 from candlecast.schema import SeriesKey
@@ -25,15 +28,19 @@ from candlecast.settings import Settings
 
 
 @dataclass(frozen=True)
-class ImportOutcome:
-    """What an import did: how many candles were read and stored, the gate's report, the series' gaps."""
+class ImportOutcome(Generic[R]):
+    """What an import did: how many candles were read and stored, the gate's report, the series' gaps.
+
+    Generic in the gate's report type, so a caller gets back the report its own gate made (the
+    contract's ``ValidationReport`` for the CLI and the task), not only the protocol.
+    """
 
     series: SeriesKey
     path: Path
     read: int
     unclosed: int  # dropped: the file's last candle was still forming when it was written
     new: int
-    report: GateReport
+    report: R
     gaps: list[Gap]
     quarantine: str | None = None  # the entry holding a refused file's candles
 
@@ -52,13 +59,13 @@ def import_candles(
     settings: Settings,
     path: str | Path,
     series: SeriesKey,
-    gate: Gate,
+    gate: Callable[[pd.DataFrame, SeriesKey], R],
     *,
     fmt: str = "auto",
     columns: Mapping[str, str] | None = None,
     time_unit: str = "auto",
     now_ms: int | None = None,
-) -> ImportOutcome:
+) -> ImportOutcome[R]:
     """Import one file's closed candles into ``series`` if they pass ``gate``; a refused file stores nothing.
 
     The file itself is only read, never changed; a refused file's candles wait in quarantine. ``now_ms``

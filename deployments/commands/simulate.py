@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -35,7 +35,7 @@ def emulate(
     from candlecast.devtools.emulator import FAULTS, ExchangeEmulator, synthetic_emulator
     from candlecast.schema import timeframe_ms
 
-    options = {"port": port, "speed": speed, "rate_limit": rate_limit}
+    options: dict[str, Any] = {"port": port, "speed": speed, "rate_limit": rate_limit}  # ExchangeEmulator's
     try:
         if files:
             emulator = ExchangeEmulator.from_files(files, **options)

@@ -226,11 +226,13 @@ def _run_config(config, horizon, lookback, folds, test_fraction, max_epochs, thr
     raw = cfg.model_dump()
     for section, values in changes.items():
         raw[section].update({k: v for k, v in values.items() if v is not None})
+    from pydantic import ValidationError
+
+    from candlecast.trading.config import one_line
+
     try:
         return cfg.model_validate(raw)
-    except Exception as exc:  # pydantic's ValidationError, in one line
-        from candlecast.trading.config import one_line
-
+    except ValidationError as exc:  # in one line (any other error is a bug: its traceback shows)
         raise ValueError(f"options are invalid: {one_line(exc)}") from None
 
 

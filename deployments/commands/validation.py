@@ -140,10 +140,11 @@ def validate(
     if path is None:
         from candlecast.data.candle_store import CandleStore, CorruptPartition
 
+        assert key is not None  # refused above: no PATH and no --series
         if not CandleStore(settings.candles_dir).path(key).exists():
             raise _fail(f"no candles stored for {key}: `candlecast status` lists the stored series")
         try:
-            report = gate.check_stored(settings, key, clock)
+            report = gate.check_stored(settings, key, clock, staleness)
         except CorruptPartition as exc:
             raise corrupt_store(exc) from None
     else:
@@ -165,12 +166,12 @@ def list_quarantine(as_json: JsonOption = False) -> None:
 
     entries = quarantine.list_entries(Settings())
     if as_json:
-        rows = [
+        records = [
             {"id": e.id, "series": str(e.series), "rows": e.rows, "quarantined_at": e.quarantined_at}
             | {"failed": e.failed_expectations}
             for e in entries
         ]
-        print_json(rows)
+        print_json(records)
         return
     if not entries:
         console.print("quarantine is empty")
