@@ -70,6 +70,8 @@ def promote(
         run_id = client.get_model_version(cfg.promotion.model_name, version).run_id
     except MlflowException:
         raise fail(f"{cfg.promotion.model_name} has no version {version}: see `{command_hint('models')}`") from None
+    if run_id is None:  # registered from a path, not from a run: no test metrics to judge it on
+        raise fail(f"{cfg.promotion.model_name} v{version} was registered without an MLflow run: nothing to gate")
     metrics = client.get_run(run_id).data.metrics
     outcome = gate_version(client, settings, cfg.promotion, target_of(cfg), version, metrics, force=force)
     verdict = "[green]promoted to @champion[/green]" if outcome.promoted else "[yellow]refused[/yellow]"
