@@ -8,10 +8,14 @@ Real candle files: tests that read ../shared/data (the ``shared_data`` fixture, 
 marker on a parameter) run when the folder is there. Without it they are deselected, not skipped,
 and the run says so in its header and summary: each has a synthetic twin that always runs, so a
 fresh clone's skip list stays short and every skip left in it means something.
+
+One Prefect test server per pytest process (``prefect_server``, session-scoped): every flow test of a
+worker reports to it, so its ~15 s start-up is paid once per worker, not once per module.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 _REAL_DATA_ITEMS = pytest.StashKey[list[str]]()
+_STARTED = pytest.StashKey[float]()
 HOUR_MS = 3_600_000
 
 
@@ -57,15 +62,27 @@ def _needs_real_data(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without ../shared/data, drop the real-data variants (their synthetic twins stay) and remember which."""
-    if SHARED_DATA.is_dir():
-        return
-    real = [item for item in items if _needs_real_data(item)]
-    if not real:
-        return
-    items[:] = [item for item in items if not _needs_real_data(item)]
-    config.hook.pytest_deselected(items=real)
-    config.stash[_REAL_DATA_ITEMS] = [item.nodeid for item in real]
+    """Without ../shared/data, drop the real-data variants (their synthetic twins stay); the slow files first."""
+    real = [] if SHARED_DATA.is_dir() else [item for item in items if _needs_real_data(item)]
+    if real:
+        items[:] = [item for item in items if not _needs_real_data(item)]
+        config.hook.pytest_deselected(items=real)
+        config.stash[_REAL_DATA_ITEMS] = [item.nodeid for item in real]
+    _slow_files_first(items)
+
+
+def _slow_files_first(items: list[pytest.Item]) -> None:
+    """Files with a system test, then files with a slow test, then the rest; each file's items stay in order.
+
+    `make test` hands whole files to its workers in this order (``--no-loadscope-reorder``; xdist would
+    otherwise send the files with the most tests first, so a one-test stack file started last and ran
+    alone at the end). Longest first leaves the many quick files to fill the gaps.
+    """
+    weight: dict[Path, int] = {}
+    for item in items:
+        mark = 2 if item.get_closest_marker("system") else 1 if item.get_closest_marker("slow") else 0
+        weight[item.path] = max(weight.get(item.path, 0), mark)
+    items.sort(key=lambda item: -weight[item.path])  # stable
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -73,7 +90,47 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"real candle files: {SHARED_DATA} ({found})"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--durations-file",
+        metavar="PATH",
+        help="write the run's wall time, the time per test file and the 25 slowest phases to PATH",
+    )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_STARTED] = time.time()
+
+
+def _write_durations(terminalreporter: pytest.TerminalReporter, config: pytest.Config, path: Path) -> None:
+    """Where the time went, kept as a file (`make test` writes .ci/durations.txt): the next person starts there."""
+    reports = [r for rs in terminalreporter.stats.values() for r in rs if isinstance(r, pytest.TestReport)]
+    per_file: dict[str, float] = {}
+    for r in reports:
+        per_file[r.nodeid.split("::")[0]] = per_file.get(r.nodeid.split("::")[0], 0.0) + r.duration
+    counts = {key: len(terminalreporter.stats.get(key, [])) for key in ("passed", "failed", "error", "skipped")}
+    wall = time.time() - config.stash[_STARTED]
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines = [
+        f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: wall {wall:.0f} s on {os.cpu_count()} cores, "
+        f"{getattr(config.option, 'numprocesses', None) or 1} pytest workers, load average {load} at the end",
+        "# " + ", ".join(f"{n} {key}" for key, n in counts.items() if n),
+        "",
+        "## time per file (setup + call + teardown of its tests; one worker runs a whole file)",
+        *(f"{t:8.1f} s  {f}" for f, t in sorted(per_file.items(), key=lambda kv: -kv[1]) if t >= 1.0),
+        "",
+        "## the 25 slowest phases",
+        *(f"{r.duration:8.1f} s  {r.when:<8}  {r.nodeid}" for r in sorted(reports, key=lambda r: -r.duration)[:25]),
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    terminalreporter.write_line(f"durations written to {path}")
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    durations_file = config.getoption("durations_file")
+    if durations_file and not hasattr(config, "workerinput"):  # the controller sees every worker's reports
+        _write_durations(terminalreporter, config, Path(durations_file))
     real = config.stash.get(_REAL_DATA_ITEMS, [])
     if real:
         terminalreporter.write_line(
@@ -98,14 +155,17 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture
-def serve_market() -> Iterator[Callable[..., ExchangeEmulator]]:
-    """Start emulators of a synthetic market whose clock is the wall clock; all stopped after the test.
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """One temporary Prefect server and database for this process's flow tests, stopped while pytest still listens."""
+    from prefect.testing.utilities import prefect_test_harness
 
-    ``serve(signal, symbols, history_days)`` serves hourly candles from a few days before the backfill
-    window to a day ahead (only opened ones are served, as the clock runs), so every candle an ingest
-    at the wall clock asks for exists whenever the test runs. Returns the started emulator.
-    """
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@contextlib.contextmanager
+def _market_servers() -> Iterator[Callable[..., ExchangeEmulator]]:
     from candlecast.devtools.emulator import ExchangeEmulator
     from candlecast.devtools.synthetic import synthetic_candles
 
@@ -120,6 +180,27 @@ def serve_market() -> Iterator[Callable[..., ExchangeEmulator]]:
         started.append(emulator)
         return emulator
 
-    yield serve
-    for emulator in started:
-        emulator.stop()
+    try:
+        yield serve
+    finally:
+        for emulator in started:
+            emulator.stop()
+
+
+@pytest.fixture
+def serve_market() -> Iterator[Callable[..., ExchangeEmulator]]:
+    """Start emulators of a synthetic market whose clock is the wall clock; all stopped after the test.
+
+    ``serve(signal, symbols, history_days)`` serves hourly candles from a few days before the backfill
+    window to a day ahead (only opened ones are served, as the clock runs), so every candle an ingest
+    at the wall clock asks for exists whenever the test runs. Returns the started emulator.
+    """
+    with _market_servers() as serve:
+        yield serve
+
+
+@pytest.fixture(scope="module")
+def serve_market_for_module() -> Iterator[Callable[..., ExchangeEmulator]]:
+    """``serve_market`` for a module's steps over one stack (tests/system): stopped after the module."""
+    with _market_servers() as serve:
+        yield serve

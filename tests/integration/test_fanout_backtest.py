@@ -30,14 +30,6 @@ TINY = {
 }
 
 
-@pytest.fixture(scope="module")
-def prefect_server():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
-
-
 @pytest.fixture
 def sources(tmp_path) -> list[str]:
     paths = []

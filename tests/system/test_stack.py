@@ -5,9 +5,14 @@ ingest -> train -> predict through the Prefect API, checks the registry and pred
 one Optuna study from two worker processes on Postgres. Every service is started by
 deployments/stack.py, the commands docker/compose.yaml runs too.
 
+The stack is started once for the module and each step is a test. Steps never rely on test order:
+each state they read is built by a module fixture (deployed -> scheduled -> triggered), which records
+what it saw before a later step changes it. The worker and the server's scheduler poll every second
+here (Prefect's own settings, passed to the services): the defaults (10 s and 60 s) only add waiting.
+
 The path through the gate is pinned by the data: the exchange is a local emulator serving a market of
 pure noise, which no model beats by the gate's 2% margin, so version 1 is refused, predict skips, and
-an operator's forced promotion lets predict run from the server's registry.
+an operator's forced promotion (`candlecast promote --force`) lets predict run from the server's registry.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -43,9 +50,11 @@ from candlecast.deployments.cli import app
 from candlecast.deployments.definitions import SPECS
 from candlecast.devtools.synthetic import NO_SIGNAL
 
-pytestmark = pytest.mark.system
+# the module's first step pays for Postgres, both servers and the deploy; the trigger step for 4 flow runs
+pytestmark = [pytest.mark.system, pytest.mark.timeout(600)]
 
 NAME = "systest"
+MODEL = "candlecast-lstm"  # the default promotion.model_name
 WORKER = Path(__file__).with_name("optuna_worker.py")
 TINY = {
     "name": NAME,
@@ -55,6 +64,24 @@ TINY = {
     "train": {"max_epochs": 1, "batch_size": 128},
     "promotion": {"min_gain_vs_naive": 0.02, "max_dm_pvalue": 0.05},
 }
+#: Prefect's polling, lowered for the test's services: a run is picked up within a second of its trigger.
+FAST_POLLING = {
+    "PREFECT_WORKER_QUERY_SECONDS": "1",
+    "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1",
+}
+POLL_S = 1.0  # how often run_deployment asks for a triggered run's state (Prefect's default: 5 s)
+
+
+@dataclass
+class Stack:
+    """The running services, where they keep state, and the config file the steps deploy."""
+
+    cfg: stack.StackConfig
+    backends: stack.Backends
+    state: Path
+    config_file: Path
 
 
 def _deployment(key: str) -> str:
@@ -63,8 +90,8 @@ def _deployment(key: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def running_stack(postgres, tmp_path_factory) -> Iterator[tuple[stack.StackConfig, stack.Backends, Path]]:
-    """Prefect + MLflow servers on Postgres; the worker is started by the test once the schedules are checked."""
+def running_stack(postgres, tmp_path_factory, serve_market_for_module) -> Iterator[Stack]:
+    """Prefect + MLflow servers on Postgres; the worker is started once the schedules are checked."""
     root = tmp_path_factory.mktemp("stack")
     cfg = stack.StackConfig(
         prefect_port=stack.free_port(),
@@ -80,15 +107,31 @@ def running_stack(postgres, tmp_path_factory) -> Iterator[tuple[stack.StackConfi
         prefect_database=postgres.url("prefect", "asyncpg"),
         mlflow_store=postgres.url("mlflow"),
         optuna_storage=postgres.url("optuna"),
+        extra_env=FAST_POLLING,
     )
+    exchange = serve_market_for_module(NO_SIGNAL, TINY["data"]["symbols"], TINY["data"]["history_days"])
+    config_file = root / "tiny.yaml"
+    endpoint = {"emulator": False, "api_url": exchange.url, "rate_limit": False}
+    config_file.write_text(yaml.safe_dump(TINY | {"exchange": endpoint}))
     state = root / "state" / "stack"
     try:
         stack.init_optuna_storage(backends.optuna_url)
         stack.up([s for s in stack.services(cfg, backends) if s.name != "worker"], state, timeout_s=180)
         with temporary_settings({PREFECT_API_URL: cfg.prefect_api_url}):
-            yield cfg, backends, state
+            yield Stack(cfg, backends, state, config_file)
     finally:
         stack.down(state)
+
+
+@pytest.fixture(scope="module")
+def deployed(running_stack: Stack) -> tuple[datetime, dict[str, Any]]:
+    """`candlecast deploy` to the stack's pool; returns when it ran and the deployments by spec key."""
+    deployed_at = datetime.now(UTC)
+    argv = ["deploy", "--config", str(running_stack.config_file), "--pool", running_stack.cfg.pool]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    with get_client(sync_client=True) as client:
+        return deployed_at, {s.key: client.read_deployment_by_name(_deployment(s.key)) for s in SPECS}
 
 
 def _cron_matches(cron: str, when: datetime) -> bool:
@@ -108,90 +151,115 @@ def _scheduled(client, deployment_id) -> list:
     )
 
 
-def _wait_for_schedules(client, deployments: dict, timeout_s: float = 90) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        runs = {key: _scheduled(client, d.id) for key, d in deployments.items()}
-        if all(runs.values()) or time.monotonic() > deadline:
-            return runs
-        time.sleep(2)
-
-
-def test_stack_on_postgres(running_stack, serve_market, tmp_path):
-    cfg, backends, state = running_stack
-    exchange = serve_market(NO_SIGNAL, TINY["data"]["symbols"], TINY["data"]["history_days"])
-    config_file = tmp_path / "tiny.yaml"
-    endpoint = {"emulator": False, "api_url": exchange.url, "rate_limit": False}
-    config_file.write_text(yaml.safe_dump(TINY | {"exchange": endpoint}))
-    deployed_at = datetime.now(UTC)
-
-    result = CliRunner().invoke(app, ["deploy", "--config", str(config_file), "--pool", cfg.pool])
-    assert result.exit_code == 0, result.output
-
+@pytest.fixture(scope="module")
+def scheduled(deployed) -> dict[str, list]:
+    """The runs the server's scheduler (not the client) created for every deployment, once the cron ones have some."""
+    _, deployments = deployed
+    crons = {s.key for s in SPECS if s.cron}
+    deadline = time.monotonic() + 90
     with get_client(sync_client=True) as client:
-        deployments = {s.key: client.read_deployment_by_name(_deployment(s.key)) for s in SPECS}
-        assert all(d.work_pool_name == cfg.pool for d in deployments.values())
-        assert deployments["train"].global_concurrency_limit.limit == 1  # one training at a time for this config
-        assert deployments["train"].concurrency_options.collision_strategy == "ENQUEUE"
-        assert client.read_concurrency_limit_by_tag("exchange-api").concurrency_limit == 2
+        while True:
+            runs = {key: _scheduled(client, d.id) for key, d in deployments.items()}
+            if all(runs[k] for k in crons) or time.monotonic() > deadline:
+                return runs
+            time.sleep(1)
 
-        # the server's scheduler (not the client) fills every cron deployment with future runs in UTC
-        crons = {s.key: s.cron for s in SPECS if s.cron}
-        scheduled = _wait_for_schedules(client, {k: deployments[k] for k in crons})
-        for key, runs in scheduled.items():
-            assert runs, f"the scheduler created no runs for {key} ({crons[key]})"
-            for run in runs:
-                start = run.expected_start_time.astimezone(UTC)
-                assert start > deployed_at and _cron_matches(crons[key], start), (key, start)
-        hourly = sorted(r.expected_start_time for r in scheduled["ingest"])
-        assert hourly[0] - deployed_at <= timedelta(hours=1) and hourly[1] - hourly[0] == timedelta(hours=1)
-        assert not _scheduled(client, deployments["pipeline"].id), "the on-demand pipeline has no schedule"
 
-        # keep the cron runs away from the worker: this test triggers its own runs
+@pytest.fixture(scope="module")
+def triggered(running_stack: Stack, deployed, scheduled) -> dict[str, Any]:
+    """Schedules paused, the worker started, ingest -> train -> predict triggered; what the registry held then."""
+    _, deployments = deployed
+    with get_client(sync_client=True) as client:
+        # keep the cron runs away from the worker: these steps trigger their own runs
         for d in deployments.values():
             for schedule in client.read_deployment_schedules(d.id):
                 client.update_deployment_schedule(d.id, schedule.id, active=False)
             for run in _scheduled(client, d.id):
                 client.delete_flow_run(run.id)
+    worker = next(s for s in stack.services(running_stack.cfg, running_stack.backends) if s.name == "worker")
+    stack.start(worker, running_stack.state, timeout_s=120)
+    runs = {
+        key: run_deployment(_deployment(key), timeout=400, poll_interval=POLL_S)
+        for key in ("ingest", "train", "predict")
+    }
+    mlflow = MlflowClient(tracking_uri=running_stack.cfg.mlflow_url, registry_uri=running_stack.cfg.mlflow_url)
+    return {
+        "runs": runs,
+        "mlflow": mlflow,
+        "aliases": dict(mlflow.get_registered_model(MODEL).aliases),
+        "predictions": list((running_stack.backends.home / "predictions").rglob("*.parquet")),
+    }
 
-    worker = next(s for s in stack.services(cfg, backends) if s.name == "worker")
-    stack.start(worker, state, timeout_s=120)
 
-    runs = {key: run_deployment(_deployment(key), timeout=400) for key in ("ingest", "train", "predict")}
-    for key, run in runs.items():
+def test_deploy_puts_every_flow_on_the_pool_with_its_limits(running_stack, deployed):
+    _, deployments = deployed
+    assert all(d.work_pool_name == running_stack.cfg.pool for d in deployments.values())
+    assert deployments["train"].global_concurrency_limit.limit == 1  # one training at a time for this config
+    assert deployments["train"].concurrency_options.collision_strategy == "ENQUEUE"
+    with get_client(sync_client=True) as client:
+        assert client.read_concurrency_limit_by_tag("exchange-api").concurrency_limit == 2
+
+
+def test_the_server_scheduler_fills_every_cron_deployment_in_utc(deployed, scheduled):
+    deployed_at, _ = deployed
+    crons = {s.key: s.cron for s in SPECS if s.cron}
+    for key, cron in crons.items():
+        assert scheduled[key], f"the scheduler created no runs for {key} ({cron})"
+        for run in scheduled[key]:
+            start = run.expected_start_time.astimezone(UTC)
+            assert start > deployed_at and _cron_matches(cron, start), (key, start)
+    hourly = sorted(r.expected_start_time for r in scheduled["ingest"])
+    assert hourly[0] - deployed_at <= timedelta(hours=1) and hourly[1] - hourly[0] == timedelta(hours=1)
+    assert not scheduled["pipeline"], "the on-demand pipeline has no schedule"
+
+
+def test_the_worker_runs_ingest_train_and_predict_triggered_through_the_api(triggered):
+    for key, run in triggered["runs"].items():
         assert run.state.type == StateType.COMPLETED, f"{key}: {run.state.type} {run.state.message}"
 
-    # the registry of the MLflow server on Postgres; artifacts went through its proxied store
-    mlflow = MlflowClient(tracking_uri=cfg.mlflow_url, registry_uri=cfg.mlflow_url)
-    model = TINY.get("promotion", {}).get("model_name", "candlecast-lstm")
-    version = mlflow.get_model_version(model, "1")
-    assert mlflow.get_model_version_by_alias(model, "challenger").version == "1"
+
+def test_a_model_of_pure_noise_is_registered_through_the_server_and_refused(running_stack, triggered):
+    mlflow = triggered["mlflow"]
+    version = mlflow.get_model_version(MODEL, "1")
+    assert triggered["aliases"].get("challenger") == "1"
+    assert "champion" not in triggered["aliases"], "refused: no @champion, so predict skipped"
     assert mlflow.get_run(version.run_id).info.artifact_uri.startswith("mlflow-artifacts:")
-    assert any(Path(cfg.artifacts_dir).rglob("MLmodel")), "the model's files are in the server's artifact store"
-    # pure noise: version 1 is the challenger, refused by the naive checks; predict ran and stored nothing
+    assert any(Path(running_stack.cfg.artifacts_dir).rglob("MLmodel")), "the model is in the server's artifact store"
     reasons = version.tags["promotion.reasons"]
     assert version.tags["promotion.decision"] == "refused"
     assert ">= 0.9800 (naive)" in reasons or "vs naive" in reasons and "not < 0.05" in reasons, reasons
-    assert "champion" not in mlflow.get_registered_model(model).aliases
-    assert not list((backends.home / "predictions").rglob("*.parquet"))
-    # an operator's forced promotion (what `candlecast promote --force` does to the alias): predict now serves it
-    mlflow.set_registered_model_alias(model, "champion", "1")
-    assert run_deployment(_deployment("predict"), timeout=300).state.type == StateType.COMPLETED
-    assert list((backends.home / "predictions").rglob("*.parquet"))
+    assert not triggered["predictions"], "predict ran and stored nothing"
 
-    # the train flow's sweep used the Postgres Optuna storage
-    studies = optuna.get_all_study_summaries(backends.optuna_url)
+
+def test_a_forced_promotion_through_the_cli_lets_predict_serve_it(running_stack, triggered):
+    env = {
+        "CANDLECAST_HOME": str(running_stack.backends.home),
+        "CANDLECAST_MLFLOW_TRACKING_URI": running_stack.cfg.mlflow_url,
+    }
+    argv = ["promote", "1", "--force", "--config", str(running_stack.config_file)]
+    result = CliRunner().invoke(app, argv, env=env)
+    assert result.exit_code == 0, result.output
+    assert "promoted to @champion" in result.output
+    mlflow = triggered["mlflow"]
+    assert mlflow.get_model_version_by_alias(MODEL, "champion").version == "1"
+    assert mlflow.get_model_version(MODEL, "1").tags["promotion.forced"] == "true"
+    run = run_deployment(_deployment("predict"), timeout=300, poll_interval=POLL_S)
+    assert run.state.type == StateType.COMPLETED, run.state.message
+    assert list((running_stack.backends.home / "predictions").rglob("*.parquet"))
+
+
+def test_the_train_flow_swept_in_the_postgres_optuna_storage(running_stack, triggered):
+    studies = optuna.get_all_study_summaries(running_stack.backends.optuna_url)
     assert [s.n_trials for s in studies if s.study_name.startswith(NAME)] == [TINY["sweep"]["n_trials"]]
 
-    # one study, two worker processes, every trial recorded exactly once
-    optuna.create_study(study_name="two-workers", storage=backends.optuna_url, sampler=optuna.samplers.RandomSampler(0))
+
+def test_one_study_from_two_worker_processes_records_every_trial_once(running_stack):
+    url = running_stack.backends.optuna_url
+    optuna.create_study(study_name="two-workers", storage=url, sampler=optuna.samplers.RandomSampler(0))
     n = 15
-    procs = [
-        subprocess.Popen([sys.executable, str(WORKER), backends.optuna_url, "two-workers", str(n), w])
-        for w in ("a", "b")
-    ]
+    procs = [subprocess.Popen([sys.executable, str(WORKER), url, "two-workers", str(n), w]) for w in ("a", "b")]
     assert [p.wait(timeout=180) for p in procs] == [0, 0]
-    trials = optuna.load_study(study_name="two-workers", storage=backends.optuna_url).trials
+    trials = optuna.load_study(study_name="two-workers", storage=url).trials
     assert sorted(t.number for t in trials) == list(range(2 * n))
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert sorted(t.user_attrs["worker"] for t in trials) == ["a"] * n + ["b"] * n

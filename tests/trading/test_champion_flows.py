@@ -38,15 +38,6 @@ TINY = {
 
 
 @pytest.fixture(scope="module")
-def prefect_server():
-    """A temporary Prefect server for this module's flows, stopped while pytest still listens."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
-
-
-@pytest.fixture(scope="module")
 def champion(tmp_path_factory, prefect_server):
     """Ingested candles, a registered @champion (forced if the gate refused it) and its latest predictions."""
     home = tmp_path_factory.mktemp("trading") / "state"
