@@ -23,21 +23,26 @@ from candlecast.registry.sweep import SweepOutcome, run_sweep
 from candlecast.settings import Settings
 
 
+def _paths(feature_paths: dict[str, Path]) -> dict[str, str]:
+    """The feature files as the core takes them (strings: they also cross to the sweep's worker processes)."""
+    return {name: str(path) for name, path in feature_paths.items()}
+
+
 def _series(cfg: RunConfig, feature_paths: dict[str, Path]):
-    return load_series(feature_paths, cfg.features.lookback, cfg.features.horizon, cfg.data.timeframe)
+    return load_series(_paths(feature_paths), cfg.features.lookback, cfg.features.horizon, cfg.data.timeframe)
 
 
 @task(name="start-run")
 def start_run(cfg: RunConfig, feature_paths: dict[str, Path], flow_run_name: str) -> str:
     """Open the pipeline's parent MLflow run, tagged with the feature files' and the contract checks' lineage."""
-    tags = data_lineage(feature_paths) | contract.validation_tags(Settings(), cfg.series)
+    tags = data_lineage(_paths(feature_paths)) | contract.validation_tags(Settings(), cfg.series)
     return tracking.start_parent_run(Settings(), cfg.experiment_name, flow_run_name, tags)
 
 
 @task(name="sweep")
 def sweep(cfg: RunConfig, feature_paths: dict[str, Path], parent_run_id: str) -> SweepOutcome:
     """Run the Optuna sweep, each trial a child run of ``parent_run_id``; its best trial becomes an artifact."""
-    outcome = run_sweep(Settings(), cfg, feature_paths, parent_run_id)
+    outcome = run_sweep(Settings(), cfg, _paths(feature_paths), parent_run_id)
     params = "\n".join(f"| {k} | {v} |" for k, v in outcome.best_params.items())
     create_markdown_artifact(
         key="sweep-best",
