@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -262,6 +263,19 @@ class PredictConfig(_Frozen):
     store_url: str | None = Field(
         None, description="SQLAlchemy URL of a SQL prediction table (default: parquet under the state folder)"
     )
+
+    @field_validator("store_url")
+    @classmethod
+    def _no_password_in_config(cls, url: str | None) -> str | None:
+        # A run config is logged to MLflow, Optuna and Prefect as it is: a password there would be shown to all.
+        if url and (urlsplit(url).password or "password=" in urlsplit(url).query.lower()):
+            raise ValueError(
+                "predict.store_url carries a password, and a run config is logged to MLflow, Optuna and Prefect: "
+                "leave it out (postgresql://user@host/db with PGPASSWORD or ~/.pgpass), or set the whole URL in "
+                "CANDLECAST_PREDICTION_STORE_URL"
+            )
+        return url
+
     risk_model_name: str | None = Field(
         "candlecast-risk", description="registered risk model whose @champion also forecasts volatility and VaR"
     )

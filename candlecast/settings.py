@@ -25,6 +25,10 @@ class Settings(BaseSettings):
         description="MLflow tracking URI; default sqlite:///<home>/mlflow.db",
     )
     optuna_storage: str | None = Field(default=None, description="Optuna RDB URL; default sqlite:///<home>/optuna.db")
+    prediction_store_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of a SQL prediction store when the run config names none (it may hold a password)",
+    )
     dask_address: str | None = Field(
         default=None, description="Dask scheduler for fan-out (CANDLECAST_DASK_ADDRESS); default: a local cluster"
     )

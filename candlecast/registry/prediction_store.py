@@ -108,7 +108,12 @@ class SqlPredictionStore:
 def prediction_store(
     settings: Settings, url: str | None = None, kind: str = RETURNS
 ) -> ParquetPredictionStore | SqlPredictionStore:
-    """Return forecasts under ``<home>/predictions``, risk forecasts under ``<home>/risk_predictions``."""
+    """Return forecasts under ``<home>/predictions``, risk forecasts under ``<home>/risk_predictions``.
+
+    A SQL store when the run config (``url``) or the environment (``CANDLECAST_PREDICTION_STORE_URL``, the
+    place for a URL with a password) names one.
+    """
+    url = url or settings.prediction_store_url
     if url:
         return SqlPredictionStore(url, "predictions" if kind == RETURNS else f"{kind}_predictions")
     return ParquetPredictionStore(

@@ -127,3 +127,13 @@ def test_a_started_dashboard_reads_its_storage_from_a_private_file(tmp_path):
     finally:
         assert stack.down(state) == ["optuna-dashboard"]
     assert not list(state.glob("*.toml"))  # `down` removes the secret with the process
+
+
+def test_a_prediction_store_password_lives_in_the_environment_never_in_the_run_config(tmp_path, monkeypatch):
+    """The run config is logged to MLflow, Optuna and Prefect as it is, so it refuses a password; the env holds it."""
+    from candlecast.registry.prediction_store import SqlPredictionStore, prediction_store
+
+    url = f"sqlite:///{tmp_path / 'preds.db'}"
+    monkeypatch.setenv("CANDLECAST_PREDICTION_STORE_URL", url)
+    store = prediction_store(Settings(home=tmp_path))
+    assert isinstance(store, SqlPredictionStore) and str(store.engine.url) == url

@@ -42,6 +42,8 @@ def test_config_is_frozen():
         ({"sweep": {"model": "transformer"}}, "lstm_family"),
         ({"backtest": {"baselines": ["naive", "arma"]}}, "prophet"),
         ({"split": {"test_fraction": 0.9}}, "test_fraction"),
+        ({"predict": {"store_url": "postgresql://app:s3cret@db/forecasts"}}, "CANDLECAST_PREDICTION_STORE_URL"),
+        ({"predict": {"store_url": "postgresql://app@db/f?password=s3cret"}}, "PGPASSWORD"),
     ],
 )
 def test_bad_values_name_the_problem(raw, message):
