@@ -25,7 +25,8 @@ import pytest
 import yaml
 from cli_helpers import run_cli, start_cli  # tests/cli/ is on sys.path (pytest's rootdir import mode)
 
-pytestmark = pytest.mark.slow
+# three `candlecast run`s, each with its own Prefect server: minutes on a busy CI machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 INTERRUPT_BUDGET_S = 30
 N_TRIALS = 3
@@ -34,7 +35,7 @@ TINY = {
     "data": {"symbols": ["BTC/USDT"], "history_days": 60},
     "features": {"lookback": 24, "horizon": 6, "vol_window": 12},
     "sweep": {"n_trials": N_TRIALS, "max_epochs": 2, "pruner": "none"},
-    "train": {"max_epochs": 2, "batch_size": 128},
+    "train": {"max_epochs": 1, "batch_size": 128},  # the final fit, after the interrupts: plumbing only
 }
 
 
