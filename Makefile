@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # The whole tree pinned (pyproject's dependencies + the dev and trading extras), written by `make lock`.
+# torch is the 2.13.0+cpu build: pip finds it in a local wheel folder (find-links), or, elsewhere, with
+# PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu.
 LOCK   := requirements.lock
 # pip-tools lives in its own venv: the project venv stays exactly the lock.
 LOCK_VENV := .venv-lock

