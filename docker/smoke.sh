@@ -25,7 +25,8 @@ fi
 run+=("$tag")
 
 [[ $("${run[@]}" id -u) == 10001 ]] || { echo "FAIL: the image does not run as uid 10001" >&2; exit 1; }
-"${run[@]}" candlecast --help | grep -q "Commands" || { echo "FAIL: candlecast --help" >&2; exit 1; }
+help=$("${run[@]}" candlecast --help)
+[[ $help == *Commands* ]] || { echo "FAIL: candlecast --help: $help" >&2; exit 1; }
 "${run[@]}" candlecast run --config configs/demo.yaml
 t2=$(date +%s)
 "${run[@]}" candlecast status

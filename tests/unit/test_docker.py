@@ -96,8 +96,12 @@ def test_base_image_and_torch_source_are_build_arguments_with_the_public_default
 
 
 def test_the_image_installs_the_lock(dockerfile):
-    assert "COPY requirements.lock ./" in dockerfile
-    assert "pip install -r requirements.lock" in dockerfile
+    """The runtime dependencies at the lock's versions (pip resolves within the pins), then the project alone."""
+    assert "COPY requirements.lock pyproject.toml ./" in dockerfile
+    assert re.search(
+        r"\['project'\]\['dependencies'\].*\n.*> runtime\.txt && pip install -c requirements\.lock -r runtime\.txt",
+        dockerfile,
+    )
     assert re.search(r"pip install --no-deps \. && pip check", dockerfile)
     assert "constraints.txt" not in dockerfile
     assert (DOCKER.parent / "requirements.lock").exists()

@@ -1,8 +1,9 @@
 """requirements.lock is the whole tree pyproject needs, pinned: nothing missing, nothing extra, nothing drifting.
 
 `make lock` writes it (pip-compile over pyproject's dependencies and the locked extras); `make venv` and CI
-install exactly it with `pip install --no-deps`, the Docker image with `pip install -r` (tests/unit/test_docker.py). These tests fail when pyproject and
-the lock disagree, and when the venv the tests run in is not the lock.
+install exactly it with `pip install --no-deps`; the Docker image installs its runtime part (`-c`, see
+tests/unit/test_docker.py). These tests fail when pyproject and the lock disagree, and when the venv the
+tests run in is not the lock.
 """
 
 from __future__ import annotations
