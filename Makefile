@@ -31,7 +31,8 @@ $(STAMP): pyproject.toml $(LOCK)
 
 # Re-resolve after a change to pyproject's requirements: pins already in the lock are kept while they
 # still fit (upgrade with LOCK_ARGS=--upgrade or LOCK_ARGS="--upgrade-package NAME"). constraints.txt
-# keeps torch on the local CPU wheel. bench is not locked: make test, demo and the image never install it.
+# keeps torch on the local CPU wheel. bench is not locked (make test, demo and the image never install it):
+# `pip install -c $(LOCK) -e ".[dev,bench]"` keeps every shared package at its pin and adds only the peers'.
 lock:
 	test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/python -m pip install --quiet pip-tools==7.7.0; }
 	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --allow-unsafe --strip-extras \
