@@ -144,6 +144,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh candlecast state folder for one test."""
     path = tmp_path / "state"
     monkeypatch.setenv("CANDLECAST_HOME", str(path))
+    # mlflow.set_tracking_uri exports this; a value left by an earlier test would point Settings elsewhere
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return path
 
 

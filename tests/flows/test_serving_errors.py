@@ -58,10 +58,18 @@ def served(tmp_path_factory):
     )  # fmt: skip
     bundle_dir = ModelBundle(spec, model.result.model).save(root / "bundle")
     tracking = f"sqlite:///{root / 'mlflow.db'}"
+    # set_tracking_uri exports MLFLOW_TRACKING_URI, which every later Settings() in this process would read
+    exported = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(tracking)
-    experiment = mlflow.create_experiment("serving-errors", artifact_location=(root / "artifacts").as_uri())
-    with mlflow.start_run(experiment_id=experiment):
-        uri = log_bundle(bundle_dir, candles.tail(200).reset_index(drop=True), "BTC/USDT")
+    try:
+        experiment = mlflow.create_experiment("serving-errors", artifact_location=(root / "artifacts").as_uri())
+        with mlflow.start_run(experiment_id=experiment):
+            uri = log_bundle(bundle_dir, candles.tail(200).reset_index(drop=True), "BTC/USDT")
+    finally:
+        if exported is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = exported
     port = free_port()
     bin_dir = Path(sys.executable).parent
     env = os.environ | {"MLFLOW_TRACKING_URI": tracking, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
