@@ -81,6 +81,11 @@ class StackConfig:
         return None if self.docs_port is None else f"http://{self.connect_host}:{self.docs_port}"
 
 
+#: MLflow 3's server starts seven Huey job consumers by default (GenAI scorers, trace rollups): candlecast runs
+#: no MLflow jobs, and they cost ~30 s of CPU at start and memory for as long as the server runs.
+MLFLOW_SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
 def commands(cfg: StackConfig) -> dict[str, list[str]]:
     """Each service's command line; the program is looked up in this interpreter's bin folder at start."""
     cmds = {
@@ -188,13 +193,14 @@ def services(cfg: StackConfig, backends: Backends) -> list[Service]:
         **({"CANDLECAST_DATA_DOCS_URL": cfg.docs_url} if cfg.docs_url else {}),
     }
     cmds = commands(cfg)
+    mlflow_store = backends.mlflow_store_uri
     out = [
         Service(
             "prefect-server", cmds["prefect-server"], prefect_env, f"{cfg.prefect_api_url}/health",
             f"http://{cfg.connect_host}:{cfg.prefect_port}",
         ),
         Service(
-            "mlflow", cmds["mlflow"], {**quiet, "MLFLOW_BACKEND_STORE_URI": backends.mlflow_store_uri},
+            "mlflow", cmds["mlflow"], {**quiet, **MLFLOW_SERVER_ENV, "MLFLOW_BACKEND_STORE_URI": mlflow_store},
             f"{cfg.mlflow_url}/health", f"{cfg.mlflow_url}/{MLFLOW_UI_PATH}",
         ),
         Service("worker", cmds["worker"], worker_env, f"http://{cfg.connect_host}:{cfg.worker_health_port}/health"),

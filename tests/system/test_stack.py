@@ -17,6 +17,7 @@ an operator's forced promotion (`candlecast promote --force`) lets predict run f
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -189,6 +190,30 @@ def triggered(running_stack: Stack, deployed, scheduled) -> dict[str, Any]:
         "aliases": dict(mlflow.get_registered_model(MODEL).aliases),
         "predictions": list((running_stack.backends.home / "predictions").rglob("*.parquet")),
     }
+
+
+def _descendants(pid: int) -> list[str]:
+    """The command lines of every process below ``pid`` (Linux /proc)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], list(parents.get(pid, []))
+    while todo:
+        child = todo.pop()
+        todo += parents.get(child, [])
+        with contextlib.suppress(OSError):
+            found.append((Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+    return found
+
+
+def test_the_mlflow_server_starts_no_job_consumers(running_stack):
+    pid = stack.running(running_stack.state, "mlflow")
+    assert pid is not None
+    assert not [cmd for cmd in _descendants(pid) if "huey" in cmd], "MLflow's Huey job consumers were started"
 
 
 def test_deploy_puts_every_flow_on_the_pool_with_its_limits(running_stack, deployed):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from candlecast.deployments.stack import Backends, StackConfig, commands, services
+from candlecast.deployments.stack import MLFLOW_SERVER_ENV, Backends, StackConfig, commands, services
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 
@@ -61,6 +61,11 @@ def test_worker_environment_matches_the_stack(compose):
         if key.startswith(("CANDLECAST_", "PREFECT_API_URL", "PREFECT_WORKER_")):
             assert key in env, key
     assert env["CANDLECAST_MLFLOW_TRACKING_URI"].startswith("http://mlflow:"), "workers reach MLflow through its server"
+
+
+def test_the_mlflow_server_runs_without_job_consumers_as_in_the_stack(compose):
+    env = compose["services"]["mlflow"]["environment"]
+    assert {key: str(env.get(key)).lower() for key in MLFLOW_SERVER_ENV} == MLFLOW_SERVER_ENV
 
 
 @pytest.fixture(scope="module")
