@@ -47,9 +47,8 @@ def pytest_configure(config: pytest.Config) -> None:
     root = Path(tempfile.mkdtemp(prefix="candlecast-tests-"))
     os.environ["PREFECT_HOME"] = str(root / "prefect")
     os.environ["CANDLECAST_HOME"] = str(root / "state")
-    # TEST_WORKERS processes share the cores already: torch's intra-op threads per process only oversubscribe
-    # them, and OpenMP's spinning burns the difference (demo + pipeline files alone: 161 s CPU at 1 thread,
-    # 408 s at 2, side by side). Users' runs keep every core (train.threads).
+    # TEST_WORKERS processes and their subprocesses fill the cores already: torch's intra-op threads in each
+    # only oversubscribe them (OpenMP spins while it waits). Users' runs keep every core (train.threads).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ["DO_NOT_TRACK"] = "1"
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
