@@ -1,6 +1,6 @@
 """SIGKILL a real `candlecast ingest` process mid-write: the store stays readable and the next run completes it.
 
-Run on the real Binance files of ../shared/data (skipped without them) and on a seeded synthetic market
+Run on the real Binance files of ../shared/data up to 2023 (skipped without them) and on a seeded synthetic market
 spanning 2021-2023 (always runs), so the kill test never depends on the shared folder.
 """
 
@@ -21,7 +21,7 @@ import pytest
 
 from candlecast.data.candle_store import CandleStore
 from candlecast.data.ingest import ingest
-from candlecast.devtools.emulator import ExchangeEmulator
+from candlecast.devtools.emulator import ExchangeEmulator, load_candle_file
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.expectations.runner import validate_candles
 from candlecast.schema import SeriesKey
@@ -53,8 +53,9 @@ CHILD = textwrap.dedent(
 )
 
 
-SYNTH_START = 1_619_827_200_000  # 2021-05-01: 15,000 hours reach into 2023, so three year files
-SYNTH_HOURS = 15_000
+SYNTH_START = 1_633_046_400_000  # 2021-10-01: 11,200 hours reach into 2023, so three year files
+SYNTH_HOURS = 11_200
+REAL_END = 1_675_209_600_000  # 2023-02-01: the real files' first candles up to here also make three year files
 
 
 @pytest.fixture(params=["synthetic", pytest.param("real", marks=pytest.mark.real_data)])
@@ -64,9 +65,11 @@ def emu(request: pytest.FixtureRequest) -> Iterator[ExchangeEmulator]:
         emulator = ExchangeEmulator(frames)
     else:
         shared_data = request.getfixturevalue("shared_data")
-        emulator = ExchangeEmulator.from_files(
-            [shared_data / "binance" / f"binance_{s.replace('/', '-')}_1h.csv.gz" for s in SYMBOLS]
-        )
+        frames = {}
+        for s in SYMBOLS:
+            _, _, frame = load_candle_file(shared_data / "binance" / f"binance_{s.replace('/', '-')}_1h.csv.gz")
+            frames[(s, "1h")] = frame[frame["timestamp"] < REAL_END].reset_index(drop=True)
+        emulator = ExchangeEmulator(frames)
     with emulator:
         emulator.now_ms = int(emulator.frame("BTC/USDT", "1h")["timestamp"].iloc[-1]) + 3_600_000
         yield emulator
@@ -79,7 +82,7 @@ def _gate(frame: pd.DataFrame, series: SeriesKey):
 @pytest.mark.parametrize(
     "target",
     [
-        "2022.parquet",  # 2020 and 2021 are in place, 2022's temporary file is complete but not renamed
+        "2022.parquet",  # the years before 2022 are in place, 2022's temporary file is complete but not renamed
         "_manifest.json",  # every data file is in place, the manifest is not
     ],
 )
