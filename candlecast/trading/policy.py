@@ -75,15 +75,15 @@ def target_exposures(frame: pd.DataFrame, policy: PolicyConfig, n_symbols: int) 
     return direction * size
 
 
-def rebalance(target: float, current: float, band: float) -> float:
-    """The exposure to hold: the target, unless it differs from the current one by less than the band.
+def rebalance(exposure: float, current: float, band: float) -> float:
+    """The exposure to hold: the wanted one, unless it differs from the current one by less than the band.
 
-    A zero target (no view, or shorts off) always closes: the band saves costs on small resizes, it
+    A zero exposure (no view, or shorts off) always closes: the band saves costs on small resizes, it
     must not keep a position nobody forecasts any more.
     """
-    if target == 0.0 and current != 0.0:
+    if exposure == 0.0 and current != 0.0:
         return 0.0
-    return current if abs(target - current) < band else target
+    return current if abs(exposure - current) < band else exposure
 
 
 def prob_positive(frame: pd.DataFrame) -> np.ndarray:

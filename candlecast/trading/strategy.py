@@ -138,11 +138,11 @@ class ForecastStrategy(Strategy):
         equity = self._equity()
         return self.qty[key] * self.last[key] / equity if equity > 0 else 0.0
 
-    def _trade_to(self, key: str, target: float) -> None:
-        """Send one market order for the difference between the target and the held quantity."""
+    def _trade_to(self, key: str, exposure: float) -> None:
+        """Send one market order for the difference between the wanted exposure and the held quantity."""
         held = self.qty[key]
         price = self.last.get(key)
-        wanted = 0.0 if target == 0.0 or not price else target * max(self._equity(), 0.0) / price
+        wanted = 0.0 if exposure == 0.0 or not price else exposure * max(self._equity(), 0.0) / price
         iid = InstrumentId.from_str(key)
         instrument = self.cache.instrument(iid)
         if abs(wanted - held) < 0.5 * 10.0**-instrument.size_precision:
