@@ -156,7 +156,9 @@ def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
         raise typer.Exit(EXIT_CORRUPT_STORE)
 
 
-SERIES_COLUMNS = ("series", "candles", "last candle (UTC)", "missing (gaps)", "validation", "latest forecast")
+SERIES_COLUMNS = (
+    "series", "candles", "last candle (UTC)", "missing (gaps)", "validation", "latest forecast", "source",
+)  # fmt: skip
 
 
 def series_row(s: dict[str, Any]) -> list[str]:
@@ -170,6 +172,7 @@ def series_row(s: dict[str, Any]) -> list[str]:
         f"{s.get('missing', 0)} ({len(s.get('gaps', []))})",
         validation_cell(s["last_validation"]),
         "-" if preds is None else f"v{preds['model_version']} from {_short(preds['cutoff'])}",
+        s.get("source") or "-",
     ]
 
 
