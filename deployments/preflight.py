@@ -27,11 +27,27 @@ class PreflightError(ValueError):
 
 
 def check_run(cfg: RunConfig, settings: Settings) -> None:
-    """Every check, cheapest first: the exchange id, the endpoint, then the history the folds need."""
+    """Every check, cheapest first: the exchange id, the endpoint, the series' sources, then the history the folds need."""
     check_exchange_id(cfg.exchange.id)
     if cfg.exchange.api_url and not cfg.exchange.emulator:
         check_reachable(cfg.exchange.api_url)
+    check_sources(cfg, settings)
     check_history(cfg, settings)
+
+
+def check_sources(cfg: RunConfig, settings: Settings) -> None:
+    """The emulator lists every configured symbol, and no stored series is recorded from another source."""
+    from candlecast.data.ingest import check_sources as check_stored_sources
+    from candlecast.tasks.endpoint import endpoint_source
+
+    try:
+        if cfg.exchange.emulator:
+            from candlecast.devtools.market import check_synthetic_symbols
+
+            check_synthetic_symbols(cfg.data.symbols)
+        check_stored_sources(settings, cfg.series, endpoint_source(cfg), allow_change=False)
+    except ValueError as exc:
+        raise PreflightError(str(exc)) from None
 
 
 def check_exchange_id(exchange_id: str) -> None:

@@ -36,7 +36,8 @@ class SourceConflict(ValueError):
         self.series, self.recorded, self.offered = series, recorded, offered
         super().__init__(
             f"{series} holds candles from {recorded.get('label', '?')}, not from {offered.label}: nothing written; "
-            f"pass {ALLOW_FLAG} to add them to this series on purpose, or use another state folder (CANDLECAST_HOME)"
+            f"to add them on purpose run `candlecast ingest` or `import` with {ALLOW_FLAG}; or use another state folder "
+            "(CANDLECAST_HOME)"
         )
 
 

@@ -6,6 +6,7 @@ the data layer its URL as an ordinary endpoint; ``candlecast.data`` never import
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,8 +38,10 @@ def check_synthetic_symbols(symbols: Iterable[str]) -> None:
     """Raise ValueError, in one line listing a few it has, for symbols the synthetic market does not list."""
     unknown = [s for s in symbols if s not in SYNTHETIC_MARKETS]
     if unknown:
+        close = difflib.get_close_matches(unknown[0], SYNTHETIC_MARKETS, n=2)
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
         raise ValueError(
-            f"the emulator's synthetic market has no {', '.join(map(repr, unknown))}: it lists "
+            f"the emulator's synthetic market has no {', '.join(map(repr, unknown))}{hint}: it lists "
             f"{len(SYNTHETIC_MARKETS)} markets, e.g. {', '.join(SYNTHETIC_MARKETS[:6])}; use one of them "
             "(or set exchange.emulator: false to fetch from the exchange)"
         )

@@ -17,6 +17,7 @@ import yaml
 from cli_helpers import run_cli  # tests/cli/ is on sys.path (pytest's rootdir import mode)
 
 from candlecast.data.candle_store import CandleStore
+from candlecast.data.provenance import exchange_source
 from candlecast.deployments.stack import free_port
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.schema import SeriesKey
@@ -89,6 +90,25 @@ def test_an_unreachable_api_url_is_named(home, tmp_path):
     result = run_cli(home, "run", "--config", str(_config(tmp_path)), "--api-url", url, timeout_s=120)
     assert result.returncode == 2
     _short_and_clean(result, url, "--api-url")
+    assert _snapshot(home) == before
+
+
+def test_a_symbol_the_emulator_does_not_list_is_refused_before_anything_starts(home, tmp_path):
+    before = _snapshot(home)
+    result = run_cli(home, "run", "--config", str(_config(tmp_path, data={"symbols": ["DOGE/XYZ"]})), timeout_s=120)
+    assert result.returncode == 2
+    _short_and_clean(result, "DOGE/XYZ", "BTC/USDT, ETH/USDT")
+    assert _snapshot(home) == before, "no series, no study, no run"
+
+
+def test_a_series_stored_from_another_source_is_refused_before_anything_starts(home, tmp_path):
+    """ETH/USDT was fetched from the real binance; the config's emulator would mix its synthetic candles in."""
+    CandleStore(home / "candles").upsert(STORED, synthetic_candles(STORED.symbol, 1_699_999_200_000, 10),
+                                         exchange_source("binance", None))  # fmt: skip
+    before = _snapshot(home)
+    result = run_cli(home, "run", "--config", str(_config(tmp_path, data={"symbols": ["ETH/USDT"]})), timeout_s=120)
+    assert result.returncode == 2
+    _short_and_clean(result, str(STORED), "exchange binance at its default endpoint", "the emulator's synthetic market")
     assert _snapshot(home) == before
 
 
