@@ -7,9 +7,11 @@ source is refused before anything is written, unless the caller allows the chang
 record then keeps the history. A series stored before records existed has none: its first write
 records one.
 
-Sources are compared by ``identity`` only: the exchange id and endpoint, the emulator's market and
-seed, or the imported file's name and format (a newer download of the same file is the same source;
-its content hash is recorded, not compared).
+Sources are compared by ``identity`` only: the exchange id and endpoint, or the emulator's market and
+seed. Imports are one source: a file carries no proof of its market, only the user's word (the series
+key they name), so several files may build one series (yearly exports, a newer download, an export
+imported back); each file is recorded (name, format, path, sha256), but a file into a series fetched
+from an exchange, or a fetch into an imported series, is a change of source.
 """
 
 from __future__ import annotations
@@ -72,18 +74,14 @@ def emulator_source(exchange_id: str, market: str, seed: int) -> Source:
 
 
 def import_source(path: str | Path, fmt: str) -> Source:
-    """An imported file, by name and format; its full path and content hash are recorded beside them."""
+    """An imported file: any file is the same source as other imports; its name, format, path and hash are recorded."""
     path = Path(path)
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    return Source(
-        "import",
-        {"file": path.name, "format": fmt},
-        f"the file {path.name} ({fmt})",
-        {"path": str(path.resolve()), "sha256": digest.hexdigest()},
-    )
+    detail = {"file": path.name, "format": fmt, "path": str(path.resolve()), "sha256": digest.hexdigest()}
+    return Source("import", {}, f"imported files (last {path.name}, {fmt})", detail)
 
 
 def sources(folder: Path) -> list[dict[str, Any]]:
@@ -103,9 +101,13 @@ def check_source(folder: Path, series: SeriesKey, source: Source, allow_change: 
 
 
 def record_source(folder: Path, series: SeriesKey, source: Source) -> None:
-    """Append ``source`` to the record unless it is already the current one (atomic; hold the series lock)."""
+    """Append ``source`` to the record unless the current entry says the same (atomic; hold the series lock).
+
+    A same-identity source with other details (another imported file) is appended too: the history
+    lists every file a series was built from.
+    """
     recorded = sources(folder)
-    if recorded and source.same_as(recorded[-1]):
+    if recorded and {k: v for k, v in recorded[-1].items() if k != "recorded_at"} == source.to_dict():
         return
     entry = source.to_dict() | {"recorded_at": datetime.now(UTC).isoformat(timespec="seconds")}
     write_json({"series": str(series), "sources": [*recorded, entry]}, Path(folder) / SOURCES)

@@ -91,12 +91,12 @@ def test_another_market_into_the_demo_state_is_refused_until_allowed(home: Path,
     before = _snapshot(home)
     imported = _cli("import", str(exported), "-e", "binance", "-s", "BTC/USDT", "-t", "1h")
     assert imported.exit_code == 2
-    assert f"the file {exported.name} (csv)" in _one_line(imported) and _snapshot(home) == before
+    assert f"not from imported files (last {exported.name}, csv)" in _one_line(imported) and _snapshot(home) == before
     forced = _cli("import", str(exported), "-e", "binance", "-s", "BTC/USDT", "-t", "1h", "--allow-source-change")
     assert forced.exit_code == 0, forced.output
     assert "(0 new)" in forced.output
     table = _cli("status", "--config", str(configs["default"])).stdout
-    assert f"the file {exported.name} (csv) |" in table, "the status table shows the current source"
+    assert f"imported files (last {exported.name}, csv) |" in table, "the status table shows the current source"
 
 
 def test_an_unknown_exchange_id_is_refused_with_the_likely_one(home: Path, tmp_path: Path) -> None:

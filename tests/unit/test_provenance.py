@@ -84,12 +84,18 @@ def test_an_endpoint_is_recorded_without_credentials_or_query(tmp_path):
     assert BINANCE.identity == {"exchange": "binance", "endpoint": "default"}
 
 
-def test_an_import_is_the_same_source_by_file_name_and_format_and_records_its_hash(tmp_path):
+def test_imported_files_are_one_source_and_each_file_is_recorded(tmp_path):
+    """Yearly files, a newer download or an export imported back build one series; a fetch into it is a change."""
+    store, candles = CandleStore(tmp_path / "candles"), synthetic_candles("BTC/USDT", START, 100)
     first, second = tmp_path / "a" / "BTC_USDT-1h.json", tmp_path / "b" / "BTC_USDT-1h.json"
     for path, body in ((first, "[1]"), (second, "[1, 2]")):
         path.parent.mkdir()
         path.write_text(body)
-    one, newer = import_source(first, "freqtrade-json"), import_source(second, "freqtrade-json")
-    assert one.identity == newer.identity, "a newer download of the same file is the same source"
-    assert one.detail["sha256"] == hashlib.sha256(b"[1]").hexdigest() and one.detail["path"] == str(first.resolve())
-    assert not one.same_as(import_source(first, "csv").to_dict())
+    store.upsert(KEY, candles.iloc[:50], import_source(first, "freqtrade-json"))
+    store.upsert(KEY, candles.iloc[50:], import_source(second, "freqtrade-json"))
+    store.upsert(KEY, candles.iloc[50:], import_source(second, "freqtrade-json"))  # the same file again: no entry
+    history = store.sources(KEY)
+    assert [h["path"] for h in history] == [str(first.resolve()), str(second.resolve())]
+    assert history[0]["sha256"] == hashlib.sha256(b"[1]").hexdigest() and history[1]["file"] == "BTC_USDT-1h.json"
+    with pytest.raises(SourceConflict, match=r"from imported files \(last BTC_USDT-1h.json, freqtrade-json\)"):
+        store.check_source(KEY, BINANCE)
