@@ -27,7 +27,7 @@ class PreflightError(ValueError):
 
 
 def check_run(cfg: RunConfig, settings: Settings) -> None:
-    """Every check, cheapest first: the exchange id, the endpoint, the series' sources, then the history the folds need."""
+    """Every check, cheapest first: the exchange id, the endpoint, the series' sources, then the history needed."""
     check_exchange_id(cfg.exchange.id)
     if cfg.exchange.api_url and not cfg.exchange.emulator:
         check_reachable(cfg.exchange.api_url)

@@ -23,7 +23,13 @@ def import_file(
     """
     settings = Settings()
     outcome = import_candles(
-        settings, path, series, gate.candle_gate(), fmt=fmt, time_unit=time_unit, allow_source_change=allow_source_change
+        settings,
+        path,
+        series,
+        gate.candle_gate(),
+        fmt=fmt,
+        time_unit=time_unit,
+        allow_source_change=allow_source_change,
     )
     entry = None if outcome.quarantine is None else get_entry(settings, outcome.quarantine)
     gate.raise_if_failed(outcome.report, f"the file {Path(path).name}", entry)

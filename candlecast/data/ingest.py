@@ -152,7 +152,9 @@ def ingest(
     """
     check_sources(settings, series, source, allow_source_change)
     fetched = fetch_to_staging(settings, exchange_id, series, since_ms, **fetch_options)
-    stored = {key: store_staged(settings, key, f.staged, gate, source, allow_source_change) for key, f in fetched.items()}
+    stored = {
+        key: store_staged(settings, key, f.staged, gate, source, allow_source_change) for key, f in fetched.items()
+    }
     return summarize(settings, fetched, stored)
 
 

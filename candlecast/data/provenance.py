@@ -38,8 +38,8 @@ class SourceConflict(ValueError):
         self.series, self.recorded, self.offered = series, recorded, offered
         super().__init__(
             f"{series} holds candles from {recorded.get('label', '?')}, not from {offered.label}: nothing written; "
-            f"to add them on purpose run `candlecast ingest` or `import` with {ALLOW_FLAG}; or use another state folder "
-            "(CANDLECAST_HOME)"
+            f"to add them on purpose run `candlecast ingest` or `import` with {ALLOW_FLAG}; "
+            "or use another state folder (CANDLECAST_HOME)"
         )
 
 
@@ -57,6 +57,7 @@ class Source:
         return {"kind": self.kind, "identity": self.identity, "label": self.label, **self.detail}
 
     def same_as(self, recorded: dict[str, Any]) -> bool:
+        """Whether a recorded entry is this source (same kind and identity; details such as a file hash aside)."""
         return recorded.get("kind") == self.kind and recorded.get("identity") == self.identity
 
 

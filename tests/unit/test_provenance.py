@@ -25,7 +25,9 @@ DEMO = emulator_source("binance", "synthetic market (from 2024-01-01 00:00 UTC, 
 
 
 def _hashes(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()
+    }
 
 
 def test_the_first_write_records_the_source_and_the_same_source_keeps_writing(tmp_path):
@@ -80,7 +82,10 @@ def test_an_endpoint_is_recorded_without_credentials_or_query(tmp_path):
     store.upsert(KEY, synthetic_candles("BTC/USDT", START, 5), source)
     text = (store.series_dir(KEY) / SOURCES).read_text()
     assert "hunter2" not in text and "k3y" not in text and "user" not in text
-    assert json.loads(text)["sources"][0]["identity"] == {"exchange": "binance", "endpoint": "https://proxy.example.com:8443/bn"}
+    assert json.loads(text)["sources"][0]["identity"] == {
+        "exchange": "binance",
+        "endpoint": "https://proxy.example.com:8443/bn",
+    }
     assert BINANCE.identity == {"exchange": "binance", "endpoint": "default"}
 
 
