@@ -125,4 +125,4 @@ def test_a_symbol_an_exchange_does_not_list_is_refused_before_any_candle_request
         requests = exchange.request_count
     assert result.exit_code == 2
     assert "binance has no market 'DOGE/XYZ'; it lists 1: BTC/USDT" in _one_line(result)
-    assert requests["/api/v3/klines"] == 0 and not (home / "candles").exists()
+    assert requests["/api/v3/klines"] == 0 and _snapshot(home) == {}, "nothing requested, nothing created"
