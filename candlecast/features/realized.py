@@ -151,8 +151,8 @@ class Realized:
     def bipower(self, days: int) -> np.ndarray:
         """Bipower variation: (pi / 2) |r_t| |r_{t-1}| per adjacent pair, per day (NaN products skipped)."""
         product = np.full(len(self.r), np.nan)
+        # a finite r_t means row t-1 is the candle just before, so r_{t-1} is the adjacent return
         product[1:] = np.abs(self.r[1:]) * np.abs(self.r[:-1])
-        product[1:][np.diff(self.pos) != 1] = np.nan  # r_{t-1} belongs to the candle before only if adjacent
         return self.over(np.pi / 2 * product, days)
 
     def jump(self, days: int) -> np.ndarray:
