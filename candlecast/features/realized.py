@@ -22,6 +22,7 @@ here, a full window since the frame began (so a frame cut at t gives the same ro
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import get_args
 
 import numpy as np
@@ -125,7 +126,15 @@ class Realized:
     return-based measures need the closes only); the range-based ones then raise.
     """
 
-    def __init__(self, ts: np.ndarray, close: np.ndarray, step_ms: int, open_=None, high=None, low=None):
+    def __init__(
+        self,
+        ts: np.ndarray,
+        close: np.ndarray,
+        step_ms: int,
+        open_: np.ndarray | None = None,
+        high: np.ndarray | None = None,
+        low: np.ndarray | None = None,
+    ):
         self.ts, self.close, self.step_ms = np.asarray(ts, dtype="int64"), np.asarray(close, dtype="float64"), step_ms
         self.open, self.high, self.low = open_, high, low
         self.pos = grid_positions(self.ts, step_ms)
@@ -177,7 +186,7 @@ class Realized:
         return self.over(rogers_satchell(o, h, lo, c), days)
 
 
-def realized_features(candles: pd.DataFrame, measures: list[str], step_ms: int) -> pd.DataFrame:
+def realized_features(candles: pd.DataFrame, measures: Sequence[str], step_ms: int) -> pd.DataFrame:
     """Columns ``rm_<measure>_<d|w|m>`` for each configured measure, as daily volatilities.
 
     Each is the square root of the day-scaled variance (quarticity's fourth root), so they read like
