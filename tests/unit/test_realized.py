@@ -147,6 +147,9 @@ def test_features_select_measures_and_need_a_month_of_warm_up():
     live = frame.iloc[warmup_rows(cfg, "4h") :].filter(like="rm_")
     assert live.notna().all().all() and frame.filter(like="rm_").iloc[: 30 * DAY - 1]["rm_yang_zhang_m"].isna().all()
     np.testing.assert_allclose(frame["rm_up_w"] ** 2 + frame["rm_down_w"] ** 2, realized(c).rv(7), rtol=1e-12)
+    # serving computes features from the last warm-up + lookback candles: the same values as from all of them
+    tail = compute_features(c.iloc[-(warmup_rows(cfg, "4h") + 20) :], cfg, "4h")
+    pd.testing.assert_frame_equal(tail.iloc[-20:].reset_index(drop=True), frame.iloc[-20:].reset_index(drop=True))
     with pytest.raises(ValueError, match="unknown realized measures"):
         realized_features(c, ["vix"], STEP)
     assert len(MEASURES) == 8
