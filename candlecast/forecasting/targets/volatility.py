@@ -128,7 +128,7 @@ class VolatilityTarget(Target):
         """QLIKE against the best reference baseline (the gate's numbers), VaR per fold, the champion.
 
         The gate's references are the configured ``backtest.risk_baselines``: configure the HAR family
-        (har, har_range, harq, har_j) and the model must beat the best of them, GARCH included.
+        (har, har_range, harq, har_j) and the model must beat the best of every configured one.
         """
         summary, horizon, stride = result.summary, walk.horizon, walk.stride
         baselines = self._references(walk)
