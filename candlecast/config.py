@@ -19,7 +19,10 @@ from candlecast.schema import SeriesKey, timeframe_ms
 #: import torch and statsforecast, so config keeps the names only; a unit test holds the two in step.
 ModelName = Literal["lstm", "attention_lstm", "cnn_lstm", "lstm_family"]
 BaselineName = Literal["naive", "drift", "snaive", "ridge", "arima", "ets", "prophet"]
-RiskBaselineName = Literal["naive_vol", "ewma", "garch", "gjr_garch", "har"]
+RiskBaselineName = Literal["naive_vol", "ewma", "garch", "gjr_garch", "har", "har_range", "harq", "har_j"]
+RealizedName = Literal[
+    "rv", "parkinson", "garman_klass", "rogers_satchell", "yang_zhang", "semivariance", "jump", "quarticity"
+]
 TargetName = Literal["returns", "volatility"]  # the keys of forecasting.targets.TARGETS (a unit test holds them equal)
 
 
@@ -105,6 +108,7 @@ class FeatureConfig(_Frozen):
     htf_window: int = Field(6, ge=2, description="volatility window on each higher timeframe, in its candles")
     cross_assets: list[str] = Field([], description="symbols whose returns join as inputs, e.g. [BTC/USDT]")
     exogenous: list[ExogenousConfig] = []
+    realized: list[RealizedName] = Field([], description="realized measures over a day, week and month of candles")
     denoise: Literal["none", "hampel", "winsorize"] = Field(
         "none", description="input noise reduction; targets are never touched"
     )
