@@ -26,10 +26,12 @@ from candlecast.deployments.commands.common import (
     console,
     corrupt_store,
     fail,
+    holds_candles,
     load_config,
     offline_defaults,
     print_json,
     print_table,
+    record_config,
 )
 
 if TYPE_CHECKING:
@@ -110,6 +112,8 @@ def ingest(
             reports = core.ingest(settings, exchange_id, keys, start, gate, concurrency=concurrency, **options)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    if holds_candles(settings.root) and not (exchange or symbols or timeframe or api_url):
+        record_config(cfg)  # only a config's own series and source: flags name another
     if as_json:
         print_json([r.to_dict() for r in reports])
     else:
