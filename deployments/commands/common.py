@@ -124,12 +124,13 @@ def offline_defaults() -> None:
 STATE_CONFIG = "config.yaml"
 
 
-def load_config(path: Path | None, reading: bool = False) -> RunConfig:
+def load_config(path: Path | None, strict: bool = True) -> RunConfig:
     """The run config, or exit 2 with one line naming the bad file or key.
 
     Without --config: the config recorded in the state folder; else the built-in defaults while the
     state holds no candles. A state with candles and no record is refused (its series came from some
-    config, and the defaults' market would be mixed into them), unless the command only ``reading``.
+    config, and the defaults' market would be mixed into them), unless not ``strict``: a command that
+    only reads, or whose flags name the source (--api-url).
     """
     from candlecast.config import RunConfig
     from candlecast.settings import Settings
@@ -143,7 +144,7 @@ def load_config(path: Path | None, reading: bool = False) -> RunConfig:
             return RunConfig.from_yaml(recorded, home)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    if not reading and holds_candles(home):
+    if strict and holds_candles(home):
         raise fail(
             f"the state folder {home} holds candles but records no config ({STATE_CONFIG}): pass the config that "
             "made them with --config FILE (a `run` or `ingest` with it records it for the next commands)"

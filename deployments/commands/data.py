@@ -93,7 +93,7 @@ def ingest(
     Without --api-url and with the config's emulator on, a local emulator serves synthetic candles.
     """
     offline_defaults()
-    cfg = load_config(config)
+    cfg = load_config(config, strict=api_url is None)
     from candlecast.data import ingest as core
     from candlecast.expectations.gate import candle_gate
     from candlecast.schema import SeriesKey
@@ -249,7 +249,7 @@ def repair(
     retries the refetch.
     """
     offline_defaults()
-    cfg = load_config(config)
+    cfg = load_config(config, strict=api_url is None)
     key = _series_key(series)
     from candlecast.data.maintenance import repair_series
     from candlecast.expectations.gate import candle_gate

@@ -137,7 +137,7 @@ def _print_where(settings: Settings) -> None:
 def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Stored candles, last validations, registered models and the latest forecasts; exit 3 on a corrupt file."""
     offline_defaults()
-    cfg = load_config(config, reading=True)
+    cfg = load_config(config, strict=False)
     from candlecast.registry.status import collect_status
     from candlecast.settings import Settings
 
