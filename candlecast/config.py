@@ -82,7 +82,10 @@ class DataConfig(_Frozen):
 class ExogenousConfig(_Frozen):
     """An external series from a file (e.g. a sentiment index), joined point in time."""
 
-    path: Path = Field(description="CSV or parquet with a `timestamp` column (ms UTC) and numeric value columns")
+    path: Path = Field(
+        description="CSV or parquet with a `timestamp` column (ms UTC) and numeric value columns; relative to the "
+        "config file's folder, or ${CANDLECAST_HOME}/... in the state folder"
+    )
     columns: list[str] | None = Field(None, description="value columns to use (default: every other column)")
     delay_ms: int = Field(0, ge=0, description="publication delay: a value stamped s is known from s + delay_ms")
 
