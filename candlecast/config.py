@@ -397,4 +397,3 @@ class RunConfig(_Frozen):
         if home is not None:
             home_relative(raw, str(home))
         return yaml.safe_dump(raw, sort_keys=False)
-

@@ -97,4 +97,3 @@ class TradingConfig(_Frozen):
             elif values is not None:
                 raw[key] = values
         return self.parse(raw, "trading options")
-

@@ -28,11 +28,12 @@ console = Console(soft_wrap=True)
 EXIT_CORRUPT_STORE = 3
 
 ConfigOption = Annotated[
-    Path | None, typer.Option(
+    Path | None,
+    typer.Option(
         "--config",
         "-c",
         help="run config YAML (default: the one recorded in the state folder; a new state: built-in offline defaults)",
-    )
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable JSON instead of tables")]
 

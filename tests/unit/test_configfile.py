@@ -101,7 +101,7 @@ def test_deployments_refuse_a_relative_path_a_worker_would_resolve_in_its_temp_f
     [
         (b"", ["is empty"]),
         (b"\x00\x01\x02binary", ["not a text file"]),
-        (b"sweep:\n  n_trials: 0\n  modle: lstm\ntrain:\n  max_epochs: x\n  patience: -1\n", ["sweep.n_trials", "more"]),
+        (b"sweep:\n  n_trials: 0\n  modle: x\ntrain:\n  max_epochs: x\n  patience: -1\n", ["sweep.n_trials", "more"]),
         (b"features:\n  horizon: 24\nsplit:\n  gap: 3\n", ["split.gap 3 is shorter"]),
     ],
 )
