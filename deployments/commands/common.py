@@ -131,7 +131,7 @@ def load_config(path: Path | None, strict: bool = True) -> RunConfig:
     Without --config: the config recorded in the state folder; else the built-in defaults while the
     state holds no candles. A state with candles and no record is refused (its series came from some
     config, and the defaults' market would be mixed into them), unless not ``strict``: a command that
-    only reads, or whose flags name the source (--api-url).
+    only reads or reports (status, models, the backtests), or whose flags name the source (--api-url).
     """
     from candlecast.config import RunConfig
     from candlecast.settings import Settings
