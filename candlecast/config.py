@@ -383,18 +383,6 @@ class RunConfig(_Frozen):
         except ValueError as exc:
             raise ValueError(f"config file {path}: {exc}") from None
 
-    def relative_paths(self) -> list[str]:
-        """Where this config holds a relative path (``features.exogenous.0.path``): it would resolve per process."""
-        found: list[str] = []
-
-        def note(value: Path, where: str) -> Path:
-            if not value.is_absolute():
-                found.append(where)
-            return value
-
-        with_paths(self, note)
-        return found
-
     def to_yaml(self, home: Path | None = None) -> str:
         """The config as YAML that loads back to it; paths inside ``home`` written as ``${CANDLECAST_HOME}/...``."""
         raw = self.model_dump(mode="json")

@@ -86,6 +86,19 @@ def with_paths(model: BaseModel, change: Callable[[Path, str], Path], where: str
     return model.model_copy(update=updates) if updates else model
 
 
+def relative_paths(model: BaseModel) -> list[str]:
+    """Where ``model`` holds a relative path (``features.exogenous.0.path``): it would resolve per process."""
+    found: list[str] = []
+
+    def note(value: Path, where: str) -> Path:
+        if not value.is_absolute():
+            found.append(where)
+        return value
+
+    with_paths(model, note)
+    return found
+
+
 def home_relative(raw: Any, home: str) -> None:
     """Rewrite, in place, every string path under ``home`` as ``${CANDLECAST_HOME}/<rest>`` (a movable state)."""
     items = raw.items() if isinstance(raw, dict) else enumerate(raw) if isinstance(raw, list) else ()

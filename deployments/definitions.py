@@ -12,6 +12,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from candlecast.configfile import relative_paths
+
 if TYPE_CHECKING:
     from prefect import Flow
     from prefect.deployments.runner import RunnerDeployment
@@ -137,7 +139,7 @@ def config_parameters(cfg: RunConfig) -> dict[str, Any]:
     Its paths must be absolute: a worker runs each flow in a temporary folder, where a relative path
     names nothing. ``RunConfig.from_yaml`` resolves them; a config built in code must too.
     """
-    relative = cfg.relative_paths()
+    relative = relative_paths(cfg)
     if relative:
         raise ValueError(
             f"config {cfg.name!r} has relative paths ({', '.join(relative)}), which a worker would look for in its "

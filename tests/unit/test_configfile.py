@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from candlecast.config import RunConfig
-from candlecast.configfile import read_mapping, resolve_path
+from candlecast.configfile import read_mapping, relative_paths, resolve_path
 from candlecast.deployments.cli import app
 from candlecast.deployments.definitions import config_parameters
 from candlecast.trading.config import TradingConfig
@@ -70,7 +70,7 @@ def test_from_yaml_resolves_every_path_once_at_load(tmp_path, monkeypatch):
     cfg = RunConfig.from_yaml(Path("configs/run.yaml"), home=tmp_path / "state")
     assert cfg.exchange.synthetic_sentiment_path == tmp_path / "state" / "exo" / "fg.csv"
     assert [e.path for e in cfg.features.exogenous] == [folder / "exo" / "fg.csv", Path("/data/other.csv")]
-    assert cfg.relative_paths() == []
+    assert relative_paths(cfg) == []
     # recorded in a state folder, paths inside it stay relative to it, and load back to the same config
     text = cfg.to_yaml(tmp_path / "state")
     assert "${CANDLECAST_HOME}/exo/fg.csv" in text
