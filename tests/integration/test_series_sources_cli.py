@@ -18,12 +18,15 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from candlecast.data.candle_store import CandleStore
 from candlecast.deployments.cli import app
 from candlecast.devtools.emulator import ExchangeEmulator
 from candlecast.devtools.synthetic import synthetic_candles
+from candlecast.schema import SeriesKey
 
 HOUR, DAY = 3_600_000, 86_400_000
 NOW = int(time.time() * 1000) // HOUR * HOUR
+BTC = SeriesKey("binance", "BTC/USDT", "1h")
 
 
 def _iso(ms: int) -> str:
@@ -75,6 +78,11 @@ def test_another_market_into_the_demo_state_is_refused_until_allowed(home: Path,
     assert "ar_phi 0.5, hour_mean 1.0" in line and "ar_phi 0.15, hour_mean 0.15" in line, "both sources named"
     assert "--allow-source-change" in line
     assert _snapshot(home) == before, "the state folder is byte for byte unchanged"
+
+    plain = _cli("ingest", "--json")  # the command as written: the state's recorded (demo-like) config
+    assert plain.exit_code == 0, plain.output
+    [recorded] = CandleStore(home / "candles").sources(BTC)
+    assert "ar_phi 0.5, hour_mean 1.0" in recorded["label"], "no candle of another market"
 
     again = _cli("ingest", "--config", str(configs["demo"]), "--json")
     assert again.exit_code == 0, again.output  # the same source: no false refusal
