@@ -111,6 +111,13 @@ def market_problem(exchange: Any, symbol: str) -> str | None:
     return f"{exchange.id} has no market {symbol!r}{hint}; it lists {len(listed)}: {few or 'none'}"
 
 
+def refuse_unknown_markets(exchange: Any, symbols: Iterable[str]) -> None:
+    """Raise ``UnknownMarket``, in one line, for the symbols ``exchange`` (markets loaded) does not list."""
+    unknown = [p for p in dict.fromkeys(market_problem(exchange, s) for s in symbols) if p]
+    if unknown:
+        raise UnknownMarket("; ".join(unknown) + ": use a symbol it lists (ccxt's unified form BASE/QUOTE)")
+
+
 def _check_series(exchange: Any, symbol: str, timeframe: str, what: str) -> None:
     """Permanent problems, found locally after load_markets: no request is spent on them."""
     problem = market_problem(exchange, symbol)
@@ -271,9 +278,7 @@ async def fetch_many(
             await call_with_retries(exchange.load_markets, f"{exchange.id} markets", policy, sleep)
         except (ccxt.BaseError, OSError) as err:  # no market list, no series: each reports why
             return {job.key: (FetchStats(), err) for job in jobs}
-    unknown = [p for p in dict.fromkeys(market_problem(exchange, job.symbol) for job in jobs) if p]
-    if unknown:
-        raise UnknownMarket("; ".join(unknown) + ": use a symbol it lists (ccxt's unified form BASE/QUOTE)")
+    refuse_unknown_markets(exchange, [job.symbol for job in jobs])
 
     async def one(job: FetchJob) -> None:
         stats = FetchStats()

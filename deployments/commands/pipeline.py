@@ -1,6 +1,7 @@
 """`candlecast run` and `candlecast status`: the whole pipeline once, and what the state folder holds.
 
-`run` checks the config first (exchange id, endpoint, enough history: deployments/preflight.py), then
+`run` checks the config first (exchange id, endpoint, the symbols against the market list, the stored
+series' sources, enough history: deployments/preflight.py), then
 runs the pipeline flow with its output in a log file and short progress lines on the terminal
 (deployments/session.py); `status` reads the stores and the registry, and exits 3 when a stored file
 is unreadable.
