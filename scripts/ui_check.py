@@ -161,6 +161,10 @@ def _mlflow(page: Page, ui_url: str, shots: Path) -> str:
     expect(page.get_by_role("gridcell", name=re.compile(f"^{re.escape(ratio)}")).first).to_be_visible()
     expect(page.get_by_role("gridcell", name=tags["gate"], exact=True).first).to_be_visible()
     page.screenshot(path=str(shots / "mlflow-result-view.png"))
+    page.goto(f"{base}/#/experiments/{ids[0]}/runs/{run['info']['run_id']}?workflowType=machine_learning")
+    expect(page.get_by_text(tags["decision"]).first).to_be_visible()  # the description, above everything else
+    expect(page.get_by_role("link", name=VIEW).first).to_be_visible()
+    page.screenshot(path=str(shots / "mlflow-run-page.png"))
     return f"the {VIEW} view shows gate={tags['gate']} and {gate_metric}={metrics[gate_metric]:.4f} as columns"
 
 

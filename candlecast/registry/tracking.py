@@ -155,9 +155,11 @@ def log_summary(
     """
     c = client(settings)
     experiment = c.get_run(run_id).info.experiment_id
-    link = f"\n\nAll runs with the decision and the ratios as columns: [{RESULT_VIEW}]({result_view_path(experiment)})"
+    link = f"All runs with the decision and the ratios as columns: [{RESULT_VIEW}]({result_view_path(experiment)})"
     text = summary_markdown(metrics, decision, reasons)
-    c.set_tag(run_id, "mlflow.note.content", text + link)
+    # under the decision: the run page shows a description's first lines, the rest behind "Show more"
+    note = text.replace("\n\n", f"\n\n{link}\n\n", 1) if decision else f"{link}\n\n{text}"
+    c.set_tag(run_id, "mlflow.note.content", note)
     c.log_text(run_id, text, "summary.md")
     if decision:
         c.set_tag(run_id, "decision", decision)
