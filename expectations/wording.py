@@ -29,7 +29,8 @@ class InWords:
     """Mixin for a custom expectation: its Data Docs line is ``words`` with the kwargs substituted.
 
     ``$column``, ``$column_list`` and the expectation's own arguments are available; ``$step`` is
-    ``step_ms`` as a duration.
+    ``step_ms`` as a duration. A leading ``$column`` is dropped where GX says not to repeat the column
+    (its column sections), as its own expectations do.
     """
 
     words: ClassVar[str]
@@ -46,5 +47,7 @@ class InWords:
             params["step"] = duration(params["step_ms"])
         if isinstance(params.get("column_list"), list):
             params["column_list"] = ", ".join(map(str, params["column_list"]))
-        template = {"template": cls.words, "params": params, "styling": (runtime_configuration or {}).get("styling")}
+        runtime = runtime_configuration or {}
+        words = cls.words.removeprefix("$column ") if runtime.get("include_column_name") is False else cls.words
+        template = {"template": words, "params": params, "styling": runtime.get("styling")}
         return [RenderedStringTemplateContent(content_block_type="string_template", string_template=template)]

@@ -99,7 +99,7 @@ def test_the_runner_names_the_series_and_the_index_says_a_warning_passes(tmp_pat
     assert "</i> Passed with warnings" in text and "</i> Failed" not in text and "cc-warn" in text
     assert "2024-01-03 11:00 UTC" in text and "e+12" not in text, "the newest candle's time reads as a date"
     words = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", text))
-    assert "timestamp values are open times on the 1 h candle grid" in words  # the custom expectation, in words
+    assert "values are open times on the 1 h candle grid" in words  # the custom expectation, in words
     assert "aligned_to_timeframe" not in text
 
 
