@@ -24,6 +24,7 @@ from candlecast.deployments.cli import app
 from candlecast.devtools.synthetic import NO_SIGNAL, STRONG_SIGNAL
 from candlecast.features.compute import target_columns
 from candlecast.flows.pipeline import pipeline
+from candlecast.registry.tracking import RESULT_VIEW
 from candlecast.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -100,6 +101,16 @@ def _check_predictions(cfg: RunConfig, store: CandleStore, predictions, version:
         assert frame["timestamp"].iloc[0] == frame["cutoff"].iloc[0] + 3_600_000
 
 
+def _check_result_view(client: MlflowClient, run_id: str, gate: str) -> None:
+    """The experiment's saved runs view shows the gate's verdict and the ratios: columns this run has."""
+    run = client.get_run(run_id)
+    assert run.data.tags["gate"] == gate
+    view = json.loads(client.get_experiment(run.info.experiment_id).tags[f"mlflow.sharedViewState.{RESULT_VIEW}"])
+    columns = json.loads(view["state"])["selectedColumns"]
+    has = {f"metrics.`{k}`" for k in run.data.metrics} | {f"tags.`{k}`" for k in run.data.tags}
+    assert {"tags.`gate`", "metrics.`rmse_ratio`", "metrics.`champion.rmse_ratio`"} <= set(columns) <= has
+
+
 def test_a_learnable_market_is_promoted_predicted_and_held(home, prefect_server, serve_market):
     settings = Settings()
     cfg = _tiny_config(serve_market(STRONG_SIGNAL, TINY["data"]["symbols"], HISTORY_DAYS), HOLD_THE_CHAMPION)
@@ -140,6 +151,7 @@ def test_a_learnable_market_is_promoted_predicted_and_held(home, prefect_server,
     assert v2["promotion.decision"] == "refused" and "(champion " in v2["promotion.reasons"]
     assert second["promotion"].metrics["champion.version"] == 1.0 and not second["promotion"].promoted
     assert client.get_run(second["promotion"].run_id).info.run_name.endswith(" · refused")
+    _check_result_view(client, second["promotion"].run_id, "refused")
     _check_predictions(cfg, store, second["predictions"], "1")
 
     # the registered pyfunc takes raw candles of several series at once
