@@ -33,6 +33,7 @@ from candlecast.forecasting.targets import Walk, target_of
 from candlecast.forecasting.walkforward import backtest, markdown_table
 from candlecast.registry import aliases, tracking
 from candlecast.registry.bundle import BundleSpec
+from candlecast.registry.eval_progress import EvaluationReporter
 from candlecast.registry.plots import log_forecast_plots
 from candlecast.registry.refit import refit_bundle, refit_epochs
 from candlecast.registry.sweep import SweepOutcome
@@ -85,13 +86,16 @@ def evaluate_best(
     champion = comparable_champion(settings, cfg)
     if champion is not None:  # the gate compares with the champion's configuration refitted on these very folds
         factories["champion"] = lambda: neural_forecaster(cfg, champion[1].model_name, champion[1].hparams)
-    result = backtest(target, factories, series, plan.test_folds, walk)
+    progress = EvaluationReporter(list(factories), cfg.sweep.model, len(plan.test_folds), target.progress)
+    result = backtest(target, factories, series, plan.test_folds, walk, on_fold=progress.fold_done)
     results = target.run_metrics(result, champion[0] if champion else None, walk)
     epochs = refit_epochs(fitted)
     shipped = target.shipped(result.forecasts["model"][-1])
     calibration_end = plan.test.end - cfg.features.horizon * step_ms
     refit_start = time.perf_counter()
+    progress.refit_started(epochs)
     bundle, final = refit_bundle(cfg, series, sweep.best_params, epochs, shipped, calibration_end)
+    progress.refit_done()
     results["refit_seconds"] = time.perf_counter() - refit_start
     results["refit_epochs"] = float(epochs)
     spec = bundle.spec

@@ -20,6 +20,7 @@ from candlecast.deployments.commands.common import (
     JsonOption,
     command_hint,
     console,
+    corrupt_store,
     fail,
     load_config,
     offline_defaults,
@@ -50,6 +51,7 @@ def run(
     """
     offline_defaults()
     cfg = with_api_url(load_config(config), api_url)
+    from candlecast.data.candle_store import CorruptPartition
     from candlecast.deployments.preflight import PreflightError, check_run
     from candlecast.deployments.session import run_session
     from candlecast.settings import Settings
@@ -57,6 +59,8 @@ def run(
     settings = Settings()
     try:
         check_run(cfg, settings)
+    except CorruptPartition as exc:
+        raise corrupt_store(exc) from None
     except PreflightError as exc:
         raise fail(str(exc)) from None
     result = run_session("run", lambda session: _pipeline(cfg, session), debug)
