@@ -50,6 +50,11 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def warn(message: str) -> None:
+    """Print ``warning: <message>`` on one line: the command goes on (rows of the input were left out)."""
+    console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True, highlight=False)
+
+
 def corrupt_store(exc: Exception) -> typer.Exit:
     """One line naming the unreadable file and the repair, and the exit code that means it."""
     console.print(f"[red]corrupt store:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)

@@ -15,9 +15,11 @@ import typer
 from candlecast.deployments.commands.common import (
     ConfigOption,
     console,
+    fail,
     load_config,
     offline_defaults,
     print_table,
+    warn,
 )
 
 if TYPE_CHECKING:
@@ -100,8 +102,7 @@ def trade_backtest(
         )
         _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, mlflow)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
 
 
 def _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, use_mlflow) -> None:
@@ -112,7 +113,7 @@ def _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, use
     if sum(chosen) != 1:
         raise ValueError("choose one forecast source: --models NAMES, --forecasts FILE or --registered")
     settings = Settings()
-    market, _ = runner.load_market(data, settings)
+    market, _ = runner.load_market(data, settings, warn=warn)
     hold = tcfg.hold or cfg.features.horizon
     name = out.name if out else _name(market, hold, "registered" if registered else "file" if forecasts else "wf")
     out = out or settings.root / "trading" / name
@@ -179,8 +180,7 @@ def signals(
 
         outcome = run_signals(Settings(), cfg, tcfg, source=source, store=store)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(_as_json(outcome), indent=2, default=str))
         return
