@@ -67,7 +67,7 @@ def backtest(
     """
     offline_defaults()
     cfg = load_config(config)
-    from candlecast.forecasting.backtest import load_source, run_backtest, write_tables
+    from candlecast.forecasting.backtest import load_source, named_factories, run_backtest, write_tables
     from candlecast.forecasting.targets import target_of
     from candlecast.settings import Settings
 
@@ -97,6 +97,7 @@ def backtest(
             cfg = cfg.model_validate({**cfg.model_dump(), "target": target})
         forecast = target_of(cfg)  # the option above names it; this is its plug-in
         names = [m.strip() for m in (models or forecast.default_models).split(",") if m.strip()]
+        named_factories(names, cfg)  # an unknown name fails before any file is read
         contexts = [load_source(c, warn=warn) for c in cross or []]
         for text in data:
             source = load_source(text, warn=warn)
