@@ -88,13 +88,17 @@ class EvaluationReporter:
     candidate: str  # the candidate's architecture, shown in place of "model"
     n_folds: int
     describe: Callable[[dict[str, float]], str]  # the target's progress text of one fold's metrics
-    _last: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = time.monotonic
     _seconds: dict[str, list[float]] = field(default_factory=dict)
+    _last: float = field(init=False)
     _refit_started: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._last = self.clock()  # made just before the first fit: its time counts from here
 
     def fold_done(self, name: str, fold: int, metrics: dict[str, float]) -> None:
         """walkforward.backtest's ``on_fold``: ``name`` finished test fold ``fold``."""
-        now = time.monotonic()
+        now = self.clock()
         seconds, self._last = now - self._last, now
         self._seconds.setdefault(name, []).append(seconds)
         index = self.models.index(name)
@@ -106,13 +110,13 @@ class EvaluationReporter:
 
     def refit_started(self, epochs: int) -> None:
         """The refit of the candidate begins; its ETA is the candidate's mean fold fit."""
-        self._refit_started = time.monotonic()
+        self._refit_started = self.clock()
         eta = self._mean(self.models[0])
         _notify(EvaluationStep("refit", model=self.candidate, score=f"{epochs} epochs", eta_s=eta))
 
     def refit_done(self) -> None:
         """The refit finished."""
-        _notify(EvaluationStep("refitted", model=self.candidate, seconds=time.monotonic() - self._refit_started))
+        _notify(EvaluationStep("refitted", model=self.candidate, seconds=self.clock() - self._refit_started))
 
     def _mean(self, name: str) -> float:
         times = self._seconds.get(name) or [t for ts in self._seconds.values() for t in ts]
