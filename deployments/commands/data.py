@@ -26,10 +26,12 @@ from candlecast.deployments.commands.common import (
     console,
     corrupt_store,
     fail,
+    holds_candles,
     load_config,
     offline_defaults,
     print_json,
     print_table,
+    record_config,
 )
 
 if TYPE_CHECKING:
@@ -91,7 +93,7 @@ def ingest(
     Without --api-url and with the config's emulator on, a local emulator serves synthetic candles.
     """
     offline_defaults()
-    cfg = load_config(config)
+    cfg = load_config(config, strict=api_url is None)
     from candlecast.data import ingest as core
     from candlecast.expectations.gate import candle_gate
     from candlecast.schema import SeriesKey
@@ -110,6 +112,8 @@ def ingest(
             reports = core.ingest(settings, exchange_id, keys, start, gate, concurrency=concurrency, **options)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    if holds_candles(settings.root) and not (exchange or symbols or timeframe or api_url):
+        record_config(cfg)  # only a config's own series and source: flags name another
     if as_json:
         print_json([r.to_dict() for r in reports])
     else:
@@ -245,7 +249,7 @@ def repair(
     retries the refetch.
     """
     offline_defaults()
-    cfg = load_config(config)
+    cfg = load_config(config, strict=api_url is None)
     key = _series_key(series)
     from candlecast.data.maintenance import repair_series
     from candlecast.expectations.gate import candle_gate

@@ -26,6 +26,7 @@ from candlecast.deployments.commands.common import (
     offline_defaults,
     print_json,
     print_table,
+    record_config,
     venv_program,
 )
 
@@ -63,6 +64,8 @@ def run(
         raise corrupt_store(exc) from None
     except PreflightError as exc:
         raise fail(str(exc)) from None
+    if api_url is None:  # a one-off endpoint is not the config's source: nothing to record
+        record_config(cfg)
     result = run_session("run", lambda session: _pipeline(cfg, session), debug)
     _print_outcome(result, settings)
 
@@ -138,7 +141,7 @@ def _print_where(settings: Settings) -> None:
 def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Stored candles, last validations, registered models and the latest forecasts; exit 3 on a corrupt file."""
     offline_defaults()
-    cfg = load_config(config)
+    cfg = load_config(config, strict=False)
     from candlecast.registry.status import collect_status
     from candlecast.settings import Settings
 
