@@ -143,8 +143,21 @@ def test_a_learnable_market_is_promoted_predicted_and_held(home, prefect_server,
     _check_predictions(cfg, store, first["predictions"], "1")
 
     # the second run, on top of the first: fetches only new candles, registers version 2, compares it
-    # with the champion's configuration refitted on v2's own folds, refuses it, and predicts from v1
-    second = pipeline(cfg)
+    # with the champion's configuration refitted on v2's own folds, refuses it, and predicts from v1;
+    # the evaluation says what it fits, epoch by epoch, the champion's refit included
+    from candlecast.registry import eval_progress
+
+    steps: list[eval_progress.EvaluationStep] = []
+    with eval_progress.listening(steps.append):
+        second = pipeline(cfg)
+    assert steps[0].event == "start" and steps[0].model == cfg.sweep.model and "champion" not in steps[0].line()
+    fits = [(s.model, s.fold) for s in steps if s.event == "fold"]
+    assert len(fits) == steps[0].n_models * steps[0].n_folds and fits[0][0] == cfg.sweep.model
+    assert fits[-1][0] == "champion" and any(s.event == "epoch" and s.model == "champion" for s in steps)
+    assert all(s.eta_s is not None for s in steps if s.event in ("epoch", "fold"))
+    refit = steps[[s.event for s in steps].index("refit") :]
+    assert [s.event for s in refit] == ["refit", *["epoch"] * refit[0].max_epochs, "refitted"]
+    assert all(s.n_folds == 0 for s in refit[1:-1]), "the refit's epochs say refit, not a fold"
     assert _alias(client, name, "challenger") == "2" and _alias(client, name, "champion") == "1"
     v2 = client.get_model_version(name, "2").tags
     assert "refitted and scored on the same folds" in v2["promotion.compared_with"]
