@@ -30,7 +30,7 @@ from candlecast.features.compute import compute_features, feature_columns, warmu
 from candlecast.features.exogenous import cached_exogenous
 from candlecast.features.scaling import SeriesScalers, one_hot_code, scaler_for, scaler_from_dict
 from candlecast.forecasting.calibration import Calibration
-from candlecast.forecasting.served import served
+from candlecast.forecasting.served import Served, served
 from candlecast.schema import timeframe_ms
 
 SPEC_FILE = "spec.json"
@@ -76,10 +76,10 @@ class BundleSpec:
 class BundleForecaster(ABC):
     """Raw candles of one or many series in, forecasts out; subclasses run the network."""
 
-    def __init__(self, spec: BundleSpec):
+    def __init__(self, spec: BundleSpec, form: Served | None = None):
         self.spec = spec
         self.scaler = scaler_from_dict(spec.scaler)
-        self.served = served(spec.target)
+        self.served = form or served(spec.target)  # the target's decode and rows (the torch side passes its Target's)
         # the interval offsets, for a target with intervals (the trading signals read their level)
         self.calibration = Calibration(**spec.calibration) if spec.calibration else None
 

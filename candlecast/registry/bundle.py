@@ -23,6 +23,7 @@ import torch
 from candlecast.features.scaling import input_width, scaler_from_dict
 from candlecast.forecasting.neural import build_model
 from candlecast.forecasting.runtime import NETWORK_FILE, SPEC_FILE, WEIGHTS_FILE, BundleForecaster, BundleSpec
+from candlecast.forecasting.served import Served
 from candlecast.forecasting.targets import Target, for_bundle
 from candlecast.io import write_bytes, write_text
 from candlecast.models import ForecastModule
@@ -34,9 +35,11 @@ class ModelBundle(BundleForecaster):
     """A trained torch network with its spec: raw candles of one or many series in, forecasts out."""
 
     def __init__(self, spec: BundleSpec, model: ForecastModule):
-        super().__init__(spec)
+        target: Target = for_bundle(spec.target)
+        # the Target's own decode and rows: a target added as a plug-in serves here before it has a served form
+        super().__init__(spec, Served(target.key, target.store_kind, target.decode, target.frame))
         self.model = model.eval()
-        self.target: Target = for_bundle(spec.target)
+        self.target = target
 
     def network(self, windows: np.ndarray) -> np.ndarray:
         """The torch forward pass on one thread, without autograd.
