@@ -12,7 +12,8 @@ the wall time waits on other processes too):
   bundle dir   load_forecaster(<bundle directory>) and one forecast: the runtime's own loader
   registry     load_version(client, name, @champion's version) and one forecast: predict and signals
   pyfunc       mlflow.pyfunc.load_model("models:/<name>@champion") and one forecast: the served model
-  signals      `candlecast signals --json` for 100 symbols (load, forecasts, policy, portfolio, store)
+  signals      `candlecast signals --json --no-store` for 100 symbols (load, forecasts, policy, portfolio)
+and, for the choice of engine, a fresh process that imports torch against one that imports onnxruntime;
 and in process after the load: predict_many over 100 series (the median of 20 calls).
 
     .venv/bin/python bench/lean_runtime.py [--repeats 3]
@@ -197,6 +198,9 @@ def main() -> None:
 
     python, cli = sys.executable, str(Path(sys.executable).with_name("candlecast"))
     rows = []
+    for engine in ("torch", "onnxruntime"):  # what running the network costs before it runs: its engine's import
+        wall, cpu, _ = _fresh([python, "-c", f"import {engine}"], args.repeats)
+        rows.append((f"import {engine}", "", wall, cpu, "fresh process: the inference engine alone"))
     for label, how in (("bundle dir", "bundle"), ("registry", "registry"), ("pyfunc", "pyfunc")):
         for name, path in ((OLD, "torch"), (NEW, "lean")):
             target = str(dirs[name]) if how == "bundle" else name
