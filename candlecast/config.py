@@ -13,13 +13,17 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from candlecast.configfile import home_relative, one_line, read_mapping, resolve_path, with_paths
 from candlecast.schema import SeriesKey, timeframe_ms
 
 #: Names a config may use. The registries themselves (``models.MODELS``, ``forecasting.baselines.BASELINES``)
 #: import torch and statsforecast, so config keeps the names only; a unit test holds the two in step.
 ModelName = Literal["lstm", "attention_lstm", "cnn_lstm", "lstm_family"]
 BaselineName = Literal["naive", "drift", "snaive", "ridge", "arima", "ets", "prophet"]
-RiskBaselineName = Literal["naive_vol", "ewma", "garch", "gjr_garch", "har"]
+RiskBaselineName = Literal["naive_vol", "ewma", "garch", "gjr_garch", "har", "har_range", "harq", "har_j"]
+RealizedName = Literal[
+    "rv", "parkinson", "garman_klass", "rogers_satchell", "yang_zhang", "semivariance", "jump", "quarticity"
+]
 TargetName = Literal["returns", "volatility"]  # the keys of forecasting.targets.TARGETS (a unit test holds them equal)
 
 
@@ -81,7 +85,10 @@ class DataConfig(_Frozen):
 class ExogenousConfig(_Frozen):
     """An external series from a file (e.g. a sentiment index), joined point in time."""
 
-    path: Path = Field(description="CSV or parquet with a `timestamp` column (ms UTC) and numeric value columns")
+    path: Path = Field(
+        description="CSV or parquet with a `timestamp` column (ms UTC) and numeric value columns; relative to the "
+        "config file's folder, or ${CANDLECAST_HOME}/... in the state folder"
+    )
     columns: list[str] | None = Field(None, description="value columns to use (default: every other column)")
     delay_ms: int = Field(0, ge=0, description="publication delay: a value stamped s is known from s + delay_ms")
 
@@ -105,6 +112,7 @@ class FeatureConfig(_Frozen):
     htf_window: int = Field(6, ge=2, description="volatility window on each higher timeframe, in its candles")
     cross_assets: list[str] = Field([], description="symbols whose returns join as inputs, e.g. [BTC/USDT]")
     exogenous: list[ExogenousConfig] = []
+    realized: list[RealizedName] = Field([], description="realized measures over a day, week and month of candles")
     denoise: Literal["none", "hampel", "winsorize"] = Field(
         "none", description="input noise reduction; targets are never touched"
     )
@@ -353,18 +361,31 @@ class RunConfig(_Frozen):
         return self.name
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> RunConfig:
-        """Load a YAML file; errors name the file and the bad key."""
+    def from_yaml(cls, path: str | Path, home: Path | None = None) -> RunConfig:
+        """Load a YAML file, its relative paths made absolute once, here; errors are one line naming the file.
+
+        A relative path is relative to the file's folder, ``${CANDLECAST_HOME}/x`` to the state folder
+        (``home``, default: the settings' one), so the config means the same from any working directory.
+        """
         path = Path(path)
+        raw = read_mapping(path)
         try:
-            raw: Any = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise ValueError(f"config file {path} does not exist") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"config file {path} is not valid YAML: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ValueError(f"config file {path} must hold a mapping of sections, got {type(raw).__name__}")
-        try:
-            return cls.model_validate(raw)
+            cfg = cls.model_validate(raw)
         except ValidationError as exc:
-            raise ValueError(f"config file {path} is invalid:\n{exc}") from None
+            raise ValueError(f"config file {path} is invalid: {one_line(exc)}") from None
+        if home is None:
+            from candlecast.settings import Settings
+
+            home = Settings().root
+        base = path.expanduser().resolve().parent
+        try:
+            return with_paths(cfg, lambda value, _: resolve_path(value, base, home))
+        except ValueError as exc:
+            raise ValueError(f"config file {path}: {exc}") from None
+
+    def to_yaml(self, home: Path | None = None) -> str:
+        """The config as YAML that loads back to it; paths inside ``home`` written as ``${CANDLECAST_HOME}/...``."""
+        raw = self.model_dump(mode="json")
+        if home is not None:
+            home_relative(raw, str(home))
+        return yaml.safe_dump(raw, sort_keys=False)

@@ -12,6 +12,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from candlecast.configfile import relative_paths
+
 if TYPE_CHECKING:
     from prefect import Flow
     from prefect.deployments.runner import RunnerDeployment
@@ -132,7 +134,17 @@ def deployment_name(s: DeploymentSpec, cfg: RunConfig) -> str:
 
 
 def config_parameters(cfg: RunConfig) -> dict[str, Any]:
-    """The deployments' parameters: the whole run config as JSON, so a worker needs no config file."""
+    """The deployments' parameters: the whole run config as JSON, so a worker needs no config file.
+
+    Its paths must be absolute: a worker runs each flow in a temporary folder, where a relative path
+    names nothing. ``RunConfig.from_yaml`` resolves them; a config built in code must too.
+    """
+    relative = relative_paths(cfg)
+    if relative:
+        raise ValueError(
+            f"config {cfg.name!r} has relative paths ({', '.join(relative)}), which a worker would look for in its "
+            "temporary folder: load it with RunConfig.from_yaml (or `--config FILE`), which makes them absolute"
+        )
     return {"config": cfg.model_dump(mode="json")}
 
 

@@ -27,11 +27,30 @@ class PreflightError(ValueError):
 
 
 def check_run(cfg: RunConfig, settings: Settings) -> None:
-    """Every check, cheapest first: the exchange id, the endpoint, then the history the folds need."""
+    """Every check, cheapest first: the exchange id, the endpoint, markets and sources, then the history needed."""
     check_exchange_id(cfg.exchange.id)
     if cfg.exchange.api_url and not cfg.exchange.emulator:
         check_reachable(cfg.exchange.api_url)
+    check_sources(cfg, settings)
     check_history(cfg, settings)
+
+
+def check_sources(cfg: RunConfig, settings: Settings) -> None:
+    """The exchange (or the emulator) lists every configured symbol; no stored series is from another source."""
+    from candlecast.data.fetching import check_markets
+    from candlecast.data.ingest import check_sources as check_stored_sources
+    from candlecast.tasks.endpoint import endpoint_source
+
+    try:
+        if cfg.exchange.emulator:
+            from candlecast.devtools.market import check_synthetic_symbols
+
+            check_synthetic_symbols(cfg.data.symbols)
+        else:  # one market list, no candle request; an unreachable exchange is left to the fetch's retries
+            check_markets(cfg.exchange.id, list(cfg.data.symbols), cfg.exchange.api_url)
+        check_stored_sources(settings, cfg.series, endpoint_source(cfg), allow_change=False)
+    except ValueError as exc:
+        raise PreflightError(str(exc)) from None
 
 
 def check_exchange_id(exchange_id: str) -> None:

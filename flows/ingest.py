@@ -6,6 +6,7 @@ from prefect import flow
 
 from candlecast.config import RunConfig
 from candlecast.schema import SeriesKey
+from candlecast.tasks.endpoint import endpoint_source
 from candlecast.tasks.ingest import fetch_candles, report_ingest, store_batch
 from candlecast.tasks.validate import validate_batch
 
@@ -19,6 +20,7 @@ def ingest_flow(config: RunConfig | None = None) -> dict[str, int]:
     """
     cfg = config or RunConfig()
     fetched = fetch_candles(cfg)
+    source = endpoint_source(cfg)
     stored = {series: 0 for series in fetched}
     refused: dict[SeriesKey, str] = {}
     for series, fetch in fetched.items():
@@ -27,6 +29,6 @@ def ingest_flow(config: RunConfig | None = None) -> dict[str, int]:
             if check.is_failed():
                 refused[series] = check.message or "refused by the candle contract"
                 break
-            stored[series] += store_batch(series, staged)
+            stored[series] += store_batch(series, staged, source)
     report_ingest(fetched, stored, refused)  # fails the run, naming each refused series, after the rest is stored
     return {str(series): n for series, n in stored.items()}

@@ -10,9 +10,10 @@ from prefect import task
 from candlecast.config import RunConfig
 from candlecast.data import fetching, ingest
 from candlecast.data.exchange import TRANSIENT_ERRORS
+from candlecast.data.provenance import Source
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
-from candlecast.tasks.endpoint import exchange_endpoint
+from candlecast.tasks.endpoint import endpoint_source, exchange_endpoint
 
 
 def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -29,15 +30,20 @@ def retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     name="fetch", retries=2, retry_delay_seconds=10, retry_condition_fn=retry_if_transient, tags=["exchange-api"]
 )
 def fetch_candles(cfg: RunConfig) -> dict[SeriesKey, fetching.SeriesFetch]:
-    """Every configured series at once (async ccxt, bounded concurrency, one rate limiter per exchange)."""
+    """Every configured series at once (async ccxt, bounded concurrency, one rate limiter per exchange).
+
+    A series recorded from another source than the config's fails the task before anything is fetched
+    or written (``provenance.SourceConflict``; `candlecast ingest --allow-source-change` does it on purpose).
+    """
+    ingest.check_sources(Settings(), cfg.series, endpoint_source(cfg), allow_change=False)
     with exchange_endpoint(cfg) as endpoint:
         return fetching.fetch_for_config(Settings(), cfg, endpoint)
 
 
 @task(name="store", task_run_name="store-{series.slug}")
-def store_batch(series: SeriesKey, staged: Path) -> int:
-    """Upsert one validated staged batch into the candle store; returns the new candles."""
-    return ingest.store_batch(Settings(), series, staged)
+def store_batch(series: SeriesKey, staged: Path, source: Source | None = None) -> int:
+    """Upsert one validated staged batch into the candle store, recording its source; returns the new candles."""
+    return ingest.store_batch(Settings(), series, staged, source)
 
 
 @task(name="ingest-report")

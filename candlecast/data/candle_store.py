@@ -2,8 +2,9 @@
 
 ``candles/exchange=binance/symbol=BTC-USDT/timeframe=1h/2021.parquet`` (one file per year; per month
 below 1h) is readable with plain ``pd.read_parquet(series_dir)`` or ``pd.read_parquet(root)``,
-pyarrow.dataset or DuckDB, none of which need candlecast: the manifest ``_manifest.json``, the lock
-``.lock`` and temporary files start with '_' or '.' and are skipped by those readers.
+pyarrow.dataset or DuckDB, none of which need candlecast: the manifest ``_manifest.json``, the record of
+the series' sources ``_sources.json`` (``provenance``), the lock ``.lock`` and temporary files start
+with '_' or '.' and are skipped by those readers.
 
 Upserts merge by timestamp (the newer batch wins), so replaying a batch is a no-op. Each file is
 replaced atomically (temporary file + rename) and the periods are written oldest first, so a crash
@@ -22,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from candlecast.data.gaps import find_gaps
+from candlecast.data.provenance import Source, check_source, record_source, sources
 from candlecast.io import file_lock, read_json, write_json, write_parquet
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey, timeframe_ms
 
@@ -103,8 +105,22 @@ class CandleStore:
         seen = {name: part.get("signature") for name, part in (stored or {}).get("files", {}).items()}
         return stored if seen == {f.name: _signature(f) for f in files} else self._coverage(series)
 
-    def upsert(self, series: SeriesKey, batch: pd.DataFrame) -> int:
-        """Merge ``batch`` into the series; returns how many timestamps were new."""
+    def sources(self, series: SeriesKey) -> list[dict[str, Any]]:
+        """Where the series' candles came from, oldest first (the last is current); [] when never recorded."""
+        return sources(self.series_dir(series))
+
+    def check_source(self, series: SeriesKey, source: Source, allow_change: bool = False) -> None:
+        """Raise ``provenance.SourceConflict`` before a write if the series is recorded from another source."""
+        check_source(self.series_dir(series), series, source, allow_change)
+
+    def upsert(
+        self, series: SeriesKey, batch: pd.DataFrame, source: Source | None = None, allow_source_change: bool = False
+    ) -> int:
+        """Merge ``batch`` into the series; returns how many timestamps were new.
+
+        With ``source``, a series recorded from another source is refused (``SourceConflict``, nothing
+        written) unless ``allow_source_change``; the source is recorded before the first candle is.
+        """
         if list(batch.columns) != CANDLE_COLUMNS:
             raise ValueError(
                 f"batch columns {list(batch.columns)} differ from {CANDLE_COLUMNS}: "
@@ -113,6 +129,9 @@ class CandleStore:
         batch = batch.astype({"timestamp": "int64", **{c: "float64" for c in CANDLE_COLUMNS[1:]}})
         folder = self.series_dir(series)
         with file_lock(folder / ".lock"):
+            if source is not None:  # checked again under the lock: another writer may have recorded since
+                check_source(folder, series, source, allow_source_change)
+                record_source(folder, series, source)  # before the data: no candle is ever stored unrecorded
             _remove_debris(folder)
             legacy = folder / LEGACY_FILE
             if legacy.exists():

@@ -59,13 +59,7 @@ def make_exchange(
     Raises:
         ValueError: The id is not a ccxt exchange, or ``api_url`` is given for a non-Binance-shaped one.
     """
-    if exchange_id not in ccxt.exchanges:
-        close = difflib.get_close_matches(exchange_id, ccxt.exchanges, n=3)
-        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
-        raise ValueError(
-            f"unknown exchange id {exchange_id!r}{hint}: use one of ccxt.exchanges "
-            f"({len(ccxt.exchanges)} ids, e.g. 'binance', 'kraken', 'coinbase')"
-        )
+    check_exchange_id(exchange_id)
     config = {"enableRateLimit": enable_rate_limit, "timeout": timeout_ms}
     exchange: accxt.Exchange = getattr(accxt, exchange_id)(config)
     if api_url is not None:
@@ -81,6 +75,18 @@ def make_exchange(
         exchange.options["fetchMarkets"] = {"types": ["spot"]}
         exchange.options["fetchCurrencies"] = False
     return exchange
+
+
+def check_exchange_id(exchange_id: str) -> str:
+    """``exchange_id`` if ccxt knows it; else ValueError in one line with the close matches (no request made)."""
+    if exchange_id not in ccxt.exchanges:
+        close = difflib.get_close_matches(exchange_id, ccxt.exchanges, n=3)
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        raise ValueError(
+            f"unknown exchange id {exchange_id!r}{hint}: use one of ccxt.exchanges "
+            f"({len(ccxt.exchanges)} ids, e.g. 'binance', 'kraken', 'coinbase')"
+        )
+    return exchange_id
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import ccxt
 import pandas as pd
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore, CorruptPartition
 from candlecast.data.exchange import Endpoint, FetchStats, RetryPolicy, make_exchange
-from candlecast.data.pagination import FetchJob, fetch_many
+from candlecast.data.pagination import FetchJob, fetch_many, refuse_unknown_markets
 from candlecast.io import write_parquet
 from candlecast.schema import SeriesKey, timeframe_ms
 from candlecast.settings import Settings
@@ -129,6 +130,26 @@ def fetch_ranges(
         out[key].error = None if error is None else f"{type(error).__name__}: {error}"
         log.info("%s: fetched %d candles in %d requests since %d", key, stats.rows, stats.requests, out[key].since)
     return out
+
+
+def check_markets(exchange_id: str, symbols: list[str], api_url: str | None = None, timeout_ms: int = 10_000) -> None:
+    """Raise ``pagination.UnknownMarket`` for symbols the exchange does not list: one load_markets, no candle request.
+
+    An exchange that cannot be reached is left to the fetch, whose retries and messages cover outages.
+    """
+
+    async def check() -> None:
+        exchange = make_exchange(exchange_id, api_url, True, timeout_ms)
+        try:
+            try:
+                await exchange.load_markets()
+            except (ccxt.BaseError, OSError):
+                return
+            refuse_unknown_markets(exchange, symbols)
+        finally:
+            await exchange.close()
+
+    _run(check())
 
 
 def exchange_clock_ms(cfg: RunConfig) -> int:

@@ -18,9 +18,11 @@ from typing import Generic
 import pandas as pd
 
 from candlecast.data.candle_store import CandleStore
+from candlecast.data.exchange import check_exchange_id
 from candlecast.data.gaps import Gap
-from candlecast.data.importers import drop_unclosed, read_candles
+from candlecast.data.importers import detect_format, drop_unclosed, read_candles
 from candlecast.data.ingest import R, gate_batch, series_gaps, store_batch
+from candlecast.data.provenance import import_source
 from candlecast.data.symbols import check_symbol
 from candlecast.io import write_parquet
 from candlecast.schema import SeriesKey
@@ -65,20 +67,30 @@ def import_candles(
     columns: Mapping[str, str] | None = None,
     time_unit: str = "auto",
     now_ms: int | None = None,
+    allow_source_change: bool = False,
 ) -> ImportOutcome[R]:
     """Import one file's closed candles into ``series`` if they pass ``gate``; a refused file stores nothing.
 
     The file itself is only read, never changed; a refused file's candles wait in quarantine. ``now_ms``
     (default the local UTC clock) decides which candles are closed.
 
+    The file is recorded as the series' source; a series recorded from another source (an exchange,
+    another file) is refused before anything is written unless ``allow_source_change``.
+
     Raises:
-        ValueError: The symbol is not in ccxt's unified form BASE/QUOTE (a second, bogus series otherwise),
-            or the file cannot be read as candles (unknown format, missing column, bad timestamps) or holds
-            no closed candle; the message says what to pass instead.
+        ValueError: The exchange id is not a ccxt exchange, the symbol is not in ccxt's unified form
+            BASE/QUOTE (a second, bogus series otherwise), the file cannot be read as candles (unknown
+            format, missing column, bad timestamps) or holds no closed candle; the message says what to
+            pass instead.
+        provenance.SourceConflict: The series holds candles from another source; nothing was written.
     """
+    check_exchange_id(series.exchange)
     check_symbol(series.symbol)
     path = Path(path)
     frame = read_candles(path, fmt, columns, time_unit)
+    source = import_source(path, detect_format(path) if fmt == "auto" else fmt)
+    store = CandleStore(settings.candles_dir)
+    store.check_source(series, source, allow_source_change)
     closed = drop_unclosed(frame, series.timeframe, int(time.time() * 1000) if now_ms is None else int(now_ms))
     if closed.empty:
         raise ValueError(f"{path.name} holds no closed {series.timeframe} candle: nothing to import")
@@ -89,6 +101,6 @@ def import_candles(
     unclosed = len(frame) - len(closed)
     if entry is not None:
         return ImportOutcome(series, path, len(closed), unclosed, 0, report, [], entry.id)
-    new = store_batch(settings, series, staged)
-    gaps = series_gaps(CandleStore(settings.candles_dir), [series])[series]
+    new = store_batch(settings, series, staged, source, allow_source_change)
+    gaps = series_gaps(store, [series])[series]
     return ImportOutcome(series, path, len(closed), unclosed, new, report, gaps)

@@ -21,6 +21,7 @@ import pandas as pd
 from candlecast.data.candle_store import CandleStore, CorruptPartition
 from candlecast.data.fetching import SeriesFetch, fetch_batch, fetch_to_staging
 from candlecast.data.gaps import Gap, classify
+from candlecast.data.provenance import Source
 from candlecast.data.quarantine import QuarantineEntry, quarantine_batch
 from candlecast.data.validations import record_validation
 from candlecast.io import write_json
@@ -98,11 +99,18 @@ def refusal_message(series: SeriesKey, what: str, report: GateReport, entry: Qua
     )
 
 
-def store_staged(settings: Settings, series: SeriesKey, staged: list[Path], gate: Gate) -> tuple[int, str | None]:
+def store_staged(
+    settings: Settings,
+    series: SeriesKey,
+    staged: list[Path],
+    gate: Gate,
+    source: Source | None = None,
+    allow_source_change: bool = False,
+) -> tuple[int, str | None]:
     """Gate then store each staged chunk in time order; the first refused one goes to quarantine and stops it.
 
     Stopping there keeps the store free of a later batch above a hole; the next run refetches from the
-    last stored candle.
+    last stored candle. ``source`` is recorded with the candles (see ``CandleStore.upsert``).
 
     Returns:
         (new candles stored, the refusal's message or None).
@@ -115,7 +123,7 @@ def store_staged(settings: Settings, series: SeriesKey, staged: list[Path], gate
                 Path(later).unlink(missing_ok=True)
             return stored, refusal_message(series, f"batch {Path(path).name}", report, entry)
         try:
-            stored += store_batch(settings, series, path)
+            stored += store_batch(settings, series, path, source, allow_source_change)
         except CorruptPartition as err:  # the batch stays staged; the repair refetches the partition anyway
             return stored, f"CorruptPartition: {err}"
     return stored, None
@@ -127,16 +135,36 @@ def ingest(
     series: list[SeriesKey],
     since_ms: int,
     gate: Gate,
+    *,
+    source: Source | None = None,
+    allow_source_change: bool = False,
     **fetch_options: Any,
 ) -> list[SeriesReport]:
     """Fetch, gate and store many series of one exchange, then report coverage and gaps per series.
 
     ``fetch_options`` go to ``fetch_to_staging``. A failing series (exchange error, refused batch)
     is reported with its error; the others are stored regardless.
+
+    Raises:
+        provenance.SourceConflict: A series is recorded from another source than ``source`` (and
+            ``allow_source_change`` is off); checked for every series before anything is fetched or written.
+        ValueError: The exchange does not list a symbol (``fetching.check_markets``), before anything is written.
     """
+    check_sources(settings, series, source, allow_source_change)
     fetched = fetch_to_staging(settings, exchange_id, series, since_ms, **fetch_options)
-    stored = {key: store_staged(settings, key, f.staged, gate) for key, f in fetched.items()}
+    stored = {
+        key: store_staged(settings, key, f.staged, gate, source, allow_source_change) for key, f in fetched.items()
+    }
     return summarize(settings, fetched, stored)
+
+
+def check_sources(settings: Settings, series: list[SeriesKey], source: Source | None, allow_change: bool) -> None:
+    """Refuse, before anything is written, to bring candles from ``source`` into a series recorded from another."""
+    if source is None:
+        return
+    store = CandleStore(settings.candles_dir)
+    for key in series:
+        store.check_source(key, source, allow_change)
 
 
 def summarize(
@@ -194,8 +222,14 @@ def _readable_manifest(store: CandleStore, series: SeriesKey) -> dict[str, Any]:
         return {}
 
 
-def store_batch(settings: Settings, series: SeriesKey, staged: Path) -> int:
-    """Upsert a validated staged batch into the store, then drop the staging file."""
-    n_new = CandleStore(settings.candles_dir).upsert(series, pd.read_parquet(staged))
+def store_batch(
+    settings: Settings,
+    series: SeriesKey,
+    staged: Path,
+    source: Source | None = None,
+    allow_source_change: bool = False,
+) -> int:
+    """Upsert a validated staged batch into the store (recording ``source``), then drop the staging file."""
+    n_new = CandleStore(settings.candles_dir).upsert(series, pd.read_parquet(staged), source, allow_source_change)
     Path(staged).unlink(missing_ok=True)
     return n_new

@@ -25,6 +25,7 @@ import numpy as np
 from candlecast.data.candle_store import LEGACY_FILE, MANIFEST, CandleStore
 from candlecast.data.fetching import fetch_ranges
 from candlecast.data.ingest import Gate, store_staged
+from candlecast.data.provenance import Source
 from candlecast.io import file_lock, read_json, write_json
 from candlecast.schema import SeriesKey, timeframe_ms
 from candlecast.settings import Settings
@@ -92,14 +93,20 @@ def pending_repairs(settings: Settings, series: SeriesKey) -> list[SetAside]:
     return [SetAside(**data) for n in notes if (data := read_json(n)) is not None]
 
 
-def repair_series(settings: Settings, series: SeriesKey, gate: Gate, **fetch_options: Any) -> RepairOutcome:
+def repair_series(
+    settings: Settings, series: SeriesKey, gate: Gate, source: Source | None = None, **fetch_options: Any
+) -> RepairOutcome:
     """Set aside the series' unreadable files, then refetch, gate and store every range set aside.
 
-    ``fetch_options`` go to ``fetching.fetch_ranges`` (api_url, rate_limit, now_ms, ...).
+    ``fetch_options`` go to ``fetching.fetch_ranges`` (api_url, rate_limit, now_ms, ...). A ``source``
+    other than the one the series is recorded from is refused before anything is set aside
+    (``provenance.SourceConflict``): a repair refetches the same candles, never another market's.
     """
+    if source is not None:
+        CandleStore(settings.candles_dir).check_source(series, source)
     outcome = RepairOutcome(series, set_aside=set_aside_corrupt(settings, series))
     for note in pending_repairs(settings, series):
-        error, new = _refetch(settings, series, note, gate, fetch_options)
+        error, new = _refetch(settings, series, note, gate, fetch_options, source)
         if error is None:
             outcome.refetched[note.file] = new
             Path(note.kept_at).unlink(missing_ok=True)
@@ -110,13 +117,18 @@ def repair_series(settings: Settings, series: SeriesKey, gate: Gate, **fetch_opt
 
 
 def _refetch(
-    settings: Settings, series: SeriesKey, note: SetAside, gate: Gate, fetch_options: dict[str, Any]
+    settings: Settings,
+    series: SeriesKey,
+    note: SetAside,
+    gate: Gate,
+    fetch_options: dict[str, Any],
+    source: Source | None,
 ) -> tuple[str | None, int]:
     """(error or None, new candles) of refetching one set-aside range through the gate."""
     fetched = fetch_ranges(settings, series.exchange, {series: (note.since, note.until)}, **fetch_options)[series]
     if fetched.error:
         return fetched.error, 0
-    new, refused = store_staged(settings, series, fetched.staged, gate)
+    new, refused = store_staged(settings, series, fetched.staged, gate, source)
     return refused, new
 
 

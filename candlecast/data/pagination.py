@@ -96,15 +96,33 @@ class _Pager:
         return frame.reset_index(drop=True)
 
 
+class UnknownMarket(ValueError):
+    """Symbols the exchange does not list: found from its market list before any candle is requested."""
+
+
+def market_problem(exchange: Any, symbol: str) -> str | None:
+    """Why ``symbol`` cannot be fetched from ``exchange`` (markets loaded), naming close matches or a few it lists."""
+    if symbol in exchange.markets:
+        return None
+    listed = sorted(exchange.markets)
+    close = difflib.get_close_matches(symbol, listed, n=3)
+    hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+    few = ", ".join(listed[:5]) + (", ..." if len(listed) > 5 else "")
+    return f"{exchange.id} has no market {symbol!r}{hint}; it lists {len(listed)}: {few or 'none'}"
+
+
+def refuse_unknown_markets(exchange: Any, symbols: Iterable[str]) -> None:
+    """Raise ``UnknownMarket``, in one line, for the symbols ``exchange`` (markets loaded) does not list."""
+    unknown = [p for p in dict.fromkeys(market_problem(exchange, s) for s in symbols) if p]
+    if unknown:
+        raise UnknownMarket("; ".join(unknown) + ": use a symbol it lists (ccxt's unified form BASE/QUOTE)")
+
+
 def _check_series(exchange: Any, symbol: str, timeframe: str, what: str) -> None:
     """Permanent problems, found locally after load_markets: no request is spent on them."""
-    if symbol not in exchange.markets:
-        close = difflib.get_close_matches(symbol, list(exchange.markets), n=3)
-        hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
-        raise ccxt.BadSymbol(
-            f"{what}: {exchange.id} has no market {symbol!r}; {hint}"
-            "use ccxt's unified form BASE/QUOTE (e.g. 'BTC/USDT') and a symbol the exchange lists"
-        )
+    problem = market_problem(exchange, symbol)
+    if problem:
+        raise ccxt.BadSymbol(f"{what}: {problem} (use ccxt's unified form BASE/QUOTE and a symbol the exchange lists)")
     if not exchange.has.get("fetchOHLCV"):
         raise ccxt.NotSupported(f"{what}: {exchange.id} offers no candles (fetchOHLCV) through ccxt")
     if exchange.timeframes and timeframe not in exchange.timeframes:
@@ -239,10 +257,14 @@ async def fetch_many(
     """Fetch many series of one exchange at once through one async client.
 
     One client means one rate limiter: ccxt paces every request to this exchange, however many
-    series run; ``concurrency`` bounds how many series are in flight. A series that fails (an unknown
-    symbol, retries exhausted) does not stop the others: its error comes back beside its stats. When
-    the market list cannot be loaded, every series comes back with that error.
+    series run; ``concurrency`` bounds how many series are in flight. A series that fails (retries
+    exhausted, a timeframe not offered) does not stop the others: its error comes back beside its stats.
+    When the market list cannot be loaded, every series comes back with that error.
     ``limit`` is the candles asked per request (Binance spot allows at most 1000).
+
+    Raises:
+        UnknownMarket: A symbol the exchange does not list; checked for every job before any candle
+            request, so a typo in a symbol list fetches (and creates) nothing.
     """
     jobs = list(jobs)
     if concurrency < 1:
@@ -256,6 +278,7 @@ async def fetch_many(
             await call_with_retries(exchange.load_markets, f"{exchange.id} markets", policy, sleep)
         except (ccxt.BaseError, OSError) as err:  # no market list, no series: each reports why
             return {job.key: (FetchStats(), err) for job in jobs}
+    refuse_unknown_markets(exchange, [job.symbol for job in jobs])
 
     async def one(job: FetchJob) -> None:
         stats = FetchStats()

@@ -19,6 +19,7 @@ import pandas as pd
 from candlecast.config import FeatureConfig, RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.features.exogenous import join_exogenous, read_exogenous
+from candlecast.features.realized import realized_features, realized_warmup
 from candlecast.io import write_parquet
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey, timeframe_ms
 from candlecast.settings import Settings
@@ -69,6 +70,8 @@ def compute_features(
     out = _candle_features(c, cfg, step)
     if cfg.indicators:
         out = pd.concat([out, _indicators(c, cfg, step)], axis=1)
+    if cfg.realized:
+        out = pd.concat([out, realized_features(c, cfg.realized, step)], axis=1)
     for tf in cfg.higher_timeframes:
         out = pd.concat([out, _higher_timeframe(c, step, tf, cfg.htf_window)], axis=1)
     for symbol in cfg.cross_assets:
@@ -289,6 +292,8 @@ def warmup_rows(cfg: FeatureConfig, timeframe: str = "1h") -> int:
         rows += [*(k + 1 for k in cfg.return_lags), *cfg.ma_windows, cfg.bb_window]
         rows += [4 * cfg.rsi_window, 4 * cfg.atr_window, 4 * (slow + signal)]
     step = timeframe_ms(timeframe)
+    if cfg.realized:
+        rows.append(realized_warmup(step))
     for tf in cfg.higher_timeframes:
         rows.append((cfg.htf_window + 2) * timeframe_ms(tf) // step)
     return max(rows) + (2 * cfg.hampel_window if cfg.denoise == "hampel" else 0)

@@ -6,7 +6,8 @@ Student-t innovations come from the ``arch`` package (fitted per fold); their h-
 the fitted parameters in closed form over every later candle, which is what ``arch``'s analytic
 forecast computes (tests/unit/test_risk_baselines.py checks it) at a fraction of the cost. HAR-RV is
 Corsi's (2009) regression on the last day's, week's and month's realised variance, in logs, refitted
-per fold.
+per fold; beside it the HAR family: HAR on Garman-Klass range-based variance, HARQ (quarticity) and
+HAR-J (jumps), each fitted per fold on training rows only.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import warnings
 
 import numpy as np
 
+from candlecast.features.realized import HAR_DAYS, Realized, garman_klass_logs, grid_positions, window_mean
+from candlecast.features.realized import log_returns as realized_log_returns
 from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.splits import Fold
@@ -25,10 +28,7 @@ _PCT = 100.0  # arch fits returns in percent: its optimiser is tuned for that sc
 
 def log_returns(s: SeriesArrays, step_ms: int) -> np.ndarray:
     """One-candle log returns per row; NaN where the previous candle is missing (never bridged)."""
-    r = np.full(len(s.close), np.nan)
-    r[1:] = np.diff(np.log(s.close))
-    r[1:][np.diff(s.timestamps) != step_ms] = np.nan
-    return r
+    return realized_log_returns(s.timestamps, s.close, step_ms)
 
 
 class RiskBaseline(Forecaster):
@@ -61,7 +61,7 @@ class NaiveVol(RiskBaseline):
         sq = log_returns(series, self.step_ms) ** 2
         window = max(self.horizon, _DAY_MS // self.step_ms)
         # the mean over the candles the window has, times h: a missing candle does not read as calm
-        mean = _trailing_nanmean(sq, window)
+        mean = window_mean(sq, grid_positions(series.timestamps, self.step_ms), window)
         return self._rows(series, rows, mean * self.horizon)
 
 
@@ -143,54 +143,116 @@ class GJRGARCH(GARCH):
 
 
 class HAR(RiskBaseline):
-    """HAR-RV (Corsi 2009) in logs: the next h candles' variance from the last day's, week's and month's."""
+    """HAR-RV (Corsi 2009) in logs: the next h candles' variance from the last day's, week's and month's.
+
+    The HAR family shares this fit: ordinary least squares of each training window's realised variance
+    on a constant and the subclass's terms (candlecast.features.realized, windows counted in time). In
+    logs, the forecast is Duan-smeared back (exp of a log forecast is biased low); in levels, as the
+    HARQ and HAR-J papers fit, a forecast outside the range of the training targets is replaced by
+    their mean (the "insanity filter" of Bollerslev, Patton & Quaedvlieg 2016, after Swanson & White
+    1997), which also keeps a level forecast positive.
+    """
 
     name = "har"
+    in_logs = True
 
-    def _regressors(self, s: SeriesArrays) -> np.ndarray:
-        sq = log_returns(s, self.step_ms) ** 2
-        day = max(1, _DAY_MS // self.step_ms)
-        cols = [_trailing_nanmean(sq, day * n) * day for n in (1, 7, 30)]  # each as one day's variance
-        with np.errstate(divide="ignore"):
-            return np.column_stack([np.ones(len(sq)), *(np.log(c) for c in cols)])
+    def terms(self, s: SeriesArrays) -> list[np.ndarray]:
+        """Realised variance over the last day, week and month, each as one day's."""
+        rm = Realized(s.timestamps, s.close, self.step_ms)
+        return [rm.rv(days) for days in HAR_DAYS.values()]
+
+    def regressors(self, s: SeriesArrays) -> np.ndarray:
+        """A constant and the terms (their logs for a log model), one row per candle; NaN or -inf without history."""
+        terms = self.terms(s)
+        if self.in_logs:
+            with np.errstate(divide="ignore", invalid="ignore"):  # a window that never moved: log 0, never fitted
+                terms = [np.log(t) for t in terms]
+        return np.column_stack([np.ones(len(s.close)), *terms])
 
     def fit(self, series: list[SeriesArrays], fold: Fold) -> None:
-        """Regress each training window's log realised variance on the log daily, weekly and monthly ones."""
+        """OLS of the training windows' (log) realised variance on the regressors, training rows only."""
         xs, ys = [], []
         for s in series:
             rows = s.sample_rows(fold.train)
-            with np.errstate(divide="ignore"):  # windows that never moved: log 0, dropped just below
-                x, y = self._regressors(s)[rows], np.log(s.targets[rows, 0])
+            x, y = self.regressors(s)[rows], s.targets[rows, 0]
+            if self.in_logs:
+                with np.errstate(divide="ignore"):
+                    y = np.log(y)
             keep = np.isfinite(x).all(axis=1) & np.isfinite(y)
             xs.append(x[keep])
             ys.append(y[keep])
         x, y = np.concatenate(xs), np.concatenate(ys)
         if len(y) < 10:
-            raise ValueError("HAR: fewer than 10 training windows with a month of history: fetch more candles")
+            raise ValueError(f"{self.name}: fewer than 10 training windows with a month of history: fetch more candles")
         self.coef = np.linalg.lstsq(x, y, rcond=None)[0]
-        self.smearing = float(np.mean(np.exp(y - x @ self.coef)))  # Duan: exp of a log forecast is biased low
+        if self.in_logs:
+            self.smearing = float(np.mean(np.exp(y - x @ self.coef)))
+        else:
+            self.low, self.high, self.mean = float(y.min()), float(y.max()), float(y.mean())
 
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, None]:
-        """The regression's forecast, Duan-smeared back from logs, as (N, 1); NaN without a month of history."""
-        x = self._regressors(series)[rows]
-        out = np.exp(x @ self.coef) * self.smearing
-        return np.where(np.isfinite(out), out, np.nan)[:, None], None
+        """The regression's forecast back in variance, as (N, 1); NaN without a month of history."""
+        with np.errstate(invalid="ignore"):
+            fitted = self.regressors(series)[rows] @ self.coef
+        if self.in_logs:
+            out = np.exp(fitted) * self.smearing
+        else:
+            out = np.where((fitted < self.low) | (fitted > self.high), self.mean, fitted)  # the insanity filter
+        return np.where(np.isfinite(fitted), out, np.nan)[:, None], None
 
 
-def _trailing_nanmean(x: np.ndarray, window: int) -> np.ndarray:
-    """Mean of the finite values among the last ``window`` (NaN until half of them exist)."""
-    finite = np.isfinite(x)
-    csum = np.concatenate([[0.0], np.cumsum(np.where(finite, x, 0.0))])
-    ccount = np.concatenate([[0], np.cumsum(finite)])
-    idx = np.arange(1, len(x) + 1)
-    lo = np.maximum(idx - window, 0)
-    count = ccount[idx] - ccount[lo]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (csum[idx] - csum[lo]) / count
-    return np.where((count >= max(1, window // 2)) & (idx >= window), mean, np.nan)
+class HARRange(HAR):
+    """HAR in logs on range-based variance: Garman-Klass over the last day, week and month.
+
+    Garman & Klass use the high and low as well as the close: several times the efficiency of squared
+    returns per candle. They come from the ``range`` and ``body`` features (ln H/L and ln C/O), which
+    every feature frame holds; with ``features.denoise: hampel`` those are the filtered values.
+    """
+
+    name = "har_range"
+
+    def terms(self, s: SeriesArrays) -> list[np.ndarray]:
+        """Garman-Klass variance over the last day, week and month, each as one day's."""
+        missing = [c for c in ("range", "body") if c not in s.columns]
+        if missing:
+            raise ValueError(f"har_range needs the {missing} features of every candle frame: rebuild the features")
+        gk = garman_klass_logs(s.features[:, s.columns.index("range")], s.features[:, s.columns.index("body")])
+        rm = Realized(s.timestamps, s.close, self.step_ms)
+        return [rm.over(gk, days) for days in HAR_DAYS.values()]
 
 
-RISK_BASELINES: dict[str, type[RiskBaseline]] = {cls.name: cls for cls in (NaiveVol, EWMA, GARCH, GJRGARCH, HAR)}
+class HARQ(HAR):
+    """HARQ (Bollerslev, Patton & Quaedvlieg 2016), in levels: the daily term's weight falls as its noise grows.
+
+    RV_next = b0 + (b1 + b1Q sqrt(RQ_d)) RV_d + b2 RV_w + b3 RV_m, with RQ_d the last day's realized
+    quarticity: a daily RV measured with more error (high quarticity) is trusted less.
+    """
+
+    name = "harq"
+    in_logs = False
+
+    def terms(self, s: SeriesArrays) -> list[np.ndarray]:
+        """RV_d, RV_d sqrt(RQ_d), RV_w, RV_m."""
+        rm = Realized(s.timestamps, s.close, self.step_ms)
+        day, week, month = (rm.rv(days) for days in HAR_DAYS.values())
+        return [day, day * np.sqrt(rm.quarticity(1)), week, month]
+
+
+class HARJ(HAR):
+    """HAR-J (Andersen, Bollerslev & Diebold 2007), in levels: HAR-RV plus the last day's jump, max(RV - BV, 0)."""
+
+    name = "har_j"
+    in_logs = False
+
+    def terms(self, s: SeriesArrays) -> list[np.ndarray]:
+        """RV_d, RV_w, RV_m and the daily jump proxy."""
+        rm = Realized(s.timestamps, s.close, self.step_ms)
+        return [*(rm.rv(days) for days in HAR_DAYS.values()), rm.jump(1)]
+
+
+RISK_BASELINES: dict[str, type[RiskBaseline]] = {
+    cls.name: cls for cls in (NaiveVol, EWMA, GARCH, GJRGARCH, HAR, HARRange, HARQ, HARJ)
+}
 
 
 def make_risk_baseline(name: str, horizon: int, step_ms: int) -> RiskBaseline:

@@ -30,7 +30,8 @@ def collect_status(settings: Settings, cfg: RunConfig) -> dict[str, Any]:
     """Every stored or configured series (coverage, gaps, last validation, latest forecast) and the registry.
 
     Returns a JSON-ready dict: ``home``, ``tracking_uri``, ``series`` (one dict each; ``corrupt`` holds
-    the error of a series with an unreadable file, else None) and ``models``.
+    the error of a series with an unreadable file, else None; ``source`` where its candles come from,
+    ``sources`` that record's history) and ``models``.
     """
     store = CandleStore(settings.candles_dir)
     series_keys = sorted(set(store.list_series()) | set(cfg.series))
@@ -40,11 +41,14 @@ def collect_status(settings: Settings, cfg: RunConfig) -> dict[str, Any]:
             manifest, corrupt = store.manifest(key) or {}, None
         except CorruptPartition as exc:
             manifest, corrupt = {}, str(exc)
+        sources = store.sources(key)  # endpoints are recorded without credentials or query
         preds = prediction_store(settings, cfg.predict.store_url).latest(key)
         series.append(
             {
                 "series": str(key),
                 "corrupt": corrupt,
+                "source": sources[-1]["label"] if sources else None,  # None: stored before sources were recorded
+                "sources": sources,
                 "candles": manifest.get("rows", 0),
                 "first": _iso(manifest.get("first")),
                 "last": _iso(manifest.get("last")),

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from candlecast.configfile import one_line, read_mapping
 
 PolicyName = Literal["sign", "vol_target"]
 ExecutionMode = Literal["close", "next_open"]
@@ -84,15 +85,7 @@ class TradingConfig(_Frozen):
     @classmethod
     def from_yaml(cls, path: str | Path) -> TradingConfig:
         """Load a YAML file (policy:, execution:, hold:, min_coverage:); errors name the file and the key."""
-        path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise ValueError(f"trading config {path} does not exist") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"trading config {path} is not valid YAML: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ValueError(f"trading config {path} must hold a mapping (policy:, execution:, hold:)")
+        raw = read_mapping(path, "trading config")
         return cls.parse(raw, f"trading config {path}")
 
     def with_updates(self, **sections: dict[str, Any]) -> TradingConfig:
@@ -104,13 +97,3 @@ class TradingConfig(_Frozen):
             elif values is not None:
                 raw[key] = values
         return self.parse(raw, "trading options")
-
-
-def one_line(exc: ValidationError) -> str:
-    """Pydantic's errors as 'section.key: message (got value)', joined on one line."""
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "config"
-        got = f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(err["input"], dict) else ""
-        parts.append(f"{where}: {err['msg']}{got}")
-    return "; ".join(parts)

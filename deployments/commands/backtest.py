@@ -58,7 +58,7 @@ def backtest(
     It scores forecasts; trading them (fills, fees, sizing) is `candlecast trade backtest`.
     """
     offline_defaults()
-    cfg = load_config(config)
+    cfg = load_config(config, strict=False)  # it reads the candles it is given and writes only its tables
     from candlecast.forecasting.backtest import load_source, run_backtest, write_tables
     from candlecast.forecasting.targets import target_of
     from candlecast.settings import Settings

@@ -28,7 +28,12 @@ console = Console(soft_wrap=True)
 EXIT_CORRUPT_STORE = 3
 
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="run config YAML (default: built-in offline defaults)")
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="run config YAML (default: the one recorded in the state folder; a new state: built-in offline defaults)",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable JSON instead of tables")]
 
@@ -116,11 +121,55 @@ def offline_defaults() -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 
-def load_config(path: Path | None) -> RunConfig:
-    """The run config, or exit 2 with a message naming the bad file or key."""
-    from candlecast.config import RunConfig
+#: The run config a state folder was made with, recorded by its first `run` or `ingest` (resolved paths).
+STATE_CONFIG = "config.yaml"
 
+
+def load_config(path: Path | None, strict: bool = True) -> RunConfig:
+    """The run config, or exit 2 with one line naming the bad file or key.
+
+    Without --config: the config recorded in the state folder; else the built-in defaults while the
+    state holds no candles. A state with candles and no record is refused (its series came from some
+    config, and the defaults' market would be mixed into them), unless not ``strict``: a command that
+    only reads or reports (status, models, the backtests), or whose flags name the source (--api-url).
+    """
+    from candlecast.config import RunConfig
+    from candlecast.settings import Settings
+
+    home = Settings().root
+    recorded = home / STATE_CONFIG
     try:
-        return RunConfig.from_yaml(path) if path else RunConfig()
+        if path:
+            return RunConfig.from_yaml(path, home)
+        if recorded.is_file():
+            return RunConfig.from_yaml(recorded, home)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    if strict and holds_candles(home):
+        raise fail(
+            f"the state folder {home} holds candles but records no config ({STATE_CONFIG}): pass the config that "
+            "made them with --config FILE (a `run` or `ingest` with it records it for the next commands)"
+        )
+    return RunConfig()
+
+
+def holds_candles(home: Path) -> bool:
+    """Whether the state folder's candle store has any file (a state made by some config, not a new one)."""
+    candles = home / "candles"
+    return candles.is_dir() and any(p.is_file() for p in candles.rglob("*"))
+
+
+def record_config(cfg: RunConfig) -> None:
+    """Record ``cfg`` as the state folder's config when it has none yet (atomically), for commands without --config."""
+    from candlecast.io import write_text
+    from candlecast.settings import Settings
+
+    home = Settings().root
+    target = home / STATE_CONFIG
+    if target.exists():
+        return
+    header = (
+        "# The run config this state folder was made with, recorded by candlecast; commands run here without\n"
+        "# --config use it. ${CANDLECAST_HOME} is the state folder.\n"
+    )
+    write_text(header + cfg.to_yaml(home), target)

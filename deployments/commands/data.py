@@ -26,10 +26,12 @@ from candlecast.deployments.commands.common import (
     console,
     corrupt_store,
     fail,
+    holds_candles,
     load_config,
     offline_defaults,
     print_json,
     print_table,
+    record_config,
 )
 
 if TYPE_CHECKING:
@@ -43,6 +45,13 @@ store_app = typer.Typer(help="The candle store: repair a series with an unreadab
 ExchangeOption = Annotated[str, typer.Option("--exchange", "-e", help="ccxt exchange id, e.g. binance")]
 SymbolOption = Annotated[str, typer.Option("--symbol", "-s", help="unified symbol, e.g. BTC/USDT")]
 TimeframeOption = Annotated[str, typer.Option("--timeframe", "-t", help="ccxt timeframe, e.g. 1h")]
+AllowSourceChangeOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-source-change",
+        help="add candles from another source than the series was stored from (recorded in its history)",
+    ),
+]
 
 
 def parse_time(text: str) -> int:
@@ -63,15 +72,18 @@ def _iso(ms: int) -> str:
 
 
 @contextmanager
-def _endpoint(cfg: RunConfig, exchange_id: str, api_url: str | None, rate_limit: bool) -> Iterator[Endpoint]:
-    """Where ``exchange_id``'s fetches go: --api-url, the config's emulator, or the real exchange."""
+def _endpoint(
+    cfg: RunConfig, exchange_id: str, api_url: str | None, rate_limit: bool, symbols: list[str] | None = None
+) -> Iterator[Endpoint]:
+    """Where ``exchange_id``'s fetches go: --api-url, the config's emulator (serving ``symbols``), or the exchange."""
     from candlecast.data.exchange import Endpoint
-    from candlecast.tasks.endpoint import exchange_endpoint
+    from candlecast.tasks.endpoint import exchange_endpoint, uses_emulator
 
-    if api_url or exchange_id != cfg.exchange.id or not cfg.exchange.emulator:
-        yield Endpoint(int(time.time() * 1000), api_url, rate_limit)
+    if not uses_emulator(cfg, exchange_id, api_url):
+        own_url = cfg.exchange.api_url if exchange_id == cfg.exchange.id else None
+        yield Endpoint(int(time.time() * 1000), api_url or own_url, rate_limit)
         return
-    with exchange_endpoint(cfg) as endpoint:
+    with exchange_endpoint(cfg, symbols=symbols) as endpoint:
         yield endpoint
 
 
@@ -84,32 +96,46 @@ def ingest(
     api_url: Annotated[str | None, typer.Option(help="a Binance-shaped emulator, e.g. http://127.0.0.1:8765")] = None,
     rate_limit: Annotated[bool, typer.Option(help="ccxt's client-side throttle")] = True,
     concurrency: Annotated[int, typer.Option(min=1, help="series fetched at once")] = 4,
+    allow_source_change: AllowSourceChangeOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the ingest report as JSON")] = False,
 ) -> None:
     """Backfill or update candles from an exchange: fetch closed candles, gate them, store them, list gaps.
 
     Without --api-url and with the config's emulator on, a local emulator serves synthetic candles.
+    A series stored from another source (exchange, endpoint, emulator market, file) is refused before
+    anything is fetched, unless --allow-source-change.
     """
     offline_defaults()
-    cfg = load_config(config)
+    cfg = load_config(config, strict=api_url is None)
     from candlecast.data import ingest as core
+    from candlecast.data.exchange import check_exchange_id
     from candlecast.expectations.gate import candle_gate
     from candlecast.schema import SeriesKey
     from candlecast.settings import Settings
+    from candlecast.tasks.endpoint import endpoint_source
 
     exchange_id = exchange or cfg.exchange.id
     tf = timeframe or cfg.data.timeframe
-    keys = [SeriesKey(exchange_id, s.strip(), tf) for s in (symbols.split(",") if symbols else cfg.data.symbols)]
+    names = [s.strip() for s in symbols.split(",")] if symbols else list(cfg.data.symbols)
+    keys = [SeriesKey(exchange_id, s, tf) for s in names]
     settings = Settings()
     try:
-        with _endpoint(cfg, exchange_id, api_url, rate_limit) as endpoint:
+        check_exchange_id(exchange_id)
+        source = endpoint_source(cfg, exchange_id, api_url)
+        core.check_sources(settings, keys, source, allow_source_change)  # before the emulator writes anything
+        with _endpoint(cfg, exchange_id, api_url, rate_limit, names) as endpoint:
             now = endpoint.now_ms
             start = parse_time(since) if since else now - cfg.data.history_days * 86_400_000
             gate = candle_gate(settings, now)  # the flow's gate: live checks, results and Data Docs in <home>/gx
             options = endpoint.fetch_options()
-            reports = core.ingest(settings, exchange_id, keys, start, gate, concurrency=concurrency, **options)
+            reports = core.ingest(
+                settings, exchange_id, keys, start, gate, source=source, allow_source_change=allow_source_change,
+                concurrency=concurrency, **options,
+            )  # fmt: skip
     except ValueError as exc:
         raise fail(str(exc)) from None
+    if holds_candles(settings.root) and not (exchange or symbols or timeframe or api_url):
+        record_config(cfg)  # only a config's own series and source: flags name another
     if as_json:
         print_json([r.to_dict() for r in reports])
     else:
@@ -147,8 +173,13 @@ def import_(
         str | None, typer.Option(help="column mapping for csv/parquet, e.g. timestamp=open_time,volume=vol")
     ] = None,
     time_unit: Annotated[str, typer.Option(help="unit of numeric timestamps: auto, s, ms, us or ns")] = "auto",
+    allow_source_change: AllowSourceChangeOption = False,
 ) -> None:
-    """Load existing history into the store through the candle contract; a refused file stores nothing."""
+    """Load existing history into the store through the candle contract; a refused file stores nothing.
+
+    The file is recorded as the series' source: a series stored from another source is refused unless
+    --allow-source-change.
+    """
     offline_defaults()
     from candlecast.data.importing import import_candles
     from candlecast.expectations.gate import candle_gate
@@ -159,7 +190,10 @@ def import_(
     try:
         key = SeriesKey.parse(f"{exchange}:{symbol}:{timeframe}")
         mapping = dict(item.split("=", 1) for item in columns.split(",")) if columns else None
-        outcome = import_candles(settings, path, key, candle_gate(), fmt=fmt, columns=mapping, time_unit=time_unit)
+        outcome = import_candles(
+            settings, path, key, candle_gate(), fmt=fmt, columns=mapping, time_unit=time_unit,
+            allow_source_change=allow_source_change,
+        )  # fmt: skip
     except ValueError as exc:
         raise fail(str(exc)) from None
     if not outcome.stored:
@@ -245,17 +279,19 @@ def repair(
     retries the refetch.
     """
     offline_defaults()
-    cfg = load_config(config)
+    cfg = load_config(config, strict=api_url is None)
     key = _series_key(series)
     from candlecast.data.maintenance import repair_series
     from candlecast.expectations.gate import candle_gate
     from candlecast.settings import Settings
+    from candlecast.tasks.endpoint import endpoint_source
 
     settings = Settings()
     try:
-        with _endpoint(cfg, key.exchange, api_url, rate_limit) as endpoint:
+        source = endpoint_source(cfg, key.exchange, api_url)
+        with _endpoint(cfg, key.exchange, api_url, rate_limit, [key.symbol]) as endpoint:
             gate = candle_gate(settings, endpoint.now_ms)
-            outcome = repair_series(settings, key, gate, **endpoint.fetch_options())
+            outcome = repair_series(settings, key, gate, source, **endpoint.fetch_options())
     except ValueError as exc:
         raise fail(str(exc)) from None
     for note in outcome.set_aside:

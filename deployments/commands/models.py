@@ -30,7 +30,7 @@ _SHOWN_METRICS = ("rmse_ratio", "test_rmse", "live_rmse_ratio")
 def models(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Registered versions with their aliases, key metrics and promotion decisions."""
     offline_defaults()
-    cfg = load_config(config)
+    cfg = load_config(config, strict=False)
     from candlecast.registry.status import collect_status
     from candlecast.settings import Settings
 

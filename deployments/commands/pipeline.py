@@ -1,6 +1,7 @@
 """`candlecast run` and `candlecast status`: the whole pipeline once, and what the state folder holds.
 
-`run` checks the config first (exchange id, endpoint, enough history: deployments/preflight.py), then
+`run` checks the config first (exchange id, endpoint, the symbols against the market list, the stored
+series' sources, enough history: deployments/preflight.py), then
 runs the pipeline flow with its output in a log file and short progress lines on the terminal
 (deployments/session.py); `status` reads the stores and the registry, and exits 3 when a stored file
 is unreadable.
@@ -25,6 +26,7 @@ from candlecast.deployments.commands.common import (
     offline_defaults,
     print_json,
     print_table,
+    record_config,
     venv_program,
 )
 
@@ -59,6 +61,8 @@ def run(
         check_run(cfg, settings)
     except PreflightError as exc:
         raise fail(str(exc)) from None
+    if api_url is None:  # a one-off endpoint is not the config's source: nothing to record
+        record_config(cfg)
     result = run_session("run", lambda session: _pipeline(cfg, session), debug)
     _print_outcome(result, settings)
 
@@ -134,7 +138,7 @@ def _print_where(settings: Settings) -> None:
 def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Stored candles, last validations, registered models and the latest forecasts; exit 3 on a corrupt file."""
     offline_defaults()
-    cfg = load_config(config)
+    cfg = load_config(config, strict=False)
     from candlecast.registry.status import collect_status
     from candlecast.settings import Settings
 
@@ -156,7 +160,9 @@ def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
         raise typer.Exit(EXIT_CORRUPT_STORE)
 
 
-SERIES_COLUMNS = ("series", "candles", "last candle (UTC)", "missing (gaps)", "validation", "latest forecast")
+SERIES_COLUMNS = (
+    "series", "candles", "last candle (UTC)", "missing (gaps)", "validation", "latest forecast", "source",
+)  # fmt: skip
 
 
 def series_row(s: dict[str, Any]) -> list[str]:
@@ -170,6 +176,7 @@ def series_row(s: dict[str, Any]) -> list[str]:
         f"{s.get('missing', 0)} ({len(s.get('gaps', []))})",
         validation_cell(s["last_validation"]),
         "-" if preds is None else f"v{preds['model_version']} from {_short(preds['cutoff'])}",
+        s.get("source") or "-",
     ]
 
 

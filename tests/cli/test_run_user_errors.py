@@ -17,6 +17,7 @@ import yaml
 from cli_helpers import run_cli  # tests/cli/ is on sys.path (pytest's rootdir import mode)
 
 from candlecast.data.candle_store import CandleStore
+from candlecast.data.provenance import exchange_source
 from candlecast.deployments.stack import free_port
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.schema import SeriesKey
@@ -92,15 +93,45 @@ def test_an_unreachable_api_url_is_named(home, tmp_path):
     assert _snapshot(home) == before
 
 
-@pytest.mark.slow
-def test_an_error_inside_the_flows_is_three_lines_and_a_log_with_the_traceback(home, tmp_path, still_market):
-    """A symbol the exchange does not list passes the config checks and fails in the ingest flow."""
+def test_a_symbol_the_emulator_does_not_list_is_refused_before_anything_starts(home, tmp_path):
+    before = _snapshot(home)
+    result = run_cli(home, "run", "--config", str(_config(tmp_path, data={"symbols": ["DOGE/XYZ"]})), timeout_s=120)
+    assert result.returncode == 2
+    _short_and_clean(result, "DOGE/XYZ", "BTC/USDT, ETH/USDT")
+    assert _snapshot(home) == before, "no series, no study, no run"
+
+
+def test_a_series_stored_from_another_source_is_refused_before_anything_starts(home, tmp_path):
+    """ETH/USDT was fetched from the real binance; the config's emulator would mix its synthetic candles in."""
+    CandleStore(home / "candles").upsert(STORED, synthetic_candles(STORED.symbol, 1_699_999_200_000, 10),
+                                         exchange_source("binance", None))  # fmt: skip
+    before = _snapshot(home)
+    result = run_cli(home, "run", "--config", str(_config(tmp_path, data={"symbols": ["ETH/USDT"]})), timeout_s=120)
+    assert result.returncode == 2
+    _short_and_clean(result, str(STORED), "exchange binance at its default endpoint", "the emulator's synthetic market")
+    assert _snapshot(home) == before
+
+
+def test_a_symbol_the_exchange_does_not_list_is_refused_from_its_market_list(home, tmp_path, still_market):
     market = still_market(["BTC/USDT"], 60)
     config = _config(tmp_path, data={"symbols": ["DOGE/USDT"]}, exchange={"emulator": False, "api_url": market.url})
+    before = _snapshot(home)
+    result = run_cli(home, "run", "--config", str(config), timeout_s=120)
+    assert result.returncode == 2
+    _short_and_clean(result, "binance has no market 'DOGE/USDT'", "it lists 1: BTC/USDT")
+    assert _snapshot(home) == before and market.request_count["/api/v3/klines"] == 0
+
+
+@pytest.mark.slow
+def test_an_error_inside_the_flows_is_three_lines_and_a_log_with_the_traceback(home, tmp_path, still_market):
+    """The exchange refuses every candle request (401) after the checks passed: the ingest flow fails."""
+    market = still_market(["BTC/USDT"], 60)
+    market.fail_next(1000, 401)
+    config = _config(tmp_path, exchange={"emulator": False, "api_url": market.url})
     before = _snapshot(home / "candles")
     result = run_cli(home, "run", "--config", str(config), timeout_s=600)
     assert result.returncode == 1
-    text = _short_and_clean(result, "DOGE/USDT", "full log and traceback:")
+    text = _short_and_clean(result, "BTC/USDT", "AuthenticationError", "full log and traceback:")
     assert text.splitlines()[-1].startswith("full log and traceback:")
     log = Path(text.split("full log and traceback:")[1].split("(or run")[0].strip())
     assert log.parent == home / "logs" and "Traceback" in log.read_text()

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from candlecast.data.candle_store import CandleStore
+from candlecast.data.provenance import exchange_source
 from candlecast.data.validations import record_validation
 from candlecast.deployments.cli import app
 from candlecast.devtools.synthetic import synthetic_candles
@@ -53,6 +54,20 @@ def test_piped_status_prints_whole_times_and_the_refused_batch_beside_the_stored
     assert "2024-01-02 23:00" in btc_row, "the last candle, to the minute"
     assert "passed; refused 2024-01-03 01:05 (quarantine q-1)" in btc_row
     assert "…" not in result.stdout
+
+
+def test_status_shows_each_series_source_without_its_credentials(store):
+    source = exchange_source("binance", "https://bot:s3cret@mirror.example.com/?apiKey=k3y")
+    store.upsert(ETH, synthetic_candles(ETH.symbol, START + 48 * 3_600_000, 2), source)
+    table = runner.invoke(app, ["status"]).stdout
+    eth_row = next(line for line in table.splitlines() if line.startswith(f"| {ETH} "))
+    assert eth_row.endswith("| exchange binance at https://mirror.example.com |")
+    assert next(line for line in table.splitlines() if line.startswith(f"| {BTC} ")).endswith("| - |")
+    report = runner.invoke(app, ["status", "--json"]).stdout
+    assert "s3cret" not in report and "k3y" not in report
+    by_series = {s["series"]: s for s in json.loads(report)["series"]}
+    assert by_series[str(ETH)]["sources"][0]["identity"]["endpoint"] == "https://mirror.example.com"
+    assert by_series[str(BTC)]["source"] is None, "stored before sources were recorded"
 
 
 def test_a_truncated_parquet_file_is_named_with_its_repair_and_exits_3(store):

@@ -1,4 +1,4 @@
-"""A volatility run end to end: the LSTM's variance head against GARCH, HAR and friends.
+"""A volatility run end to end: the LSTM on realized measures against GARCH, the HAR family and friends.
 
 The run registers under its own name, stores risk forecasts next to the returns, and scores live
 QLIKE once the candles close.
@@ -24,11 +24,11 @@ TINY_RISK = {
     "name": "tiny-risk",
     "target": "volatility",
     "data": {"history_days": 90},
-    "features": {"lookback": 24, "horizon": 6, "vol_window": 12},
+    "features": {"lookback": 24, "horizon": 6, "vol_window": 12, "realized": ["yang_zhang", "jump"]},
     "split": {"val_fraction": 0.1, "cal_fraction": 0.1},
     "sweep": {"n_trials": 2, "max_epochs": 2, "pruner_startup_trials": 1},
     "train": {"max_epochs": 2, "batch_size": 128},
-    "backtest": {"risk_baselines": ["naive_vol", "ewma", "garch", "har"]},
+    "backtest": {"risk_baselines": ["naive_vol", "ewma", "garch", "har", "har_range", "harq", "har_j"]},
 }
 
 

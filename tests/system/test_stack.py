@@ -1,9 +1,11 @@
 """The real server stack on Postgres: Prefect server, MLflow server, a process worker, all on 127.0.0.1.
 
 Deploys with `candlecast deploy`, checks the server's scheduler fills the cron deployments, triggers
-ingest -> train -> predict through the Prefect API, checks the registry and prediction store, and runs
-one Optuna study from two worker processes on Postgres. Every service is started by
-deployments/stack.py, the commands docker/compose.yaml runs too.
+ingest -> train -> predict, then score and signals, through the Prefect API on a worker whose working
+directory is a temp folder of its own (the config's relative exogenous path must not depend on it),
+checks the registry, the prediction and decision stores, and runs one Optuna study from two worker
+processes on Postgres. Every service is started by deployments/stack.py, the commands
+docker/compose.yaml runs too.
 
 The stack is started once for the module and each step is a test. Steps never rely on test order:
 each state they read is built by a module fixture (deployed -> scheduled -> triggered), which records
@@ -34,14 +36,18 @@ from mlflow.tracking import MlflowClient
 from optuna_worker import value  # tests/system/ is on sys.path (pytest's rootdir import mode)
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
     DeploymentFilter,
     DeploymentFilterId,
     FlowRunFilter,
+    FlowRunFilterId,
     FlowRunFilterState,
     FlowRunFilterStateType,
+    TaskRunFilter,
 )
 from prefect.client.schemas.objects import StateType
-from prefect.client.schemas.sorting import FlowRunSort
+from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner
@@ -57,6 +63,7 @@ pytestmark = [pytest.mark.system, pytest.mark.timeout(600)]
 NAME = "systest"
 MODEL = "candlecast-lstm"  # the default promotion.model_name
 WORKER = Path(__file__).with_name("optuna_worker.py")
+REPO = Path(__file__).resolve().parents[2]
 TINY = {
     "name": NAME,
     "data": {"symbols": ["BTC/USDT"], "history_days": 40},
@@ -65,6 +72,8 @@ TINY = {
     "train": {"max_epochs": 1, "batch_size": 128},
     "promotion": {"min_gain_vs_naive": 0.02, "max_dm_pvalue": 0.05},
 }
+#: Relative to the config file's folder, as a user writes it: the deployments must carry it resolved.
+EXOGENOUS = "exo/fear_greed.csv"
 #: Prefect's polling, lowered for the test's services: a run is picked up within a second of its trigger.
 FAST_POLLING = {
     "PREFECT_WORKER_QUERY_SECONDS": "1",
@@ -113,7 +122,9 @@ def running_stack(postgres, tmp_path_factory, serve_market_for_module) -> Iterat
     exchange = serve_market_for_module(NO_SIGNAL, TINY["data"]["symbols"], TINY["data"]["history_days"])
     config_file = root / "tiny.yaml"
     endpoint = {"emulator": False, "api_url": exchange.url, "rate_limit": False}
-    config_file.write_text(yaml.safe_dump(TINY | {"exchange": endpoint}))
+    exogenous = {**TINY["features"], "exogenous": [{"path": EXOGENOUS}]}
+    config_file.write_text(yaml.safe_dump(TINY | {"exchange": endpoint, "features": exogenous}))
+    _write_daily_index(root / EXOGENOUS, TINY["data"]["history_days"] + 10)
     state = root / "state" / "stack"
     try:
         stack.init_optuna_storage(backends.optuna_url)
@@ -122,6 +133,14 @@ def running_stack(postgres, tmp_path_factory, serve_market_for_module) -> Iterat
             yield Stack(cfg, backends, state, config_file)
     finally:
         stack.down(state)
+
+
+def _write_daily_index(path: Path, days: int) -> None:
+    """A daily index (timestamp ms, value) from ``days`` ago to tomorrow: the exogenous file of the config."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    stamps = [int((today - timedelta(days=d)).timestamp() * 1000) for d in range(days, -2, -1)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("timestamp,value\n" + "".join(f"{t},{(i * 37) % 100}\n" for i, t in enumerate(stamps)))
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +186,12 @@ def scheduled(deployed) -> dict[str, list]:
 
 
 @pytest.fixture(scope="module")
-def triggered(running_stack: Stack, deployed, scheduled) -> dict[str, Any]:
-    """Schedules paused, the worker started, ingest -> train -> predict triggered; what the registry held then."""
+def triggered(running_stack: Stack, deployed, scheduled, tmp_path_factory) -> dict[str, Any]:
+    """Schedules paused, the worker started in a folder of its own, ingest -> train -> predict triggered.
+
+    Returns the runs, what the registry held then and the worker's working directory (not the repo's,
+    not the state folder: a relative path that leaked into a deployment would be looked for there).
+    """
     _, deployments = deployed
     with get_client(sync_client=True) as client:
         # keep the cron runs away from the worker: these steps trigger their own runs
@@ -178,7 +201,9 @@ def triggered(running_stack: Stack, deployed, scheduled) -> dict[str, Any]:
             for run in _scheduled(client, d.id):
                 client.delete_flow_run(run.id)
     worker = next(s for s in stack.services(running_stack.cfg, running_stack.backends) if s.name == "worker")
-    stack.start(worker, running_stack.state, timeout_s=120)
+    worker_cwd = tmp_path_factory.mktemp("worker-cwd")
+    with contextlib.chdir(worker_cwd):
+        pid = stack.start(worker, running_stack.state, timeout_s=120)
     runs = {
         key: run_deployment(_deployment(key), timeout=400, poll_interval=POLL_S)
         for key in ("ingest", "train", "predict")
@@ -189,7 +214,40 @@ def triggered(running_stack: Stack, deployed, scheduled) -> dict[str, Any]:
         "mlflow": mlflow,
         "aliases": dict(mlflow.get_registered_model(MODEL).aliases),
         "predictions": list((running_stack.backends.home / "predictions").rglob("*.parquet")),
+        "worker_cwd": (worker_cwd, Path(f"/proc/{pid}/cwd").resolve()),
     }
+
+
+@pytest.fixture(scope="module")
+def served(running_stack: Stack, triggered) -> dict[str, Any]:
+    """An operator's forced promotion (`candlecast promote --force`), then predict, score and signals on the worker."""
+    env = {
+        "CANDLECAST_HOME": str(running_stack.backends.home),
+        "CANDLECAST_MLFLOW_TRACKING_URI": running_stack.cfg.mlflow_url,
+    }
+    argv = ["promote", "1", "--force", "--config", str(running_stack.config_file)]
+    promoted = CliRunner().invoke(app, argv, env=env)
+    runs = {
+        key: run_deployment(_deployment(key), timeout=300, poll_interval=POLL_S)
+        for key in ("predict", "score", "signals")
+    }
+    with get_client(sync_client=True) as client:
+        artifacts = {
+            key: {
+                a.key
+                for a in client.read_artifacts(
+                    artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])),
+                    # the sync client sends null for each of these without them, which the server refuses
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])),
+                    task_run_filter=TaskRunFilter(),
+                    sort=ArtifactSort.CREATED_DESC,
+                    limit=50,
+                    offset=0,
+                )
+            }
+            for key, run in runs.items()
+        }
+    return {"promoted": promoted, "runs": runs, "artifacts": artifacts}
 
 
 def _descendants(pid: int) -> list[str]:
@@ -219,6 +277,11 @@ def test_the_mlflow_server_starts_no_job_consumers(running_stack):
 def test_deploy_puts_every_flow_on_the_pool_with_its_limits(running_stack, deployed):
     _, deployments = deployed
     assert all(d.work_pool_name == running_stack.cfg.pool for d in deployments.values())
+    # the config's relative path travels resolved against the config file's folder, for a worker anywhere
+    exogenous = running_stack.config_file.parent / EXOGENOUS
+    assert all(
+        d.parameters["config"]["features"]["exogenous"][0]["path"] == str(exogenous) for d in deployments.values()
+    )
     assert deployments["train"].global_concurrency_limit.limit == 1  # one training at a time for this config
     assert deployments["train"].concurrency_options.collision_strategy == "ENQUEUE"
     with get_client(sync_client=True) as client:
@@ -241,6 +304,8 @@ def test_the_server_scheduler_fills_every_cron_deployment_in_utc(deployed, sched
 def test_the_worker_runs_ingest_train_and_predict_triggered_through_the_api(triggered):
     for key, run in triggered["runs"].items():
         assert run.state.type == StateType.COMPLETED, f"{key}: {run.state.type} {run.state.message}"
+    started_in, running_in = triggered["worker_cwd"]
+    assert running_in == started_in.resolve() and REPO not in running_in.parents and running_in != REPO
 
 
 def test_a_model_of_pure_noise_is_registered_through_the_server_and_refused(running_stack, triggered):
@@ -256,21 +321,25 @@ def test_a_model_of_pure_noise_is_registered_through_the_server_and_refused(runn
     assert not triggered["predictions"], "predict ran and stored nothing"
 
 
-def test_a_forced_promotion_through_the_cli_lets_predict_serve_it(running_stack, triggered):
-    env = {
-        "CANDLECAST_HOME": str(running_stack.backends.home),
-        "CANDLECAST_MLFLOW_TRACKING_URI": running_stack.cfg.mlflow_url,
-    }
-    argv = ["promote", "1", "--force", "--config", str(running_stack.config_file)]
-    result = CliRunner().invoke(app, argv, env=env)
+def test_a_forced_promotion_through_the_cli_lets_predict_serve_it(running_stack, triggered, served):
+    result = served["promoted"]
     assert result.exit_code == 0, result.output
     assert "promoted to @champion" in result.output
     mlflow = triggered["mlflow"]
     assert mlflow.get_model_version_by_alias(MODEL, "champion").version == "1"
     assert mlflow.get_model_version(MODEL, "1").tags["promotion.forced"] == "true"
-    run = run_deployment(_deployment("predict"), timeout=300, poll_interval=POLL_S)
+    run = served["runs"]["predict"]
     assert run.state.type == StateType.COMPLETED, run.state.message
     assert list((running_stack.backends.home / "predictions").rglob("*.parquet"))
+
+
+def test_score_and_signals_complete_on_the_worker_and_write_their_output(running_stack, served):
+    for key in ("score", "signals"):
+        run = served["runs"][key]
+        assert run.state.type == StateType.COMPLETED, f"{key}: {run.state.type} {run.state.message}"
+    assert "live-score" in served["artifacts"]["score"], served["artifacts"]
+    assert "signals" in served["artifacts"]["signals"], served["artifacts"]
+    assert list((running_stack.backends.home / "signals").rglob("*.parquet")), "signals stored no decisions"
 
 
 def test_the_train_flow_swept_in_the_postgres_optuna_storage(running_stack, triggered):

@@ -21,7 +21,7 @@ import pytest
 from candlecast.data.candle_store import empty_candles
 from candlecast.data.exchange import FetchStats, RetryPolicy, backoff_delay, make_exchange
 from candlecast.data.fetching import fetch_to_staging
-from candlecast.data.pagination import FetchJob, fetch_many
+from candlecast.data.pagination import FetchJob, UnknownMarket, fetch_many
 from candlecast.devtools.emulator import KLINES_PATH, ExchangeEmulator, synthetic_emulator
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey
@@ -189,25 +189,31 @@ def test_since_after_now_fetches_nothing_without_requests(emu: ExchangeEmulator)
     assert emu.request_count[KLINES_PATH] == 0 and stats.requests == 0
 
 
-def test_unknown_symbol_fails_fast_names_it_and_does_not_stop_the_other_series(emu: ExchangeEmulator) -> None:
+def test_an_unknown_symbol_refuses_the_whole_fetch_before_any_candle_request(emu: ExchangeEmulator) -> None:
+    """A typo in a symbol list fetches nothing, so no series of the list is half-created."""
     got: dict[str, int] = {}
 
     async def run() -> dict[Any, tuple[FetchStats, BaseException | None]]:
         exchange = make_exchange("binance", api_url=emu.url, enable_rate_limit=False)
         try:
-            jobs = [FetchJob("bad", "BTC/USDC", "1h", START), FetchJob("good", "ETH/USDT", "1h", START)]
+            jobs = [FetchJob("good", "ETH/USDT", "1h", START), FetchJob("bad", "BTC/USDC", "1h", START)]
             on_chunk = lambda key, chunk: got.__setitem__(key, got.get(key, 0) + len(chunk))  # noqa: E731
             return await fetch_many(exchange, jobs, emu.now_ms, on_chunk)
         finally:
             await exchange.close()
 
-    results = asyncio.run(run())
-    stats, error = results["bad"]
-    assert isinstance(error, ccxt.BadSymbol)
-    assert "binance has no market 'BTC/USDC'" in str(error) and "'BTC/USDT'" in str(error)
-    assert stats.requests == 0  # found locally from the market list: no request spent on it
-    assert emu.requests_by_symbol["BTC/USDC"] == 0 and "?" not in emu.requests_by_symbol
-    assert results["good"][1] is None and got == {"good": N - 1}
+    with pytest.raises(UnknownMarket) as refused:
+        asyncio.run(run())
+    message = str(refused.value)
+    assert "binance has no market 'BTC/USDC' (did you mean 'BTC/USDT'" in message
+    assert "it lists 2: BTC/USDT, ETH/USDT" in message and "\n" not in message
+    assert emu.request_count[KLINES_PATH] == 0 and got == {}
+
+
+def test_a_symbol_without_close_match_lists_a_few_markets_the_exchange_has(emu: ExchangeEmulator) -> None:
+    with pytest.raises(UnknownMarket, match=r"no market .DOGE/XYZ.; it lists 2: BTC/USDT, ETH/USDT"):
+        fetch(emu, symbol="DOGE/XYZ")
+    assert emu.request_count[KLINES_PATH] == 0
 
 
 def test_timeframe_the_exchange_does_not_offer_is_a_value_error(emu: ExchangeEmulator) -> None:

@@ -1,7 +1,7 @@
 """The look-ahead self-test: features of data truncated at t equal the full-data features before t.
 
-It runs every feature (indicators, 4h and 1d context, a cross asset, an exogenous series, the
-Hampel filter) over several cut points, including cuts in the middle of a higher-timeframe candle,
+It runs every feature (indicators, realized measures, 4h and 1d context, a cross asset, an exogenous
+series, the Hampel filter) over several cut points, including cuts in the middle of a higher-timeframe candle,
 on two markets: a seeded synthetic one with planted outages (always runs) and the real Binance
 candles in ../shared/data (when present).
 """
@@ -61,6 +61,16 @@ def _everything(tmp_path, start: int) -> tuple[FeatureConfig, list[pd.DataFrame]
         cross_assets=["BTC/USDT"],
         exogenous=[ExogenousConfig(path=path)],
         denoise="hampel",
+        realized=[
+            "rv",
+            "parkinson",
+            "garman_klass",
+            "rogers_satchell",
+            "yang_zhang",
+            "semivariance",
+            "jump",
+            "quarticity",
+        ],
     )
     return cfg, [read_exogenous(path)]
 
@@ -69,7 +79,8 @@ def test_truncated_features_equal_full_features_for_every_column(market, tmp_pat
     eth, btc = market
     cfg, exo = _everything(tmp_path, int(eth["timestamp"].iloc[0]))
     full = compute_features(eth, cfg, "1h", cross={"BTC/USDT": btc}, exogenous=exo)
-    assert len(feature_columns(full)) == 30  # 9 base, 10 indicators, 6 higher-timeframe, 4 cross, 1 exogenous
+    # 9 base, 10 indicators, 27 realized (9 measures x day, week, month), 6 higher-timeframe, 4 cross, 1 exogenous
+    assert len(feature_columns(full)) == 57
     assert full[feature_columns(full)].iloc[-1000:].notna().all().all(), (
         "every feature must be live, or it tests nothing"
     )
@@ -98,6 +109,8 @@ LEAKS = {
     "higher_timeframe": ("_higher_timeframe", lambda f: lambda *a: f(*a).shift(-1), {"higher_timeframes": ["4h"]}),
     # the cross asset's next candle joined to this one
     "cross_asset": ("_cross_asset", lambda f: lambda *a: f(*a).shift(-1), {"cross_assets": ["BTC/USDT"]}),
+    # realized measures over windows that end one candle late
+    "realized": ("realized_features", lambda f: lambda *a: f(*a).shift(-1), {"realized": ["yang_zhang", "jump"]}),
     # an outlier filter that looks both ways
     "centred_hampel": ("hampel", lambda f: _centred_hampel, {"denoise": "hampel"}),
 }

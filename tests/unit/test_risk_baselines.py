@@ -8,7 +8,17 @@ from candlecast.config import FeatureConfig
 from candlecast.features.compute import series_features
 from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.risk import realised_variance, variance_view
-from candlecast.forecasting.risk_baselines import EWMA, GARCH, HAR, NaiveVol, RiskBaseline, make_risk_baseline
+from candlecast.forecasting.risk_baselines import (
+    EWMA,
+    GARCH,
+    HAR,
+    HARJ,
+    HARQ,
+    HARRange,
+    NaiveVol,
+    RiskBaseline,
+    make_risk_baseline,
+)
 from candlecast.forecasting.splits import walk_forward
 from candlecast.forecasting.targets import Walk
 from candlecast.forecasting.targets.volatility import VOLATILITY
@@ -108,7 +118,7 @@ def _fitted_state(name: str, candles: pd.DataFrame, fold) -> dict:
     return {k: v for k, v in vars(model).items() if isinstance(v, (float, np.ndarray))}
 
 
-@pytest.mark.parametrize("name", ["garch", "gjr_garch", "har", "ewma"])
+@pytest.mark.parametrize("name", ["garch", "gjr_garch", "har", "ewma", "har_range", "harq", "har_j"])
 def test_fits_use_training_rows_only(name):
     """The fit gets every row; only what its training windows know (up to train.end + h candles) may move it.
 
@@ -138,7 +148,11 @@ class Peeking(RiskBaseline):
         return out[:, None], None
 
 
-@pytest.mark.parametrize("model", [NaiveVol(H, HOUR), EWMA(H, HOUR), GARCH(H, HOUR), HAR(H, HOUR), Peeking(H, HOUR)])
+@pytest.mark.parametrize(
+    "model",
+    [NaiveVol(H, HOUR), EWMA(H, HOUR), GARCH(H, HOUR), HAR(H, HOUR), HARRange(H, HOUR), HARQ(H, HOUR), HARJ(H, HOUR)]
+    + [Peeking(H, HOUR)],
+)
 def test_risk_forecasts_do_not_change_when_later_rows_are_removed(model):
     s = variance_view(arrays(garch_candles(3000, seed=4)))
     fold = walk_forward(START, START + 2999 * HOUR, HOUR, 10, 1, 400, 400, 400)[0]
@@ -155,9 +169,83 @@ def test_risk_forecasts_do_not_change_when_later_rows_are_removed(model):
 def test_on_clustered_volatility_garch_and_har_beat_the_naive_and_var_holds():
     s = arrays(garch_candles(9000, seed=5))
     folds = walk_forward(START, START + 8999 * HOUR, HOUR, 20, 2, 1500, 600, 800)
-    factories = {n: (lambda n=n: make_risk_baseline(n, H, HOUR)) for n in ("naive_vol", "ewma", "garch", "har")}
+    family = ("har", "har_range", "harq", "har_j")
+    factories = {n: (lambda n=n: make_risk_baseline(n, H, HOUR)) for n in ("naive_vol", "ewma", "garch", *family)}
+    factories["model"] = factories["ewma"]  # stands in for a network: the gate's numbers need one
     result = backtest(VOLATILITY, factories, [s], folds, Walk(step_ms=HOUR, horizon=H, adaptive_rate=0.02))
     q = result.summary["qlike"]
-    assert q["garch"] < q["naive_vol"] and q["har"] < q["naive_vol"]
+    assert q["garch"] < q["naive_vol"] and all(q[n] < q["naive_vol"] for n in family)
     assert result.summary.loc["naive_vol", "dm_p_garch"] > 0.95  # naive is significantly worse than GARCH
     assert 0.02 <= result.summary.loc["garch", "var95_hit_rate"] <= 0.09
+    # the gate reads the best configured baseline: with the HAR family configured, the best of them
+    walk = Walk(step_ms=HOUR, horizon=H, references=("naive_vol", *family))
+    best = min(family, key=lambda n: q[n])
+    metrics = VOLATILITY.run_metrics(result, None, walk)
+    assert metrics["qlike_ratio"] == pytest.approx(q["model"] / q[best])
+    assert walk.references[int(metrics["best_baseline_index"])] == best
+    result.summary.loc[walk.references[0], "qlike"] = np.nan  # a baseline that scored nothing is passed over
+    assert VOLATILITY.run_metrics(result, None, walk)["qlike_ratio"] == pytest.approx(q["model"] / q[best])
+
+
+def _training_fit(name: str, candles: pd.DataFrame, fold) -> tuple[HAR, np.ndarray, np.ndarray]:
+    """A HAR-family model fitted on one fold, with the regressors and targets of its training windows."""
+    s = variance_view(arrays(candles))
+    model = make_risk_baseline(name, H, HOUR)
+    assert isinstance(model, HAR)
+    model.fit([s], fold)
+    rows = s.sample_rows(fold.train)
+    x, y = model.regressors(s)[rows], s.targets[rows, 0]
+    if model.in_logs:
+        y = np.log(y)
+    keep = np.isfinite(x).all(axis=1) & np.isfinite(y)
+    return model, x[keep], y[keep]
+
+
+@pytest.mark.parametrize("name", ["har", "har_range", "harq", "har_j"])
+def test_har_family_fits_are_statsmodels_ols_on_the_papers_regressors(name):
+    import statsmodels.api as sm
+
+    candles = garch_candles(3000, seed=6)
+    fold = walk_forward(START, START + 2999 * HOUR, HOUR, 10, 1, 400, 400, 400)[0]
+    model, x, y = _training_fit(name, candles, fold)
+    np.testing.assert_allclose(model.coef, sm.OLS(y, x).fit().params, rtol=1e-8, atol=1e-10)
+    # the regressors, written out from the candles (1h: a day is 24 candles, no candle missing)
+    o, hi, lo, c = (candles[k].to_numpy() for k in ("open", "high", "low", "close"))
+    r = np.diff(np.log(c), prepend=np.nan)
+    gk = 0.5 * np.log(hi / lo) ** 2 - (2 * np.log(2) - 1) * np.log(c / o) ** 2
+    t = 2500  # a candle with a month of history
+    day, week, month = (np.sum(r[t - 24 * d + 1 : t + 1] ** 2) / d for d in (1, 7, 30))
+    rq = 24 / 3 * np.sum(r[t - 23 : t + 1] ** 4)
+    bv = np.pi / 2 * np.sum(np.abs(r[t - 23 : t + 1]) * np.abs(r[t - 24 : t]))
+    expected = {
+        "har": np.log([day, week, month]),
+        "har_range": np.log([np.sum(gk[t - 24 * d + 1 : t + 1]) / d for d in (1, 7, 30)]),
+        "harq": [day, day * np.sqrt(rq), week, month],
+        "har_j": [day, week, month, max(day - bv, 0.0)],
+    }[name]
+    s = variance_view(arrays(candles))
+    np.testing.assert_allclose(model.regressors(s)[t], [1.0, *expected], rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["harq", "har_j"])
+def test_level_models_apply_the_insanity_filter(name):
+    """A forecast outside the training targets' range becomes their mean (Bollerslev, Patton & Quaedvlieg 2016)."""
+    candles = garch_candles(3000, seed=7)
+    fold = walk_forward(START, START + 2999 * HOUR, HOUR, 10, 1, 400, 400, 400)[0]
+    model, x, y = _training_fit(name, candles, fold)
+    assert (model.low, model.high, model.mean) == pytest.approx((y.min(), y.max(), y.mean()))
+    # a crash after the training range: the daily terms leave anything the training windows saw
+    wild = candles.copy()
+    crash = wild["timestamp"] > fold.test.start + 200 * HOUR  # half the test block calm, half wild
+    wild.loc[crash, ["open", "high", "low", "close"]] *= np.exp(
+        np.cumsum(np.where(np.arange(crash.sum()) % 2, 0.2, -0.2))
+    )[:, None]
+    s = variance_view(arrays(wild))
+    rows = s.sample_rows(fold.test)
+    fitted = model.regressors(s)[rows] @ model.coef
+    out = model.forecast(s.inputs_only(), rows)[0][:, 0]
+    outside = (fitted < y.min()) | (fitted > y.max())
+    assert outside.sum() > 10 and (~outside).sum() > 10  # both branches are exercised
+    np.testing.assert_allclose(out[outside], y.mean())
+    np.testing.assert_allclose(out[~outside], fitted[~outside])
+    assert (out > 0).all()
