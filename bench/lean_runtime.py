@@ -107,11 +107,13 @@ def _setup(home: Path) -> tuple[dict[str, Path], Path, list[str]]:
         train_end=int(s.timestamps[-1]),
     )
     example = train.tail(spec.min_candles + 1).reset_index(drop=True)
-    client = tracking.client(Settings())
+    settings = Settings()
+    client = tracking.client(settings)
+    experiment = tracking.experiment_id(settings, "bench-lean-runtime")  # artifacts under the state folder
     dirs = {}
     for name in (NEW, OLD):
         directory = ModelBundle(spec, model.result.model).save(home / name / "bundle")
-        with mlflow.start_run(run_name=name) as run:
+        with mlflow.start_run(experiment_id=experiment, run_name=name) as run:
             if name == NEW:
                 uri = aliases.log_bundle(directory, example, "BTC/USDT")  # export, check, log: registration today
             else:
