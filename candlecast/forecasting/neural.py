@@ -44,6 +44,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", category=FutureWarning, message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+    warnings.filterwarnings("ignore", ".*but have no `val_dataloader`.*")  # a refit has no early-stopping block
 
 
 @dataclass
