@@ -20,7 +20,7 @@ from candlecast.features.compute import series_features
 from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.neural import neural_forecaster
-from candlecast.forecasting.retrain import Refit
+from candlecast.forecasting.retrain import STALE
 from candlecast.forecasting.splits import Fold, evaluation_folds_for
 from candlecast.forecasting.targets import BacktestResult, Walk, target_of
 from candlecast.forecasting.walkforward import backtest, markdown_table
@@ -139,4 +139,4 @@ def fold_objective(model: Forecaster, series: list[SeriesArrays], fold: Fold, cf
     Trials score the fold's model without the refit at the test start: they rank hyperparameters,
     and a refit per trial would double the sweep. The final evaluation refits (``backtest.refit``).
     """
-    return target_of(cfg).objective(model, series, fold, Walk.of(cfg, refit=Refit("stale")), cfg)
+    return target_of(cfg).objective(model, series, fold, Walk.of(cfg, refit=STALE), cfg)

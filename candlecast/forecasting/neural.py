@@ -128,7 +128,9 @@ def fit_fold(
     trainer.fit(model, train_dataloaders=train_dl, val_dataloaders=val_dl)
     model.load_state_dict(best.state)
     model.eval()
-    return FitResult(model, scaler, best.loss, trainer.current_epoch, best.epoch, n_train, n_val, _span(series, train_rows))
+    return FitResult(
+        model, scaler, best.loss, trainer.current_epoch, best.epoch, n_train, n_val, _span(series, train_rows)
+    )
 
 
 def fit_to_cutoff(

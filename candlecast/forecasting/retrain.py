@@ -31,6 +31,10 @@ class Refit:
     every: int | None = None  # candles between refits inside a test block (None: only at its start)
 
 
+CUTOFF = Refit()  # the default: refit at each test start
+STALE = Refit("stale")
+
+
 def known_at(s: SeriesArrays, t: int, step_ms: int) -> SeriesArrays:
     """The rows up to sample time ``t`` with every target step that closes after ``t`` hidden.
 

@@ -19,7 +19,7 @@ from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.calibration import Calibration, adapt
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.metrics import diebold_mariano, forecast_metrics, interval_metrics, naive_scales
-from candlecast.forecasting.retrain import Refit, forecast_test
+from candlecast.forecasting.retrain import CUTOFF, Refit, forecast_test
 from candlecast.forecasting.splits import Fold, origins
 from candlecast.schema import Range
 
@@ -96,7 +96,7 @@ def run_fold(
     stride: int,
     step_ms: int,
     adaptive_rate: float = 0.0,
-    refit: Refit = Refit(),
+    refit: Refit = CUTOFF,
 ) -> Forecasts:
     """Fit, calibrate on the calibration block, forecast test with adaptive intervals: every model's protocol.
 

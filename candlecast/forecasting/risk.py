@@ -22,7 +22,7 @@ from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.calibration import Calibration, adapt
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.metrics import dm_test
-from candlecast.forecasting.retrain import Refit, forecast_test
+from candlecast.forecasting.retrain import CUTOFF, Refit, forecast_test
 from candlecast.forecasting.risk_metrics import mse_log, qlike, var_report
 from candlecast.forecasting.splits import Fold, origins
 
@@ -104,7 +104,7 @@ def run_risk_fold(
     stride: int,
     step_ms: int,
     adaptive_rate: float = 0.0,
-    refit: Refit = Refit(),
+    refit: Refit = CUTOFF,
 ) -> RiskForecasts:
     """Fit on train (early-stop on its block), calibrate VaR on the calibration block, forecast test.
 

@@ -2,6 +2,7 @@
 
 import math
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
@@ -21,7 +22,9 @@ class RecordedLSTM(NeuralForecaster):
     """A real tiny LSTM that notes what each refit received: its range, the windows it fitted, its epochs."""
 
     def __init__(self) -> None:
-        super().__init__("lstm", {"hidden_size": 8}, FC.lookback, FC.horizon, TrainConfig(max_epochs=2, threads=1), [0.1, 0.9])
+        super().__init__(
+            "lstm", {"hidden_size": 8}, FC.lookback, FC.horizon, TrainConfig(max_epochs=2, threads=1), [0.1, 0.9]
+        )
         self.refits: list[tuple[Range, Range, int, int]] = []
 
     def refit(self, series, train, epochs=None):
@@ -29,6 +32,12 @@ class RecordedLSTM(NeuralForecaster):
         chosen = self.result.best_epoch  # what the fold chose on its early-stopping block
         super().refit(series, train, epochs)
         self.refits.append((train, self.result.windows, self.result.best_epoch, chosen))
+
+
+def _kept(kept: list, cls: type):
+    """A fresh model per fold, kept so the test can read what it was given."""
+    kept.append(cls())
+    return kept[-1]
 
 
 class CountingRidge(Ridge):
@@ -47,11 +56,7 @@ def test_each_refit_saw_every_row_before_its_start_and_none_after():
     s = arrays(ar1_candles(1400))
     fold = folds_of(s, n=1, n_test=200, n_val=300, n_cal=200)[0]
     models: list[RecordedLSTM] = []
-
-    def factory():
-        models.append(RecordedLSTM())
-        return models[-1]
-
+    factory = partial(_kept, models, RecordedLSTM)
     backtest(RETURNS, {"lstm": factory}, [s], [fold], replace(WALK, refit=Refit("cutoff", every=80)))
     refits = models[0].refits
     assert len(refits) == math.ceil(200 / 80)  # the test block is 200 contiguous candles
@@ -75,12 +80,8 @@ def test_refit_every_n_candles_refits_ceil_test_over_n_times():
     folds = folds_of(s, n=2, n_test=500)
     counts = {}
     for every in (None, 100, 120, 500):
-        fitted = []
-
-        def factory():
-            fitted.append(CountingRidge())
-            return fitted[-1]
-
+        fitted: list[CountingRidge] = []
+        factory = partial(_kept, fitted, CountingRidge)
         backtest(RETURNS, {"ridge": factory}, [s], folds, replace(WALK, refit=Refit("cutoff", every=every)))
         counts[every] = [m.refits for m in fitted]
     assert counts == {None: [1, 1], 100: [5, 5], 120: [5, 5], 500: [1, 1]}

@@ -20,7 +20,7 @@ import pandas as pd
 from candlecast.config import RunConfig
 from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.interface import Forecaster
-from candlecast.forecasting.retrain import Refit
+from candlecast.forecasting.retrain import CUTOFF, Refit
 from candlecast.forecasting.splits import Fold
 from candlecast.schema import timeframe_ms
 
@@ -38,7 +38,7 @@ class Walk:
     stride: int = 1  # candles between forecast origins
     adaptive_rate: float = 0.0  # adaptive conformal step (0: each fold's static calibration)
     references: tuple[str, ...] | None = None  # models the others are compared with (None: the target's default)
-    refit: Refit = Refit()  # how each fold's model meets its test block (stale, or refit at its start)
+    refit: Refit = CUTOFF  # how each fold's model meets its test block (stale, or refit at its start)
 
     @classmethod
     def of(cls, cfg: RunConfig, references: Iterable[str] | None = None, refit: Refit | None = None) -> Walk:
