@@ -88,6 +88,6 @@ def forecast_test(
         if not p:  # no test window in this series: the model's own empty shapes
             out.append(model.forecast(view(s).inputs_only(), r))
             continue
-        raws = [b for _, b in p]
-        out.append((np.concatenate([a for a, _ in p]), None if raws[0] is None else np.concatenate(raws)))
+        raws = [b for _, b in p if b is not None]  # a model gives bounds for every window or for none
+        out.append((np.concatenate([a for a, _ in p]), np.concatenate(raws) if raws else None))
     return out
