@@ -1,7 +1,7 @@
 """How a fold's model meets its test block: as fitted before the calibration block, or refit as production does.
 
 ``stale`` scores the model fitted on the training range (early-stopped on its block) straight through
-the test block: it stopped learning an early-stopping block, a calibration block and two purge gaps
+the test block: it stopped learning an early-stopping block, a calibration block and three purge gaps
 before the test block begins. ``cutoff`` (the default) refits it at the test start on every window
 whose targets are known by then (training, early-stopping and calibration rows), with what the fold
 chose on its early-stopping block (the epoch count, ridge's penalty): the same ``refit`` the shipped
