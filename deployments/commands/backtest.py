@@ -43,7 +43,8 @@ def backtest(
         typer.Option(help="cutoff: refit each fold's model at its test start, as production does; stale: never"),
     ] = None,
     refit_every: Annotated[
-        int | None, typer.Option(help="refit again every N candles inside a test block (the live loop's cadence)")
+        int | None,
+        typer.Option(min=1, help="refit again every N candles inside a test block (the live loop's cadence)"),
     ] = None,
     indicators: Annotated[
         bool | None, typer.Option("--indicators/--no-indicators", help="technical indicators as inputs")
@@ -91,6 +92,8 @@ def backtest(
             "split", test_folds=folds, test_fraction=test_fraction, val_fraction=val_fraction, cal_fraction=cal_fraction
         )
         update("train", max_epochs=max_epochs, threads=threads)
+        if refit not in (None, "cutoff", "stale"):
+            raise ValueError(f"--refit is cutoff (refit at each test start) or stale (never), not {refit!r}")
         update("backtest", stride=stride, refit=refit, refit_every=refit_every)
         if target is not None:
             cfg = cfg.model_validate({**cfg.model_dump(), "target": target})
