@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
-.PHONY: demo test lint bench clean venv up down lock image
+.PHONY: demo test lint bench clean venv up down lock image ui-check
 
 venv: $(STAMP)
 
@@ -73,6 +73,20 @@ down:
 
 bench: $(STAMP)
 	$(BIN)/python bench/demo_stages.py
+
+# A headless browser on the four UIs of the state `make demo` left (not part of `make test`: minutes, a browser):
+# the decision and ratio in MLflow's runs table, the objective's name in optuna-dashboard, Data Docs pages that
+# agree with their index rows, whole deployment names in Prefect; screenshots in <state>/ui-check.
+# Playwright lives in its own venv (the lock does not carry it) and drives the system's chromium
+# (apt-get install chromium; CHROMIUM=path for another): its own browser download is not needed.
+UI_VENV := .venv-ui
+ui-check: $(STAMP) $(UI_VENV)/.installed
+	$(UI_VENV)/bin/python scripts/ui_check.py
+
+$(UI_VENV)/.installed:
+	$(PYTHON) -m venv $(UI_VENV)
+	$(UI_VENV)/bin/python -m pip install --quiet playwright==1.65.2
+	touch $@
 
 # The image (docker/Dockerfile) with docker or podman, whichever works here; docker/smoke.sh also runs the demo in it.
 image:

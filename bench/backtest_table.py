@@ -49,12 +49,12 @@ def run_pair(pair: str, models: str, out: Path) -> Path:
     started = time.perf_counter()
     result, folds = run_backtest(source, models.split(","), cfg)
     write_tables(result, out, source.name, f"{source.name}: {len(folds)} folds, {time.perf_counter() - started:.0f} s")
-    return out / f"{source.name}_summary.csv"
+    return out / f"{source.name}_returns_summary.csv"
 
 
 def table(pair: str, out: Path) -> str:
-    summary = pd.read_csv(out / f"binance_{pair}_1h_summary.csv", index_col="model")
-    per_fold = pd.read_csv(out / f"binance_{pair}_1h_per_fold.csv")
+    summary = pd.read_csv(out / f"binance_{pair}_1h_returns_summary.csv", index_col="model")
+    per_fold = pd.read_csv(out / f"binance_{pair}_1h_returns_per_fold.csv")
     spread = per_fold.groupby("model")["coverage"].agg(["min", "max"])
     lines = ["| model | " + " | ".join(COLUMNS.values()) + " |", "|---|" + "---:|" * len(COLUMNS)]
     for name, row in summary.iterrows():

@@ -64,8 +64,8 @@ def table(names: list[str], out: Path) -> str:
     header += ["Kupiec p (min over folds)", "Christoffersen p (min)"]
     lines = ["| " + " | ".join(header) + " |", "|---|---:|---|---|" + "---:|" * (len(header) - 4)]
     for name in names:
-        summary = pd.read_csv(out / f"{name}_summary.csv", index_col="model")
-        per_fold = pd.read_csv(out / f"{name}_per_fold.csv")
+        summary = pd.read_csv(out / f"{name}_volatility_summary.csv", index_col="model")
+        per_fold = pd.read_csv(out / f"{name}_volatility_per_fold.csv")
         _, pair, h, *rest = name.split("_")
         for model, row in summary.iterrows():
             if rest and model != "lstm":  # the references ran again only to compare with; shown once above

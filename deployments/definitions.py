@@ -1,8 +1,9 @@
 """The Prefect deployments of candlecast: one spec per flow, turned into deployments for one run config.
 
-Schedules are cron in UTC. Each deployment carries the whole run config as its ``config`` parameter
-(a JSON object validated against RunConfig's schema), so a worker on another machine needs no config
-file and the Prefect UI renders the config as a form. Adding a flow is one line in ``SPECS``.
+Schedules are cron in UTC, registered as the Interval with the same runs (``schedule``). Each
+deployment carries the whole run config as its ``config`` parameter (a JSON object validated against
+RunConfig's schema), so a worker on another machine needs no config file and the Prefect UI renders
+the config as a form. Adding a flow is one line in ``SPECS``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from candlecast.configfile import relative_paths
@@ -17,6 +19,7 @@ from candlecast.configfile import relative_paths
 if TYPE_CHECKING:
     from prefect import Flow
     from prefect.deployments.runner import RunnerDeployment
+    from prefect.schedules import Schedule
 
     from candlecast.config import RunConfig
 
@@ -120,12 +123,43 @@ def spec(key: str) -> DeploymentSpec:
 
 
 def deployment_title(s: DeploymentSpec, cfg: RunConfig) -> str:
-    """``<what it does>-<config name>``, e.g. ``ingest-candlecast-demo``: the Prefect UI's title for it.
+    """``<what it does>-<config name>``, e.g. ``ingest-demo`` for config ``candlecast-demo``: the UI's title.
 
-    The UI lists deployments by this name in large type (the flow's name is small grey text), so
-    one set per config would otherwise be rows of identical titles.
+    The UI lists deployments by this name in large type (the flow's name, ``candlecast-ingest``, is
+    small grey text), so one set per config would otherwise be rows of identical titles; the config's
+    ``candlecast-`` prefix is dropped, as the flow's name already says it, so the title fits its column.
     """
-    return f"{s.key}-{cfg.name}"
+    return f"{s.key}-{cfg.name.removeprefix('candlecast-')}"
+
+
+_WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")  # cron's 0..6
+_A_SUNDAY = datetime(2026, 1, 4, tzinfo=UTC)
+
+
+def schedule(cron: str) -> Schedule:
+    """A UTC cron of SPECS as the Interval with the same runs, its slug saying when in words.
+
+    The Prefect UI's deployment list shows a schedule as a tag that must fit its column: a cron's text
+    ("At 02 minutes past the hour") overflows to "+1"; an interval's ("Hourly", "Daily", "Every 7
+    days") fits, and the slug ("hourly at :02 UTC") heads the schedule on the deployment's page.
+    Supported: a fixed minute of every hour, of every day at a fixed hour, or of one weekday.
+    """
+    from prefect.schedules import Interval
+
+    minute, hour, day, month, weekday = cron.split()
+    if day != "*" or month != "*" or (hour == "*" and weekday != "*"):
+        raise ValueError(f"cron {cron!r}: only hourly, daily or weekly schedules have an equal interval")
+    m = int(minute)
+    if hour == "*":
+        every, anchor, slug = timedelta(hours=1), _A_SUNDAY.replace(minute=m), f"hourly at :{m:02d} UTC"
+    elif weekday == "*":
+        every, anchor = timedelta(days=1), _A_SUNDAY.replace(hour=int(hour), minute=m)
+        slug = f"daily at {anchor:%H:%M} UTC"
+    else:
+        every = timedelta(days=7)
+        anchor = _A_SUNDAY.replace(hour=int(hour), minute=m) + timedelta(days=int(weekday))
+        slug = f"weekly, {_WEEKDAYS[int(weekday)]} {anchor:%H:%M} UTC"
+    return Interval(every, anchor_date=anchor, timezone="UTC", slug=slug)
 
 
 def deployment_name(s: DeploymentSpec, cfg: RunConfig) -> str:
@@ -157,7 +191,6 @@ def build(
     runs them (the local venv, the Docker image, a Kubernetes pod) without a checkout or pull step.
     """
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-    from prefect.schedules import Cron
     from prefect.types.entrypoint import EntrypointType
 
     deployments = []
@@ -172,7 +205,7 @@ def build(
             sync_result(
                 flow.to_deployment(
                     name=deployment_title(s, cfg),
-                    schedules=[Cron(s.cron, timezone="UTC")] if s.cron else [],
+                    schedules=[schedule(s.cron)] if s.cron else [],
                     parameters=config_parameters(cfg),
                     concurrency_limit=limit,
                     description=s.description,

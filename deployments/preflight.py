@@ -27,12 +27,25 @@ class PreflightError(ValueError):
 
 
 def check_run(cfg: RunConfig, settings: Settings) -> None:
-    """Every check, cheapest first: the exchange id, the endpoint, markets and sources, then the history needed."""
+    """Every check, cheapest first: exchange id, endpoint, stored files, markets and sources, history needed.
+
+    An unreadable stored file raises the store's CorruptPartition (exit 3 and its repair), not a PreflightError.
+    """
     check_exchange_id(cfg.exchange.id)
     if cfg.exchange.api_url and not cfg.exchange.emulator:
         check_reachable(cfg.exchange.api_url)
+    check_store(cfg, settings)
     check_sources(cfg, settings)
     check_history(cfg, settings)
+
+
+def check_store(cfg: RunConfig, settings: Settings) -> None:
+    """Every stored file of the configured series is readable: else the run would fail at ingest, minutes in."""
+    from candlecast.data.candle_store import CandleStore
+
+    store = CandleStore(settings.candles_dir)
+    for key in cfg.series:
+        store.manifest(key)  # raises CorruptPartition naming the file and `candlecast store repair`
 
 
 def check_sources(cfg: RunConfig, settings: Settings) -> None:
@@ -101,7 +114,7 @@ def expected_candles(cfg: RunConfig, settings: Settings, now_ms: int | None = No
         try:
             stored.append((store.manifest(key) or {}).get("rows", 0))
         except CorruptPartition:
-            stored.append(0)  # run's ingest names the file; the count is unknown until it is repaired
+            stored.append(0)  # check_store names the file; the count is unknown until it is repaired
     return max([window, *stored])
 
 

@@ -5,9 +5,11 @@ terminal gets a short story instead:
 
     12:03:40  ingest       fetch ✓  validate-binance_BTC-USDT_1h ✓  store-binance_BTC-USDT_1h ✓
     12:04:06  sweep        trial 2/5 · fold 1/1 · epoch 3/6 · best rmse_ratio 0.9965 · ETA 3m10s
+    12:06:30  evaluate  fold 1/2 · model 3/6 drift · RMSE/naive 1.0012  coverage 0.801 · 0 s · ETA 1m05s
 
 On a terminal the sweep is one live bar (rich, on stderr); piped or in a log, each trial start and
-end is a plain line, so a CI log shows the sweep moving without a bar's control codes.
+end is a plain line, so a CI log shows the sweep moving without a bar's control codes. The
+evaluation that follows prints one line per fitted fold model and one for the refit, with an ETA.
 """
 
 from __future__ import annotations
@@ -89,6 +91,11 @@ class RunDisplay(logging.Handler):
         if step.event == "trial_end" and step.trial >= step.n_trials:
             self.close_bar()
 
+    def evaluation(self, step) -> None:
+        """One step of the evaluation (candlecast.registry.eval_progress.EvaluationStep): always a plain line."""
+        self.close_bar()
+        self._line(f"{'evaluate':<9} {escape(step.line())}")
+
     def _show_bar(self, step, text: str) -> None:
         from rich.progress import BarColumn, Progress, TextColumn
 
@@ -118,14 +125,14 @@ class RunDisplay(logging.Handler):
 @contextlib.contextmanager
 def showing_progress(console: Console, muted: list | None = None) -> Iterator[RunDisplay]:
     """Show stage lines and the sweep's progress on ``console`` while the block runs, until ``muted`` fills."""
-    from candlecast.registry.sweep_progress import listening
+    from candlecast.registry import eval_progress, sweep_progress
 
     display = RunDisplay(console, muted)
     loggers = [logging.getLogger(name) for name in ("prefect.flow_runs", "prefect.task_runs")]
     for logger in loggers:
         logger.addHandler(display)
     try:
-        with listening(display.sweep):
+        with sweep_progress.listening(display.sweep), eval_progress.listening(display.evaluation):
             yield display
     finally:
         display.close_bar()

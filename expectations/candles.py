@@ -40,6 +40,7 @@ from great_expectations.expectations.metrics.map_metric_provider.multicolumn_con
     multicolumn_condition_partial,
 )
 
+from candlecast.expectations.wording import InWords
 from candlecast.schema import CANDLE_COLUMNS, PRICE_COLUMNS, timeframe_ms
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ class ColumnValuesAlignedToStep(ColumnMapMetricProvider):
         return column % step_ms == 0
 
 
-class ExpectColumnValuesToBeAlignedToTimeframe(ColumnMapExpectation):
+class ExpectColumnValuesToBeAlignedToTimeframe(InWords, ColumnMapExpectation):
     """Expect epoch-ms candle open times to sit on the timeframe grid (ts % step_ms == 0).
 
     A candle that is off the grid (e.g. +1 s) is a different candle to every later join, resample and
@@ -111,7 +112,7 @@ class ExpectColumnValuesToBeAlignedToTimeframe(ColumnMapExpectation):
     """
 
     step_ms: int
-
+    words: ClassVar[str] = "$column values are open times on the $step candle grid (whole multiples of $step_ms ms)"
     map_metric: ClassVar[str] = ColumnValuesAlignedToStep.condition_metric_name
     success_keys: ClassVar[tuple[str, ...]] = ("step_ms", "mostly")
     args_keys: ClassVar[tuple[str, ...]] = ("column", "step_ms")

@@ -6,6 +6,9 @@ index page, drawn by a jQuery table plugin, stays blank. After each validation t
 - rewrites GX's pages to be self-contained: no remote script, stylesheet or image; a local stylesheet
   (``static/styles/candlecast-offline.css``, a small subset of Bootstrap's layout and colors) instead;
 - names the data asset in each result page (GX prints "Data asset: None" for in-memory frames);
+- says on a result page what the index row linking to it says: a result whose only failures are
+  warnings is "Passed with warnings" with a warning sign on those rows (GX heads it "Failed"), and
+  an observed epoch-millisecond time reads as a UTC date (GX prints 1.704279600e+12);
 - keeps the newest ``keep`` results of each suite and series, in the store and the site;
 - writes its own static ``index.html``: every kept result grouped by series, newest first.
 """
@@ -17,6 +20,7 @@ import json
 import os
 import re
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,15 @@ _REMOTE_IMG = re.compile(r"<img\b[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>", re.I)
 _REMOTE_CSS_URL = re.compile(r"url\(['\"]?https?://[^)]*\)", re.I)
 _FAVICON = re.compile(r"<link\b[^>]*\brel=\"shortcut icon\"[^>]*>", re.I)  # GX's is one folder short on results
 _NO_ASSET = "Data asset: None<br>"
+_FAILED_ICON = '<i class="fas fa-times text-danger" '
+_WARN_ICON = '<i class="fas fa-exclamation-triangle cc-warn" '
+_FAILED_STATUS = _FAILED_ICON + 'aria-hidden="true"></i> Failed'
+_ROW = re.compile(r"<tr>.*?</tr>", re.S)
+# an observed value cell (the third of a result row) holding one number
+_OBSERVED = re.compile(
+    r'(<td id="section-\d+-content-block-\d+-cell-\d+-3" ><div class="show-scrollbars">)([-+.\deE]+)(</div>)'
+)
+_EPOCH_MS = (946_684_800_000, 4_102_444_800_000)  # 2000-01-01 .. 2100-01-01: a number there is a candle time
 FAVICON = "static/images/favicon.ico"
 
 CSS = """/* candlecast: the part of Bootstrap 4 that GX's Data Docs use, so they render with no network. */
@@ -80,8 +93,12 @@ h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 28px; }
 """
 
 
-def make_offline(page: Path, site_root: Path, series: str | None = None) -> None:
-    """Rewrite one GX page in place: no remote asset, the local stylesheet, the data asset named."""
+def make_offline(page: Path, site_root: Path, series: str | None = None, result: dict | None = None) -> None:
+    """Rewrite one GX page in place: no remote asset, the local stylesheet, the data asset named.
+
+    ``result`` is the page's validation result (its JSON dict): the page then states its verdict as
+    the index does and shows observed times as dates.
+    """
     text = page.read_text(encoding="utf-8")
     css = os.path.relpath(site_root / OFFLINE_CSS, page.parent).replace(os.sep, "/")
     for pattern in (_REMOTE_SCRIPT, _INLINE_SCRIPT, _REMOTE_LINK, _REMOTE_IMG):
@@ -93,7 +110,35 @@ def make_offline(page: Path, site_root: Path, series: str | None = None) -> None
         text = text.replace("</head>", f'<link rel="stylesheet" href="{css}"/>\n</head>', 1)
     if series:
         text = text.replace(_NO_ASSET, f"Data asset: {html.escape(series)}<br>")
+    if result is not None:
+        text = _OBSERVED.sub(_as_date, _mark_warnings(text, result))
     page.write_text(text, encoding="utf-8")
+
+
+def _mark_warnings(text: str, result: dict) -> str:
+    """Failed warning rows get a warning sign; a result with no critical failure is "Passed with warnings"."""
+    warned = [r for r in result.get("results", []) if not r.get("success") and _severity(r) == "warning"]
+    described = {str((r.get("expectation_config") or {}).get("description") or "") for r in warned} - {""}
+
+    def mark(row: re.Match) -> str:
+        block = row.group(0)
+        return block.replace(_FAILED_ICON, _WARN_ICON) if any(d in block for d in described) else block
+
+    text = _ROW.sub(mark, text)
+    if verdict(result) == WARNINGS:
+        text = text.replace(_FAILED_STATUS, _WARN_ICON + 'aria-hidden="true"></i> Passed with warnings')
+    return text
+
+
+def _as_date(cell: re.Match) -> str:
+    try:
+        value = float(cell.group(2))
+    except ValueError:
+        return cell.group(0)
+    if not _EPOCH_MS[0] <= value < _EPOCH_MS[1]:
+        return cell.group(0)
+    when = datetime.fromtimestamp(value / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{cell.group(1)}{when}{cell.group(3)}"
 
 
 def write_stylesheet(site_root: Path) -> None:
@@ -124,12 +169,10 @@ def results(store_root: Path) -> list[dict[str, Any]]:
             result = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        stats, success = result.get("statistics", {}), result.get("success")
-        failed = [r for r in result.get("results", []) if not r.get("success")]
+        stats = result.get("statistics", {})
         rows.append(
             {
-                "suite": suite, "series": run_name, "run_time": run_time, "success": bool(success),
-                "critical": sum(_severity(r) != "warning" for r in failed),
+                "suite": suite, "series": run_name, "run_time": run_time, "verdict": verdict(result),
                 "evaluated": stats.get("evaluated_expectations"), "failed": stats.get("unsuccessful_expectations"),
                 "page": f"validations/{suite}/{run_name}/{run_time}/{path.stem}.html",
             }
@@ -143,13 +186,16 @@ def _severity(result: dict[str, Any]) -> str:
     return str(config.get("severity") or (config.get("meta") or {}).get("severity") or "critical")
 
 
-def _verdict(row: dict[str, Any]) -> str:
-    """What `candlecast validate` says: only a critical failure refuses a batch; warnings alone pass."""
-    if row["success"]:
-        return "<span class='cc-pass'>passed</span>"
-    if not row["critical"]:
-        return "<span class='cc-warn'>passed with warnings</span>"
-    return "<span class='cc-fail'>FAILED</span>"
+PASSED, WARNINGS, FAILED = "passed", "passed with warnings", "FAILED"
+_VERDICT_CLASS = {PASSED: "cc-pass", WARNINGS: "cc-warn", FAILED: "cc-fail"}
+
+
+def verdict(result: dict[str, Any]) -> str:
+    """What `candlecast validate` says of a result: only a critical failure refuses a batch; warnings alone pass."""
+    if result.get("success"):
+        return PASSED
+    failed = [r for r in result.get("results", []) if not r.get("success")]
+    return FAILED if any(_severity(r) != "warning" for r in failed) else WARNINGS
 
 
 def write_index(store_root: Path, site_root: Path) -> Path:
@@ -168,13 +214,11 @@ def write_index(store_root: Path, site_root: Path) -> Path:
             "<table class='table'><tr><th>checked (UTC)</th><th>suite</th><th>verdict</th><th>failed</th></tr>"
         )
         for r in by_series[series]:
-            verdict = _verdict(r)
+            shown = f"<span class='{_VERDICT_CLASS[r['verdict']]}'>{r['verdict']}</span>"
             when = _readable_time(r["run_time"])
             link = f"<a href='{html.escape(r['page'])}'>{when}</a>"
             failed = f"{r['failed']} of {r['evaluated']}"
-            parts.append(
-                f"<tr><td>{link}</td><td>{html.escape(r['suite'])}</td><td>{verdict}</td><td>{failed}</td></tr>"
-            )
+            parts.append(f"<tr><td>{link}</td><td>{html.escape(r['suite'])}</td><td>{shown}</td><td>{failed}</td></tr>")
         parts.append("</table>")
     page = site_root / "index.html"
     page.write_text(

@@ -31,6 +31,7 @@ from great_expectations.expectations.metrics.map_metric_provider.multicolumn_con
 )
 
 from candlecast.expectations.candles import _MULTICOLUMN_DOMAIN, CRITICAL, _tag
+from candlecast.expectations.wording import InWords
 from candlecast.features.compute import BASE_COLUMNS, target_columns
 
 FEATURE_SUITE = "feature_contract"
@@ -62,9 +63,10 @@ class ColumnValuesFinite(ColumnMapMetricProvider):
         return pd.Series(np.isfinite(column.to_numpy(dtype="float64")), index=column.index)
 
 
-class ExpectColumnValuesToBeFinite(ColumnMapExpectation):
+class ExpectColumnValuesToBeFinite(InWords, ColumnMapExpectation):
     """Expect no +-inf: an infinite feature poisons every scaler fitted on it."""
 
+    words: ClassVar[str] = "$column values are finite (no +inf or -inf)"
     map_metric: ClassVar[str] = ColumnValuesFinite.condition_metric_name
 
 
@@ -98,7 +100,7 @@ class FeatureDefinedAfterWarmup(MulticolumnMapMetricProvider):
         return feature.notna() | pd.Series(warming, index=column_list.index)
 
 
-class ExpectFeatureToBeDefinedAfterWarmup(MulticolumnMapExpectation):
+class ExpectFeatureToBeDefinedAfterWarmup(InWords, MulticolumnMapExpectation):
     """Expect a feature to be defined on every row once its rolling windows have warmed up.
 
     The warm-up runs from the start of the file and again from every missing candle; column_list is
@@ -107,7 +109,10 @@ class ExpectFeatureToBeDefinedAfterWarmup(MulticolumnMapExpectation):
 
     warmup_rows: int
     step_ms: int
-
+    words: ClassVar[str] = (
+        "$column_list: the feature is defined on every row after the first $warmup_rows, counted again after each "
+        "missing $step candle"
+    )
     map_metric: ClassVar[str] = FeatureDefinedAfterWarmup.condition_metric_name
     success_keys: ClassVar[tuple[str, ...]] = ("warmup_rows", "step_ms", "mostly")
     args_keys: ClassVar[tuple[str, ...]] = ("column_list", "warmup_rows", "step_ms")

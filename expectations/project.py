@@ -139,17 +139,17 @@ class GXProject:
             identifier, validation = next(iter(result.run_results.items()))
             urls = self.context.get_docs_sites_urls(resource_identifier=identifier)
             url = next((u["site_url"] for u in urls if u.get("site_url")), None)
-            self._tidy_site(suite.name, asset, url, series, keep)
+            self._tidy_site(suite.name, asset, url, series, keep, validation.to_json_dict())
         return validation, url
 
-    def _tidy_site(self, suite: str, asset: str, url: str | None, series: str, keep: int) -> None:
+    def _tidy_site(self, suite: str, asset: str, url: str | None, series: str, keep: int, result: dict) -> None:
         """The new page offline and named, old results trimmed, the index rewritten (under the file lock)."""
         site = site_dir(self.root)
         data_docs.write_stylesheet(site)
         if url and url.startswith("file://"):
             page = Path(unquote(urlparse(url).path))
             if page.exists():
-                data_docs.make_offline(page, site, series or None)
+                data_docs.make_offline(page, site, series or None, result)
         suite_page = site / "expectations" / f"{suite}.html"
         if suite_page.exists():
             data_docs.make_offline(suite_page, site)

@@ -6,6 +6,8 @@ table printed here and a promotion decision read the same windows.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -22,12 +24,14 @@ from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.neural import neural_forecaster
 from candlecast.forecasting.retrain import STALE
 from candlecast.forecasting.splits import Fold, evaluation_folds_for
-from candlecast.forecasting.targets import BacktestResult, Walk, target_of
+from candlecast.forecasting.targets import TARGETS, BacktestResult, Walk, target_of
 from candlecast.forecasting.walkforward import backtest, markdown_table
 from candlecast.io import write_text
 from candlecast.models import MODELS
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey, timeframe_ms
 from candlecast.settings import Settings
+
+log = logging.getLogger(__name__)
 
 _TIMEFRAMES = ["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "1w"]
 
@@ -42,26 +46,78 @@ class Source:
     candles: pd.DataFrame
 
 
-def load_source(text: str, settings: Settings | None = None) -> Source:
-    """A candle file (CSV, CSV.GZ or parquet with CANDLE_COLUMNS) or a stored series EXCHANGE:SYMBOL:TIMEFRAME."""
+def load_source(text: str, settings: Settings | None = None, warn: Callable[[str], None] | None = None) -> Source:
+    """A candle file (CSV, CSV.GZ or parquet with CANDLE_COLUMNS) or a stored series EXCHANGE:SYMBOL:TIMEFRAME.
+
+    A file's rows with an empty (NaN) price or volume are left out, and ``warn`` (and the log) gets one
+    line naming them: scored, they would turn every metric of the table into NaN without a word.
+    """
     path = Path(text)
     if path.suffix in (".csv", ".gz", ".parquet") or path.exists():
-        if not path.is_file():
-            raise ValueError(f"candle file {path} does not exist")
-        candles = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-        missing = [c for c in CANDLE_COLUMNS if c not in candles.columns]
-        if missing:
-            raise ValueError(f"{path} lacks columns {missing}: a candle file needs {CANDLE_COLUMNS}")
+        candles = _read_candle_file(path)
         candles = candles[CANDLE_COLUMNS].sort_values("timestamp").drop_duplicates("timestamp", keep="last")
+        empty = candles.isna().any(axis=1).to_numpy()
+        if empty.any():
+            message = _empty_rows(path, candles[empty])
+            log.warning(message)
+            if warn is not None:
+                warn(message)
+            candles = candles[~empty]
+        if len(candles) < 2:
+            raise ValueError(f"{path} holds {len(candles)} complete candle(s): a backtest needs a series of them")
         name = path.name.split(".")[0]
-        parts = name.split("_")
-        symbol = parts[1].replace("-", "/") if len(parts) >= 3 else name
-        return Source(name, symbol, infer_timeframe(candles["timestamp"].to_numpy()), candles.reset_index(drop=True))
+        return Source(
+            name, symbol_of(name), infer_timeframe(candles["timestamp"].to_numpy()), candles.reset_index(drop=True)
+        )
     key = SeriesKey.parse(text)
     candles = CandleStore((settings or Settings()).candles_dir).read(key)
     if candles.empty:
         raise ValueError(f"no candles stored for {key}: ingest it first (candlecast run) or pass a file")
     return Source(key.slug, key.symbol, key.timeframe, candles)
+
+
+def symbol_of(name: str) -> str:
+    """The pair a file name carries as BASE-QUOTE (``binance_BTC-USDT_1h``, ``btc-usdt``), else the name itself."""
+    pair = next((part for part in name.split("_") if re.fullmatch(r"[A-Za-z0-9]+-[A-Za-z0-9]+", part)), None)
+    return pair.replace("-", "/").upper() if pair else name
+
+
+def _read_candle_file(path: Path) -> pd.DataFrame:
+    """The file's table, or a ValueError naming the file and what a candle file holds."""
+    import pyarrow as pa
+
+    if not path.is_file():
+        raise ValueError(f"candle file {path} does not exist")
+    needs = f"a candle file needs a header {','.join(CANDLE_COLUMNS)} and one candle per row"
+    try:
+        candles = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"candle file {path} is empty: {needs}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, pa.ArrowException, OSError, EOFError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"candle file {path} cannot be read ({reason}): {needs}") from None
+    missing = [c for c in CANDLE_COLUMNS if c not in candles.columns]
+    if missing:
+        raise ValueError(f"{path} lacks columns {missing}: {needs}")
+    return candles
+
+
+def _empty_rows(path: Path, rows: pd.DataFrame) -> str:
+    """One line naming the rows with an empty value: the file's line (CSV) or row, and the candle's time."""
+    from datetime import UTC, datetime
+
+    first = 2 if path.suffix != ".parquet" else 0  # a CSV's line 1 is its header
+    where = "line" if first else "row"
+    named = [
+        f"{where} {i + first} ({datetime.fromtimestamp(ts / 1000, UTC):%Y-%m-%d %H:%M})"
+        for i, ts in zip(rows.index[:3], rows["timestamp"].to_numpy()[:3], strict=True)
+    ]
+    more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+    columns = sorted(c for c in CANDLE_COLUMNS if rows[c].isna().any())
+    return (
+        f"{path}: {len(rows)} candle(s) with an empty {'/'.join(columns)} left out: {', '.join(named)}{more} "
+        "(the windows across them are skipped)"
+    )
 
 
 def infer_timeframe(timestamps: np.ndarray) -> str:
@@ -97,7 +153,12 @@ def run_backtest(
 
 
 def write_tables(result: BacktestResult, out_dir: Path, name: str, header: str) -> list[Path]:
-    """The summary and per-fold tables as CSV and markdown, written atomically."""
+    """The summary and per-fold tables as CSV and markdown, written atomically, named by series and target.
+
+    ``<name>_<target>_summary.csv``, ``_per_fold.csv`` and ``.md``: the returns and the volatility
+    backtests of one file land side by side instead of overwriting each other.
+    """
+    name = f"{name}_{result.target.key}"
     paths = {
         out_dir / f"{name}_summary.csv": result.summary.to_csv(),
         out_dir / f"{name}_per_fold.csv": result.per_fold.to_csv(index=False),
@@ -119,8 +180,16 @@ def named_factories(names: Sequence[str], cfg: RunConfig) -> dict[str, Callable[
         elif name in MODELS:
             factories[name] = partial(_with_defaults, cfg, name)
         else:
-            raise ValueError(f"unknown model {name!r} for the {cfg.target} target: choose from {known}")
+            raise ValueError(f"unknown model {name!r} for the {cfg.target} target: {_elsewhere(name, known)}")
     return factories
+
+
+def _elsewhere(name: str, known: list[str]) -> str:
+    """The advice for a model this target lacks: the target that has it (`--target volatility`), else the list."""
+    owners = [key for key, target in TARGETS.items() if name in target.baselines]
+    if owners:
+        return f"it is a {owners[0]} baseline: add `--target {owners[0]}` (this target's models: {known})"
+    return f"choose from {known}"
 
 
 def _with_defaults(cfg: RunConfig, name: str) -> Forecaster:

@@ -146,6 +146,7 @@ def fit_to_cutoff(
     winsor_quantile: float | None = None,
     loss: HeadLoss | None = None,
     per_series: bool = False,
+    callbacks: list[Callback] | None = None,
 ) -> FitResult:
     """Refit on every window of ``train`` for a fixed number of epochs: the model that ships.
 
@@ -160,7 +161,7 @@ def fit_to_cutoff(
         raise ValueError("no complete window to refit on: the training range holds no window with known targets")
     loader = make_loader(WindowDataset(series, rows, scaler, lookback), cfg.batch_size, True, cfg.seed)
     model = build_model(model_name, input_width(series[0].features.shape[1], scaler), horizon, hparams, quantiles, loss)
-    trainer = _trainer(epochs, [])
+    trainer = _trainer(epochs, list(callbacks or []))
     trainer.fit(model, train_dataloaders=loader)
     model.eval()
     return FitResult(model, scaler, float("nan"), trainer.current_epoch, epochs, n_train, 0, _span(series, rows))
@@ -314,6 +315,7 @@ class NeuralForecaster(Forecaster):
             winsor_quantile=self.winsor_quantile,
             loss=self.target.loss(self.quantiles),
             per_series=self.per_series,
+            callbacks=self.callbacks,
         )
 
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -33,6 +33,7 @@ from candlecast.forecasting.targets import Walk, target_of
 from candlecast.forecasting.walkforward import backtest, markdown_table
 from candlecast.registry import aliases, tracking
 from candlecast.registry.bundle import BundleSpec
+from candlecast.registry.eval_progress import EvaluationReporter
 from candlecast.registry.plots import log_forecast_plots
 from candlecast.registry.refit import refit_bundle, refit_epochs
 from candlecast.registry.sweep import SweepOutcome
@@ -52,15 +53,21 @@ class EvaluationOutcome:
 
 
 def model_factories(
-    cfg: RunConfig, model_name: str, hparams: dict[str, Any], final: list[NeuralForecaster] | None = None
+    cfg: RunConfig,
+    model_name: str,
+    hparams: dict[str, Any],
+    final: list[NeuralForecaster] | None = None,
+    progress: EvaluationReporter | None = None,
 ) -> dict[str, Callable[[], Forecaster]]:
     """The model and the target's configured baselines as fresh-per-fold factories: what promotion re-scores too.
 
-    ``final`` (if given) collects each fold's fitted neural forecaster, so the last can be shipped.
+    ``final`` (if given) collects each fold's fitted neural forecaster, so the last can be shipped;
+    ``progress`` (if given) hears each of its epochs.
     """
 
     def model() -> Forecaster:
-        forecaster = neural_forecaster(cfg, model_name, hparams)
+        watch = [progress.epochs("model")] if progress else None
+        forecaster = neural_forecaster(cfg, model_name, hparams, callbacks=watch)
         if final is not None:
             final.append(forecaster)
         return forecaster
@@ -81,17 +88,25 @@ def evaluate_best(
     step_ms = timeframe_ms(cfg.data.timeframe)
     walk = Walk.of(cfg, references=target.configured_baselines(cfg))
     fitted: list[NeuralForecaster] = []
-    factories = model_factories(cfg, cfg.sweep.model, sweep.best_params, fitted)
     champion = comparable_champion(settings, cfg)
+    names = ["model", *target.configured_baselines(cfg), *(["champion"] if champion else [])]
+    progress = EvaluationReporter(names, cfg.sweep.model, len(plan.test_folds), target.progress)
+    factories = model_factories(cfg, cfg.sweep.model, sweep.best_params, fitted, progress)
     if champion is not None:  # the gate compares with the champion's configuration refitted on these very folds
-        factories["champion"] = lambda: neural_forecaster(cfg, champion[1].model_name, champion[1].hparams)
-    result = backtest(target, factories, series, plan.test_folds, walk)
+        champ, watch = champion[1], [progress.epochs("champion")]
+        factories["champion"] = lambda: neural_forecaster(cfg, champ.model_name, champ.hparams, callbacks=watch)
+    assert list(factories) == names, "the progress counts the fits the backtest runs"
+    result = backtest(target, factories, series, plan.test_folds, walk, on_fold=progress.fold_done)
     results = target.run_metrics(result, champion[0] if champion else None, walk)
     epochs = refit_epochs(fitted)
     shipped = target.shipped(result.forecasts["model"][-1])
     calibration_end = plan.test.end - cfg.features.horizon * step_ms
     refit_start = time.perf_counter()
-    bundle, final = refit_bundle(cfg, series, sweep.best_params, epochs, shipped, calibration_end)
+    progress.refit_started(epochs)
+    bundle, final = refit_bundle(
+        cfg, series, sweep.best_params, epochs, shipped, calibration_end, [progress.epochs("model")]
+    )
+    progress.refit_done()
     results["refit_seconds"] = time.perf_counter() - refit_start
     results["refit_epochs"] = float(epochs)
     spec = bundle.spec

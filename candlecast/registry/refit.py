@@ -13,6 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 import numpy as np
+from lightning.pytorch import Callback
 
 from candlecast.config import RunConfig
 from candlecast.features.windows import SeriesArrays
@@ -37,18 +38,19 @@ def refit_bundle(
     epochs: int,
     shipped: dict[str, Any],
     calibration_end: int,
+    callbacks: list[Callback] | None = None,
 ) -> tuple[ModelBundle, NeuralForecaster]:
     """Fit the configuration on all windows up to the cutoff (on the target's label) and bundle it with its lineage.
 
     ``shipped`` holds what the target carries out of the last test fold (``Target.shipped``: interval
-    offsets, or the VaR quantiles).
+    offsets, or the VaR quantiles). ``callbacks`` watch the fit (the evaluation's epoch progress).
     """
     target = target_of(cfg)
     series = [target.view(s) for s in series]
     first = min(int(s.timestamps[0]) for s in series)
     cutoff = max(int(s.timestamps[-1]) for s in series)
     train = Range(first, cutoff)
-    final = neural_forecaster(cfg, cfg.sweep.model, hparams)
+    final = neural_forecaster(cfg, cfg.sweep.model, hparams, callbacks=callbacks)
     final.refit(series, train, epochs)
     assert final.result is not None
     spec = BundleSpec(

@@ -34,7 +34,7 @@ from candlecast.forecasting.backtest import fold_objective, objective_name
 from candlecast.forecasting.neural import EpochMetrics, neural_forecaster
 from candlecast.forecasting.splits import make_plan
 from candlecast.models import search_space_of
-from candlecast.registry import tracking
+from candlecast.registry import sweep_plots, tracking
 from candlecast.registry.sweep_progress import EpochProgress, SweepReporter, finished_trials
 from candlecast.settings import Settings
 
@@ -162,10 +162,11 @@ def _run_study(
         sampler=optuna.samplers.TPESampler(seed=cfg.sweep.seed),
         pruner=_pruner(cfg),
     )
+    describe_study(study, cfg)
     helpers.study_ready.set()
     client.set_tag(parent_run_id, "optuna.study", name)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    resumed = _finished(study)
+    resumed = finished_trials(study)
     if resumed:
         SweepReporter(name, cfg).resumed(study)
     try:
@@ -194,14 +195,29 @@ def _run_study(
     client.log_metric(parent_run_id, "sweep_trials_complete", complete)
     client.log_metric(parent_run_id, "sweep_trials_pruned", outcome.n_pruned)
     client.log_metric(parent_run_id, "sweep_trials_resumed", resumed)
-    _log_history_plot(client, parent_run_id, study, objective_name(cfg))
-    _log_importance_plot(client, parent_run_id, study)
+    sweep_plots.log_history_plot(client, parent_run_id, study, objective_name(cfg))
+    sweep_plots.log_importance_plot(client, parent_run_id, study)
     log.info("sweep %s: best %s %.4f with %s", name, objective_name(cfg), outcome.best_value, outcome.best_params)
     return outcome
 
 
-def _finished(study: optuna.Study) -> int:
-    return finished_trials(study)
+#: What each objective is a ratio to: the sweep scores that baseline on the very same windows of each fold.
+_REFERENCE = {"rmse_ratio": "the naive random walk's RMSE", "qlike_ratio": "naive volatility's QLIKE"}
+
+
+def describe_study(study: optuna.Study, cfg: RunConfig) -> None:
+    """Name the objective for optuna-dashboard (else "Objective 0") and record naive's score beside it.
+
+    Each fold's objective is the model's score over the naive reference's on that fold's windows, so
+    naive itself scores exactly 1.0 on the same folds: the line a trial has to get below.
+    """
+    metric = objective_name(cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # set_metric_names: since 3.2
+        study.set_metric_names([metric])
+    study.set_user_attr("objective", f"mean {metric} over the sweep's folds: the model's score / {_REFERENCE[metric]}")
+    study.set_user_attr(f"naive_{metric}", 1.0)
+    study.set_user_attr("beats_naive", f"{metric} below 1.0")
 
 
 def _worker(
@@ -247,7 +263,7 @@ def _optimize(
 ) -> None:
     if cfg.sweep.workers > 1 and worker == 0:
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"threads": 1})})
-    if _finished(study) >= cfg.sweep.n_trials:
+    if finished_trials(study) >= cfg.sweep.n_trials:
         return
     reporter = SweepReporter(name=study.study_name, cfg=cfg) if worker == 0 else None
     study.optimize(
@@ -337,56 +353,3 @@ def _log_history(client: Any, run_id: str, history: list[dict[str, float]], pref
     ]
     if metrics:
         client.log_batch(run_id, metrics=metrics)
-
-
-def _log_history_plot(client: Any, run_id: str, study: optuna.Study, metric: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    done = [t for t in study.trials if t.value is not None]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    what = "QLIKE ratio to naive volatility" if metric == "qlike_ratio" else "RMSE ratio to naive"
-    numbers = [t.number for t in done]
-    values = np.array([float(t.value) for t in done if t.value is not None])
-    ax.plot(numbers, values, "o", label=f"trial {what}")
-    ax.plot(numbers, np.minimum.accumulate(values), "-", label="best so far")
-    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
-    ax.axhline(1.0, color="grey", lw=0.5, ls="--", label="naive")
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are whole numbers
-    ax.set(
-        xlabel="trial",
-        ylabel=f"mean {what} over folds",
-        title=f"Optuna sweep {study.study_name} ({pruned} pruned)",
-    )
-    ax.legend()
-    client.log_figure(run_id, fig, "plots/sweep_history.png")
-    plt.close(fig)
-
-
-def _log_importance_plot(client: Any, run_id: str, study: optuna.Study) -> None:
-    """Which hyperparameters mattered (Optuna's default evaluator); needs a few completed trials."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))) < 3:
-        return  # importances from one or two trials are noise
-    try:
-        importances = optuna.importance.get_param_importances(study)
-    except (RuntimeError, ValueError) as exc:  # too few completed trials, or a single distinct value
-        log.info("no parameter importances for %s: %s", study.study_name, exc)
-        return
-    if not importances:
-        return
-    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.4 * len(importances)))
-    names = list(importances)[::-1]
-    ax.barh(names, [importances[n] for n in names])
-    ax.set(xlabel="importance", title=f"hyperparameter importance, {study.study_name}")
-    fig.tight_layout()
-    client.log_figure(run_id, fig, "plots/param_importances.png")
-    plt.close(fig)

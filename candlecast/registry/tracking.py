@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -145,30 +147,77 @@ def log_summary(
     reasons: tuple[str, ...] = (),
     gate_metric: str = "rmse_ratio",
 ) -> None:
-    """Put the headline first in the MLflow UI: the run's description, a summary.md artifact and a decision tag.
+    """Put the headline first in the MLflow UI: the run's description, summary.md, decision tags, the result view.
 
     The run page shows its description above everything else; the metrics tab lists 50-odd metrics in
     alphabetical order, so the decision and the ratios to naive go where a reader looks first.
     ``gate_metric`` is the target's (``Target.gate_metric``): the ratio the run's name shows.
     """
     c = client(settings)
+    experiment = c.get_run(run_id).info.experiment_id
+    link = f"All runs with the decision and the ratios as columns: [{RESULT_VIEW}]({result_view_path(experiment)})"
     text = summary_markdown(metrics, decision, reasons)
-    c.set_tag(run_id, "mlflow.note.content", text)
+    # under the decision: the run page shows a description's first lines, the rest behind "Show more"
+    note = text.replace("\n\n", f"\n\n{link}\n\n", 1) if decision else f"{link}\n\n{text}"
+    c.set_tag(run_id, "mlflow.note.content", note)
     c.log_text(run_id, text, "summary.md")
     if decision:
         c.set_tag(run_id, "decision", decision)
+        c.set_tag(run_id, "gate", verdict(decision))
         name = headline_run_name(c.get_run(run_id).info.run_name, metrics, decision, gate_metric)
         c.set_tag(run_id, "mlflow.runName", name)
+    save_result_view(c, experiment, gate_metric)
+
+
+#: The runs table's saved view that puts the result first. MLflow (3.17) has no per-experiment default
+#: columns: a fresh browser shows Source, Models and Dataset, and a user's own choice stays in their
+#: browser. A saved view (MLflow 3.15+, the runs page's "Views" menu) is an experiment tag
+#: ``mlflow.sharedViewState.<key>`` that every browser lists, and ``?viewStateShareKey=<key>`` opens it.
+RESULT_VIEW = "candlecast-result"
+_VIEW_TAG = "mlflow.sharedViewState."
+
+
+def result_view_path(experiment_id: str) -> str:
+    """The MLflow UI path (after the server's URL) of an experiment's runs in the result view."""
+    return f"#/experiments/{experiment_id}/runs?workflowType=machine_learning&viewStateShareKey={RESULT_VIEW}"
+
+
+def result_view_columns(gate_metric: str) -> list[str]:
+    """The view's columns in the UI's own keys: the gate's verdict, its ratio and p-value, the champion's ratio."""
+    metrics = (gate_metric, "dm_pvalue", f"champion.{gate_metric}")
+    return ["tags.`gate`", *(f"metrics.`{m}`" for m in metrics), "tags.`decision`"]
+
+
+def save_result_view(c: MlflowClient, experiment_id: str, gate_metric: str) -> None:
+    """Write (or refresh) the experiment's result view: newest runs first, the result's columns shown."""
+    columns = result_view_columns(gate_metric)
+    # widths apply only to ordered columns; the UI otherwise groups metrics before tags, by name
+    # (a p-value such as 1.0186174299274543e-36 is printed whole: narrower, it would read 1.018...)
+    widths = {c: 330 if "decision" in c else 110 if "gate" in c else 230 if "dm_pvalue" in c else 170 for c in columns}
+    state = {
+        "selectedColumns": columns,
+        "columnOrder": columns,
+        "columnWidths": widths,
+        "orderByKey": "attributes.start_time",
+        "orderByAsc": False,
+    }
+    now = int(time.time() * 1000)
+    envelope = {"name": "result first: gate, ratios", "createdAt": now, "updatedAt": now, "state": json.dumps(state)}
+    c.set_experiment_tag(experiment_id, _VIEW_TAG + RESULT_VIEW, json.dumps(envelope))
+
+
+def verdict(decision: str) -> str:
+    """``promoted`` or ``refused``, from the decision's text (``<model> vN: promoted to @champion``)."""
+    return "promoted" if "promoted to @champion" in decision else "refused"
 
 
 def headline_run_name(name: str | None, metrics: dict[str, float], decision: str, key: str) -> str:
-    """``<name> · rmse_ratio 0.6624 · promoted``: the runs table shows names, never chosen metric columns.
+    """``<name> · rmse_ratio 0.6624 · promoted``: what the runs table's default view (names, no metric) shows.
 
-    MLflow keeps a user's column choices in the browser, so the one place every reader of the runs
-    table sees the result is the name. Idempotent: a second call replaces the earlier headline.
+    The result view (``RESULT_VIEW``) has columns for it, but a browser opens the default view first.
+    Idempotent: a second call replaces the earlier headline.
     ``key`` is the target's gate metric.
     """
     base = (name or "run").split(" · ")[0]
-    verdict = "promoted" if "promoted to @champion" in decision else "refused"
     ratio = metrics.get(key)
-    return " · ".join([base, *([f"{key} {ratio:.4f}"] if ratio is not None else []), verdict])
+    return " · ".join([base, *([f"{key} {ratio:.4f}"] if ratio is not None else []), verdict(decision)])

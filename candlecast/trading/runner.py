@@ -43,19 +43,27 @@ class TradeOutcome:
     lineage: dict[str, str] = field(default_factory=dict)
 
 
-def load_market(sources: list[str], settings: Settings | None = None) -> tuple[Market, dict[str, str]]:
-    """Candles from files or stored series; returns the market and series name -> symbol."""
+def load_market(
+    sources: list[str], settings: Settings | None = None, warn: Callable[[str], None] | None = None
+) -> tuple[Market, dict[str, str]]:
+    """Candles from files or stored series; returns the market and series name -> symbol.
+
+    ``warn`` gets one line per file with rows left out (an empty price: forecasting.backtest.load_source).
+    """
     from candlecast.forecasting.backtest import load_source
 
     if not sources:
         raise ValueError("no candles to trade: pass --data FILE or EXCHANGE:SYMBOL:TF (repeat for more)")
-    loaded = [load_source(text, settings) for text in sources]
+    loaded = [load_source(text, settings, warn) for text in sources]
     timeframes = sorted({s.timeframe for s in loaded})
     if len(timeframes) > 1:
         raise ValueError(f"the candles mix timeframes {timeframes}: trade one timeframe per run")
     symbols = [s.symbol for s in loaded]
     if len(set(symbols)) != len(symbols) or any("/" not in s for s in symbols):
-        raise ValueError(f"symbols {symbols} must be distinct BASE/QUOTE pairs (name files EXCHANGE_BASE-QUOTE_TF)")
+        raise ValueError(
+            f"symbols {symbols} must be distinct BASE/QUOTE pairs: a file's name carries its pair as BASE-QUOTE "
+            "(binance_BTC-USDT_1h.csv, BTC-USDT.parquet)"
+        )
     market = Market(timeframes[0], {s.symbol: s.candles.reset_index(drop=True) for s in loaded})
     _ = market.quote  # one settlement currency, or a clear error now rather than in the engine
     return market, {s.name: s.symbol for s in loaded}

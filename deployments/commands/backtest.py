@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from candlecast.deployments.commands.common import ConfigOption, console, load_config, offline_defaults, print_table
+from candlecast.deployments.commands.common import (
+    ConfigOption,
+    console,
+    fail,
+    load_config,
+    offline_defaults,
+    print_table,
+    warn,
+)
 
 
 def backtest(
@@ -67,7 +75,7 @@ def backtest(
     """
     offline_defaults()
     cfg = load_config(config, strict=False)  # it reads the candles it is given and writes only its tables
-    from candlecast.forecasting.backtest import load_source, run_backtest, write_tables
+    from candlecast.forecasting.backtest import load_source, named_factories, run_backtest, write_tables
     from candlecast.forecasting.targets import target_of
     from candlecast.settings import Settings
 
@@ -99,9 +107,10 @@ def backtest(
             cfg = cfg.model_validate({**cfg.model_dump(), "target": target})
         forecast = target_of(cfg)  # the option above names it; this is its plug-in
         names = [m.strip() for m in (models or forecast.default_models).split(",") if m.strip()]
-        contexts = [load_source(c) for c in cross or []]
+        named_factories(names, cfg)  # an unknown name fails before any file is read
+        contexts = [load_source(c, warn=warn) for c in cross or []]
         for text in data:
-            source = load_source(text)
+            source = load_source(text, warn=warn)
             console.print(
                 f"[bold]{source.name}[/bold]: {len(source.candles)} {source.timeframe} candles, models {names}"
             )
@@ -111,8 +120,7 @@ def backtest(
             _print(result.summary, header, forecast.shown)
             console.print("written: " + ", ".join(str(p) for p in paths))
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
 
 
 def _progress(target, name: str, fold: int, metrics: dict[str, float]) -> None:

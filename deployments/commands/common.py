@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 # and a pasted hint or a grep of the output would then fail); tables lay themselves out (print_table)
 console = Console(soft_wrap=True)
 
+#: `--help` on a pipe: rich would fit it to 80 columns (or COLUMNS) and cut option names ("--da…");
+#: a pipe has no width, so lay the help out this wide. A TERMINAL_WIDTH the user set wins.
+PIPED_HELP_WIDTH = 160
+if not console.is_terminal and not os.environ.get("TERMINAL_WIDTH"):
+    import typer.rich_utils
+
+    typer.rich_utils.MAX_WIDTH = PIPED_HELP_WIDTH
+
 #: A data file of the store cannot be read; distinct from 1 (refused data) and 2 (bad input).
 EXIT_CORRUPT_STORE = 3
 
@@ -47,24 +55,30 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def warn(message: str) -> None:
+    """Print ``warning: <message>`` on one line: the command goes on (rows of the input were left out)."""
+    console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True, highlight=False)
+
+
 def corrupt_store(exc: Exception) -> typer.Exit:
     """One line naming the unreadable file and the repair, and the exit code that means it."""
     console.print(f"[red]corrupt store:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
     return typer.Exit(EXIT_CORRUPT_STORE)
 
 
-def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
+def print_table(title: str, header: list[str], rows: list[list[str]], left: int = 1) -> None:
     """A table that stays readable at any width: rich on a terminal, plain markdown when piped.
 
     Rich fits a table to the terminal by folding cells, never cutting them ("nai…"); a pipe or a file
-    gets every cell whole, one row per line, so `| cat`, `grep` and a markdown viewer all work.
+    gets every cell whole, one row per line, so `| cat`, `grep` and a markdown viewer all work. The
+    first ``left`` columns (names, times) are left-aligned on a terminal, the numbers after them right.
     """
     if console.is_terminal:
         from rich.table import Table
 
         table = Table(title=title, title_justify="left")
         for i, name in enumerate(header):
-            table.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
+            table.add_column(name, justify="left" if i < left else "right", overflow="fold")
         for row in rows:
             table.add_row(*(escape(cell) for cell in row))
         console.print(table, soft_wrap=False)

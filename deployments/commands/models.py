@@ -79,6 +79,8 @@ def promote(
     for reason in outcome.reasons:
         console.print(f"  - {escape(reason)}", soft_wrap=True)
     if not outcome.promoted:
+        hint = command_hint(f"promote {version} --force")
+        console.print(f"the gate kept @champion; `{escape(hint)}` promotes it anyway (the override is recorded)")
         raise typer.Exit(1)
 
 

@@ -21,6 +21,7 @@ from candlecast.deployments.commands.common import (
     JsonOption,
     command_hint,
     console,
+    corrupt_store,
     fail,
     load_config,
     offline_defaults,
@@ -52,6 +53,7 @@ def run(
     """
     offline_defaults()
     cfg = with_api_url(load_config(config), api_url)
+    from candlecast.data.candle_store import CorruptPartition
     from candlecast.deployments.preflight import PreflightError, check_run
     from candlecast.deployments.session import run_session
     from candlecast.settings import Settings
@@ -59,6 +61,8 @@ def run(
     settings = Settings()
     try:
         check_run(cfg, settings)
+    except CorruptPartition as exc:
+        raise corrupt_store(exc) from None
     except PreflightError as exc:
         raise fail(str(exc)) from None
     if api_url is None:  # a one-off endpoint is not the config's source: nothing to record

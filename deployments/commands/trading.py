@@ -11,9 +11,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from candlecast.deployments.commands.common import ConfigOption, console, load_config, offline_defaults
+from candlecast.deployments.commands.common import (
+    ConfigOption,
+    console,
+    fail,
+    load_config,
+    offline_defaults,
+    print_table,
+    warn,
+)
 
 if TYPE_CHECKING:
     from candlecast.config import RunConfig
@@ -95,8 +102,7 @@ def trade_backtest(
         )
         _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, mlflow)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
 
 
 def _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, use_mlflow) -> None:
@@ -107,7 +113,7 @@ def _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, use
     if sum(chosen) != 1:
         raise ValueError("choose one forecast source: --models NAMES, --forecasts FILE or --registered")
     settings = Settings()
-    market, _ = runner.load_market(data, settings)
+    market, _ = runner.load_market(data, settings, warn=warn)
     hold = tcfg.hold or cfg.features.horizon
     name = out.name if out else _name(market, hold, "registered" if registered else "file" if forecasts else "wf")
     out = out or settings.root / "trading" / name
@@ -174,8 +180,7 @@ def signals(
 
         outcome = run_signals(Settings(), cfg, tcfg, source=source, store=store)
     except ValueError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(_as_json(outcome), indent=2, default=str))
         return
@@ -192,12 +197,9 @@ def _as_json(outcome) -> dict[str, Any]:
 
 
 def _print_signals(outcome) -> None:
-    table = Table(title="signals", title_justify="left")
-    cols = ["symbol", "last candle", "close", "forecast", "interval", "P(up)", "action", "target", "VaR 1d"]
-    for col in cols:
-        table.add_column(col, justify="left" if col in ("symbol", "last candle", "action") else "right")
-    for row in outcome.decisions.itertuples():
-        table.add_row(
+    header = ["symbol", "last candle", "close", "forecast", "interval", "P(up)", "action", "target", "VaR 1d"]
+    rows = [
+        [
             row.symbol,
             row.last_candle,
             f"{row.close:,.4g}",
@@ -207,13 +209,22 @@ def _print_signals(outcome) -> None:
             row.action,
             f"{row.target:+.2f}",
             f"{row.var_1d_95:.2%}",
-        )
-    console.print(table)
+        ]
+        for row in outcome.decisions.itertuples()
+    ]
+    print_table("signals", header, rows, left=2)
     if outcome.weights is not None:
-        console.print(outcome.weights.round(3).to_string())
-        console.print(outcome.portfolio.round(4).to_string())
+        _print_frame("portfolio weights", outcome.weights, 3)
+        _print_frame("portfolio by method", outcome.portfolio, 4)
     version = outcome.decisions["model_version"].iloc[0]
     console.print(f"model version {version or '-'}, policy {outcome.decisions['policy'].iloc[0]}", highlight=False)
+
+
+def _print_frame(title: str, frame, digits: int) -> None:
+    """A numeric frame (index: symbols or methods) as a table, each number rounded to ``digits``."""
+    header = [str(frame.index.name or ""), *(str(c) for c in frame.columns)]
+    rows = [[str(name), *(f"{v:.{digits}f}" for v in row)] for name, row in frame.iterrows()]
+    print_table(title, header, rows)
 
 
 def _run_config(config, horizon, lookback, folds, test_fraction, max_epochs, threads) -> RunConfig:
@@ -259,14 +270,9 @@ _SHOWN = ("total_return", "sharpe", "max_drawdown", "turnover", "fees", "exposur
 def _print_table(table, header: str) -> None:
     from candlecast.trading.stats import COLUMNS, format_stat
 
-    out = Table(title=header, title_justify="left")
-    out.add_column("strategy", no_wrap=True)
     cols = [c for c in _SHOWN if c in table.columns]  # summary.md holds every column
-    for col in cols:
-        out.add_column(COLUMNS[col], justify="right")
-    for name, row in table.iterrows():
-        out.add_row(str(name), *(format_stat(c, row[c]) for c in cols))
-    console.print(out)
+    rows = [[str(name), *(format_stat(c, row[c]) for c in cols)] for name, row in table.iterrows()]
+    print_table(header, ["strategy", *(COLUMNS[c] for c in cols)], rows)
 
 
 def register(app: typer.Typer) -> None:

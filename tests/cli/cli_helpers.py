@@ -20,9 +20,9 @@ def candlecast_argv() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "candlecast.deployments.cli"]
 
 
-def cli_env(home: Path) -> dict[str, str]:
+def cli_env(home: Path, columns: int = 80) -> dict[str, str]:
     """The environment of a user's shell: a state folder, no PREFECT_HOME or server (the CLI picks its own)."""
-    env = {**os.environ, "CANDLECAST_HOME": str(home), "COLUMNS": "80"}
+    env = {**os.environ, "CANDLECAST_HOME": str(home), "COLUMNS": str(columns)}
     for name in ("PREFECT_HOME", "PREFECT_API_URL", "MLFLOW_TRACKING_URI"):
         env.pop(name, None)
     return env
@@ -40,8 +40,8 @@ def start_cli(home: Path, *args: str) -> subprocess.Popen:
     )
 
 
-def run_cli(home: Path, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess:
-    """`candlecast ARGS` to completion, its output captured."""
+def run_cli(home: Path, *args: str, timeout_s: float = 300, columns: int = 80) -> subprocess.CompletedProcess:
+    """`candlecast ARGS` to completion, its output captured (a pipe; COLUMNS as a narrow terminal would set it)."""
     return subprocess.run(
-        [*candlecast_argv(), *args], env=cli_env(home), capture_output=True, text=True, timeout=timeout_s
+        [*candlecast_argv(), *args], env=cli_env(home, columns), capture_output=True, text=True, timeout=timeout_s
     )

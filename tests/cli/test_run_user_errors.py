@@ -136,3 +136,18 @@ def test_an_error_inside_the_flows_is_three_lines_and_a_log_with_the_traceback(h
     log = Path(text.split("full log and traceback:")[1].split("(or run")[0].strip())
     assert log.parent == home / "logs" and "Traceback" in log.read_text()
     assert _snapshot(home / "candles") == before
+
+
+def test_a_corrupt_stored_file_stops_run_with_exit_3_and_its_repair_before_anything_starts(home, tmp_path):
+    """The README's exit code 3: named with `candlecast store repair`, checked before the Prefect server or a fetch."""
+    series = SeriesKey("binance", "BTC/USDT", "1h")
+    store = CandleStore(home / "candles")
+    store.upsert(series, synthetic_candles(series.symbol, 1_699_999_200_000, 200))
+    path = store.files(series)[0]
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    before = _snapshot(home)
+    result = run_cli(home, "run", "--config", str(_config(tmp_path)), timeout_s=120)
+    assert result.returncode == 3, result.stdout + result.stderr
+    text = _short_and_clean(result, str(path), f"candlecast store repair {series}")
+    assert text.startswith("corrupt store:")
+    assert _snapshot(home) == before, "no Prefect database, no log, no candle written"

@@ -24,6 +24,7 @@ from candlecast.deployments.cli import app
 from candlecast.devtools.synthetic import NO_SIGNAL, STRONG_SIGNAL
 from candlecast.features.compute import target_columns
 from candlecast.flows.pipeline import pipeline
+from candlecast.registry.tracking import RESULT_VIEW
 from candlecast.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -100,6 +101,16 @@ def _check_predictions(cfg: RunConfig, store: CandleStore, predictions, version:
         assert frame["timestamp"].iloc[0] == frame["cutoff"].iloc[0] + 3_600_000
 
 
+def _check_result_view(client: MlflowClient, run_id: str, gate: str) -> None:
+    """The experiment's saved runs view shows the gate's verdict and the ratios: columns this run has."""
+    run = client.get_run(run_id)
+    assert run.data.tags["gate"] == gate
+    view = json.loads(client.get_experiment(run.info.experiment_id).tags[f"mlflow.sharedViewState.{RESULT_VIEW}"])
+    columns = json.loads(view["state"])["selectedColumns"]
+    has = {f"metrics.`{k}`" for k in run.data.metrics} | {f"tags.`{k}`" for k in run.data.tags}
+    assert {"tags.`gate`", "metrics.`rmse_ratio`", "metrics.`champion.rmse_ratio`"} <= set(columns) <= has
+
+
 def test_a_learnable_market_is_promoted_predicted_and_held(home, prefect_server, serve_market):
     settings = Settings()
     cfg = _tiny_config(serve_market(STRONG_SIGNAL, TINY["data"]["symbols"], HISTORY_DAYS), HOLD_THE_CHAMPION)
@@ -132,14 +143,28 @@ def test_a_learnable_market_is_promoted_predicted_and_held(home, prefect_server,
     _check_predictions(cfg, store, first["predictions"], "1")
 
     # the second run, on top of the first: fetches only new candles, registers version 2, compares it
-    # with the champion's configuration refitted on v2's own folds, refuses it, and predicts from v1
-    second = pipeline(cfg)
+    # with the champion's configuration refitted on v2's own folds, refuses it, and predicts from v1;
+    # the evaluation says what it fits, epoch by epoch, the champion's refit included
+    from candlecast.registry import eval_progress
+
+    steps: list[eval_progress.EvaluationStep] = []
+    with eval_progress.listening(steps.append):
+        second = pipeline(cfg)
+    assert steps[0].event == "start" and steps[0].model == cfg.sweep.model and "champion" not in steps[0].line()
+    fits = [(s.model, s.fold) for s in steps if s.event == "fold"]
+    assert len(fits) == steps[0].n_models * steps[0].n_folds and fits[0][0] == cfg.sweep.model
+    assert fits[-1][0] == "champion" and any(s.event == "epoch" and s.model == "champion" for s in steps)
+    assert all(s.eta_s is not None for s in steps if s.event in ("epoch", "fold"))
+    refit = steps[[s.event for s in steps].index("refit") :]
+    assert [s.event for s in refit] == ["refit", *["epoch"] * refit[0].max_epochs, "refitted"]
+    assert all(s.n_folds == 0 for s in refit[1:-1]), "the refit's epochs say refit, not a fold"
     assert _alias(client, name, "challenger") == "2" and _alias(client, name, "champion") == "1"
     v2 = client.get_model_version(name, "2").tags
     assert "refitted and scored on the same folds" in v2["promotion.compared_with"]
     assert v2["promotion.decision"] == "refused" and "(champion " in v2["promotion.reasons"]
     assert second["promotion"].metrics["champion.version"] == 1.0 and not second["promotion"].promoted
     assert client.get_run(second["promotion"].run_id).info.run_name.endswith(" · refused")
+    _check_result_view(client, second["promotion"].run_id, "refused")
     _check_predictions(cfg, store, second["predictions"], "1")
 
     # the registered pyfunc takes raw candles of several series at once

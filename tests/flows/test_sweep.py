@@ -87,7 +87,11 @@ def test_two_workers_share_one_study_and_record_each_trial_once(home):
     parent = tracking.start_parent_run(settings, cfg.experiment_name, "parallel", {})
     outcome = run_sweep(settings, cfg, paths, parent)
 
-    trials = _study(settings, outcome.study_name).get_trials(states=FINISHED)
+    study = _study(settings, outcome.study_name)
+    trials = study.get_trials(states=FINISHED)
+    assert (
+        study.metric_names == ["rmse_ratio"] and study.user_attrs["naive_rmse_ratio"] == 1.0
+    )  # the dashboard's labels
     # each worker stops once the study holds n_trials; one may finish the trial it had started
     assert cfg.sweep.n_trials <= len(trials) <= cfg.sweep.n_trials + 1
     assert len({t.number for t in trials}) == len(trials)

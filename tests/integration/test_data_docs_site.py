@@ -1,4 +1,4 @@
-"""The Data Docs site of a state folder: offline, named by series, trimmed, linked over http.
+"""The Data Docs site of a state folder: offline, named by series, trimmed, linked over http, in words.
 
 Before the fix every page loaded Bootstrap and jQuery from CDNs (offline: unstyled pages and a blank
 index, "$ is not defined"), said "Data asset: None" and run name "__none__" in files all named
@@ -95,3 +95,14 @@ def test_the_runner_names_the_series_and_the_index_says_a_warning_passes(tmp_pat
     index = (site_dir(tmp_path) / "index.html").read_text()
     assert "<h2>binance_ETH-USDT_1h</h2>" in index and "frames" not in index
     assert "passed with warnings" in index and "FAILED" not in index
+    text = page.read_text()  # the page agrees with the row linking to it
+    assert "</i> Passed with warnings" in text and "</i> Failed" not in text and "cc-warn" in text
+    assert "2024-01-03 11:00 UTC" in text and "e+12" not in text, "the newest candle's time reads as a date"
+    words = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", text))
+    assert "values are open times on the 1 h candle grid" in words  # the custom expectation, in words
+    assert "aligned_to_timeframe" not in text
+
+
+def test_a_page_with_a_critical_failure_still_says_failed(site):
+    _, urls = site
+    assert "</i> Failed" in _path(urls[1]).read_text()  # the high < low batch: critical, refused

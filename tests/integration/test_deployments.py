@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 from candlecast.config import RunConfig
 from candlecast.deployments import stack
 from candlecast.deployments.cli import app
-from candlecast.deployments.definitions import EXCHANGE_TAG, SPECS, build
+from candlecast.deployments.definitions import EXCHANGE_TAG, SPECS, build, deployment_title, schedule
 
 TINY = {"name": "unit", "data": {"symbols": ["ETH/USDT"], "history_days": 5}}
 
@@ -21,15 +22,45 @@ def deployments():
     return {d.flow_name.removeprefix("candlecast-"): d for d in build(RunConfig.model_validate(TINY), work_pool="p")}
 
 
-def test_one_deployment_per_spec_with_utc_cron_and_module_entrypoint(deployments):
+def test_one_deployment_per_spec_with_a_utc_schedule_and_module_entrypoint(deployments):
     assert set(deployments) == {s.key for s in SPECS}
     for s in SPECS:
         d = deployments[s.key]
         assert d.name == f"{s.key}-unit" and d.work_pool_name == "p"
         assert d.entrypoint == s.flow.replace(":", "."), "module entrypoints run wherever candlecast is installed"
-        crons = [(sch.schedule.cron, sch.schedule.timezone) for sch in d.schedules]
-        assert crons == ([(s.cron, "UTC")] if s.cron else [])
+        made = [(x.schedule.interval, x.schedule.anchor_date, x.schedule.timezone, x.slug) for x in d.schedules]
+        want = schedule(s.cron) if s.cron else None
+        assert made == ([(want.interval, want.anchor_date, "UTC", want.slug)] if want else [])
     assert {k for k, d in deployments.items() if d.schedules} >= {"ingest", "predict", "train", "score"}
+
+
+def _cron_matches(cron: str, when: datetime) -> bool:
+    fields = (when.minute, when.hour, when.day, when.month, (when.weekday() + 1) % 7)  # cron: 0 = Sunday
+    return all(f == "*" or int(f) == v for f, v in zip(cron.split(), fields, strict=True))
+
+
+def test_each_schedule_runs_exactly_when_its_cron_does_and_says_when():
+    """The UI shows an interval ("Hourly") where a cron's text overflows its column; the runs must not move."""
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    for s in (s for s in SPECS if s.cron):
+        sch = schedule(s.cron)
+        step = timedelta(minutes=1)
+        minutes = (start + i * step for i in range(int(timedelta(days=15) / step)))
+        by_cron = [t for t in minutes if _cron_matches(s.cron, t)]
+        by_interval = [t for t in by_cron if (t - sch.anchor_date) % sch.interval == timedelta(0)]
+        gaps = {b - a for a, b in zip(by_cron, by_cron[1:], strict=False)}
+        assert len(by_cron) >= 2 and by_interval == by_cron and gaps == {sch.interval}, s.key
+        assert sch.slug.startswith(("hourly at :", "daily at ", "weekly, ")) and sch.slug.endswith(" UTC")
+    assert schedule("2 * * * *").slug == "hourly at :02 UTC"
+    with pytest.raises(ValueError, match="only hourly, daily or weekly"):
+        schedule("0 3 1 * *")
+
+
+def test_deployment_titles_are_short_and_distinct():
+    demo = RunConfig.model_validate(TINY | {"name": "candlecast-demo"})
+    titles = [deployment_title(s, demo) for s in SPECS]
+    assert titles[0] == "ingest-demo" and len(set(titles)) == len(titles)
+    assert max(map(len, titles)) <= 20, "the Prefect UI's list cuts longer titles"
 
 
 def test_the_config_parameter_validates_back_to_the_same_run_config(deployments):
@@ -123,7 +154,10 @@ def test_prefect_yaml_matches_the_definitions():
     for s in SPECS:
         module, attr = s.flow.split(":")
         d = entries.pop(f"{module.removeprefix('candlecast.').replace('.', '/')}.py:{attr}")
-        assert [(x["cron"], x["timezone"]) for x in d.get("schedules", [])] == ([(s.cron, "UTC")] if s.cron else [])
+        want = schedule(s.cron) if s.cron else None
+        made = [(x["interval"], x["anchor_date"], x["timezone"], x["slug"]) for x in d.get("schedules", [])]
+        at = want.anchor_date.strftime("%Y-%m-%dT%H:%M:%SZ") if want else ""
+        assert made == ([(want.interval.total_seconds(), at, "UTC", want.slug)] if want else []), s.key
         assert d["work_pool"]["job_variables"]["env"] == s.retry_env()
         assert d.get("concurrency_limit", {}).get("limit") == s.max_running
         assert d["description"] == s.description

@@ -7,6 +7,10 @@ to the version it traded.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -85,6 +89,31 @@ def test_signals_json_for_machines(champion, tmp_path):
     assert len(doc["decisions"]) == len(cfg.series)
     assert {"prob_up", "action", "target", "var_1d_95", "model_version"} <= set(doc["decisions"][0])
     assert set(doc["portfolio"]) == {"inverse_vol", "mean_variance"}
+
+
+def test_signals_piped_prints_every_table_whole_at_40_columns(champion, tmp_path):
+    """The real program, piped, COLUMNS=40: markdown tables with full symbols and column names (rich cut "BTC/U…")."""
+    cfg, settings, _ = champion
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    program = Path(sys.executable).parent / "candlecast"
+    env = {**os.environ, "CANDLECAST_HOME": str(settings.root), "COLUMNS": "40"}
+    result = subprocess.run(
+        [str(program), "signals", "--config", str(path), "--no-store"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "…" not in result.stdout
+    lines = result.stdout.splitlines()
+    assert "| symbol | last candle | close | forecast | interval | P(up) | action | target | VaR 1d |" in lines
+    for series in cfg.series:
+        assert any(line.startswith(f"| {series.symbol} | ") for line in lines), series.symbol
+    assert "| symbol | inverse_vol | mean_variance |" in lines, "the weights: a row a symbol, a column a method"
+    assert any(line.startswith("| method | expected_return |") for line in lines)
+    assert any(line.startswith("| inverse_vol | ") for line in lines)
 
 
 def test_the_signals_flow_stores_decisions(champion):

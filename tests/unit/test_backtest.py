@@ -181,12 +181,12 @@ def test_cli_prints_and_writes_the_table(tmp_path):
     assert result.exit_code == 0, result.stdout
     assert "RMSE/naive" in result.stdout and "ridge" in result.stdout
     assert "refit cutoff every 100 candles" in result.stdout
-    summary = pd.read_csv(tmp_path / "out" / "binance_TEST-USDT_1h_summary.csv", index_col="model")
+    summary = pd.read_csv(tmp_path / "out" / "binance_TEST-USDT_1h_returns_summary.csv", index_col="model")
     assert list(summary.index) == ["naive", "drift", "ridge"]
     assert summary.loc["naive", "rmse_ratio"] == pytest.approx(1.0)
-    per_fold = pd.read_csv(tmp_path / "out" / "binance_TEST-USDT_1h_per_fold.csv")
+    per_fold = pd.read_csv(tmp_path / "out" / "binance_TEST-USDT_1h_returns_per_fold.csv")
     assert sorted(per_fold["fold"].unique()) == [0, 1]
-    assert "| ridge |" in (tmp_path / "out" / "binance_TEST-USDT_1h.md").read_text()
+    assert "| ridge |" in (tmp_path / "out" / "binance_TEST-USDT_1h_returns.md").read_text()
 
 
 def test_piped_tables_keep_every_column_of_every_row_at_any_width(tmp_path):
@@ -204,18 +204,38 @@ def test_piped_tables_keep_every_column_of_every_row_at_any_width(tmp_path):
     assert "…" not in result.stdout
 
 
-def test_cli_backtests_the_volatility_target(tmp_path):
+def test_cli_backtests_the_volatility_target_beside_the_returns_tables_of_the_same_file(tmp_path):
+    """Both targets of one file into one folder: each keeps its own tables, the volatility one reports no trading."""
     from candlecast.deployments.cli import app
 
     path = tmp_path / "binance_TEST-USDT_1h.csv"
     ar1_candles(3000).to_csv(path, index=False)
-    args = ["backtest", "--data", str(path), "--target", "volatility", "--models", "naive_vol,ewma,har"]
-    args += ["--horizon", "4", "--lookback", "12", "--folds", "2", "--test-fraction", "0.2"]
-    result = CliRunner().invoke(app, args + ["--out", str(tmp_path / "out")], catch_exceptions=False)
+    common = [
+        "--horizon",
+        "4",
+        "--lookback",
+        "12",
+        "--folds",
+        "2",
+        "--test-fraction",
+        "0.2",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    returns = CliRunner().invoke(app, ["backtest", "--data", str(path), "--models", "naive", *common])
+    assert returns.exit_code == 0, returns.stdout
+    args = ["backtest", "--data", str(path), "--target", "volatility", "--models", "naive_vol,ewma,har", *common]
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
     assert result.exit_code == 0, result.stdout
     assert "| model | QLIKE | /HAR |" in result.stdout
-    summary = pd.read_csv(tmp_path / "out" / "binance_TEST-USDT_1h_summary.csv", index_col="model")
+    summary = pd.read_csv(tmp_path / "out" / "binance_TEST-USDT_1h_volatility_summary.csv", index_col="model")
     assert list(summary.index) == ["naive_vol", "ewma", "har"]
+    kept = pd.read_csv(tmp_path / "out" / "binance_TEST-USDT_1h_returns_summary.csv", index_col="model")
+    assert list(kept.index) == ["naive"] and "rmse_ratio" in kept.columns
+    table = (tmp_path / "out" / "binance_TEST-USDT_1h_volatility.md").read_text() + result.stdout
+    for trading in ("fee", "cost", "turnover", "sharpe", "slippage"):
+        assert trading not in table.lower(), trading
+    assert not any(trading in c for c in summary.columns for trading in ("fee", "cost", "turnover", "sharpe"))
     assert summary.loc["har", "qlike_ratio_har"] != summary.loc["har", "qlike_ratio_har"]  # no ratio to itself
     assert (summary["var99_windows"] > 0).all()
 
