@@ -201,6 +201,10 @@ class BacktestConfig(_Frozen):
         description="volatility baselines scored on the same folds (target: volatility)",
     )
     stride: int = Field(1, ge=1, description="candles between forecast origins")
+    refit: Literal["stale", "cutoff"] = Field(
+        "cutoff", description="cutoff: refit each fold's model at its test start, as production refits; stale: never"
+    )
+    refit_every: int | None = Field(None, ge=1, description="refit again every N candles inside a test block")
     stat_window: int = Field(
         2000, ge=100, description="candles AutoARIMA/AutoETS/Prophet fit on (the end of each training range)"
     )

@@ -22,6 +22,7 @@ from candlecast.features.compute import series_features
 from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.neural import neural_forecaster
+from candlecast.forecasting.retrain import STALE
 from candlecast.forecasting.splits import Fold, evaluation_folds_for
 from candlecast.forecasting.targets import TARGETS, BacktestResult, Walk, target_of
 from candlecast.forecasting.walkforward import backtest, markdown_table
@@ -202,5 +203,9 @@ def objective_name(cfg: RunConfig) -> str:
 
 
 def fold_objective(model: Forecaster, series: list[SeriesArrays], fold: Fold, cfg: RunConfig) -> float:
-    """One sweep fold's score, next to the target's reference on the same windows (< 1 beats it)."""
-    return target_of(cfg).objective(model, series, fold, Walk.of(cfg), cfg)
+    """One sweep fold's score, next to the target's reference on the same windows (< 1 beats it).
+
+    Trials score the fold's model without the refit at the test start: they rank hyperparameters,
+    and a refit per trial would double the sweep. The final evaluation refits (``backtest.refit``).
+    """
+    return target_of(cfg).objective(model, series, fold, Walk.of(cfg, refit=STALE), cfg)

@@ -1,15 +1,15 @@
 """The baselines a statistician tries first, behind the same interface and on the same folds as the LSTMs.
 
 All forecast H cumulative log returns from a window's last close and fit on the fold's training
-range only. The statistical ones (AutoARIMA, AutoETS, Prophet) fit once per fold on the last
-``stat_window`` training candles, then roll forward over each test window's own past without
-refitting, so the cost stays one fit per fold.
+range only, then refit at the test start on every row before it (candlecast.forecasting.retrain).
+The statistical ones (AutoARIMA, AutoETS, Prophet) fit on the last ``stat_window`` candles of the
+range, then roll forward over each test window's own past without refitting.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ import numpy as np
 from candlecast.features.windows import SeriesArrays, WindowDataset, fit_scaler, make_loader
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.splits import Fold
+from candlecast.schema import Range
 
 _DAY_MS = 86_400_000
 
@@ -97,15 +98,24 @@ class Ridge(Baseline):
 
     def fit(self, series: list[SeriesArrays], fold: Fold) -> None:
         """Solve ridge regressions from the training windows' Gram matrix; keep the penalty best on validation."""
-        self.scaler = fit_scaler(series, fold.train)
-        xtx, xty, n = self._gram(series, [s.sample_rows(fold.train) for s in series])
+        solve = self._solver(series, fold.train)
         vx, vy = self._design(series, [s.sample_rows(fold.val) for s in series])
-        eye = np.eye(len(xtx))
-        eye[-1, -1] = 0.0
-        fits = [(penalty, np.linalg.solve(xtx + penalty * n * eye, xty)) for penalty in self.penalties]
+        fits = [(penalty, solve(penalty)) for penalty in self.penalties]
         # without validation windows the smallest penalty wins (its "error" is the penalty itself)
         errors = [float(np.mean((vx @ coef - vy) ** 2)) if len(vx) else penalty for penalty, coef in fits]
         self.penalty, self.coef = fits[int(np.argmin(errors))]  # the first of equal errors, as a strict < did
+
+    def refit(self, series: list[SeriesArrays], train: Range) -> None:
+        """Solve again on every window of ``train`` with the penalty ``fit`` chose on validation."""
+        self.coef = self._solver(series, train)(self.penalty)
+
+    def _solver(self, series: list[SeriesArrays], train: Range) -> Callable[[float], np.ndarray]:
+        """Fit the scaler on ``train`` and give the ridge solution for a penalty (the intercept unpenalised)."""
+        self.scaler = fit_scaler(series, train)
+        xtx, xty, n = self._gram(series, [s.sample_rows(train) for s in series])
+        eye = np.eye(len(xtx))
+        eye[-1, -1] = 0.0
+        return lambda penalty: np.linalg.solve(xtx + penalty * n * eye, xty)
 
     def _batches(self, series: list[SeriesArrays], rows: list[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         ds = WindowDataset(series, rows, self.scaler, self.lookback)

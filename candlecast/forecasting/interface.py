@@ -15,6 +15,7 @@ import numpy as np
 
 from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.splits import Fold
+from candlecast.schema import Range
 
 
 class Forecaster(ABC):
@@ -28,6 +29,16 @@ class Forecaster(ABC):
 
         Never read ``fold.cal`` or ``fold.test``: they calibrate and judge the fitted model.
         """
+
+    def refit(self, series: list[SeriesArrays], train: Range) -> None:
+        """Fit again on every window of ``train`` with what ``fit`` chose on its early-stopping block.
+
+        Production's refit to a cutoff, which the backtest repeats at each test start
+        (candlecast.forecasting.retrain). A model that chooses nothing on that block simply fits on
+        ``train`` with no early-stopping block; one that does (epochs, a penalty) keeps its choice.
+        """
+        none = Range(train.end + 1, train.end)  # no block after the training range
+        self.fit(series, Fold(train=train, val=none, cal=none, test=none))
 
     @abstractmethod
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -42,6 +42,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", category=FutureWarning, message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+    warnings.filterwarnings("ignore", ".*but have no `val_dataloader`.*")  # a refit has no early-stopping block
 
 
 @dataclass
@@ -55,6 +56,7 @@ class FitResult:
     best_epoch: int  # epochs to the weights kept (the best early-stopping epoch, or all of a refit)
     n_train: int
     n_val: int
+    windows: Range  # origins of the first and the last training window: what the fit saw, for lineage and tests
 
 
 class EpochMetrics(Callback):
@@ -124,7 +126,9 @@ def fit_fold(
     trainer.fit(model, train_dataloaders=train_dl, val_dataloaders=val_dl)
     model.load_state_dict(best.state)
     model.eval()
-    return FitResult(model, scaler, best.loss, trainer.current_epoch, best.epoch, n_train, n_val)
+    return FitResult(
+        model, scaler, best.loss, trainer.current_epoch, best.epoch, n_train, n_val, _span(series, train_rows)
+    )
 
 
 def fit_to_cutoff(
@@ -158,7 +162,12 @@ def fit_to_cutoff(
     trainer = _trainer(epochs, list(callbacks or []))
     trainer.fit(model, train_dataloaders=loader)
     model.eval()
-    return FitResult(model, scaler, float("nan"), trainer.current_epoch, epochs, n_train, 0)
+    return FitResult(model, scaler, float("nan"), trainer.current_epoch, epochs, n_train, 0, _span(series, rows))
+
+
+def _span(series: list[SeriesArrays], rows: list[np.ndarray]) -> Range:
+    stamps = np.concatenate([s.timestamps[r] for s, r in zip(series, rows, strict=True)])
+    return Range(int(stamps.min()), int(stamps.max()))
 
 
 def _fit_scaler(series: list[SeriesArrays], train: Range, winsor_quantile: float | None, per_series: bool) -> AnyScaler:
@@ -281,8 +290,16 @@ class NeuralForecaster(Forecaster):
             per_series=self.per_series,
         )
 
-    def refit(self, series: list[SeriesArrays], train: Range, epochs: int) -> None:
-        """Fit on all of ``train`` for ``epochs`` epochs (see ``fit_to_cutoff``)."""
+    def refit(self, series: list[SeriesArrays], train: Range, epochs: int | None = None) -> None:
+        """Fit on all of ``train`` for ``epochs`` epochs (``fit_to_cutoff``); by default the epochs ``fit`` kept.
+
+        One path for the shipped model (the folds' median epochs, candlecast.registry.refit) and the
+        backtest's refit at each test start (the fold's own early-stopping epoch).
+        """
+        if epochs is None:
+            if self.result is None:
+                raise RuntimeError(f"{self.name}: fit() chooses the epoch count a refit without one reuses")
+            epochs = self.result.best_epoch
         self.result = fit_to_cutoff(
             self.model_name,
             self.hparams,

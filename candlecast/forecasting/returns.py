@@ -19,6 +19,7 @@ from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.calibration import Calibration, adapt
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.metrics import diebold_mariano, forecast_metrics, interval_metrics, naive_scales
+from candlecast.forecasting.retrain import CUTOFF, Refit, forecast_test
 from candlecast.forecasting.splits import Fold, origins
 from candlecast.schema import Range
 
@@ -95,12 +96,15 @@ def run_fold(
     stride: int,
     step_ms: int,
     adaptive_rate: float = 0.0,
+    refit: Refit = CUTOFF,
 ) -> Forecasts:
     """Fit, calibrate on the calibration block, forecast test with adaptive intervals: every model's protocol.
 
     The model cannot peek: ``fit`` gets the series cut at the end of the early-stopping block (whose
     last targets end inside the purge gap), and ``forecast`` gets inputs with every target hidden.
-    The calibration block's residuals steered nothing before they set the interval.
+    The calibration block's residuals steered nothing before they set the interval. Then, unless
+    ``refit`` is stale, the model is refit at the test start on every target known by then
+    (candlecast.forecasting.retrain) and that refit forecasts the test block.
     """
     start = time.perf_counter()
     model.fit([s.until(fold.val.end) for s in series], fold)
@@ -112,9 +116,9 @@ def run_fold(
     scale_mae, scale_rmse = training_scales(series, fold.train)
     parts: list[Forecasts] = []
     raws: list[np.ndarray | None] = []
-    for s in series:
-        rows = origins(s, fold.test, stride, step_ms)
-        point, raw = model.forecast(s.inputs_only(), rows)
+    test_rows = [origins(s, fold.test, stride, step_ms) for s in series]
+    tested = forecast_test(model, series, test_rows, fold.test, step_ms, refit)
+    for s, rows, (point, raw) in zip(series, test_rows, tested, strict=True):
         static_lower, static_upper = calibration.apply(point, raw)
         n = len(rows)
         parts.append(

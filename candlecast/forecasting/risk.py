@@ -22,6 +22,7 @@ from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.calibration import Calibration, adapt
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.metrics import dm_test
+from candlecast.forecasting.retrain import CUTOFF, Refit, forecast_test
 from candlecast.forecasting.risk_metrics import mse_log, qlike, var_report
 from candlecast.forecasting.splits import Fold, origins
 
@@ -103,8 +104,14 @@ def run_risk_fold(
     stride: int,
     step_ms: int,
     adaptive_rate: float = 0.0,
+    refit: Refit = CUTOFF,
 ) -> RiskForecasts:
-    """Fit on train (early-stop on its block), calibrate VaR on the calibration block, forecast test."""
+    """Fit on train (early-stop on its block), calibrate VaR on the calibration block, forecast test.
+
+    Unless ``refit`` is stale the test block is forecast by the model refit at its start on every
+    realised variance known by then (candlecast.forecasting.retrain); the VaR quantile still comes
+    from the calibration block's standardised returns under the model fitted before it.
+    """
     start = time.perf_counter()
     views = [variance_view(s) for s in series]
     model.fit([v.until(fold.val.end) for v in views], fold)
@@ -113,9 +120,10 @@ def run_risk_fold(
         [_standardised(s, model.forecast(v.inputs_only(), rows)[0][:, 0], rows) for s, v, rows in cal]
     )
     parts = []
-    for s, v in zip(series, views, strict=True):
-        rows = origins(s, fold.test, stride, step_ms)
-        f = np.maximum(model.forecast(v.inputs_only(), rows)[0][:, 0], 1e-18)
+    test_rows = [origins(s, fold.test, stride, step_ms) for s in series]
+    tested = forecast_test(model, series, test_rows, fold.test, step_ms, refit, view=variance_view)
+    for s, v, rows, (point, _) in zip(series, views, test_rows, tested, strict=True):
+        f = np.maximum(point[:, 0], 1e-18)
         parts.append(
             RiskForecasts(
                 np.full(len(rows), s.name),

@@ -53,7 +53,6 @@ def refit_bundle(
     final = neural_forecaster(cfg, cfg.sweep.model, hparams, callbacks=callbacks)
     final.refit(series, train, epochs)
     assert final.result is not None
-    train_end = max(int(s.timestamps[s.sample_rows(train)].max()) for s in series if len(s.sample_rows(train)))
     spec = BundleSpec(
         model_name=cfg.sweep.model,
         hparams=dict(hparams),
@@ -66,7 +65,7 @@ def refit_bundle(
         target=target.bundle_key,
         var_quantiles=shipped.get("var_quantiles"),
         data_cutoff=cutoff,
-        train_end=train_end,
+        train_end=final.result.windows.end,
         calibration_end=calibration_end,
     )
     return ModelBundle(spec, final.result.model), final

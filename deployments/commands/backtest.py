@@ -46,6 +46,14 @@ def backtest(
         float | None, typer.Option(help="calibration share of each fold: the block that sets the intervals")
     ] = None,
     stride: Annotated[int | None, typer.Option(help="candles between forecast origins")] = None,
+    refit: Annotated[
+        str | None,
+        typer.Option(help="cutoff: refit each fold's model at its test start, as production does; stale: never"),
+    ] = None,
+    refit_every: Annotated[
+        int | None,
+        typer.Option(min=1, help="refit again every N candles inside a test block (the live loop's cadence)"),
+    ] = None,
     indicators: Annotated[
         bool | None, typer.Option("--indicators/--no-indicators", help="technical indicators as inputs")
     ] = None,
@@ -92,7 +100,9 @@ def backtest(
             "split", test_folds=folds, test_fraction=test_fraction, val_fraction=val_fraction, cal_fraction=cal_fraction
         )
         update("train", max_epochs=max_epochs, threads=threads)
-        update("backtest", stride=stride)
+        if refit not in (None, "cutoff", "stale"):
+            raise ValueError(f"--refit is cutoff (refit at each test start) or stale (never), not {refit!r}")
+        update("backtest", stride=stride, refit=refit, refit_every=refit_every)
         if target is not None:
             cfg = cfg.model_validate({**cfg.model_dump(), "target": target})
         forecast = target_of(cfg)  # the option above names it; this is its plug-in
@@ -129,7 +139,8 @@ def _header(name: str, cfg, folds) -> str:
         f"fold {i}: train {day(f.train.start)}..{day(f.train.end)}, test {day(f.test.start)}..{day(f.test.end)}"
         for i, f in enumerate(folds)
     )
-    return f"{name}: horizon {fc.horizon}, lookback {fc.lookback}, stride {bt.stride}. {spans}"
+    refit = bt.refit + (f" every {bt.refit_every} candles" if bt.refit == "cutoff" and bt.refit_every else "")
+    return f"{name}: horizon {fc.horizon}, lookback {fc.lookback}, stride {bt.stride}, refit {refit}. {spans}"
 
 
 def _print(summary, header: str, shown: dict[str, str]) -> None:

@@ -1,5 +1,7 @@
 """The walk-forward backtest: same windows for every model, nothing from the future, honest intervals."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,10 +13,12 @@ from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.baselines import make_baseline
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.neural import NeuralForecaster
+from candlecast.forecasting.retrain import Refit
 from candlecast.forecasting.splits import origins, walk_forward
 from candlecast.forecasting.targets import Walk
 from candlecast.forecasting.targets.returns import RETURNS
 from candlecast.forecasting.walkforward import backtest, markdown_table
+from candlecast.schema import Range
 
 HOUR = 3_600_000
 START = 1_704_067_200_000
@@ -64,10 +68,11 @@ class Spy(Forecaster):
     seen: list = []
 
     def fit(self, series, fold):
-        Spy.seen.append(("fit", max(int(s.timestamps[-1]) for s in series), fold))
+        known = max(_last_known_target(s) for s in series)
+        Spy.seen.append(("fit", max(int(s.timestamps[-1]) for s in series), fold, known))
 
     def forecast(self, series, rows):
-        Spy.seen.append(("forecast", bool(np.isnan(series.targets).all()), None))
+        Spy.seen.append(("forecast", bool(np.isnan(series.targets).all()), None, None))
         return np.zeros((len(rows), FC.horizon)), None
 
 
@@ -89,16 +94,29 @@ def test_every_model_is_scored_on_the_same_windows():
     assert "| ridge |" in markdown_table(result.summary, RETURNS.table_columns)
 
 
-def test_the_engine_hides_the_future_from_models():
+def _last_known_target(s: SeriesArrays) -> int:
+    """When the last target step a model was handed closes (the open of its candle), or 0 if none."""
+    k = np.arange(1, s.targets.shape[1] + 1)
+    closes = np.where(np.isfinite(s.targets), s.timestamps[:, None] + k * HOUR, 0)
+    return int(closes.max(initial=0))
+
+
+@pytest.mark.parametrize("refit", ["stale", "cutoff"])
+def test_the_engine_hides_the_future_from_models(refit):
     s = arrays(ar1_candles(2500))
     folds = folds_of(s)
     Spy.seen = []
-    backtest(RETURNS, {"spy": Spy}, [s], folds, WALK)
+    backtest(RETURNS, {"spy": Spy}, [s], folds, replace(WALK, refit=Refit(refit)))
     fits = [x for x in Spy.seen if x[0] == "fit"]
-    assert len(fits) == len(folds)
-    for _, last_seen, fold in fits:
-        assert last_seen <= fold.val.end < fold.cal.start < fold.test.start
-    assert all(hidden for kind, hidden, _ in Spy.seen if kind == "forecast")
+    assert len(fits) == len(folds) * (2 if refit == "cutoff" else 1)
+    for (_, last_seen, fold, _), original in zip(fits[:: len(fits) // len(folds)], folds, strict=True):
+        assert fold == original and last_seen <= fold.val.end < fold.cal.start < fold.test.start
+    refits = fits[1::2] if refit == "cutoff" else []
+    for (_, last_seen, cut, known), fold in zip(refits, folds[: len(refits)], strict=True):
+        # the refit: every row up to the test start, no target closing after it, no early-stopping block
+        assert cut.train == Range(int(s.timestamps[0]), fold.test.start) and cut.val.start > cut.val.end
+        assert last_seen == fold.test.start and known == fold.test.start
+    assert all(hidden for kind, hidden, _, _ in Spy.seen if kind == "forecast")
 
 
 def _tiny_lstm():
@@ -159,9 +177,10 @@ def test_cli_prints_and_writes_the_table(tmp_path):
     ar1_candles(2500).to_csv(path, index=False)
     args = ["backtest", "--data", str(path), "--models", "naive,drift,ridge", "--horizon", "4", "--lookback", "12"]
     args += ["--folds", "2", "--test-fraction", "0.2", "--val-fraction", "0.2", "--out", str(tmp_path / "out")]
-    result = CliRunner().invoke(app, args, catch_exceptions=False, env={"COLUMNS": "200"})
+    result = CliRunner().invoke(app, [*args, "--refit-every", "100"], catch_exceptions=False, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.stdout
     assert "RMSE/naive" in result.stdout and "ridge" in result.stdout
+    assert "refit cutoff every 100 candles" in result.stdout
     summary = pd.read_csv(tmp_path / "out" / "binance_TEST-USDT_1h_returns_summary.csv", index_col="model")
     assert list(summary.index) == ["naive", "drift", "ridge"]
     assert summary.loc["naive", "rmse_ratio"] == pytest.approx(1.0)

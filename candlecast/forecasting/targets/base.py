@@ -20,6 +20,7 @@ import pandas as pd
 from candlecast.config import RunConfig
 from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.interface import Forecaster
+from candlecast.forecasting.retrain import CUTOFF, Refit
 from candlecast.forecasting.splits import Fold
 from candlecast.schema import timeframe_ms
 
@@ -37,10 +38,12 @@ class Walk:
     stride: int = 1  # candles between forecast origins
     adaptive_rate: float = 0.0  # adaptive conformal step (0: each fold's static calibration)
     references: tuple[str, ...] | None = None  # models the others are compared with (None: the target's default)
+    refit: Refit = CUTOFF  # how each fold's model meets its test block (stale, or refit at its start)
 
     @classmethod
-    def of(cls, cfg: RunConfig, references: Iterable[str] | None = None) -> Walk:
-        """The walk a run config asks for."""
+    def of(cls, cfg: RunConfig, references: Iterable[str] | None = None, refit: Refit | None = None) -> Walk:
+        """The walk a run config asks for (``refit`` overrides ``backtest.refit`` and ``backtest.refit_every``)."""
+        bt = cfg.backtest
         return cls(
             step_ms=timeframe_ms(cfg.data.timeframe),
             horizon=cfg.features.horizon,
@@ -48,6 +51,7 @@ class Walk:
             stride=cfg.backtest.stride,
             adaptive_rate=cfg.predict.adaptive_rate,
             references=None if references is None else tuple(references),
+            refit=refit or Refit(bt.refit, bt.refit_every),
         )
 
 

@@ -85,7 +85,9 @@ class ReturnsTarget(Target):
     def run_fold(self, model: Forecaster, series: list[SeriesArrays], fold: Fold, walk: Walk) -> returns.Forecasts:
         """Fit, calibrate the interval on the calibration block, forecast test with adaptive intervals."""
         views = [self.view(s) for s in series]
-        return returns.run_fold(model, views, fold, walk.interval, walk.stride, walk.step_ms, walk.adaptive_rate)
+        return returns.run_fold(
+            model, views, fold, walk.interval, walk.stride, walk.step_ms, walk.adaptive_rate, walk.refit
+        )
 
     def score(self, f: returns.Forecasts, walk: Walk) -> dict[str, float]:
         """Accuracy next to naive, interval coverage, Diebold-Mariano against naive."""

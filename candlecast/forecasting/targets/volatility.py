@@ -88,7 +88,7 @@ class VolatilityTarget(Target):
 
     def run_fold(self, model: Forecaster, series: list[SeriesArrays], fold: Fold, walk: Walk) -> risk.RiskForecasts:
         """Fit on the variance view, calibrate VaR on the calibration block, forecast test."""
-        return risk.run_risk_fold(model, series, fold, walk.stride, walk.step_ms, walk.adaptive_rate)
+        return risk.run_risk_fold(model, series, fold, walk.stride, walk.step_ms, walk.adaptive_rate, walk.refit)
 
     def score(self, f: risk.RiskForecasts, walk: Walk) -> dict[str, float]:
         """QLIKE, log-variance MSE and each VaR's hit rate and tests."""
