@@ -68,3 +68,26 @@ def test_a_stale_risk_forecast_falls_back_to_the_interval_and_is_counted(pair):
     assert missing == int((~live).sum()) > 0
     assert (sized.loc[live, "cutoff"] - sized.loc[live, "risk_cutoff"] < RISK_H * HOUR).all()
     assert np.allclose(sized.loc[~live, "volatility"], 0.02 / 1.2815516, rtol=1e-6)  # the 80% interval's sigma
+
+
+def test_a_risk_forecast_changed_after_a_bar_changes_nothing_at_or_before_it_in_the_engine(pair):
+    """Through NautilusTrader: equity and positions up to the changed forecast's bar are identical."""
+    from candlecast.trading.backtest import trade_backtest
+    from candlecast.trading.engine import Market
+    from candlecast.trading.sizing import sizing_frames
+
+    candles = {s: c.iloc[:400].reset_index(drop=True) for s, c in pair.items()}
+    market = Market("1h", candles)
+    risk = _risk(candles).pipe(lambda r: r[r["cutoff"] >= r["cutoff"].min() + 100 * HOUR])
+    risk = risk.assign(variance=1e-3 * (1 + 0.5 * np.sin(np.arange(len(risk)) / 7.0)))
+    changed_at = int(risk["cutoff"].min() + 200 * HOUR)
+    later = risk.assign(variance=np.where(risk["cutoff"] >= changed_at, 5e-3, risk["variance"]))
+    cfg = TradingConfig.parse({"policy": {"name": "vol_target", "target_vol": 0.1, "no_trade_band": 0.0}, "hold": 4})
+    runs = []
+    for rows in (risk, later):
+        frames = sizing_frames({"model": rows}, market.candles, "1h", 4, HOUR)
+        runs.append(trade_backtest(market, {"model": frames["model"]}, cfg, buy_and_hold=False).runs["model"].equity)
+    first, second = runs
+    upto = first.index <= changed_at + HOUR - 1  # every bar closing before the changed forecast is usable
+    pd.testing.assert_frame_equal(first[upto], second[upto])
+    assert not np.allclose(first["equity"][~upto], second["equity"][~upto])  # it does move what comes after

@@ -119,13 +119,15 @@ def test_sizing_from_compares_risk_models_through_the_engine(files, home):
     root, paths, _ = files
     out = root / "sizing"
     args = ["--sizing-from", "naive_vol,ewma", "--horizon", "4", "--lookback", "24", "--folds", "2"]
-    result = runner.invoke(app, _args(paths, *args, "--test-fraction", "0.4", "--out", str(out), "--no-mlflow"))
+    args += ["--test-fraction", "0.4", "--target-vol", "0.15", "--out", str(out), "--no-mlflow"]
+    result = runner.invoke(app, _args(paths, *args))
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "table.csv", index_col=0)
     assert table.index.tolist() == ["naive_vol", "ewma", "constant", "buy_and_hold"]
-    np.testing.assert_allclose(table["vol_ratio"], table["annual_volatility"] / 0.5)  # the default target_vol
+    np.testing.assert_allclose(table["vol_ratio"], table["annual_volatility"] / 0.15)
     assert table.loc[["naive_vol", "ewma", "constant"], "var95_breaches"].between(0, 0.5).all()
     assert np.isnan(table.loc["buy_and_hold", "var95_breaches"])  # no forecast, no VaR
     assert np.isnan(table.loc["ewma", "tracking_dm_p"]) and table["tracking_dm_p"].drop("ewma").between(0, 1).all()
     assert table.loc["naive_vol", "turnover"] != table.loc["ewma", "turnover"]  # sized differently
+    assert (table.loc[["naive_vol", "ewma", "constant"], "exposure"] < table.loc["buy_and_hold", "exposure"]).all()
     assert "Kupiec p" in (out / "summary.md").read_text()
