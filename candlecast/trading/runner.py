@@ -206,3 +206,36 @@ def _report(
     report = write_report(result, out_dir, header)
     run_id = log_to_mlflow(settings or Settings(), result, report, experiment, out_dir.name) if experiment else None
     return TradeOutcome(result.table, report, None, run_id, result.engine_seconds, result.lineage)
+
+
+def risk_champion_model(settings: Settings, cfg: RunConfig) -> tuple[str | None, str]:
+    """The model family of the risk @champion (its run's ``model`` param) and where it came from, or None and why."""
+    from candlecast.registry import aliases, tracking
+
+    name = cfg.predict.risk_model_name
+    if name is None:
+        return None, "predict.risk_model_name is null"
+    client = tracking.client(settings)
+    version = aliases.alias_version(client, name, aliases.CHAMPION)
+    if version is None:
+        return None, f"no @champion for {name} yet"
+    model = client.get_run(client.get_model_version(name, version).run_id).data.params.get("model")
+    if not model:
+        return None, f"{name} v{version}'s run records no model"
+    return model, f"{name} v{version} ({model})"
+
+
+def with_walk_forward_risk(
+    frames: dict[str, pd.DataFrame], risk: pd.DataFrame, step_ms: int, origin: str
+) -> tuple[dict[str, pd.DataFrame], str]:
+    """Every frame's volatility from one risk model's walk-forward forecasts, and one line saying so."""
+    from candlecast.trading.risk_source import with_risk_volatility
+
+    out, missing, total = {}, 0, 0
+    for name, frame in frames.items():
+        out[name], gaps = with_risk_volatility(frame, risk, step_ms)
+        missing, total = missing + gaps, total + len(frame)
+    note = f"volatility from {origin}'s walk-forward forecasts"
+    if missing:
+        note += f"; {missing} of {total} forecasts had none live and use their interval's"
+    return out, note

@@ -52,6 +52,10 @@ def trade_backtest(
             help="compare volatility-targeted sizing by these risk models' walk-forward forecasts, e.g. ewma,har"
         ),
     ] = None,
+    risk_model: Annotated[
+        str | None,
+        typer.Option(help="size by this risk model's walk-forward volatility (default: the risk @champion's model)"),
+    ] = None,
     registered: Annotated[
         bool, typer.Option("--registered", help="trade the registered model's prediction store instead")
     ] = False,
@@ -111,12 +115,12 @@ def trade_backtest(
                 raise ValueError("--sizing-from runs its own strategies: leave out --models, --forecasts, --registered")
             _run_sizing(data, sizing_from, cfg, tcfg, out, mlflow)
             return
-        _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, mlflow)
+        _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, mlflow, risk_model)
     except ValueError as exc:
         raise fail(str(exc)) from None
 
 
-def _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, use_mlflow) -> None:
+def _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, use_mlflow, risk_model=None) -> None:
     from candlecast.settings import Settings
     from candlecast.trading import runner
 
@@ -144,6 +148,9 @@ def _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, use
         store_cfg = cfg.model_copy(update={"data": data_cfg})
         frames, found = runner.store_frames(settings, store_cfg, hold, version)
         lineage |= found
+    if not registered:  # the registered path trades stored forecasts; its volatility is their interval's
+        frames, lineage["volatility_source"] = _risk_volatility(data, frames, cfg, risk_model, settings, market)
+        console.print(lineage["volatility_source"], highlight=False)
     experiment = f"{cfg.name}-trading" if use_mlflow else None
     header = f"{', '.join(sorted(market.candles))} {market.timeframe}, {', '.join(frames)}"
     outcome = runner.trade(market, frames, tcfg, out, header, lineage, settings, experiment)
@@ -152,6 +159,16 @@ def _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, use
     console.print("written: " + ", ".join(str(p) for p in outcome.report.values()), highlight=False)
     if outcome.mlflow_run_id:
         console.print(f"MLflow run {outcome.mlflow_run_id} (experiment {experiment})")
+
+
+def _risk_volatility(data, frames, cfg, risk_model, settings, market):
+    from candlecast.trading import runner
+
+    name, origin = (risk_model, risk_model) if risk_model else runner.risk_champion_model(settings, cfg)
+    if name is None:
+        return frames, f"volatility from the forecast intervals: {origin} (--risk-model ewma sizes by one)"
+    risk = runner.walk_forward_risk(data, [name], cfg, settings, on_fold=_progress)[name]
+    return runner.with_walk_forward_risk(frames, risk, market.step, origin)
 
 
 def _run_sizing(data, sizing_from, cfg, tcfg, out, use_mlflow) -> None:

@@ -131,3 +131,18 @@ def test_sizing_from_compares_risk_models_through_the_engine(files, home):
     assert table.loc["naive_vol", "turnover"] != table.loc["ewma", "turnover"]  # sized differently
     assert (table.loc[["naive_vol", "ewma", "constant"], "exposure"] < table.loc["buy_and_hold", "exposure"]).all()
     assert "Kupiec p" in (out / "summary.md").read_text()
+
+
+def test_risk_model_sizes_a_forecast_file_and_says_where_its_volatility_came_from(files, home):
+    root, paths, _ = files
+    args = ["--forecasts", str(root / "oracle.parquet"), "--policy", "vol_target", "--no-mlflow"]
+    plain = runner.invoke(app, _args(paths, *args, "--out", str(root / "plain")))
+    assert plain.exit_code == 0, plain.output
+    assert "volatility from the forecast intervals: no @champion for candlecast-risk yet" in plain.output
+    wf = ["--risk-model", "ewma", "--horizon", "4", "--lookback", "24", "--folds", "2", "--test-fraction", "0.4"]
+    sized = runner.invoke(app, _args(paths, *args, *wf, "--out", str(root / "ewma")))
+    assert sized.exit_code == 0, sized.output
+    text = " ".join(sized.output.split())
+    assert "volatility from ewma's walk-forward forecasts;" in text and "had none live and use their interval's" in text
+    a, b = (pd.read_csv(root / name / "table.csv", index_col=0) for name in ("plain", "ewma"))
+    assert a.loc["oracle", "turnover"] != b.loc["oracle", "turnover"]  # the risk model's volatility moved the sizing
