@@ -188,7 +188,7 @@ def compare_sizing(
     from candlecast.trading.sizing import score_sizing, sizing_frames
 
     hold = tcfg.hold or int(next(iter(risk.values()))["horizon"].iloc[0])
-    tcfg = tcfg.with_updates(policy={"name": "vol_target"}, hold=hold)
+    tcfg = tcfg.with_updates(policy={"name": "vol_target"}).model_copy(update={"hold": hold})
     frames = sizing_frames(risk, market.candles, market.timeframe, hold, market.step)
     result: TradeResult = trade_backtest(market, frames, tcfg)
     sizing = score_sizing(result, frames, market.step, reference if reference in frames else next(iter(frames)))
@@ -219,7 +219,8 @@ def risk_champion_model(settings: Settings, cfg: RunConfig) -> tuple[str | None,
     version = aliases.alias_version(client, name, aliases.CHAMPION)
     if version is None:
         return None, f"no @champion for {name} yet"
-    model = client.get_run(client.get_model_version(name, version).run_id).data.params.get("model")
+    run_id = client.get_model_version(name, version).run_id
+    model = client.get_run(run_id).data.params.get("model") if run_id else None
     if not model:
         return None, f"{name} v{version}'s run records no model"
     return model, f"{name} v{version} ({model})"
