@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--models", default="naive_vol,ewma,garch,har")
     parser.add_argument("--hold", type=int, default=24)
     parser.add_argument("--target-vol", type=float, default=0.3)
+    parser.add_argument("--band", type=float, default=0.02, help="no-trade band (the default 0.1 keeps 5 pairs flat)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     from candlecast.config import RunConfig
@@ -49,9 +50,10 @@ def main() -> None:
     market, _ = load_market(sources)
     risk = walk_forward_risk(sources, models, cfg)
     walked = time.perf_counter()
-    tcfg = TradingConfig.parse({"policy": {"name": "vol_target", "target_vol": args.target_vol}, "hold": args.hold})
+    policy = {"name": "vol_target", "target_vol": args.target_vol, "no_trade_band": args.band}
+    tcfg = TradingConfig.parse({"policy": policy, "hold": args.hold})
     out = args.out or Path(tempfile.mkdtemp(prefix="sizing-")) / "report"
-    header = f"{args.pairs} 1h hold {args.hold}, target vol {args.target_vol:g}"
+    header = f"{args.pairs} 1h hold {args.hold}, target vol {args.target_vol:g}, band {args.band:g}"
     outcome, table = compare_sizing(market, risk, tcfg, out, header)
     print(f"### {header}\n")
     cols = list(SIZING_COLUMNS)
@@ -69,6 +71,8 @@ def main() -> None:
 def verdict(table: pd.DataFrame, models: list[str]) -> str:
     """Which sizing wins on Sharpe, drawdown and volatility tracking, and whether tracking beats EWMA's."""
     sized = table.loc[[*models, "constant"]]
+    idle = [str(n) for n in sized.index[sized["turnover"] == 0]]
+    sized = sized.drop(idle)  # a strategy that never traded has no drawdown to win with
     best_sharpe = str(sized["sharpe"].idxmax())
     best_dd = str(sized["max_drawdown"].idxmax())  # drawdowns are negative: the largest is the smallest loss
     best_track = str(sized["tracking_mse"].idxmin())
@@ -76,6 +80,7 @@ def verdict(table: pd.DataFrame, models: list[str]) -> str:
     return (
         f"best Sharpe {best_sharpe}, smallest drawdown {best_dd}, best volatility tracking {best_track}; "
         f"tracking error significantly below EWMA's (DM p < 0.05): {', '.join(significant) or 'none'}"
+        + (f"; never traded: {', '.join(idle)}" if idle else "")
     )
 
 
