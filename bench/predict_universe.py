@@ -130,9 +130,12 @@ t0 = time.perf_counter()
 import torch
 torch.set_num_threads({threads})
 import pandas as pd
-from candlecast.registry.batch_prediction import load_champion_bundle
+from candlecast.registry import aliases, tracking
+from candlecast.registry.loading import load_version
+from candlecast.settings import Settings
 t1 = time.perf_counter()
-bundle = load_champion_bundle("{name}")
+client = tracking.client(Settings())
+bundle = load_version(client, "{name}", aliases.alias_version(client, "{name}", aliases.CHAMPION))
 t2 = time.perf_counter()
 out = bundle.predict_many(pd.read_parquet("{frame}"))
 t3 = time.perf_counter()
@@ -145,6 +148,16 @@ def cold(args: argparse.Namespace, frame_path: Path) -> dict[str, float]:
     code = COLD.format(threads=args.threads, name=NAME, frame=frame_path, n=args.symbols)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def load_champion_bundle(name: str):
+    """The @champion's bundle, as batch prediction loads it (the lean runtime when it carries its export)."""
+    from candlecast.registry import aliases, tracking
+    from candlecast.registry.loading import load_version
+    from candlecast.settings import Settings
+
+    client = tracking.client(Settings())
+    return load_version(client, name, aliases.alias_version(client, name, aliases.CHAMPION))
 
 
 def main() -> None:
@@ -161,7 +174,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="candlecast-universe-"))
     built = build(args, home)
     from candlecast.data.candle_store import CandleStore
-    from candlecast.registry.batch_prediction import load_champion_bundle, predict_chunk
+    from candlecast.registry.batch_prediction import predict_chunk
     from candlecast.settings import Settings
 
     cfg, settings = config(args), Settings()

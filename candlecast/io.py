@@ -52,6 +52,12 @@ def write_text(text: str, path: Path) -> None:
         tmp.write_text(text)
 
 
+def write_bytes(data: bytes, path: Path) -> None:
+    """Write ``data`` atomically."""
+    with _atomic_target(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def read_json(path: Path) -> Any | None:
     """The parsed JSON of ``path``, or None when it does not exist (a record not written yet is not an error)."""
     try:

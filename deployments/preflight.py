@@ -27,8 +27,7 @@ class PreflightError(ValueError):
 
 
 def check_run(cfg: RunConfig, settings: Settings) -> None:
-    """Every check, cheapest first: the exchange id, the endpoint, the stored files, markets and sources, then
-    the history the folds need.
+    """Every check, cheapest first: exchange id, endpoint, stored files, markets and sources, history needed.
 
     An unreadable stored file raises the store's CorruptPartition (exit 3 and its repair), not a PreflightError.
     """

@@ -1,7 +1,7 @@
 """Predict flow: return forecasts, and risk forecasts, for every configured series from the @champions.
 
 Return forecasts go in chunks of ``multi_series.predict_chunk`` symbols, each chunk one task and one
-forward pass of the champion (``ModelBundle.predict_many``). ``predict_flow`` runs the chunks one
+forward pass of the champion (``predict_many`` of the bundle, in the lean runtime). ``predict_flow`` runs the chunks one
 after another; ``run_predictions`` runs the same flow with the chunks fanned out on Dask.
 """
 

@@ -45,7 +45,7 @@ class ForecastModule(pl.LightningModule):
 
     def shape_output(self, z: torch.Tensor) -> torch.Tensor:
         """Fold the head's flat output (B, H * K) into (B, H, K): for the default head the point, then the quantiles."""
-        return z.view(len(z), self.horizon, self.n_outputs)  # (B, H * K) -> (B, H, K)
+        return z.view(-1, self.horizon, self.n_outputs)  # (B, H * K) -> (B, H, K); -1 keeps B dynamic in an export
 
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(training loss, the point forecast's own loss), as the loss head defines them."""

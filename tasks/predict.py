@@ -12,7 +12,7 @@ from candlecast.settings import Settings
 
 @task(name="predict-chunk")
 def predict_symbols(cfg: RunConfig, symbols: list[str]) -> PredictionOutcome:
-    """A chunk of symbols in one forward pass of the champion (``ModelBundle.predict_many``)."""
+    """A chunk of symbols in one forward pass of the champion (``predict_many`` of the bundle, in the lean runtime)."""
     return predict_chunk(Settings(), cfg, symbols)
 
 

@@ -64,24 +64,34 @@ def read_candles(
         raise ValueError(f"{path} does not exist or is not a file")
     if time_unit not in TIME_UNITS:
         raise ValueError(f"unknown time unit {time_unit!r}: use one of {', '.join(TIME_UNITS)}")
-    fmt = detect_format(path) if fmt == "auto" else fmt
-    if fmt == "freqtrade-json":
-        raw = _freqtrade_json(path)
-    elif fmt == "freqtrade-feather":
-        raw = _mapped(pd.read_feather(path), {}, path)
-    elif fmt == "cryptodatadownload":
-        raw = _cryptodatadownload(path)
-    elif fmt == "csv":
-        raw = _mapped(pd.read_csv(path), columns or {}, path)
-    elif fmt == "parquet":
-        raw = _mapped(pd.read_parquet(path), columns or {}, path)
-    else:
-        raise ValueError(f"unknown format {fmt!r}: use one of auto, {', '.join(FORMATS)}")
+    try:
+        fmt = detect_format(path) if fmt == "auto" else fmt
+        raw = _read_raw(path, fmt, columns or {})
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        # pandas' own words ("No columns to parse from file") name no file: the user may have passed several
+        kind = fmt if fmt != "auto" else path.name.lower().removesuffix(".gz").rpartition(".")[2]
+        raise ValueError(
+            f"{path} cannot be read as a candle file ({exc}): check it is a non-empty {kind} file"
+        ) from None
     frame = pd.DataFrame({"timestamp": to_ms(raw["timestamp"], time_unit)})
     for col in CANDLE_COLUMNS[1:]:
         frame[col] = pd.to_numeric(raw[col], errors="coerce").astype("float64").to_numpy()
     frame = frame.drop_duplicates().sort_values("timestamp", kind="stable")
     return frame.reset_index(drop=True)
+
+
+def _read_raw(path: Path, fmt: str, columns: Mapping[str, str]) -> pd.DataFrame:
+    if fmt == "freqtrade-json":
+        return _freqtrade_json(path)
+    if fmt == "freqtrade-feather":
+        return _mapped(pd.read_feather(path), {}, path)
+    if fmt == "cryptodatadownload":
+        return _cryptodatadownload(path)
+    if fmt == "csv":
+        return _mapped(pd.read_csv(path), columns, path)
+    if fmt == "parquet":
+        return _mapped(pd.read_parquet(path), columns, path)
+    raise ValueError(f"unknown format {fmt!r}: use one of auto, {', '.join(FORMATS)}")
 
 
 def drop_unclosed(frame: pd.DataFrame, timeframe: str, now_ms: int) -> pd.DataFrame:

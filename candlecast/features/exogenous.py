@@ -3,6 +3,9 @@
 A value stamped at time s (ms UTC) is taken as known from s + delay on. Candle t gets the latest
 value known by its close (timestamp + timeframe), so a daily index published at midnight reaches
 the candle that closes at midnight, and never one before it.
+
+Serving reads a file once per process while it stays the same file (``cached_exogenous``): a request
+then pays no file read, and a rewritten file (atomic writes replace it: new mtime or size) is read again.
 """
 
 from __future__ import annotations
@@ -36,6 +39,29 @@ def read_exogenous(path: str | Path, columns: list[str] | None = None) -> pd.Dat
     out = frame[["timestamp", *values]].copy()
     out["timestamp"] = out["timestamp"].astype("int64")
     return out.sort_values("timestamp").reset_index(drop=True)
+
+
+_CACHE: dict[tuple[str, tuple[str, ...] | None], tuple[tuple[int, int], pd.DataFrame]] = {}
+
+
+def cached_exogenous(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """``read_exogenous``, read again only when the file's identity (path, mtime, size) changes.
+
+    The frame is shared between calls: callers must not modify it (``join_exogenous`` copies).
+    """
+    path = Path(path).resolve()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise ValueError(f"exogenous file {path} does not exist: fix features.exogenous[].path") from None
+    key = (str(path), tuple(columns) if columns is not None else None)
+    identity = (stat.st_mtime_ns, stat.st_size)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] == identity:
+        return hit[1]
+    frame = read_exogenous(path, columns)
+    _CACHE[key] = (identity, frame)
+    return frame
 
 
 def exogenous_prefix(path: str | Path) -> str:

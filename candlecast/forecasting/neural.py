@@ -19,15 +19,13 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 
 from candlecast.config import RunConfig, TrainConfig
+from candlecast.features.scaling import AnyScaler, input_width, scaler_for
 from candlecast.features.windows import (
-    AnyScaler,
     SeriesArrays,
     WindowDataset,
     fit_scaler,
     fit_series_scalers,
-    input_width,
     make_loader,
-    scaler_for,
 )
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.splits import Fold

@@ -17,14 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema, TensorSpec
 
+from candlecast.forecasting.runtime import SPEC_FILE, BundleSpec, ExportedBundle
 from candlecast.io import file_lock
-from candlecast.registry.bundle import SPEC_FILE, BundleSpec, ModelBundle
 from candlecast.registry.tracking import package_version
 from candlecast.settings import Settings
 
@@ -37,11 +38,13 @@ class ChampionMoved(RuntimeError):
 
 
 def log_bundle(bundle_dir: Path, input_example: pd.DataFrame, symbol: str) -> str:
-    """Log the bundle as a pyfunc in the active run; returns the model URI.
+    """Export the network beside the weights, check it, log the bundle as a pyfunc in the active run.
 
-    The signature takes raw candles plus an optional ``symbol`` column (several series at once).
+    Returns the model URI. The signature takes raw candles plus an optional ``symbol`` column
+    (several series at once). The output example comes from the exported network, after it has
+    matched the trained one on the input example.
     """
-    output_example = ModelBundle.load(bundle_dir).predict(input_example).assign(symbol=symbol)
+    output_example = export_checked(bundle_dir, input_example).assign(symbol=symbol)
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=str(_PYFUNC_ENTRY),
@@ -55,9 +58,32 @@ def log_bundle(bundle_dir: Path, input_example: pd.DataFrame, symbol: str) -> st
             f"lightning=={package_version('lightning')}",
             f"mlflow=={package_version('mlflow')}",
             f"pandas=={package_version('pandas')}",
+            f"onnxruntime=={package_version('onnxruntime')}",
         ],
     )
     return info.model_uri
+
+
+def export_checked(bundle_dir: Path, candles: pd.DataFrame, tolerance: float = 1e-5) -> pd.DataFrame:
+    """Export the bundle's network (network.onnx) and forecast ``candles`` through it; returns the forecast.
+
+    Refuses an export whose forecast differs from the trained network's by more than ``tolerance``
+    relative, so a version never ships a network that answers differently from the one evaluated.
+    """
+    from candlecast.registry.bundle import ModelBundle  # torch: registration is the training side
+
+    trained = ModelBundle.load(bundle_dir)
+    trained.export(bundle_dir)
+    expected, got = trained.predict(candles), ExportedBundle.load(bundle_dir).predict(candles)
+    numeric = expected.select_dtypes("number").columns
+    a, b = expected[numeric].to_numpy("float64"), got[numeric].to_numpy("float64")
+    if list(got.columns) != list(expected.columns) or not np.allclose(b, a, rtol=tolerance, atol=1e-9):
+        worst = float(np.max(np.abs(a - b))) if a.shape == b.shape else float("nan")
+        raise ValueError(
+            f"the exported network's forecast differs from the trained network's (by up to {worst:.2e}, over "
+            f"{tolerance:.0e} relative): not registered; report it with the bundle's spec.json"
+        )
+    return got
 
 
 def _signature(input_example: pd.DataFrame, output_example: pd.DataFrame) -> ModelSignature:

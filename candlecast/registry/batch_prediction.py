@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import mlflow
 import pandas as pd
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
-from candlecast.forecasting.targets import target_of
-from candlecast.registry import aliases, tracking
-from candlecast.registry.bundle import ModelBundle
+from candlecast.forecasting.runtime import BundleForecaster
+from candlecast.forecasting.served import store_kind
+from candlecast.registry import tracking
+from candlecast.registry.loading import load_version
 from candlecast.registry.prediction import (
     PredictionOutcome,
     champion_version,
@@ -41,13 +41,13 @@ def symbol_chunks(cfg: RunConfig) -> list[list[str]]:
 def predict_chunk(settings: Settings, cfg: RunConfig, symbols: list[str]) -> PredictionOutcome:
     """Forecast ``symbols`` (of this config's exchange and timeframe) with the @champion, in one call."""
     name = cfg.promotion.model_name
-    kind = target_of(cfg).store_kind
+    kind = store_kind(cfg.target)
     client = tracking.client(settings)
     version = champion_version(client, name)
     if version is None:
         return no_champion(name)
     run_id = client.get_model_version(name, version).run_id
-    bundle = load_champion_bundle(name)
+    bundle = load_version(client, name, version)  # the lean runtime when the bundle carries its export
     check_timeframe(name, version, bundle.spec.timeframe, cfg)
     keys = [SeriesKey(cfg.exchange.id, symbol, cfg.data.timeframe) for symbol in symbols]
     frame = _latest_candles(settings, cfg, keys, bundle, name, version)
@@ -59,12 +59,6 @@ def predict_chunk(settings: Settings, cfg: RunConfig, symbols: list[str]) -> Pre
         rows = forecasts[forecasts["symbol"] == key.symbol].drop(columns="symbol").reset_index(drop=True)
         files.append(out.write(key, with_lineage(rows, key, name, version, run_id, created_at)))
     return PredictionOutcome(model_version=version, files=files)
-
-
-def load_champion_bundle(name: str) -> ModelBundle:
-    """The ModelBundle inside models:/<name>@champion (loaded through MLflow, as the server loads it)."""
-    model = mlflow.pyfunc.load_model(f"models:/{name}@{aliases.CHAMPION}")
-    return model.unwrap_python_model().forecaster
 
 
 def merge_outcomes(outcomes: list[PredictionOutcome]) -> PredictionOutcome:
@@ -80,7 +74,7 @@ def merge_outcomes(outcomes: list[PredictionOutcome]) -> PredictionOutcome:
 
 
 def _latest_candles(
-    settings: Settings, cfg: RunConfig, keys: list[SeriesKey], bundle: ModelBundle, name: str, version: str
+    settings: Settings, cfg: RunConfig, keys: list[SeriesKey], bundle: BundleForecaster, name: str, version: str
 ) -> pd.DataFrame:
     """Each series' newest candles (enough for one window), with a symbol column; refuses a stale champion."""
     store = CandleStore(settings.candles_dir)

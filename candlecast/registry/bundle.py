@@ -1,198 +1,103 @@
-"""A trained forecaster as one self-contained bundle: architecture, weights, feature config, scaler, calibration.
+"""A trained forecaster as one self-contained bundle: spec, torch weights and the exported network.
 
 The bundle turns raw candles into price forecasts with conformal intervals, so the same artifact
 serves evaluation, batch prediction and MLflow's pyfunc. Weights are a plain ``state_dict`` loaded
-with ``weights_only=True`` (no pickled code); everything else is JSON.
-
-``predict_many`` forecasts many series in one call: features per series, then every series' last
-window stacked into one forward pass. A global model's bundle (``multi_series.global_model``) holds
-one scaler per series and gives each window its series' one-hot id; any other bundle shares one
-scaler, so the same call batches a pooled model too.
+with ``weights_only=True`` (no pickled code); everything else is JSON. Registration adds the network
+exported to ONNX (``export``), which the lean runtime (candlecast.forecasting.runtime) runs without
+torch; ``ModelBundle`` is the torch side of the same bundle: training builds it, and a bundle
+registered before the export still loads through it.
 """
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+import logging
+import warnings
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
-from candlecast.config import FeatureConfig
-from candlecast.features.compute import compute_features, feature_columns, warmup_rows
-from candlecast.features.exogenous import read_exogenous
-from candlecast.features.windows import SeriesScalers, input_width, one_hot, scaler_for, scaler_from_dict
-from candlecast.forecasting.calibration import Calibration
-from candlecast.forecasting.neural import build_model, forecast_windows
+from candlecast.features.scaling import input_width, scaler_from_dict
+from candlecast.forecasting.neural import build_model
+from candlecast.forecasting.runtime import NETWORK_FILE, SPEC_FILE, WEIGHTS_FILE, BundleForecaster, BundleSpec
+from candlecast.forecasting.served import Served
 from candlecast.forecasting.targets import Target, for_bundle
+from candlecast.io import write_bytes, write_text
 from candlecast.models import ForecastModule
-from candlecast.schema import timeframe_ms
 
-SPEC_FILE = "spec.json"
-WEIGHTS_FILE = "weights.pt"
+__all__ = ["NETWORK_FILE", "SPEC_FILE", "WEIGHTS_FILE", "BundleSpec", "ModelBundle"]
 
 
-@dataclass(frozen=True)
-class BundleSpec:
-    """Everything but the weights, as JSON: architecture, features, scaler(s), calibration, lineage."""
-
-    model_name: str
-    hparams: dict[str, Any]
-    features: dict[str, Any]  # FeatureConfig fields
-    timeframe: str
-    scaler: dict[str, Any]  # Scaler fields, or SeriesScalers fields (names, scalers, pooled) for a global model
-    columns: list[str]  # the input features, in the order the model was trained on
-    quantiles: list[float]  # levels of the model's quantile head
-    calibration: dict[str, Any]  # Calibration fields: conformal offsets per step, tracked out of sample
-    target: str = "returns"  # the target's bundle_key ("variance": volatility and Value-at-Risk of the next h candles)
-    var_quantiles: dict[str, float] | None = None  # variance target: standardised return quantile per VaR level
-    data_cutoff: int | None = None  # open time (ms) of the newest candle the model's run saw
-    train_end: int | None = None  # the newest window (origin ms) it was trained on
-    calibration_end: int | None = None  # the newest out-of-sample window its intervals were tracked on
-
-    @property
-    def feature_config(self) -> FeatureConfig:
-        """The feature config the model was trained with."""
-        return FeatureConfig(**self.features)
-
-    @property
-    def min_candles(self) -> int:
-        """Candles predict() needs: the feature warm-up plus one input window."""
-        fc = self.feature_config
-        return warmup_rows(fc, self.timeframe) + fc.lookback
-
-
-class ModelBundle:
-    """A trained network with its spec: raw candles of one or many series in, forecasts out."""
+class ModelBundle(BundleForecaster):
+    """A trained torch network with its spec: raw candles of one or many series in, forecasts out."""
 
     def __init__(self, spec: BundleSpec, model: ForecastModule):
-        self.spec = spec
+        target: Target = for_bundle(spec.target)
+        # the Target's own decode and rows: a target added as a plug-in serves here before it has a served form
+        super().__init__(spec, Served(target.key, target.store_kind, target.decode, target.frame))
         self.model = model.eval()
-        self.scaler = scaler_from_dict(spec.scaler)
-        self.target: Target = for_bundle(spec.target)
-        # the interval offsets, for a target with intervals (the trading signals read their level)
-        self.calibration = Calibration(**spec.calibration) if spec.calibration else None
+        self.target = target
 
-    @property
-    def series_names(self) -> list[str] | None:
-        """The series a global model was trained on (its one-hot vocabulary); None for a shared scaler."""
-        return self.scaler.names if isinstance(self.scaler, SeriesScalers) else None
+    def network(self, windows: np.ndarray) -> np.ndarray:
+        """The torch forward pass on one thread, without autograd.
+
+        A few windows run fastest on one torch thread (4-5x faster than two on a busy 2-core machine,
+        where the second thread only waits); the thread count is restored afterwards.
+        """
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.no_grad():
+                return self.model(torch.from_numpy(windows)).numpy()
+        finally:
+            torch.set_num_threads(threads)
 
     def save(self, directory: Path) -> Path:
-        """Write spec.json and weights.pt into ``directory``."""
+        """Write spec.json and weights.pt into ``directory``, each atomically."""
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / SPEC_FILE).write_text(json.dumps(asdict(self.spec), indent=2))
-        torch.save(self.model.state_dict(), directory / WEIGHTS_FILE)
+        write_text(json.dumps(asdict(self.spec), indent=2), directory / SPEC_FILE)
+        weights = io.BytesIO()
+        torch.save(self.model.state_dict(), weights)
+        write_bytes(weights.getvalue(), directory / WEIGHTS_FILE)
         return directory
+
+    def export(self, directory: Path) -> Path:
+        """Write the network as ONNX (torch's dynamo exporter) beside the weights: network.onnx.
+
+        The batch dimension stays dynamic, so one exported graph answers one window or a hundred.
+        ONNX rather than TorchScript or a saved torch.export program: both of those need torch (1.6 s
+        and 230 MB to import) to run, onnxruntime needs neither (docs/benchmarks.md).
+        """
+        fc = self.spec.feature_config
+        example = torch.zeros(2, fc.lookback, self.model.n_features)
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" lines
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                self.model,
+                (example,),
+                input_names=["x"],
+                output_names=["y"],
+                dynamic_shapes=({0: torch.export.Dim("n")},),
+                dynamo=True,
+                verbose=False,
+            )
+        assert program is not None  # the dynamo exporter always returns its program
+        path = Path(directory) / NETWORK_FILE
+        write_bytes(program.model_proto.SerializeToString(), path)
+        return path
 
     @classmethod
     def load(cls, directory: str | Path) -> ModelBundle:
         """Rebuild the network from the spec and load its weights (``weights_only``: no pickled code)."""
         directory = Path(directory)
-        spec = BundleSpec(**json.loads((directory / SPEC_FILE).read_text()))
+        spec = BundleSpec.read(directory)
         target = for_bundle(spec.target)
         horizon = target.network_horizon(spec.feature_config.horizon)
         width = input_width(len(spec.columns), scaler_from_dict(spec.scaler))
         model = build_model(spec.model_name, width, horizon, spec.hparams, spec.quantiles, target.loss(spec.quantiles))
         model.load_state_dict(torch.load(directory / WEIGHTS_FILE, weights_only=True))
         return cls(spec, model)
-
-    def predict(
-        self, candles: pd.DataFrame, cross: dict[str, pd.DataFrame] | None = None, symbol: str | None = None
-    ) -> pd.DataFrame:
-        """Forecast the H closes after the last candle of one series.
-
-        ``cross`` holds the candles of the model's cross assets, if it has any; exogenous files
-        are re-read from the paths in the feature config (the live feed). ``symbol`` names the series
-        for a global model (which scales and identifies each series by name). Returns one row per step:
-        cutoff (last input candle open, ms), step, timestamp (open of the forecast candle, ms),
-        forecast, lower, upper (prices) and forecast_log_return. A risk bundle (volatility target)
-        returns one row: the next h candles' forecast variance and volatility, and each Value-at-Risk
-        as a log return and as a price. The target (``spec.target``) shapes the rows.
-        """
-        return self._forecast([(symbol, candles)], cross)
-
-    def predict_many(self, frame: pd.DataFrame, cross: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
-        """Forecast every series of ``frame`` (candles with a ``symbol`` column) in one forward pass.
-
-        The same rows as ``predict`` per series, with a ``symbol`` column, series in sorted order.
-        A global model knows a series by the name it was trained under: the symbol itself, or a
-        store slug such as binance_BTC-USDT_1h that ends in the symbol and the bundle's timeframe.
-        """
-        if "symbol" not in frame.columns:
-            raise ValueError("predict_many needs a 'symbol' column naming each row's series")
-        groups = [(str(symbol), group) for symbol, group in frame.groupby("symbol", sort=True)]
-        out = self._forecast(groups, cross)
-        per_series = len(out) // len(groups)
-        return out.assign(symbol=np.repeat([symbol for symbol, _ in groups], per_series))
-
-    def _forecast(
-        self, groups: Sequence[tuple[str | None, pd.DataFrame]], cross: dict[str, pd.DataFrame] | None
-    ) -> pd.DataFrame:
-        """Every group's last window through one forward pass; the output rows in the groups' order."""
-        if not groups:
-            raise ValueError("no series to forecast")
-        fc = self.spec.feature_config
-        exogenous = [read_exogenous(source.path, source.columns) for source in fc.exogenous]
-        inputs = [self._last_window(candles, cross, exogenous, symbol) for symbol, candles in groups]
-        windows = torch.from_numpy(np.stack([w for w, _, _, _ in inputs]))  # (S, L, F')
-        scales = np.stack([scale for _, scale, _, _ in inputs])
-        point, bounds = forecast_windows(self.model, windows, scales, self.target)
-        cutoffs = np.array([cutoff for _, _, cutoff, _ in inputs], dtype="int64")
-        closes = np.array([close for _, _, _, close in inputs], dtype="float64")
-        return self.target.frame(self.spec, cutoffs, closes, point, bounds)
-
-    def _last_window(
-        self, candles: pd.DataFrame, cross: dict[str, pd.DataFrame] | None, exogenous: list, symbol: str | None
-    ) -> tuple[np.ndarray, np.ndarray, int, float]:
-        """One series' scaled last window (L, F'), its target scale (H,), cutoff and close."""
-        fc = self.spec.feature_config
-        if len(candles) < self.spec.min_candles:
-            raise ValueError(
-                f"{symbol or 'predict'} needs at least {self.spec.min_candles} contiguous {self.spec.timeframe} "
-                f"candles (feature warm-up {warmup_rows(fc)} + lookback {fc.lookback}), got {len(candles)}"
-            )
-        feats = compute_features(
-            candles.sort_values("timestamp").tail(self.spec.min_candles + 1),
-            fc,
-            self.spec.timeframe,
-            cross=cross,
-            exogenous=exogenous,
-        )
-        if feature_columns(feats) != self.spec.columns:
-            raise ValueError(f"features {feature_columns(feats)} differ from the model's {self.spec.columns}")
-        ts = feats["timestamp"].to_numpy("int64")[-fc.lookback :]
-        x = feats[self.spec.columns].to_numpy("float64")[-fc.lookback :]
-        step_ms = timeframe_ms(self.spec.timeframe)
-        if ts[-1] - ts[0] != (fc.lookback - 1) * step_ms or not np.isfinite(x).all():
-            raise ValueError(
-                f"{symbol or 'the series'}: the last {fc.lookback} candles before the cutoff must be contiguous "
-                f"{self.spec.timeframe} candles with finite values: fill the gap in the store first"
-            )
-        name = self._series_name(symbol)
-        scaler = scaler_for(self.scaler, name)
-        window = scaler.transform(x)  # (L, F)
-        code = one_hot(self.scaler, name)
-        if code is not None:  # (L, F) -> (L, F + K)
-            window = np.hstack([window, np.broadcast_to(code.numpy(), (fc.lookback, len(code)))])
-        close = float(feats["close"].iloc[-1])
-        return window, np.asarray(scaler.target_scale), int(ts[-1]), close
-
-    def _series_name(self, symbol: str | None) -> str:
-        """The training name of a series for a global model (its symbol or its store slug); '' otherwise."""
-        names = self.series_names
-        if names is None:
-            return ""
-        if symbol is None:
-            raise ValueError(f"a global model forecasts a named series: pass symbol= (one of {names})")
-        if symbol in names:
-            return symbol
-        suffix = f"_{symbol.replace('/', '-')}_{self.spec.timeframe}"
-        found = [n for n in names if n.endswith(suffix)]
-        if len(found) != 1:
-            raise ValueError(f"series {symbol!r} is not one the global model was trained on: {names}")
-        return found[0]

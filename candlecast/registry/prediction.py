@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import mlflow
 import pandas as pd
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
-from candlecast.forecasting.targets import target_of
+from candlecast.forecasting.served import store_kind
 from candlecast.registry import aliases, tracking
+from candlecast.registry.loading import load_version
 from candlecast.registry.prediction_store import RISK, prediction_store
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
@@ -41,7 +41,7 @@ class ChampionRefused(ValueError):
 
 def predict_champion(settings: Settings, cfg: RunConfig) -> PredictionOutcome:
     """Forecast every configured series with models:/<promotion.model_name>@champion, into its target's store."""
-    return _predict_with(settings, cfg, cfg.promotion.model_name, target_of(cfg).store_kind)
+    return _predict_with(settings, cfg, cfg.promotion.model_name, store_kind(cfg.target))
 
 
 def predict_risk_champion(settings: Settings, cfg: RunConfig) -> PredictionOutcome:
@@ -50,7 +50,7 @@ def predict_risk_champion(settings: Settings, cfg: RunConfig) -> PredictionOutco
     Skipped (with the reason) for a config whose own target fills the risk store (its own model is the
     risk model), when ``predict.risk_model_name`` is null, or when no risk model has passed its gate yet.
     """
-    if target_of(cfg).store_kind == RISK:
+    if store_kind(cfg.target) == RISK:
         return PredictionOutcome(model_version=None, skipped="this config's own model forecasts the risk")
     if cfg.predict.risk_model_name is None:
         return PredictionOutcome(model_version=None, skipped="predict.risk_model_name is null: no risk forecasts")
@@ -64,8 +64,8 @@ def _predict_with(settings: Settings, cfg: RunConfig, name: str, kind: str) -> P
     if version is None:
         return no_champion(name)
     model_version = client.get_model_version(name, version)
-    model = mlflow.pyfunc.load_model(f"models:/{name}@{aliases.CHAMPION}")
-    spec = model.unwrap_python_model().forecaster.spec
+    model = load_version(client, name, version)  # the lean runtime when the bundle carries its export
+    spec = model.spec
     check_timeframe(name, version, spec.timeframe, cfg)
     store = CandleStore(settings.candles_dir)
     out = prediction_store(settings, cfg.predict.store_url, kind)

@@ -15,7 +15,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import BAD_REQUEST
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
-from candlecast.registry.bundle import ModelBundle
+from candlecast.registry.loading import load_forecaster
 from candlecast.schema import CANDLE_COLUMNS
 
 
@@ -43,15 +43,16 @@ class ServingInputError(MlflowException, ValueError):
 
 
 class BundlePyfunc(PythonModel):
-    """MLflow's pyfunc face of a ModelBundle: raw candles in, forecasts with intervals out.
+    """MLflow's pyfunc face of a shipped bundle: raw candles in, forecasts with intervals out.
 
     Loaded by ``mlflow.pyfunc.load_model`` from the bundle artifact, so a consumer needs MLflow and
-    this package, never the training code's state.
+    this package, never the training code's state; a bundle with its exported network runs in the
+    lean runtime (no torch or Lightning import).
     """
 
     def load_context(self, context: PythonModelContext) -> None:
         """Load the bundle from the model's ``bundle`` artifact, once per loaded model."""
-        self.forecaster = ModelBundle.load(context.artifacts["bundle"])
+        self.forecaster = load_forecaster(context.artifacts["bundle"])
 
     def predict(self, context: PythonModelContext, model_input: pd.DataFrame, params: dict | None = None):
         """Forecast from raw candles; with a ``symbol`` column, each symbol's candles separately (tagged by symbol).

@@ -31,19 +31,16 @@ from candlecast.trading.sources import from_prediction_store
 
 
 def champion_bundle(settings: Settings, cfg: RunConfig):
-    """The @champion's ModelBundle (loaded once) and its lineage; a clear error when there is none."""
-    import mlflow
-
+    """The @champion's bundle (loaded once, in the lean runtime when it carries its export) and its lineage."""
     from candlecast.registry import aliases, tracking
+    from candlecast.registry.loading import load_version
 
     client = tracking.client(settings)
     name = cfg.promotion.model_name
     version = aliases.alias_version(client, name, aliases.CHAMPION)
     if version is None:
         raise ValueError(f"no @champion for {name}: train and promote a model first (candlecast run)")
-    # the requirement check scans every installed package (about 1-5 s); predict_champion keeps it
-    model = mlflow.pyfunc.load_model(f"models:/{name}@{aliases.CHAMPION}", suppress_warnings=True)
-    bundle = model.unwrap_python_model().forecaster
+    bundle = load_version(client, name, version)
     if bundle.spec.timeframe != cfg.data.timeframe:
         raise ValueError(
             f"{name} v{version} forecasts {bundle.spec.timeframe} candles but the config trades "
@@ -56,25 +53,10 @@ def champion_bundle(settings: Settings, cfg: RunConfig):
 def bundle_forecasts(
     bundle, candles: dict[str, pd.DataFrame], hold: int, lineage: dict[str, str], timeframe: str
 ) -> pd.DataFrame:
-    """One forecast per symbol from its latest candles, as a forecast frame for the ``hold`` step.
-
-    One window at a time runs fastest on one torch thread (4-5x faster than two on a busy 2-core
-    machine, where the second thread only waits): the thread count is restored afterwards.
-    """
-    import torch
-
+    """One forecast per symbol from its latest candles (every series in one forward pass), as a forecast frame."""
     need = bundle.spec.min_candles + 1
-    tails = {symbol: frame.tail(need).reset_index(drop=True) for symbol, frame in candles.items()}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        if hasattr(bundle, "predict_many"):  # every series in one forward pass
-            batch = pd.concat([t.assign(symbol=s) for s, t in tails.items()], ignore_index=True)
-            out = bundle.predict_many(batch)
-        else:
-            out = pd.concat([bundle.predict(t).assign(symbol=s) for s, t in tails.items()], ignore_index=True)
-    finally:
-        torch.set_num_threads(threads)
+    tails = [frame.tail(need).assign(symbol=symbol) for symbol, frame in candles.items()]
+    out = bundle.predict_many(pd.concat(tails, ignore_index=True))
     if bundle.calibration is None:
         raise ValueError("the champion forecasts risk, not returns: signals need a returns model's forecasts")
     rows = out.assign(timeframe=timeframe, **lineage)

@@ -115,6 +115,15 @@ def test_cli_import_names_an_unknown_format(home: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--format" in result.output
 
 
+def test_cli_import_names_an_empty_file(home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    result = _import(path)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "empty.csv" in lines[0] and "non-empty csv" in lines[0], result.output
+
+
 # Synthetic twins: the same readers and commands on files written here from seeded candles, so they always
 # run (the tests above need ../shared/data).
 

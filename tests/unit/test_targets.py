@@ -20,6 +20,7 @@ from candlecast.features.compute import series_features
 from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.backtest import named_factories
 from candlecast.forecasting.neural import neural_forecaster
+from candlecast.forecasting.served import SERVED
 from candlecast.forecasting.splits import make_plan
 from candlecast.forecasting.targets import TARGETS, Walk
 from candlecast.forecasting.targets.returns import ReturnsTarget
@@ -93,6 +94,10 @@ def test_config_names_and_registered_names_follow_the_registry():
         assert target.key == key
         assert RunConfig.model_validate({"target": key}).promotion.model_name == target.registry_name
     assert len({t.bundle_key for t in TARGETS.values()}) == len(TARGETS)
+    # the lean runtime's served forms (it cannot import the targets) say what the targets say
+    assert {t.bundle_key: (t.key, t.store_kind) for t in TARGETS.values()} == {
+        key: (form.key, form.store_kind) for key, form in SERVED.items()
+    }
 
 
 def test_nothing_outside_the_target_modules_branches_on_the_target():

@@ -15,9 +15,8 @@ import pandas as pd
 
 from candlecast.config import RunConfig
 from candlecast.features.windows import SeriesArrays
-from candlecast.forecasting import returns
+from candlecast.forecasting import returns, served
 from candlecast.forecasting.baselines import BASELINES, make_baseline
-from candlecast.forecasting.calibration import Calibration
 from candlecast.forecasting.interface import Forecaster, quantile_levels
 from candlecast.forecasting.splits import Fold
 from candlecast.forecasting.targets.base import BacktestResult, Target, Walk
@@ -36,7 +35,7 @@ class ReturnsTarget(Target):
     key = "returns"
     bundle_key = "returns"
     registry_name = "candlecast-lstm"
-    store_kind = "returns"
+    store_kind = served.SERVED["returns"].store_kind
     gate_metric = "rmse_ratio"
     gate_reference = "naive"
     fold_metric = "rmse_ratio"
@@ -67,9 +66,7 @@ class ReturnsTarget(Target):
 
     def decode(self, out: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every output of a step times the step's scale; the quantile bounds sorted."""
-        out = out.astype("float64")
-        out *= np.asarray(scale, dtype="float64")[..., None]  # (H,) or (N, H) -> (..., H, 1): every output of a step
-        return out[..., 0], np.sort(out[..., 1:], axis=-1)
+        return served.decode_returns(out, scale)
 
     @property
     def baselines(self) -> Iterable[str]:
@@ -135,22 +132,7 @@ class ReturnsTarget(Target):
         self, spec: Any, cutoffs: np.ndarray, closes: np.ndarray, point: np.ndarray, bounds: np.ndarray
     ) -> pd.DataFrame:
         """H rows per series: forecast prices with calibrated intervals and the log returns."""
-        lower, upper = Calibration(**spec.calibration).apply(point, bounds)
-        horizon = point.shape[1]
-        steps = np.tile(np.arange(1, horizon + 1), len(cutoffs))
-        cutoff = np.repeat(cutoffs, horizon)
-        close = np.repeat(closes, horizon)
-        return pd.DataFrame(
-            {
-                "cutoff": cutoff,
-                "step": steps,
-                "timestamp": cutoff + steps * timeframe_ms(spec.timeframe),
-                "forecast": close * np.exp(point.ravel()),
-                "lower": close * np.exp(lower.ravel()),
-                "upper": close * np.exp(upper.ravel()),
-                "forecast_log_return": point.ravel(),
-            }
-        )
+        return served.returns_frame(spec, cutoffs, closes, point, bounds)
 
     def realized(self, forecasts: pd.DataFrame, candles: pd.DataFrame, step_ms: int) -> pd.DataFrame:
         """Forecast rows whose target candle has closed, with the actual close and log return.

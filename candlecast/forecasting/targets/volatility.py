@@ -15,7 +15,7 @@ import pandas as pd
 
 from candlecast.config import RunConfig
 from candlecast.features.windows import SeriesArrays
-from candlecast.forecasting import risk
+from candlecast.forecasting import risk, served
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.risk_baselines import RISK_BASELINES, make_risk_baseline
 from candlecast.forecasting.risk_metrics import qlike
@@ -33,7 +33,7 @@ class VolatilityTarget(Target):
     key = "volatility"
     bundle_key = "variance"
     registry_name = "candlecast-risk"
-    store_kind = "risk"
+    store_kind = served.SERVED["variance"].store_kind
     gate_metric = "qlike_ratio"
     gate_reference = "the best classical volatility model"
     fold_metric = "qlike"
@@ -71,8 +71,7 @@ class VolatilityTarget(Target):
 
     def decode(self, out: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The exp of the log of the scaled variance, times the scale."""
-        out = out.astype("float64")
-        return np.exp(out[..., 0]) * np.asarray(scale, dtype="float64"), out[..., 1:]
+        return served.decode_variance(out, scale)
 
     @property
     def baselines(self) -> Iterable[str]:
@@ -166,19 +165,7 @@ class VolatilityTarget(Target):
         self, spec: Any, cutoffs: np.ndarray, closes: np.ndarray, point: np.ndarray, bounds: np.ndarray
     ) -> pd.DataFrame:
         """One row per series: the next h candles' variance and volatility, and each VaR as a return and a price."""
-        horizon = spec.feature_config.horizon
-        volatility = np.sqrt(point[:, 0])
-        rows = {
-            "cutoff": cutoffs,
-            "horizon": horizon,
-            "timestamp": cutoffs + horizon * timeframe_ms(spec.timeframe),
-            "forecast_variance": point[:, 0],
-            "forecast_volatility": volatility,
-        }
-        for name, z in (spec.var_quantiles or {}).items():
-            rows[f"{name}_return"] = z * volatility
-            rows[f"{name}_price"] = closes * np.exp(z * volatility)
-        return pd.DataFrame(rows)
+        return served.variance_frame(spec, cutoffs, closes, point, bounds)
 
     def realized(self, forecasts: pd.DataFrame, candles: pd.DataFrame, step_ms: int) -> pd.DataFrame:
         """Rows whose h candles after the cutoff have all closed, with their realised variance and return."""

@@ -1,0 +1,230 @@
+"""The lean runtime: a shipped bundle's exported network run with NumPy, pandas and onnxruntime only.
+
+Serving, batch prediction and the trading signals forecast through this module, so a request never
+loads torch, Lightning, Optuna, Prefect or Great Expectations (an import-linter contract keeps it so;
+importing the training stack costs about 5 s and 500 MB, the network itself well under a millisecond).
+``BundleForecaster`` holds everything between raw candles and forecast rows (features of the last
+window, the scalers, the target's served form); only the forward pass differs between the exported
+network here and the torch network (candlecast.registry.bundle) that training and old bundles use.
+
+``predict_many`` forecasts many series in one call: features per series, then every series' last
+window stacked into one forward pass. A global model's bundle (``multi_series.global_model``) holds
+one scaler per series and gives each window its series' one-hot id; any other bundle shares one
+scaler, so the same call batches a pooled model too.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from candlecast.config import FeatureConfig
+from candlecast.features.compute import compute_features, feature_columns, warmup_rows
+from candlecast.features.exogenous import cached_exogenous
+from candlecast.features.scaling import SeriesScalers, one_hot_code, scaler_for, scaler_from_dict
+from candlecast.forecasting.calibration import Calibration
+from candlecast.forecasting.served import Served, served
+from candlecast.schema import timeframe_ms
+
+SPEC_FILE = "spec.json"
+WEIGHTS_FILE = "weights.pt"  # the torch state_dict (training, and bundles registered before the export)
+NETWORK_FILE = "network.onnx"  # the exported network the runtime runs
+
+
+@dataclass(frozen=True)
+class BundleSpec:
+    """Everything but the weights, as JSON: architecture, features, scaler(s), calibration, lineage."""
+
+    model_name: str
+    hparams: dict[str, Any]
+    features: dict[str, Any]  # FeatureConfig fields
+    timeframe: str
+    scaler: dict[str, Any]  # Scaler fields, or SeriesScalers fields (names, scalers, pooled) for a global model
+    columns: list[str]  # the input features, in the order the model was trained on
+    quantiles: list[float]  # levels of the model's quantile head
+    calibration: dict[str, Any]  # Calibration fields: conformal offsets per step, tracked out of sample
+    target: str = "returns"  # the target's bundle_key ("variance": volatility and Value-at-Risk of the next h candles)
+    var_quantiles: dict[str, float] | None = None  # variance target: standardised return quantile per VaR level
+    data_cutoff: int | None = None  # open time (ms) of the newest candle the model's run saw
+    train_end: int | None = None  # the newest window (origin ms) it was trained on
+    calibration_end: int | None = None  # the newest out-of-sample window its intervals were tracked on
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        """The feature config the model was trained with."""
+        return FeatureConfig(**self.features)
+
+    @property
+    def min_candles(self) -> int:
+        """Candles predict() needs: the feature warm-up plus one input window."""
+        fc = self.feature_config
+        return warmup_rows(fc, self.timeframe) + fc.lookback
+
+    @classmethod
+    def read(cls, directory: str | Path) -> BundleSpec:
+        """The spec.json of a bundle directory."""
+        return cls(**json.loads((Path(directory) / SPEC_FILE).read_text()))
+
+
+class BundleForecaster(ABC):
+    """Raw candles of one or many series in, forecasts out; subclasses run the network."""
+
+    def __init__(self, spec: BundleSpec, form: Served | None = None):
+        self.spec = spec
+        self.scaler = scaler_from_dict(spec.scaler)
+        self.served = form or served(spec.target)  # the target's decode and rows (the torch side passes its Target's)
+        # the interval offsets, for a target with intervals (the trading signals read their level)
+        self.calibration = Calibration(**spec.calibration) if spec.calibration else None
+
+    @abstractmethod
+    def network(self, windows: np.ndarray) -> np.ndarray:
+        """The forward pass: scaled windows (S, L, F') float32 to outputs (S, H, K)."""
+
+    @property
+    def series_names(self) -> list[str] | None:
+        """The series a global model was trained on (its one-hot vocabulary); None for a shared scaler."""
+        return self.scaler.names if isinstance(self.scaler, SeriesScalers) else None
+
+    def predict(
+        self, candles: pd.DataFrame, cross: dict[str, pd.DataFrame] | None = None, symbol: str | None = None
+    ) -> pd.DataFrame:
+        """Forecast the H closes after the last candle of one series.
+
+        ``cross`` holds the candles of the model's cross assets, if it has any; exogenous files
+        are read from the paths in the feature config (once per process while a file is unchanged).
+        ``symbol`` names the series for a global model (which scales and identifies each series by
+        name). Returns one row per step: cutoff (last input candle open, ms), step, timestamp (open of
+        the forecast candle, ms), forecast, lower, upper (prices) and forecast_log_return. A risk
+        bundle (volatility target) returns one row: the next h candles' forecast variance and
+        volatility, and each Value-at-Risk as a log return and as a price. ``spec.target`` shapes the rows.
+        """
+        return self._forecast([(symbol, candles)], cross)
+
+    def predict_many(self, frame: pd.DataFrame, cross: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+        """Forecast every series of ``frame`` (candles with a ``symbol`` column) in one forward pass.
+
+        The same rows as ``predict`` per series, with a ``symbol`` column, series in sorted order.
+        A global model knows a series by the name it was trained under: the symbol itself, or a
+        store slug such as binance_BTC-USDT_1h that ends in the symbol and the bundle's timeframe.
+        """
+        if "symbol" not in frame.columns:
+            raise ValueError("predict_many needs a 'symbol' column naming each row's series")
+        groups = [(str(symbol), group) for symbol, group in frame.groupby("symbol", sort=True)]
+        out = self._forecast(groups, cross)
+        per_series = len(out) // len(groups)
+        return out.assign(symbol=np.repeat([symbol for symbol, _ in groups], per_series))
+
+    def _forecast(
+        self, groups: Sequence[tuple[str | None, pd.DataFrame]], cross: dict[str, pd.DataFrame] | None
+    ) -> pd.DataFrame:
+        """Every group's last window through one forward pass; the output rows in the groups' order."""
+        if not groups:
+            raise ValueError("no series to forecast")
+        fc = self.spec.feature_config
+        exogenous = [cached_exogenous(source.path, source.columns) for source in fc.exogenous]
+        inputs = [self._last_window(candles, cross, exogenous, symbol) for symbol, candles in groups]
+        windows = np.stack([w for w, _, _, _ in inputs]).astype("float32")  # (S, L, F')
+        scales = np.stack([scale for _, scale, _, _ in inputs])
+        point, bounds = self.served.decode(self.network(windows), scales)
+        cutoffs = np.array([cutoff for _, _, cutoff, _ in inputs], dtype="int64")
+        closes = np.array([close for _, _, _, close in inputs], dtype="float64")
+        return self.served.frame(self.spec, cutoffs, closes, point, bounds)
+
+    def _last_window(
+        self, candles: pd.DataFrame, cross: dict[str, pd.DataFrame] | None, exogenous: list, symbol: str | None
+    ) -> tuple[np.ndarray, np.ndarray, int, float]:
+        """One series' scaled last window (L, F'), its target scale (H,), cutoff and close.
+
+        Features are computed on the newest ``min_candles + 1`` candles only: the window and its
+        warm-up, whatever history the caller passes (tests/unit/test_last_window.py).
+        """
+        fc = self.spec.feature_config
+        if len(candles) < self.spec.min_candles:
+            raise ValueError(
+                f"{symbol or 'predict'} needs at least {self.spec.min_candles} contiguous {self.spec.timeframe} "
+                f"candles (feature warm-up {warmup_rows(fc, self.spec.timeframe)} + lookback {fc.lookback}), "
+                f"got {len(candles)}"
+            )
+        feats = compute_features(
+            candles.sort_values("timestamp").tail(self.spec.min_candles + 1),
+            fc,
+            self.spec.timeframe,
+            cross=cross,
+            exogenous=exogenous,
+        )
+        if feature_columns(feats) != self.spec.columns:
+            raise ValueError(f"features {feature_columns(feats)} differ from the model's {self.spec.columns}")
+        ts = feats["timestamp"].to_numpy("int64")[-fc.lookback :]
+        x = feats[self.spec.columns].to_numpy("float64")[-fc.lookback :]
+        step_ms = timeframe_ms(self.spec.timeframe)
+        if ts[-1] - ts[0] != (fc.lookback - 1) * step_ms or not np.isfinite(x).all():
+            raise ValueError(
+                f"{symbol or 'the series'}: the last {fc.lookback} candles before the cutoff must be contiguous "
+                f"{self.spec.timeframe} candles with finite values: fill the gap in the store first"
+            )
+        name = self._series_name(symbol)
+        scaler = scaler_for(self.scaler, name)
+        window = scaler.transform(x)  # (L, F)
+        code = one_hot_code(self.scaler, name)
+        if code is not None:  # (L, F) -> (L, F + K)
+            window = np.hstack([window, np.broadcast_to(code, (fc.lookback, len(code)))])
+        close = float(feats["close"].iloc[-1])
+        return window, np.asarray(scaler.target_scale), int(ts[-1]), close
+
+    def _series_name(self, symbol: str | None) -> str:
+        """The training name of a series for a global model (its symbol or its store slug); '' otherwise."""
+        names = self.series_names
+        if names is None:
+            return ""
+        if symbol is None:
+            raise ValueError(f"a global model forecasts a named series: pass symbol= (one of {names})")
+        if symbol in names:
+            return symbol
+        suffix = f"_{symbol.replace('/', '-')}_{self.spec.timeframe}"
+        found = [n for n in names if n.endswith(suffix)]
+        if len(found) != 1:
+            raise ValueError(f"series {symbol!r} is not one the global model was trained on: {names}")
+        return found[0]
+
+
+class ExportedBundle(BundleForecaster):
+    """A bundle whose network runs in onnxruntime on one thread: what serving, prediction and signals load.
+
+    One intra-op thread: a window or a hundred take milliseconds, and a server scales by workers (one
+    per core), where a second thread per session would only contend for the same cores.
+    """
+
+    def __init__(self, spec: BundleSpec, network_file: Path):
+        import onnxruntime as ort  # here, not at module top: a bundle without an export never needs it
+
+        super().__init__(spec)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(network_file), options, providers=["CPUExecutionProvider"])
+        self._input = self.session.get_inputs()[0].name
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ExportedBundle:
+        """The spec and the exported network of a bundle directory."""
+        directory = Path(directory)
+        network = directory / NETWORK_FILE
+        if not network.is_file():
+            raise FileNotFoundError(f"{directory} holds no {NETWORK_FILE}: a bundle registered before the export")
+        return cls(BundleSpec.read(directory), network)
+
+    def network(self, windows: np.ndarray) -> np.ndarray:
+        """One onnxruntime call for every window."""
+        return self.session.run(None, {self._input: windows})[0]
+
+
+def has_export(directory: str | Path) -> bool:
+    """Whether a bundle directory carries the exported network."""
+    return (Path(directory) / NETWORK_FILE).is_file()
