@@ -95,9 +95,8 @@ def champion_risk(settings: Any, cfg: Any, candles: dict[str, pd.DataFrame]) -> 
     The model is ``predict.risk_model_name`` (``candlecast-risk``); a config whose own model forecasts
     risk has no separate risk model to read.
     """
-    import mlflow
-
     from candlecast.registry import aliases, tracking
+    from candlecast.registry.loading import load_version
 
     name = cfg.predict.risk_model_name
     if name is None:
@@ -106,14 +105,12 @@ def champion_risk(settings: Any, cfg: Any, candles: dict[str, pd.DataFrame]) -> 
     version = aliases.alias_version(client, name, aliases.CHAMPION)
     if version is None:
         return None, f"no @champion for {name} yet"
-    model = mlflow.pyfunc.load_model(f"models:/{name}@{aliases.CHAMPION}", suppress_warnings=True)
-    spec = model.unwrap_python_model().forecaster.spec
-    if spec.timeframe != cfg.data.timeframe:
-        return None, f"{name} v{version} forecasts {spec.timeframe} candles, not {cfg.data.timeframe}"
-    parts = [
-        risk_from_store(model.predict(c.tail(spec.min_candles + 1).reset_index(drop=True)), symbol)
-        for symbol, c in candles.items()
-    ]
+    bundle = load_version(client, name, version)  # the lean runtime, as the return champion loads
+    if bundle.spec.timeframe != cfg.data.timeframe:
+        return None, f"{name} v{version} forecasts {bundle.spec.timeframe} candles, not {cfg.data.timeframe}"
+    tails = [c.tail(bundle.spec.min_candles + 1).assign(symbol=symbol) for symbol, c in candles.items()]
+    out = bundle.predict_many(pd.concat(tails, ignore_index=True))
+    parts = [risk_from_store(rows, str(symbol)) for symbol, rows in out.groupby("symbol", sort=False)]
     return pd.concat(parts, ignore_index=True), f"{name} v{version}"
 
 
