@@ -58,6 +58,7 @@ def summary_markdown(result: TradeResult, header: str) -> str:
         "",
         markdown(result.table),
         "",
+        *_sizing_lines(result.table),
         *_stop_lines(result),
         "Equity is marked to market from the fills (NautilusTrader, MARGIN/NETTING venue) at every bar close. "
         "`turnover` is traded notional per year in starting capitals; `exposure` is the mean gross exposure; "
@@ -66,6 +67,20 @@ def summary_markdown(result: TradeResult, header: str) -> str:
         *[f"![{name}]({name})" for name in PLOTS],
     ]
     return "\n".join(lines) + "\n"
+
+
+def _sizing_lines(table: pd.DataFrame) -> list[str]:
+    """With --sizing-from: volatility tracking and VaR breaches (candlecast.trading.sizing says how)."""
+    from candlecast.trading.sizing import SIZING_COLUMNS
+
+    if "vol_ratio" not in table.columns:
+        return []
+    note = (
+        "Sizing: realized over target volatility, the share of bars breaching the portfolio's one-bar VaR95 "
+        "(Kupiec p), the mean squared error of each day's realized volatility against the target and its "
+        "one-sided Diebold-Mariano p-value against the reference sizing."
+    )
+    return [markdown(table, SIZING_COLUMNS), "", note, ""]
 
 
 def _stop_lines(result: TradeResult) -> list[str]:

@@ -138,17 +138,105 @@ def trade(
     experiment: str | None = None,
 ) -> TradeOutcome:
     """Trade every frame and buy-and-hold, write the report, and log it to MLflow when an experiment is named."""
-    from candlecast.trading.report import log_to_mlflow, write_report
-
     result: TradeResult = trade_backtest(market, frames, tcfg)
     result.lineage = dict(lineage or {})
-    report = write_report(result, out_dir, header)
-    run_id = None
-    if experiment:
-        run_id = log_to_mlflow(settings or Settings(), result, report, experiment, out_dir.name)
-    return TradeOutcome(result.table, report, None, run_id, result.engine_seconds, result.lineage)
+    return _report(result, out_dir, header, settings, experiment)
 
 
 def save_frames(frames: dict[str, pd.DataFrame], path: Path) -> Path:
     """The forecasts to trade, saved before trading so a rerun or an audit can use them (`--forecasts FILE`)."""
     return write_forecast_file(frames, Path(path))
+
+
+def walk_forward_risk(
+    sources: list[str],
+    models: list[str],
+    cfg: RunConfig,
+    settings: Settings | None = None,
+    on_fold: Callable[[str, int, dict[str, float]], None] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Every risk model's out-of-sample variance forecasts on every series (``target: volatility`` folds)."""
+    from candlecast.forecasting.backtest import load_source, run_backtest
+    from candlecast.trading.risk_source import risk_from_forecasts
+
+    raw = cfg.model_dump()
+    raw["target"] = "volatility"
+    raw.get("promotion", {}).pop("model_name", None)  # the volatility default, not the return model's name
+    risk_cfg = type(cfg).model_validate(raw)
+    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in models}
+    for text in sources:
+        source = load_source(text, settings)
+        result, _ = run_backtest(source, models, risk_cfg, on_fold=on_fold)
+        for name in models:
+            parts[name].append(
+                risk_from_forecasts(result.pooled(name), {source.name: source.symbol}, risk_cfg.features.horizon)
+            )
+    return {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
+
+
+def compare_sizing(
+    market: Market,
+    risk: dict[str, pd.DataFrame],
+    tcfg: TradingConfig,
+    out_dir: Path,
+    header: str,
+    reference: str = "ewma",
+    settings: Settings | None = None,
+    experiment: str | None = None,
+) -> tuple[TradeOutcome, pd.DataFrame]:
+    """Trade the volatility-targeted long sized by each risk model, constant and buy-and-hold; score the sizing."""
+    from candlecast.trading.sizing import score_sizing, sizing_frames
+
+    hold = tcfg.hold or int(next(iter(risk.values()))["horizon"].iloc[0])
+    tcfg = tcfg.with_updates(policy={"name": "vol_target"}).model_copy(update={"hold": hold})
+    frames = sizing_frames(risk, market.candles, market.timeframe, hold, market.step)
+    result: TradeResult = trade_backtest(market, frames, tcfg)
+    sizing = score_sizing(result, frames, market.step, reference if reference in frames else next(iter(frames)))
+    for name, run in result.runs.items():  # the report, table.csv and MLflow carry the sizing scores too
+        run.stats |= {k: float(v) for k, v in sizing.loc[name].items() if k not in run.stats}
+    outcome = _report(result, out_dir, header, settings, experiment)
+    return outcome, sizing
+
+
+def _report(
+    result: TradeResult, out_dir: Path, header: str, settings: Settings | None, experiment: str | None
+) -> TradeOutcome:
+    from candlecast.trading.report import log_to_mlflow, write_report
+
+    report = write_report(result, out_dir, header)
+    run_id = log_to_mlflow(settings or Settings(), result, report, experiment, out_dir.name) if experiment else None
+    return TradeOutcome(result.table, report, None, run_id, result.engine_seconds, result.lineage)
+
+
+def risk_champion_model(settings: Settings, cfg: RunConfig) -> tuple[str | None, str]:
+    """The model family of the risk @champion (its run's ``model`` param) and where it came from, or None and why."""
+    from candlecast.registry import aliases, tracking
+
+    name = cfg.predict.risk_model_name
+    if name is None:
+        return None, "predict.risk_model_name is null"
+    client = tracking.client(settings)
+    version = aliases.alias_version(client, name, aliases.CHAMPION)
+    if version is None:
+        return None, f"no @champion for {name} yet"
+    run_id = client.get_model_version(name, version).run_id
+    model = client.get_run(run_id).data.params.get("model") if run_id else None
+    if not model:
+        return None, f"{name} v{version}'s run records no model"
+    return model, f"{name} v{version} ({model})"
+
+
+def with_walk_forward_risk(
+    frames: dict[str, pd.DataFrame], risk: pd.DataFrame, step_ms: int, origin: str
+) -> tuple[dict[str, pd.DataFrame], str]:
+    """Every frame's volatility from one risk model's walk-forward forecasts, and one line saying so."""
+    from candlecast.trading.risk_source import with_risk_volatility
+
+    out, missing, total = {}, 0, 0
+    for name, frame in frames.items():
+        out[name], gaps = with_risk_volatility(frame, risk, step_ms)
+        missing, total = missing + gaps, total + len(frame)
+    note = f"volatility from {origin}'s walk-forward forecasts"
+    if missing:
+        note += f"; {missing} of {total} forecasts had none live and use their interval's"
+    return out, note

@@ -21,11 +21,12 @@ import pandas as pd
 
 from candlecast.config import RunConfig
 from candlecast.io import write_parquet
-from candlecast.schema import SeriesKey
+from candlecast.schema import SeriesKey, timeframe_ms
 from candlecast.settings import Settings
 from candlecast.trading.config import TradingConfig
 from candlecast.trading.forecasts import validate_forecasts
-from candlecast.trading.policy import action, one_day_var, prob_positive, target_exposures
+from candlecast.trading.policy import action, horizon_sigma, one_day_var, prob_positive, target_exposures
+from candlecast.trading.risk_source import sizing_volatility
 from candlecast.trading.sources import from_prediction_store
 
 
@@ -119,6 +120,7 @@ def decide(
             "upper_price": close * np.exp(frame["upper"].to_numpy("float64")),
             "coverage": frame["coverage"],
             "prob_up": prob_positive(frame),
+            "volatility": horizon_sigma(frame),  # what sized the target and the VaR
             "previous_target": before,
             "target": held,
             "action": actions,
@@ -206,6 +208,7 @@ class SignalsOutcome:
     stored: list[Path]
     load_seconds: float = 0.0
     decide_seconds: float = 0.0
+    volatility_note: str = ""
 
 
 def run_signals(
@@ -237,6 +240,7 @@ def run_signals(
         frame = store_forecasts(settings, cfg, cfg.series, hold)
     else:
         raise ValueError(f"unknown forecast source {source!r}: choose 'champion' or 'store'")
+    frame, vol_note = sizing_volatility(settings, cfg, frame, candles, source, timeframe_ms(cfg.data.timeframe))
     ids = policy_id(tcfg)
     decision_store = DecisionStore(decisions_dir(settings))
     cutoffs = dict(zip(frame["symbol"], frame["cutoff"].astype("int64"), strict=True))
@@ -247,4 +251,4 @@ def run_signals(
         weights, summary = portfolio_view(frame, candles, tcfg.policy)
     paths = decision_store.write(decisions) if store else []
     done = time.perf_counter()
-    return SignalsOutcome(decisions, weights, summary, paths, loaded - started, done - loaded)
+    return SignalsOutcome(decisions, weights, summary, paths, loaded - started, done - loaded, vol_note)

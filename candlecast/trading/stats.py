@@ -84,6 +84,10 @@ def format_stat(column: str, value: float) -> str:
         return "-"
     if column in ("total_return", "annual_return", "annual_volatility", "max_drawdown", "exposure", "hit_rate"):
         return f"{value:.1%}"
+    if column == "var95_breaches":
+        return f"{value:.2%}"
+    if column == "tracking_mse":
+        return f"{value:.4f}"
     if column in ("trades", "fees"):
         return f"{value:,.0f}"
     return f"{value:.2f}"

@@ -46,6 +46,16 @@ def trade_backtest(
         str | None, typer.Option(help="walk-forward these models first, e.g. naive,drift,ridge,lstm")
     ] = None,
     forecasts: Annotated[Path | None, typer.Option(help="trade a saved forecast file instead")] = None,
+    sizing_from: Annotated[
+        str | None,
+        typer.Option(
+            help="compare volatility-targeted sizing by these risk models' walk-forward forecasts, e.g. ewma,har"
+        ),
+    ] = None,
+    risk_model: Annotated[
+        str | None,
+        typer.Option(help="size by this risk model's walk-forward volatility (default: the risk @champion's model)"),
+    ] = None,
     registered: Annotated[
         bool, typer.Option("--registered", help="trade the registered model's prediction store instead")
     ] = False,
@@ -100,12 +110,17 @@ def trade_backtest(
                 slippage_bps=slippage_bps,
             ),
         )
-        _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, mlflow)
+        if sizing_from:
+            if models or forecasts or registered:
+                raise ValueError("--sizing-from runs its own strategies: leave out --models, --forecasts, --registered")
+            _run_sizing(data, sizing_from, cfg, tcfg, out, mlflow)
+            return
+        _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, mlflow, risk_model)
     except ValueError as exc:
         raise fail(str(exc)) from None
 
 
-def _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, use_mlflow) -> None:
+def _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, use_mlflow, risk_model=None) -> None:
     from candlecast.settings import Settings
     from candlecast.trading import runner
 
@@ -133,10 +148,46 @@ def _run_trade(data, models, forecasts, registered, version, cfg, tcfg, out, use
         store_cfg = cfg.model_copy(update={"data": data_cfg})
         frames, found = runner.store_frames(settings, store_cfg, hold, version)
         lineage |= found
+    if not registered:  # the registered path trades stored forecasts; its volatility is their interval's
+        frames, lineage["volatility_source"] = _risk_volatility(data, frames, cfg, risk_model, settings, market)
+        console.print(lineage["volatility_source"], highlight=False)
     experiment = f"{cfg.name}-trading" if use_mlflow else None
     header = f"{', '.join(sorted(market.candles))} {market.timeframe}, {', '.join(frames)}"
     outcome = runner.trade(market, frames, tcfg, out, header, lineage, settings, experiment)
     _print_table(outcome.table, header)
+    console.print(f"NautilusTrader run time {outcome.engine_seconds:.1f} s over {len(outcome.table)} strategies")
+    console.print("written: " + ", ".join(str(p) for p in outcome.report.values()), highlight=False)
+    if outcome.mlflow_run_id:
+        console.print(f"MLflow run {outcome.mlflow_run_id} (experiment {experiment})")
+
+
+def _risk_volatility(data, frames, cfg, risk_model, settings, market):
+    from candlecast.trading import runner
+
+    name, origin = (risk_model, risk_model) if risk_model else runner.risk_champion_model(settings, cfg)
+    if name is None:
+        return frames, f"volatility from the forecast intervals: {origin} (--risk-model ewma sizes by one)"
+    risk = runner.walk_forward_risk(data, [name], cfg, settings, on_fold=_progress)[name]
+    return runner.with_walk_forward_risk(frames, risk, market.step, origin)
+
+
+def _run_sizing(data, sizing_from, cfg, tcfg, out, use_mlflow) -> None:
+    from candlecast.settings import Settings
+    from candlecast.trading import runner
+    from candlecast.trading.sizing import SIZING_COLUMNS
+
+    settings = Settings()
+    market, _ = runner.load_market(data, settings, warn=warn)
+    names = [m.strip() for m in sizing_from.split(",") if m.strip()]
+    hold = tcfg.hold or cfg.features.horizon
+    name = out.name if out else _name(market, hold, "sizing")
+    out = out or settings.root / "trading" / name
+    console.print(f"walk-forward risk {names} on {sorted(market.candles)} ({market.timeframe}), sizing step {hold}")
+    risk = runner.walk_forward_risk(data, names, cfg, settings, on_fold=_progress)
+    header = f"{', '.join(sorted(market.candles))} {market.timeframe}, vol_target sized by {', '.join(names)}"
+    experiment = f"{cfg.name}-trading" if use_mlflow else None
+    outcome, sizing = runner.compare_sizing(market, risk, tcfg, out, header, settings=settings, experiment=experiment)
+    _print_table(sizing, "sizing (DM p against ewma's tracking error)", SIZING_COLUMNS)
     console.print(f"NautilusTrader run time {outcome.engine_seconds:.1f} s over {len(outcome.table)} strategies")
     console.print("written: " + ", ".join(str(p) for p in outcome.report.values()), highlight=False)
     if outcome.mlflow_run_id:
@@ -193,6 +244,7 @@ def _as_json(outcome) -> dict[str, Any]:
         doc["weights"] = outcome.weights.to_dict(orient="index")
         doc["portfolio"] = outcome.portfolio.to_dict(orient="index")
     doc["stored"] = [str(p) for p in outcome.stored]
+    doc["volatility_source"] = outcome.volatility_note
     return doc
 
 
@@ -216,6 +268,7 @@ def _print_signals(outcome) -> None:
     if outcome.weights is not None:
         _print_frame("portfolio weights", outcome.weights, 3)
         _print_frame("portfolio by method", outcome.portfolio, 4)
+    console.print(outcome.volatility_note, highlight=False)
     version = outcome.decisions["model_version"].iloc[0]
     console.print(f"model version {version or '-'}, policy {outcome.decisions['policy'].iloc[0]}", highlight=False)
 
@@ -260,19 +313,21 @@ def _name(market, hold: int, source: str) -> str:
 
 
 def _progress(name: str, fold: int, metrics: dict[str, float]) -> None:
-    console.print(f"  fold {fold} {name:12s} RMSE/naive {metrics.get('rmse_ratio', float('nan')):.4f}", highlight=False)
+    key, label = ("rmse_ratio", "RMSE/naive") if "rmse_ratio" in metrics else ("qlike", "QLIKE")
+    console.print(f"  fold {fold} {name:12s} {label} {metrics.get(key, float('nan')):.4f}", highlight=False)
 
 
 #: The terminal's columns; the report's table.csv and summary.md hold every statistic.
 _SHOWN = ("total_return", "sharpe", "max_drawdown", "turnover", "fees", "exposure", "hit_rate")
 
 
-def _print_table(table, header: str) -> None:
+def _print_table(table, header: str, columns: dict[str, str] | None = None) -> None:
     from candlecast.trading.stats import COLUMNS, format_stat
 
-    cols = [c for c in _SHOWN if c in table.columns]  # summary.md holds every column
+    shown = columns or {c: COLUMNS[c] for c in _SHOWN}  # summary.md holds every column
+    cols = [c for c in shown if c in table.columns]
     rows = [[str(name), *(format_stat(c, row[c]) for c in cols)] for name, row in table.iterrows()]
-    print_table(header, ["strategy", *(COLUMNS[c] for c in cols)], rows)
+    print_table(header, ["strategy", *(shown[c] for c in cols)], rows)
 
 
 def register(app: typer.Typer) -> None:

@@ -77,6 +77,34 @@ def test_signals_from_the_champion_and_from_the_store_agree(champion):
     rows = DecisionStore(decisions_dir(settings)).read(b["policy_id"].iloc[0])
     assert sorted(rows["symbol"]) == sorted(a.index)
     assert rows["run_id"].all() and rows["model_version"].eq(str(version)).all()
+    assert fresh.volatility_note.startswith("volatility from the return forecast's interval: no @champion for")
+
+
+def test_a_planted_risk_forecast_sizes_todays_signal(champion):
+    """A risk forecast in the risk store at today's cutoff sets the vol_target position and the VaR."""
+    from candlecast.registry.prediction_store import RISK, prediction_store
+
+    cfg, settings, _ = champion
+    policy = {"name": "vol_target", "target_vol": 0.05, "allow_short": True, "no_trade_band": 0.0}
+    tcfg = TradingConfig.parse({"policy": policy})
+    plain = run_signals(settings, cfg, tcfg, source="store", store=False).decisions.set_index("symbol")
+    risk_store = prediction_store(settings, None, RISK)
+    variance = {s.symbol: 4e-4 * (i + 1) for i, s in enumerate(cfg.series)}
+    for s in cfg.series:
+        row = {"cutoff": int(plain.loc[s.symbol, "cutoff"]), "horizon": 24, "forecast_variance": variance[s.symbol]}
+        risk_store.write(s, pd.DataFrame([row | {"model_version": "9", "model_name": "candlecast-risk"}]))
+    sized = run_signals(settings, cfg, tcfg, source="store", store=False)
+    assert sized.volatility_note == "volatility from the stored risk forecasts"
+    out, hold, n = sized.decisions.set_index("symbol"), cfg.features.horizon, len(cfg.series)
+    for symbol, v in variance.items():
+        sigma = np.sqrt(v * hold / 24)
+        annual = sigma * np.sqrt(365.25 * 24 / hold)
+        want = np.sign(out.loc[symbol, "forecast_log_return"]) * min(0.05 / (n * annual), 1.0 / n)
+        assert out.loc[symbol, "volatility"] == pytest.approx(sigma, rel=1e-9)
+        assert out.loc[symbol, "target"] == pytest.approx(want, rel=1e-9)
+        var = abs(want) * 1.6448536 * sigma * np.sqrt(24 / hold)  # the one-day VaR reads the same sigma
+        assert out.loc[symbol, "var_1d_95"] == pytest.approx(var, rel=1e-6)
+    assert not np.allclose(plain["target"], out.loc[plain.index, "target"])
 
 
 def test_signals_json_for_machines(champion, tmp_path):

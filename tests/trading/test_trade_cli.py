@@ -112,3 +112,37 @@ def test_signals_without_a_champion_says_what_to_do(home):
     result = runner.invoke(app, ["signals"])
     assert result.exit_code == 2
     assert "ingest them first" in result.output or "no @champion" in result.output
+
+
+def test_sizing_from_compares_risk_models_through_the_engine(files, home):
+    """Walk-forward naive_vol and ewma, then vol_target sized by each, constant and buy-and-hold, all scored."""
+    root, paths, _ = files
+    out = root / "sizing"
+    args = ["--sizing-from", "naive_vol,ewma", "--horizon", "4", "--lookback", "24", "--folds", "2"]
+    args += ["--test-fraction", "0.4", "--target-vol", "0.15", "--out", str(out), "--no-mlflow"]
+    result = runner.invoke(app, _args(paths, *args))
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "table.csv", index_col=0)
+    assert table.index.tolist() == ["naive_vol", "ewma", "constant", "buy_and_hold"]
+    np.testing.assert_allclose(table["vol_ratio"], table["annual_volatility"] / 0.15)
+    assert table.loc[["naive_vol", "ewma", "constant"], "var95_breaches"].between(0, 0.5).all()
+    assert np.isnan(table.loc["buy_and_hold", "var95_breaches"])  # no forecast, no VaR
+    assert np.isnan(table.loc["ewma", "tracking_dm_p"]) and table["tracking_dm_p"].drop("ewma").between(0, 1).all()
+    assert table.loc["naive_vol", "turnover"] != table.loc["ewma", "turnover"]  # sized differently
+    assert (table.loc[["naive_vol", "ewma", "constant"], "exposure"] < table.loc["buy_and_hold", "exposure"]).all()
+    assert "Kupiec p" in (out / "summary.md").read_text()
+
+
+def test_risk_model_sizes_a_forecast_file_and_says_where_its_volatility_came_from(files, home):
+    root, paths, _ = files
+    args = ["--forecasts", str(root / "oracle.parquet"), "--policy", "vol_target", "--no-mlflow"]
+    plain = runner.invoke(app, _args(paths, *args, "--out", str(root / "plain")))
+    assert plain.exit_code == 0, plain.output
+    assert "volatility from the forecast intervals: no @champion for candlecast-risk yet" in plain.output
+    wf = ["--risk-model", "ewma", "--horizon", "4", "--lookback", "24", "--folds", "2", "--test-fraction", "0.4"]
+    sized = runner.invoke(app, _args(paths, *args, *wf, "--out", str(root / "ewma")))
+    assert sized.exit_code == 0, sized.output
+    text = " ".join(sized.output.split())
+    assert "volatility from ewma's walk-forward forecasts;" in text and "had none live and use their interval's" in text
+    a, b = (pd.read_csv(root / name / "table.csv", index_col=0) for name in ("plain", "ewma"))
+    assert a.loc["oracle", "turnover"] != b.loc["oracle", "turnover"]  # the risk model's volatility moved the sizing
