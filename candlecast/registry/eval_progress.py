@@ -13,16 +13,15 @@ a baseline not seen yet at the baselines' mean; the refit at the candidate's tim
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from candlecast.registry.sweep_progress import format_eta
+from candlecast.registry.sweep_progress import Listeners, format_eta
 
 log = logging.getLogger(__name__)
 
@@ -71,27 +70,13 @@ class EvaluationStep:
         return f"refitted {self.model} in {self.seconds:.0f} s"
 
 
-Listener = Callable[[EvaluationStep], None]
-_LISTENERS: list[Listener] = []
-
-
-@contextlib.contextmanager
-def listening(listener: Listener) -> Iterator[None]:
-    """Send this process's evaluation steps to ``listener`` while the block runs."""
-    _LISTENERS.append(listener)
-    try:
-        yield
-    finally:
-        _LISTENERS.remove(listener)
+_EVALUATION_STEPS: Listeners[EvaluationStep] = Listeners()
+listening = _EVALUATION_STEPS.listening
 
 
 def _notify(step: EvaluationStep) -> None:
     log.info("evaluate: %s", step.line())
-    for listener in list(_LISTENERS):
-        try:
-            listener(step)
-        except Exception:  # a broken display must never stop an evaluation
-            log.debug("progress listener failed", exc_info=True)
+    _EVALUATION_STEPS.notify(step)
 
 
 #: The factory names of neural fits besides the candidate ("model"): timed like it.

@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 import optuna
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -66,26 +66,36 @@ class SweepProgress:
     eta_s: float | None = None
 
 
-Listener = Callable[[SweepProgress], None]
-_LISTENERS: list[Listener] = []
+Step = TypeVar("Step")
 
 
-@contextlib.contextmanager
-def listening(listener: Listener) -> Iterator[None]:
-    """Send this process's sweep steps to ``listener`` while the block runs."""
-    _LISTENERS.append(listener)
-    try:
-        yield
-    finally:
-        _LISTENERS.remove(listener)
+class Listeners(Generic[Step]):
+    """This process's callbacks for one kind of progress step (the sweep's, the evaluation's)."""
 
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[[Step], None]] = []
 
-def _notify(step: SweepProgress) -> None:
-    for listener in list(_LISTENERS):
+    @contextlib.contextmanager
+    def listening(self, listener: Callable[[Step], None]) -> Iterator[None]:
+        """Send each step to ``listener`` while the block runs."""
+        self._callbacks.append(listener)
         try:
-            listener(step)
-        except Exception:  # a broken display must never stop a sweep
-            log.debug("progress listener failed", exc_info=True)
+            yield
+        finally:
+            self._callbacks.remove(listener)
+
+    def notify(self, step: Step) -> None:
+        """Pass ``step`` to every listener; a broken display must never stop the work it shows."""
+        for listener in list(self._callbacks):
+            try:
+                listener(step)
+            except Exception:
+                log.debug("progress listener failed", exc_info=True)
+
+
+_SWEEP_STEPS: Listeners[SweepProgress] = Listeners()
+listening = _SWEEP_STEPS.listening
+_notify = _SWEEP_STEPS.notify
 
 
 _DONE = ("COMPLETE", "PRUNED")

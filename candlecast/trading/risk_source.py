@@ -89,14 +89,9 @@ def with_risk_volatility(frame: pd.DataFrame, risk: pd.DataFrame, step_ms: int) 
     return frame.assign(volatility=vol, risk_cutoff=np.where(live, joined["risk_cutoff"], np.nan)), int((~live).sum())
 
 
-def champion_risk(settings: Any, cfg: Any, candles: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame | None, str]:
-    """The risk @champion's forecast from each symbol's latest candles, or None and why not (one line).
-
-    The model is ``predict.risk_model_name`` (``candlecast-risk``); a config whose own model forecasts
-    risk has no separate risk model to read.
-    """
+def risk_champion_version(settings: Any, cfg: Any) -> tuple[tuple[Any, str, str] | None, str]:
+    """The risk @champion as (MLflow client, model name, version), or None and why not (one line)."""
     from candlecast.registry import aliases, tracking
-    from candlecast.registry.loading import load_version
 
     name = cfg.predict.risk_model_name
     if name is None:
@@ -105,6 +100,21 @@ def champion_risk(settings: Any, cfg: Any, candles: dict[str, pd.DataFrame]) -> 
     version = aliases.alias_version(client, name, aliases.CHAMPION)
     if version is None:
         return None, f"no @champion for {name} yet"
+    return (client, name, version), ""
+
+
+def champion_risk(settings: Any, cfg: Any, candles: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame | None, str]:
+    """The risk @champion's forecast from each symbol's latest candles, or None and why not (one line).
+
+    The model is ``predict.risk_model_name`` (``candlecast-risk``); a config whose own model forecasts
+    risk has no separate risk model to read.
+    """
+    from candlecast.registry.loading import load_version
+
+    found, why = risk_champion_version(settings, cfg)
+    if found is None:
+        return None, why
+    client, name, version = found
     bundle = load_version(client, name, version)  # the lean runtime, as the return champion loads
     if bundle.spec.timeframe != cfg.data.timeframe:
         return None, f"{name} v{version} forecasts {bundle.spec.timeframe} candles, not {cfg.data.timeframe}"

@@ -210,15 +210,12 @@ def _report(
 
 def risk_champion_model(settings: Settings, cfg: RunConfig) -> tuple[str | None, str]:
     """The model family of the risk @champion (its run's ``model`` param) and where it came from, or None and why."""
-    from candlecast.registry import aliases, tracking
+    from candlecast.trading.risk_source import risk_champion_version
 
-    name = cfg.predict.risk_model_name
-    if name is None:
-        return None, "predict.risk_model_name is null"
-    client = tracking.client(settings)
-    version = aliases.alias_version(client, name, aliases.CHAMPION)
-    if version is None:
-        return None, f"no @champion for {name} yet"
+    found, why = risk_champion_version(settings, cfg)
+    if found is None:
+        return None, why
+    client, name, version = found
     run_id = client.get_model_version(name, version).run_id
     model = client.get_run(run_id).data.params.get("model") if run_id else None
     if not model:

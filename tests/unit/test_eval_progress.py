@@ -67,3 +67,18 @@ def test_a_display_that_is_gone_hears_nothing():
         pass
     EvaluationReporter(["model"], "lstm", 1, str, clock).fold_done("model", 0, {})
     assert out.getvalue() == ""
+
+
+def test_listeners_get_steps_only_inside_the_block_and_a_broken_one_stops_nothing():
+    from candlecast.registry.sweep_progress import Listeners
+
+    channel: Listeners[int] = Listeners()
+    seen: list[int] = []
+
+    def broken(step: int) -> None:
+        raise RuntimeError("display died")
+
+    with channel.listening(broken), channel.listening(seen.append):
+        channel.notify(1)
+    channel.notify(2)
+    assert seen == [1]
