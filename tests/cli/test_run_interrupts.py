@@ -18,15 +18,16 @@ import socket
 import subprocess
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import optuna
 import pytest
 import yaml
-from cli_helpers import run_cli, start_cli  # tests/cli/ is on sys.path (pytest's rootdir import mode)
+from cli_helpers import start_cli  # tests/cli/ is on sys.path (pytest's rootdir import mode)
 
-# three `candlecast run`s, each with its own Prefect server: minutes on a busy CI machine
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+# two `candlecast run`s, each with its own Prefect server: minutes on a busy CI machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 INTERRUPT_BUDGET_S = 30
 N_TRIALS = 3
@@ -121,12 +122,16 @@ def test_sigint_then_sigterm_mid_sweep_stop_cleanly_and_the_sweep_resumes(tmp_pa
     second = _interrupt(home, config, signal.SIGTERM, at=f"trial 3/{N_TRIALS} started")
     assert any(f"resumed: 1 of {N_TRIALS}" in line for line in second), second
 
-    done = run_cli(home, "run", "--config", str(config), timeout_s=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert f"resumed: 2 of {N_TRIALS}" in done.stderr
-    assert "candlecast run finished" in done.stdout
-    storage = f"sqlite:///{home / 'optuna.db'}"
-    (summary,) = optuna.get_all_study_summaries(storage)
-    study = optuna.load_study(study_name=summary.study_name, storage=storage)
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(complete) == N_TRIALS, "the interrupted trials were run again, the finished ones kept"
+    # Each run resumed where the one before stopped: a trial each run finished is kept, the interrupted
+    # ones are failed, so the next run tries them again. SIGTERM may leave its trial RUNNING: it stops
+    # beating, and the next run's heartbeat check fails it (sweep._storage; a 1 s grace here for the test).
+    # A third run to the end would add a final fit and a promotion, which tests/flows cover.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(f"sqlite:///{home / 'optuna.db'}", heartbeat_interval=1, grace_period=1)
+        (summary,) = optuna.get_all_study_summaries(storage)
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        time.sleep(2)
+        optuna.storages.fail_stale_trials(study)
+    states = [t.state.name for t in study.get_trials(deepcopy=False)]
+    assert states == ["COMPLETE", "FAIL", "COMPLETE", "FAIL"], states
