@@ -91,7 +91,10 @@ def rebalance_weights(
     ends = np.searchsorted(returns.index.to_numpy("int64"), cutoffs, side="right")
     values = returns.to_numpy("float64")
     cov = np.stack(
-        [forecast_covariance(sig, shrunk_correlation(values[end - window : end])) for sig, end in zip(sigma, ends)]
+        [
+            forecast_covariance(sig, shrunk_correlation(values[end - window : end]))
+            for sig, end in zip(sigma, ends, strict=True)
+        ]
     )
     weights = {m: np.stack([WEIGHTS[m](c) for c in cov]) for m in methods}
     return Rebalances(symbols, cutoffs, cov, weights, hold)
