@@ -158,7 +158,7 @@ def _score(result: TradeResult, reb: Rebalances, market: Market) -> None:
         run.stats["var95_breaches"] = float(hits.mean()) if len(hits) else np.nan
         run.stats["var95_kupiec_p"] = kupiec(hits, 0.05)[1] if len(hits) else np.nan
         per_year = YEAR_MS / market.step
-        run.equity["forecast_vol"] = np.append(np.sqrt(var_bar * per_year), np.nan)
+        run.equity["forecast_vol"] = np.append(np.where(held, np.sqrt(var_bar * per_year), np.nan), np.nan)
         value = run.equity["equity"]
         bar = value.pct_change().iloc[1:]
         daily[name] = (1 + bar).groupby(bar.index.to_numpy("int64") // DAY_MS).prod() - 1
