@@ -52,7 +52,7 @@ def summary_markdown(result: TradeResult, header: str) -> str:
         f"# Trading backtest: {header}",
         "",
         f"Bars {_day(window.start)} to {_day(window.end)} (UTC), holding period {window.horizon} candles. "
-        f"Policy `{p.name}` (target vol {p.target_vol:g}, band {p.no_trade_band:g}, max leverage {p.max_leverage:g}, "
+        f"{_policy_words(result)} (band {p.no_trade_band:g}, max leverage {p.max_leverage:g}, "
         f"max position {p.max_position:g}, drawdown stop {p.max_drawdown}, shorts {'on' if p.allow_short else 'off'}). "
         f"Execution `{x.mode}` (latency {x.latency_ms} ms), taker fee {x.taker_fee_bps:g} bp, maker fee "
         f"{x.maker_fee_bps:g} bp, slippage {x.slippage_bps:g} bp, starting capital {x.starting_capital:,.0f}.",
@@ -69,6 +69,13 @@ def summary_markdown(result: TradeResult, header: str) -> str:
         *[f"![{name}]({name})" for name in PLOTS],
     ]
     return "\n".join(lines) + "\n"
+
+
+def _policy_words(result: TradeResult) -> str:
+    p = result.config.policy
+    if "forecast_vol_ratio" in result.table.columns:  # --portfolio: the weights are the targets, no policy sizing
+        return "Portfolio weights as targets, long only and fully invested"
+    return f"Policy `{p.name}` at target vol {p.target_vol:g}" if p.name == "vol_target" else f"Policy `{p.name}`"
 
 
 def _sizing_lines(table: pd.DataFrame) -> list[str]:

@@ -184,7 +184,8 @@ def test_trading_the_registered_version_links_the_mlflow_run_both_ways(champion)
     tags = client.get_model_version(NAME, version).tags
     assert tags["trade_backtest.run_id"] == out["mlflow_run_id"]
     artifacts = {a.path for a in client.list_artifacts(out["mlflow_run_id"], "trade_backtest")}
-    assert {"trade_backtest/summary.md", "trade_backtest/equity.png"} <= artifacts
+    logged = {"summary.md", "table.csv", "equity.png", "drawdown.png", "volatility.png"}  # the table and its plots
+    assert {f"trade_backtest/{name}" for name in logged} <= artifacts
 
 
 def test_the_trade_backtest_flow_walks_models_forward_first(champion):
