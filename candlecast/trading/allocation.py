@@ -29,7 +29,11 @@ METHODS = ("equal", "min_variance", "risk_parity")
 
 
 def shrunk_correlation(returns: np.ndarray) -> np.ndarray:
-    """The Ledoit-Wolf shrunk correlation of the columns of ``returns`` (rows: candles, oldest first)."""
+    """The Ledoit-Wolf shrunk correlation of the columns of ``returns`` (rows: candles, oldest first).
+
+    scikit-learn's estimator, the one PyPortfolioOpt's ``CovarianceShrinkage.ledoit_wolf()`` wraps, called
+    directly: the wrapper scans every installed package on each call (1-4 s), which signals cannot afford.
+    """
     from sklearn.covariance import ledoit_wolf
 
     returns = np.asarray(returns, dtype="float64")

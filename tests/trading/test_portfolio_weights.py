@@ -131,3 +131,14 @@ def test_a_planted_risk_forecast_reaches_the_rebalance_it_is_live_for():
     assert planted.weights["risk_parity"][5, k] < base.weights["risk_parity"][5, k]
     other = np.arange(len(base.cutoffs)) != 5
     assert np.array_equal(planted.weights["risk_parity"][other], base.weights["risk_parity"][other])
+
+
+def test_the_shrunk_correlation_is_pyportfolioopts_ledoit_wolf_on_standardized_returns():
+    """scikit-learn is called directly (PyPortfolioOpt's wrapper scans the installed packages on every call)."""
+    from pypfopt import risk_models
+
+    x = np.random.default_rng(4).normal(size=(200, 3)) @ np.array([[1.0, 0.5, 0.2], [0, 1.0, 0.3], [0, 0, 1.0]])
+    z = pd.DataFrame((x - x.mean(axis=0)) / x.std(axis=0, ddof=1))
+    cov = risk_models.CovarianceShrinkage(z, returns_data=True, frequency=1).ledoit_wolf().to_numpy()
+    expected = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+    np.testing.assert_allclose(shrunk_correlation(x), expected, rtol=1e-10)
