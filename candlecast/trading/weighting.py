@@ -136,7 +136,11 @@ def portfolio_backtest(market: Market, reb: Rebalances, cfg: TradingConfig) -> T
     ts = np.repeat(reb.cutoffs + market.step, len(reb.symbols))
     for method, w in reb.weights.items():
         targets = pd.DataFrame(
-            {"symbol": reb.symbols * len(reb.cutoffs), "ts": ts, "target": (w * cfg.policy.max_leverage).ravel()}
+            {
+                "symbol": reb.symbols * len(reb.cutoffs),
+                "ts": ts,
+                "target": np.minimum(w * cfg.policy.max_leverage, cfg.policy.max_position).ravel(),
+            }
         )
         run = run_engine(market, window, cfg, targets=targets, max_exposure=cfg.policy.max_position)
         result.runs[method] = summarize(method, run, market, cfg)
