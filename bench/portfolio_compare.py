@@ -33,6 +33,10 @@ def main() -> None:
     parser.add_argument("--hold", type=int, default=24)
     parser.add_argument("--band", type=float, default=0.02, help="no-trade band, fraction of equity")
     parser.add_argument("--corr-days", type=float, default=30.0)
+    parser.add_argument(
+        "--fee-bps", type=float, default=10.0, help="maker and taker fee (0 with 0 slippage: frictionless)"
+    )
+    parser.add_argument("--slippage-bps", type=float, default=2.0)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     from candlecast.config import RunConfig
@@ -53,9 +57,13 @@ def main() -> None:
     market, _ = load_market(sources)
     risk = walk_forward_risk(sources, [args.risk_model], cfg)[args.risk_model]
     walked = time.perf_counter()
-    tcfg = TradingConfig.parse({"policy": {"no_trade_band": args.band}, "hold": args.hold})
+    costs = {"taker_fee_bps": args.fee_bps, "maker_fee_bps": args.fee_bps, "slippage_bps": args.slippage_bps}
+    tcfg = TradingConfig.parse({"policy": {"no_trade_band": args.band}, "execution": costs, "hold": args.hold})
     out = args.out or Path(tempfile.mkdtemp(prefix="portfolio-")) / "report"
-    header = f"{args.pairs} 1h, weights from {args.risk_model}, rebalance every {args.hold}, band {args.band:g}"
+    header = (
+        f"{args.pairs} 1h, weights from {args.risk_model}, rebalance every {args.hold}, band {args.band:g}, "
+        f"fees {args.fee_bps:g} bp, slippage {args.slippage_bps:g} bp"
+    )
     outcome, table = compare_portfolio(market, risk, list(METHODS), tcfg, out, header, args.corr_days)
     print(f"### {header}\n")
     cols = list(PORTFOLIO_COLUMNS)
