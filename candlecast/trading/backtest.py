@@ -102,15 +102,16 @@ def trade_backtest(
     n = len(market.candles)
     for name, frame in checked.items():
         run = run_engine(market, window, cfg, targets=target_table(frame, cfg, market.step, n))
-        result.runs[name] = _summarize(name, run, market, cfg)
+        result.runs[name] = summarize(name, run, market, cfg)
         log.info("%s: return %.2f%% in %.1f s", name, 100 * result.runs[name].stats["total_return"], run.seconds)
     if buy_and_hold:
         run = run_engine(market, window, cfg, hold_target=per_symbol_cap(cfg.policy, n))
-        result.runs[BUY_AND_HOLD] = _summarize(BUY_AND_HOLD, run, market, cfg)
+        result.runs[BUY_AND_HOLD] = summarize(BUY_AND_HOLD, run, market, cfg)
     return result
 
 
-def _summarize(name: str, run: EngineRun, market: Market, cfg: TradingConfig) -> StrategyRun:
+def summarize(name: str, run: EngineRun, market: Market, cfg: TradingConfig) -> StrategyRun:
+    """One engine run as a StrategyRun: equity rebuilt from its fills (checked against the account), statistics."""
     capital = cfg.execution.starting_capital
     equity = equity_curve(run.fills, market, run.window, capital)
     final = float(equity["equity"].iloc[-1])

@@ -80,8 +80,13 @@ def run_engine(
     cfg: TradingConfig,
     targets: pd.DataFrame | None = None,
     hold_target: float | None = None,
+    max_exposure: float | None = None,
 ) -> EngineRun:
-    """Run one strategy over the window: forecast targets (symbol, ts_ms, target) or buy-and-hold."""
+    """Run one strategy over the window: forecast targets (symbol, ts_ms, target) or buy-and-hold.
+
+    ``max_exposure`` replaces the per-symbol cap (the policy's equal share) for targets that already
+    come as portfolio weights.
+    """
     from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
     from nautilus_trader.config import LoggingConfig
     from nautilus_trader.model.identifiers import TraderId, Venue
@@ -89,6 +94,8 @@ def run_engine(
     from candlecast.trading.strategy import ForecastStrategy, ForecastStrategyConfig
 
     window = clip_window(market, window, cfg)
+    if max_exposure is None and hold_target is None:
+        max_exposure = per_symbol_cap(cfg.policy, len(market.candles))
     engine = BacktestEngine(
         BacktestEngineConfig(
             trader_id=TraderId("CANDLECAST-001"),
@@ -111,7 +118,7 @@ def run_engine(
                     end_ns=window.end * _NS,
                     life_ns=window.horizon * market.step * _NS,
                     no_trade_band=cfg.policy.no_trade_band,
-                    max_exposure=per_symbol_cap(cfg.policy, len(market.candles)) if hold_target is None else None,
+                    max_exposure=max_exposure,
                     max_drawdown=cfg.policy.max_drawdown,
                     hold_target=hold_target,
                 )

@@ -1,16 +1,20 @@
 """The portfolio view: weights across symbols, with the portfolio's predicted volatility and VaR.
 
-Two documented methods, both capped at the policy's gross leverage:
+The covariance is built from the risk forecasts (candlecast.trading.allocation): each symbol's
+holding-period volatility from the frame (the risk @champion's when signals found one, else the
+forecast interval's), with the Ledoit-Wolf shrunk correlation of the last ``window_days`` of
+one-candle returns. Four methods, all within the policy's gross leverage:
 
 * ``inverse_vol`` (naive risk parity): weight_i proportional to 1 / sigma_i, signed by the forecast's
   direction, so every symbol brings about the same risk whatever the forecast's size.
 * ``mean_variance``: maximize w'mu - (risk_aversion / 2) w' S w with mu the forecast holding-period
-  log returns and S the Ledoit-Wolf shrunk covariance of recent returns (scikit-learn), scaled to
-  the holding period; no budget constraint, so forecasts near zero give weights near zero
-  (no edge, no position) rather than a forced full investment.
+  log returns; no budget constraint, so forecasts near zero give weights near zero (no edge, no
+  position) rather than a forced full investment.
+* ``min_variance`` and ``risk_parity``: long only and fully invested (times max_leverage, each capped
+  at max_position), from the covariance alone; the forecast's direction plays no part.
 
-Portfolio risk always uses the shrunk covariance: correlation, which the per-symbol view ignores, is
-what makes five crypto positions one bet.
+Portfolio risk always uses that covariance: correlation, which the per-symbol view ignores, is what
+makes five crypto positions one bet.
 """
 
 from __future__ import annotations
@@ -21,20 +25,20 @@ import numpy as np
 import pandas as pd
 
 from candlecast.schema import timeframe_ms
+from candlecast.trading.allocation import (
+    forecast_covariance,
+    min_variance_weights,
+    risk_parity_weights,
+    shrunk_correlation,
+)
 from candlecast.trading.config import PolicyConfig
 from candlecast.trading.policy import DAY_MS, YEAR_MS, horizon_sigma
 
-METHODS = ("inverse_vol", "mean_variance")
+METHODS = ("inverse_vol", "mean_variance", "min_variance", "risk_parity")
 
 
-def shrunk_covariance(candles: dict[str, pd.DataFrame], horizon: int, window: int) -> pd.DataFrame:
-    """Ledoit-Wolf covariance of one-candle log returns over the last ``window`` common candles, times horizon.
-
-    scikit-learn's estimator, the one PyPortfolioOpt's ``CovarianceShrinkage.ledoit_wolf()`` wraps, called
-    directly: the wrapper scans every installed package on each call (1-4 s), which signals cannot afford.
-    """
-    from sklearn.covariance import ledoit_wolf
-
+def recent_returns(candles: dict[str, pd.DataFrame], window: int) -> pd.DataFrame:
+    """One-candle log returns of every symbol over the last ``window`` candles they have in common."""
     closes = pd.DataFrame({s: c.set_index("timestamp")["close"] for s, c in candles.items()}).dropna()
     returns = np.log(closes).diff().dropna().tail(window)
     if len(returns) < max(2 * len(candles), 30):
@@ -42,8 +46,15 @@ def shrunk_covariance(candles: dict[str, pd.DataFrame], horizon: int, window: in
             f"only {len(returns)} candles are common to {sorted(candles)}: the covariance needs at least "
             f"{max(2 * len(candles), 30)}; ingest more history or drop the symbol with the short record"
         )
-    shrunk, _ = ledoit_wolf(returns.to_numpy())
-    return pd.DataFrame(shrunk * horizon, index=returns.columns, columns=returns.columns)
+    return returns
+
+
+def forecast_risk_covariance(frame: pd.DataFrame, candles: dict[str, pd.DataFrame], window: int) -> pd.DataFrame:
+    """The holding-period covariance: the frame's volatilities with the shrunk correlation of recent returns."""
+    symbols = frame["symbol"].to_list()
+    correlation = shrunk_correlation(recent_returns(candles, window)[symbols].to_numpy())
+    cov = forecast_covariance(horizon_sigma(frame), correlation)
+    return pd.DataFrame(cov, index=symbols, columns=symbols)
 
 
 def inverse_vol_weights(frame: pd.DataFrame, policy: PolicyConfig) -> pd.Series:
@@ -89,11 +100,17 @@ def portfolio_view(
     """Weights per symbol and method, and per method the expected return, volatility and one-day VaR."""
     horizon = int(frame["horizon"].iloc[0])
     step = timeframe_ms(str(frame["timeframe"].iloc[0]))
-    cov = shrunk_covariance(candles, horizon, max(int(window_days * DAY_MS / step), 30))
+    cov = forecast_risk_covariance(frame, candles, max(int(window_days * DAY_MS / step), 30))
+    symbols = frame["symbol"].to_numpy()
+    budget = {
+        name: pd.Series(np.minimum(fn(cov.to_numpy()) * policy.max_leverage, policy.max_position), index=symbols)
+        for name, fn in (("min_variance", min_variance_weights), ("risk_parity", risk_parity_weights))
+    }
     weights = pd.DataFrame(
         {
             "inverse_vol": inverse_vol_weights(frame, policy),
             "mean_variance": mean_variance_weights(frame, cov, policy, risk_aversion),
+            **budget,
         }
     )
     weights.index.name = "symbol"

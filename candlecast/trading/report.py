@@ -20,7 +20,7 @@ from candlecast.trading.backtest import TradeResult
 from candlecast.trading.sources import BUY_AND_HOLD
 from candlecast.trading.stats import markdown
 
-PLOTS = ("equity.png", "drawdown.png", "positions.png")
+PLOTS = ("equity.png", "drawdown.png", "positions.png", "volatility.png")
 
 
 def write_report(result: TradeResult, out_dir: Path, header: str) -> dict[str, Path]:
@@ -35,6 +35,7 @@ def write_report(result: TradeResult, out_dir: Path, header: str) -> dict[str, P
         _plot_equity(result, tmp / "equity.png")
         _plot_drawdown(result, tmp / "drawdown.png")
         _plot_positions(result, tmp / "positions.png")
+        _plot_volatility(result, tmp / "volatility.png")
         write_text(summary_markdown(result, header), tmp / "summary.md")
         _swap_into_place(tmp, out_dir)
     finally:
@@ -51,7 +52,7 @@ def summary_markdown(result: TradeResult, header: str) -> str:
         f"# Trading backtest: {header}",
         "",
         f"Bars {_day(window.start)} to {_day(window.end)} (UTC), holding period {window.horizon} candles. "
-        f"Policy `{p.name}` (target vol {p.target_vol:g}, band {p.no_trade_band:g}, max leverage {p.max_leverage:g}, "
+        f"{_policy_words(result)} (band {p.no_trade_band:g}, max leverage {p.max_leverage:g}, "
         f"max position {p.max_position:g}, drawdown stop {p.max_drawdown}, shorts {'on' if p.allow_short else 'off'}). "
         f"Execution `{x.mode}` (latency {x.latency_ms} ms), taker fee {x.taker_fee_bps:g} bp, maker fee "
         f"{x.maker_fee_bps:g} bp, slippage {x.slippage_bps:g} bp, starting capital {x.starting_capital:,.0f}.",
@@ -59,6 +60,7 @@ def summary_markdown(result: TradeResult, header: str) -> str:
         markdown(result.table),
         "",
         *_sizing_lines(result.table),
+        *_portfolio_lines(result.table),
         *_stop_lines(result),
         "Equity is marked to market from the fills (NautilusTrader, MARGIN/NETTING venue) at every bar close. "
         "`turnover` is traded notional per year in starting capitals; `exposure` is the mean gross exposure; "
@@ -67,6 +69,13 @@ def summary_markdown(result: TradeResult, header: str) -> str:
         *[f"![{name}]({name})" for name in PLOTS],
     ]
     return "\n".join(lines) + "\n"
+
+
+def _policy_words(result: TradeResult) -> str:
+    p = result.config.policy
+    if "forecast_vol_ratio" in result.table.columns:  # --portfolio: the weights are the targets, no policy sizing
+        return "Portfolio weights as targets, long only and fully invested"
+    return f"Policy `{p.name}` at target vol {p.target_vol:g}" if p.name == "vol_target" else f"Policy `{p.name}`"
 
 
 def _sizing_lines(table: pd.DataFrame) -> list[str]:
@@ -81,6 +90,20 @@ def _sizing_lines(table: pd.DataFrame) -> list[str]:
         "one-sided Diebold-Mariano p-value against the reference sizing."
     )
     return [markdown(table, SIZING_COLUMNS), "", note, ""]
+
+
+def _portfolio_lines(table: pd.DataFrame) -> list[str]:
+    """With --portfolio: forecast volatility tracking, VaR breaches, DM against equal weight (trading.weighting)."""
+    from candlecast.trading.weighting import PORTFOLIO_COLUMNS
+
+    if "forecast_vol_ratio" not in table.columns:
+        return []
+    note = (
+        "Portfolio: realized over forecast volatility of the exposures held, the share of bars breaching "
+        "their one-bar VaR95 (Kupiec p), and the one-sided Diebold-Mariano p-value of the squared daily "
+        "returns against equal weight's (small: the row's daily variance is lower)."
+    )
+    return [markdown(table, PORTFOLIO_COLUMNS), "", note, ""]
 
 
 def _stop_lines(result: TradeResult) -> list[str]:
@@ -179,6 +202,25 @@ def _plot_positions(result: TradeResult, path: Path) -> None:
         ax.plot(_times(run), run.equity[col].fillna(0.0), label=col.removeprefix("exposure_"), linewidth=0.8)
     ax.set(title=f"Position of {name} (exposure, fraction of equity)", ylabel="exposure")
     ax.axhline(0.0, color="grey", linewidth=0.5)
+    ax.legend(loc="best", fontsize=8)
+    _save(fig, path)
+
+
+def _plot_volatility(result: TradeResult, path: Path) -> None:
+    """Realized volatility over a trailing week against what the run aimed at (target) or forecast."""
+    fig, ax = _figure()
+    step = int(pd.Series(next(iter(result.runs.values())).equity.index).diff().median())
+    bars = max(int(7 * 86_400_000 / step), 2)
+    scale = (365.25 * 86_400_000 / step) ** 0.5
+    for name, run in result.runs.items():
+        realized = run.equity["equity"].pct_change().rolling(bars).std() * scale
+        (line,) = ax.plot(_times(run), realized, label=f"{name} realized", linewidth=1.0)
+        if "forecast_vol" in run.equity:
+            forecast = (run.equity["forecast_vol"] ** 2).rolling(bars, min_periods=1).mean() ** 0.5
+            ax.plot(_times(run), forecast, linestyle="--", color=line.get_color(), linewidth=0.8)
+    if result.config.policy.name == "vol_target" and not any("forecast_vol" in r.equity for r in result.runs.values()):
+        ax.axhline(result.config.policy.target_vol, color="black", linestyle="--", linewidth=0.8, label="target")
+    ax.set(title="Realized volatility over a trailing week (dashed: forecast)", ylabel="annualized volatility")
     ax.legend(loc="best", fontsize=8)
     _save(fig, path)
 

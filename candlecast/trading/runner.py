@@ -198,6 +198,31 @@ def compare_sizing(
     return outcome, sizing
 
 
+def compare_portfolio(
+    market: Market,
+    risk: pd.DataFrame,
+    methods: list[str],
+    tcfg: TradingConfig,
+    out_dir: Path,
+    header: str,
+    window_days: float = 30.0,
+    settings: Settings | None = None,
+    experiment: str | None = None,
+) -> tuple[TradeOutcome, pd.DataFrame]:
+    """Trade each weighting of the symbols (from one risk model's forecasts) and buy-and-hold; score them."""
+    from candlecast.trading.policy import DAY_MS
+    from candlecast.trading.weighting import EQUAL, PORTFOLIO_COLUMNS, portfolio_backtest, rebalance_weights
+
+    hold = tcfg.hold or int(risk["horizon"].iloc[0])
+    tcfg = tcfg.model_copy(update={"hold": hold})
+    ordered = [EQUAL, *(m for m in methods if m != EQUAL)]  # the reference runs (and prints) first
+    window = max(int(window_days * DAY_MS / market.step), 30)
+    reb = rebalance_weights(risk, market.candles, hold, market.step, window, tuple(ordered))
+    result = portfolio_backtest(market, reb, tcfg)
+    outcome = _report(result, out_dir, header, settings, experiment)
+    return outcome, result.table[[c for c in PORTFOLIO_COLUMNS if c in result.table.columns]]
+
+
 def _report(
     result: TradeResult, out_dir: Path, header: str, settings: Settings | None, experiment: str | None
 ) -> TradeOutcome:

@@ -56,6 +56,15 @@ def trade_backtest(
         str | None,
         typer.Option(help="size by this risk model's walk-forward volatility (default: the risk @champion's model)"),
     ] = None,
+    portfolio: Annotated[
+        str | None,
+        typer.Option(
+            help="compare portfolio weightings from --risk-model's forecasts, e.g. equal,min_variance,risk_parity"
+        ),
+    ] = None,
+    corr_days: Annotated[
+        float, typer.Option(help="with --portfolio: days of returns behind the shrunk correlation")
+    ] = 30.0,
     registered: Annotated[
         bool, typer.Option("--registered", help="trade the registered model's prediction store instead")
     ] = False,
@@ -110,6 +119,13 @@ def trade_backtest(
                 slippage_bps=slippage_bps,
             ),
         )
+        if portfolio:
+            if models or forecasts or registered or sizing_from:
+                raise ValueError(
+                    "--portfolio runs its own weightings: leave out --models, --forecasts, --registered, --sizing-from"
+                )
+            _run_portfolio(data, portfolio, risk_model, corr_days, cfg, tcfg, out, mlflow)
+            return
         if sizing_from:
             if models or forecasts or registered:
                 raise ValueError("--sizing-from runs its own strategies: leave out --models, --forecasts, --registered")
@@ -188,6 +204,36 @@ def _run_sizing(data, sizing_from, cfg, tcfg, out, use_mlflow) -> None:
     experiment = f"{cfg.name}-trading" if use_mlflow else None
     outcome, sizing = runner.compare_sizing(market, risk, tcfg, out, header, settings=settings, experiment=experiment)
     _print_table(sizing, "sizing (DM p against ewma's tracking error)", SIZING_COLUMNS)
+    console.print(f"NautilusTrader run time {outcome.engine_seconds:.1f} s over {len(outcome.table)} strategies")
+    console.print("written: " + ", ".join(str(p) for p in outcome.report.values()), highlight=False)
+    if outcome.mlflow_run_id:
+        console.print(f"MLflow run {outcome.mlflow_run_id} (experiment {experiment})")
+
+
+def _run_portfolio(data, portfolio, risk_model, corr_days, cfg, tcfg, out, use_mlflow) -> None:
+    from candlecast.settings import Settings
+    from candlecast.trading import runner
+    from candlecast.trading.weighting import PORTFOLIO_COLUMNS
+
+    settings = Settings()
+    market, _ = runner.load_market(data, settings, warn=warn)
+    if len(market.candles) < 2:
+        raise ValueError("--portfolio weighs several symbols: pass --data for two or more")
+    methods = [m.strip() for m in portfolio.split(",") if m.strip()]
+    name, origin = (risk_model, risk_model) if risk_model else runner.risk_champion_model(settings, cfg)
+    if name is None:
+        name = "ewma"
+        console.print(f"weights from ewma's forecasts: {origin} (--risk-model NAME picks one)", highlight=False)
+    hold = tcfg.hold or cfg.features.horizon
+    out = out or settings.root / "trading" / _name(market, hold, "portfolio")
+    console.print(f"walk-forward risk {name} on {sorted(market.candles)} ({market.timeframe}), rebalance every {hold}")
+    risk = runner.walk_forward_risk(data, [name], cfg, settings, on_fold=_progress)[name]
+    header = f"{', '.join(sorted(market.candles))} {market.timeframe}, weights from {name}: {', '.join(methods)}"
+    experiment = f"{cfg.name}-trading" if use_mlflow else None
+    outcome, table = runner.compare_portfolio(
+        market, risk, methods, tcfg, out, header, corr_days, settings=settings, experiment=experiment
+    )
+    _print_table(table, "portfolio (DM p: squared daily returns against equal weight's)", PORTFOLIO_COLUMNS)
     console.print(f"NautilusTrader run time {outcome.engine_seconds:.1f} s over {len(outcome.table)} strategies")
     console.print("written: " + ", ".join(str(p) for p in outcome.report.values()), highlight=False)
     if outcome.mlflow_run_id:

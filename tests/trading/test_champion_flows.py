@@ -26,6 +26,7 @@ from candlecast.registry import aliases, tracking
 from candlecast.registry.prediction_store import prediction_store
 from candlecast.settings import Settings
 from candlecast.trading.config import TradingConfig
+from candlecast.trading.portfolio import METHODS
 from candlecast.trading.signals import DecisionStore, decisions_dir, run_signals
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -71,7 +72,7 @@ def test_signals_from_the_champion_and_from_the_store_agree(champion):
         np.testing.assert_allclose(a[col].astype(float), b.loc[a.index, col].astype(float), rtol=1e-6, atol=1e-12)
     version = aliases.alias_version(client, NAME, "champion")
     assert set(b["model_version"]) == {str(version)}
-    assert fresh.weights is not None and set(fresh.portfolio.index) == {"inverse_vol", "mean_variance"}
+    assert fresh.weights is not None and list(fresh.portfolio.index) == list(METHODS)
     again = run_signals(settings, cfg, TradingConfig(), source="store", store=True)  # replaces, never duplicates
     assert again.stored == stored.stored
     rows = DecisionStore(decisions_dir(settings)).read(b["policy_id"].iloc[0])
@@ -116,7 +117,7 @@ def test_signals_json_for_machines(champion, tmp_path):
     doc = json.loads(result.output[result.output.index("{") :])
     assert len(doc["decisions"]) == len(cfg.series)
     assert {"prob_up", "action", "target", "var_1d_95", "model_version"} <= set(doc["decisions"][0])
-    assert set(doc["portfolio"]) == {"inverse_vol", "mean_variance"}
+    assert list(doc["portfolio"]) == list(METHODS)
 
 
 def test_signals_piped_prints_every_table_whole_at_40_columns(champion, tmp_path):
@@ -139,7 +140,9 @@ def test_signals_piped_prints_every_table_whole_at_40_columns(champion, tmp_path
     assert "| symbol | last candle | close | forecast | interval | P(up) | action | target | VaR 1d |" in lines
     for series in cfg.series:
         assert any(line.startswith(f"| {series.symbol} | ") for line in lines), series.symbol
-    assert "| symbol | inverse_vol | mean_variance |" in lines, "the weights: a row a symbol, a column a method"
+    assert "| symbol | inverse_vol | mean_variance | min_variance | risk_parity |" in lines, (
+        "the weights: a row a symbol, a column a method"
+    )
     assert any(line.startswith("| method | expected_return |") for line in lines)
     assert any(line.startswith("| inverse_vol | ") for line in lines)
 
@@ -184,7 +187,8 @@ def test_trading_the_registered_version_links_the_mlflow_run_both_ways(champion)
     tags = client.get_model_version(NAME, version).tags
     assert tags["trade_backtest.run_id"] == out["mlflow_run_id"]
     artifacts = {a.path for a in client.list_artifacts(out["mlflow_run_id"], "trade_backtest")}
-    assert {"trade_backtest/summary.md", "trade_backtest/equity.png"} <= artifacts
+    logged = {"summary.md", "table.csv", "equity.png", "drawdown.png", "volatility.png"}  # the table and its plots
+    assert {f"trade_backtest/{name}" for name in logged} <= artifacts
 
 
 def test_the_trade_backtest_flow_walks_models_forward_first(champion):

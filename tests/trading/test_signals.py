@@ -7,8 +7,14 @@ import pandas as pd
 import pytest
 from trading_helpers import forecast_frame
 
+from candlecast.trading.allocation import risk_contributions
 from candlecast.trading.config import PolicyConfig, TradingConfig
-from candlecast.trading.portfolio import inverse_vol_weights, mean_variance_weights, portfolio_view, shrunk_covariance
+from candlecast.trading.portfolio import (
+    forecast_risk_covariance,
+    inverse_vol_weights,
+    mean_variance_weights,
+    portfolio_view,
+)
 from candlecast.trading.signals import DecisionStore, decide, policy_id
 
 
@@ -87,7 +93,7 @@ def test_inverse_vol_weights_give_each_symbol_the_same_risk(pair):
 
 
 def test_mean_variance_follows_the_forecasts_within_the_limits(pair):
-    cov = shrunk_covariance(pair, horizon=24, window=720)
+    cov = forecast_risk_covariance(_latest(pair, {"BTC/USDT": 0.0, "ETH/USDT": 0.0}), pair, window=720)
     assert np.all(np.linalg.eigvalsh(cov.to_numpy()) > 0)
     policy = PolicyConfig(max_leverage=1.0, max_position=0.8)
     none = mean_variance_weights(_latest(pair, {"BTC/USDT": 0.0, "ETH/USDT": 0.0}), cov, policy)
@@ -100,22 +106,29 @@ def test_mean_variance_follows_the_forecasts_within_the_limits(pair):
 def test_portfolio_view_reports_risk_with_the_covariance(pair):
     frame = _latest(pair, {"BTC/USDT": 0.02, "ETH/USDT": 0.01})
     weights, summary = portfolio_view(frame, pair, PolicyConfig())
-    assert list(weights.columns) == ["inverse_vol", "mean_variance"]
-    assert set(summary.index) == {"inverse_vol", "mean_variance"}
+    assert list(weights.columns) == ["inverse_vol", "mean_variance", "min_variance", "risk_parity"]
+    assert set(summary.index) == set(weights.columns)
     inv = summary.loc["inverse_vol"]
     assert inv["gross"] == pytest.approx(1.0) and inv["volatility_annual"] > 0 and inv["var_1d_95"] > 0
+    assert summary.loc[["min_variance", "risk_parity"], "net"].to_numpy() == pytest.approx([1.0, 1.0])
+
+
+def test_the_views_covariance_takes_the_risk_forecast_and_moves_the_weights(pair):
+    """A planted volatility (as the risk champion's would arrive) is the covariance's diagonal and shifts weight."""
+    frame = _latest(pair, {"BTC/USDT": 0.01, "ETH/USDT": 0.01}).assign(volatility=[0.02, 0.02])
+    cov = forecast_risk_covariance(frame, pair, 720)
+    assert np.diag(cov) == pytest.approx([0.02**2, 0.02**2])
+    base, _ = portfolio_view(frame, pair, PolicyConfig())
+    planted = frame.assign(volatility=[0.02, 0.06])  # the risk model expects ETH three times as volatile
+    moved, _ = portfolio_view(planted, pair, PolicyConfig())
+    assert np.diag(forecast_risk_covariance(planted, pair, 720)) == pytest.approx([0.02**2, 0.06**2])
+    for method in ("min_variance", "risk_parity", "inverse_vol"):
+        assert moved.loc["ETH/USDT", method] < base.loc["ETH/USDT", method] - 0.1, method
+    rp = moved["risk_parity"].to_numpy()
+    assert risk_contributions(rp, forecast_risk_covariance(planted, pair, 720).to_numpy()) == pytest.approx([0.5, 0.5])
 
 
 def test_a_short_common_history_is_a_clear_error(pair):
     short = {s: c.tail(10) for s, c in pair.items()}
     with pytest.raises(ValueError, match="only 9 candles are common"):
-        shrunk_covariance(short, 24, 720)
-
-
-def test_shrunk_covariance_is_pyportfolioopts_ledoit_wolf(pair):
-    from pypfopt import risk_models
-
-    closes = pd.DataFrame({s: c.set_index("timestamp")["close"] for s, c in pair.items()})
-    returns = np.log(closes).diff().dropna().tail(720)
-    expected = risk_models.CovarianceShrinkage(returns, returns_data=True, frequency=24).ledoit_wolf()
-    np.testing.assert_allclose(shrunk_covariance(pair, 24, 720), expected, rtol=1e-10, atol=1e-16)
+        forecast_risk_covariance(_latest(short, {"BTC/USDT": 0.0, "ETH/USDT": 0.0}), short, 720)

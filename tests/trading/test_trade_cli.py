@@ -57,7 +57,7 @@ def test_trade_backtest_prints_the_table_and_writes_the_report(files, home):
     table = pd.read_csv(out / "table.csv", index_col=0)
     assert table.index.tolist() == ["oracle", "buy_and_hold"]
     assert table.loc["oracle", "total_return"] > 0.5  # the oracle profits even after the default costs
-    for name in ("summary.md", "equity.png", "drawdown.png", "positions.png", "equity.parquet"):
+    for name in ("summary.md", "equity.png", "drawdown.png", "positions.png", "volatility.png", "equity.parquet"):
         assert (out / name).stat().st_size > 0
     assert "| oracle |" in (out / "summary.md").read_text()
 
@@ -146,3 +146,26 @@ def test_risk_model_sizes_a_forecast_file_and_says_where_its_volatility_came_fro
     assert "volatility from ewma's walk-forward forecasts;" in text and "had none live and use their interval's" in text
     a, b = (pd.read_csv(root / name / "table.csv", index_col=0) for name in ("plain", "ewma"))
     assert a.loc["oracle", "turnover"] != b.loc["oracle", "turnover"]  # the risk model's volatility moved the sizing
+
+
+def test_portfolio_compares_weightings_from_the_risk_model_through_the_engine(files, home):
+    """Walk-forward ewma, then equal, min_variance and risk_parity weights and buy-and-hold, all scored."""
+    root, paths, _ = files
+    out = root / "portfolio"
+    args = ["--portfolio", "min_variance,risk_parity,equal", "--risk-model", "ewma", "--corr-days", "8"]
+    args += ["--horizon", "4", "--lookback", "24", "--folds", "2", "--test-fraction", "0.4", "--band", "0.01"]
+    result = runner.invoke(app, _args(paths, *args, "--out", str(out), "--no-mlflow"))
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "table.csv", index_col=0)
+    assert table.index.tolist() == ["equal", "min_variance", "risk_parity", "buy_and_hold"]
+    assert table["exposure"].between(0.9, 1.1).all()  # fully invested, long only
+    assert table["var95_breaches"].between(0, 0.5).all() and table["var95_kupiec_p"].between(0, 1).all()
+    assert np.isnan(table.loc["equal", "sq_return_dm_p"]) and table["sq_return_dm_p"].drop("equal").between(0, 1).all()
+    assert table.loc["min_variance", "turnover"] != table.loc["equal", "turnover"]  # weighted differently
+    assert table["forecast_vol_ratio"].between(0.2, 5).all()
+    equity = pd.read_parquet(out / "equity.parquet")
+    mv = equity[equity["strategy"] == "min_variance"]
+    assert (mv["exposure_BTC/USDT"] - mv["exposure_ETH/USDT"]).abs().max() > 0.05  # not equal weights
+    assert "vol / forecast" in (out / "summary.md").read_text() and (out / "volatility.png").stat().st_size > 0
+    bad = runner.invoke(app, _args(paths[:1], "--portfolio", "equal", "--risk-model", "ewma", "--no-mlflow"))
+    assert bad.exit_code == 2 and "two or more" in bad.output
