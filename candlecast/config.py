@@ -321,7 +321,7 @@ class LiveConfig(_Frozen):
         "page_hinkley", description="river's sequential change detector on the per-forecast loss ratio"
     )
     detector_delta: float = Field(
-        0.002, gt=0, description="ADWIN's confidence, or Page-Hinkley's tolerated drift of the mean"
+        0.005, gt=0, description="ADWIN's confidence, or Page-Hinkley's tolerated drift of the mean"
     )
     detector_threshold: float = Field(20.0, gt=0, description="Page-Hinkley's alarm threshold (lambda)")
     min_scored: int = Field(30, ge=1, description="scored forecasts of a champion before any drift alarm")
