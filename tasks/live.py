@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
@@ -12,30 +11,17 @@ from candlecast.config import RunConfig
 from candlecast.live.forecast import SeriesForecasts, forecast_cutoffs
 from candlecast.live.loop import FORECAST_STORED, series_resource
 from candlecast.live.monitor import model_resource
-from candlecast.live.state import claim_retrain, journal
+from candlecast.live.state import claim_retrain
 from candlecast.registry import tracking
 from candlecast.registry.prediction import champion_version
-from candlecast.registry.promotion import PromotionOutcome
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
+from candlecast.tasks.events import emit
 
-_EVENT_IDS = uuid.UUID("5b1f6a52-7d0e-4c1e-9f34-2f7c2d1c0a22")  # namespace: the same key gives the same event id
+if TYPE_CHECKING:
+    from candlecast.registry.promotion import PromotionOutcome
+
 PROMOTED, REFUSED = "candlecast.model.promoted", "candlecast.model.refused"
-
-
-def emit(event: str, resource: str, payload: dict[str, Any], key: str, to_prefect: bool = True) -> None:
-    """Journal one event and send it to Prefect, its id derived from ``key`` (a replay is the same event)."""
-    event_id = uuid.uuid5(_EVENT_IDS, key)
-    journal(Settings(), event, resource, payload, str(event_id))
-    if to_prefect:
-        from prefect.events import emit_event
-
-        emit_event(event=event, resource={"prefect.resource.id": resource}, payload=payload, id=event_id)
-
-
-def journal_only(event: str, resource: str, payload: dict[str, Any], key: str) -> None:
-    """``emit`` with no Prefect server: the journal alone (`candlecast live` with no PREFECT_API_URL)."""
-    emit(event, resource, payload, key, to_prefect=False)
 
 
 @task(name="predict-series", task_run_name="predict-{symbol}")

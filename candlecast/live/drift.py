@@ -35,6 +35,20 @@ class Alarm:
     detail: str
 
 
+def realized_returns(forecasts: pd.DataFrame, candles: pd.DataFrame) -> pd.DataFrame:
+    """Return forecast rows whose target candle has closed, with the actual close and log return.
+
+    The join of ``ReturnsTarget.realized`` (the existing scoring), here in pandas alone: the targets
+    package loads torch, which the loop's hot path never does.
+    """
+    if forecasts.empty:
+        return forecasts
+    closes = candles.set_index("timestamp")["close"]
+    out = forecasts.assign(actual=forecasts["timestamp"].map(closes), cutoff_close=forecasts["cutoff"].map(closes))
+    out = out.dropna(subset=["actual", "cutoff_close"])
+    return out.assign(actual_log_return=np.log(out["actual"] / out["cutoff_close"]))
+
+
 def loss_ratios(rows: pd.DataFrame, horizon: int, cap: float) -> pd.Series:
     """Per matured forecast (all ``horizon`` steps realised): its loss ratio to naive, indexed by cutoff."""
     if rows.empty:

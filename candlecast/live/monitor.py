@@ -22,8 +22,7 @@ import pandas as pd
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.forecasting.served import store_kind
-from candlecast.forecasting.targets import get as get_target
-from candlecast.live.drift import Alarm, alarms, loss_ratios
+from candlecast.live.drift import Alarm, alarms, loss_ratios, realized_returns
 from candlecast.live.state import retrain_record, series_state, update_series_state, write_retrain_record
 from candlecast.registry import tracking
 from candlecast.registry.loading import load_version
@@ -67,7 +66,7 @@ class Monitor:
         forecasts = forecasts[forecasts["model_version"].astype(str) == version]
         candles = CandleStore(self.settings.candles_dir).read(series)
         step = timeframe_ms(series.timeframe)
-        rows = get_target(self.cfg.target).realized(forecasts, candles, step)
+        rows = realized_returns(forecasts, candles)
         ratios = loss_ratios(rows, self.cfg.features.horizon, self.cfg.live.loss_ratio_cap)
         self._log_new(series, version, ratios, forecasts)
         newest = int(candles["timestamp"].iloc[-1]) if len(candles) else None

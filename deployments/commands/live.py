@@ -40,7 +40,7 @@ def live(
     from candlecast.live.monitor import Monitor
     from candlecast.settings import Settings
     from candlecast.tasks.endpoint import endpoint_source
-    from candlecast.tasks.live import emit, journal_only
+    from candlecast.tasks.events import emit, journal_only
 
     cfg = load_config(config, strict=api_url is None)
     if api_url is None and cfg.exchange.emulator:
