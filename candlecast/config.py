@@ -311,7 +311,9 @@ class LiveConfig(_Frozen):
     """The living loop (`candlecast live`): candles as they close, forecasts on events, drift that retrains."""
 
     settle_ms: int = Field(
-        250, ge=0, description="exchange-clock ms after a candle's close before it is fetched (the exchange's publish lag)"
+        250,
+        ge=0,
+        description="exchange-clock ms after a candle's close before it is fetched (the exchange's publish lag)",
     )
     max_poll_s: float = Field(5.0, gt=0, description="longest real wait between two reads of the exchange clock")
     max_catchup: int = Field(
@@ -328,7 +330,9 @@ class LiveConfig(_Frozen):
     loss_ratio_cap: float = Field(
         10.0, gt=1, description="per-forecast loss ratio clipped here, so one near-zero naive error is not an alarm"
     )
-    guard_days: float = Field(7.0, gt=0, description="window of the hard guard: the rolling loss ratio above guard_ratio")
+    guard_days: float = Field(
+        7.0, gt=0, description="window of the hard guard: the rolling loss ratio above guard_ratio"
+    )
     guard_ratio: float = Field(1.0, gt=0, description="the hard guard's limit on the rolling loss ratio to naive")
     max_model_age_days: float | None = Field(
         7.0,

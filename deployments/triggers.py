@@ -17,12 +17,12 @@ from candlecast.live.loop import CANDLES_STORED, series_resource
 from candlecast.live.monitor import DEGRADED, model_resource
 
 if TYPE_CHECKING:
-    from prefect.events import DeploymentEventTrigger
+    from prefect.events import DeploymentTriggerTypes, TriggerTypes
 
     from candlecast.config import RunConfig
 
 
-def event_triggers(key: str, cfg: RunConfig) -> list[DeploymentEventTrigger]:
+def event_triggers(key: str, cfg: RunConfig) -> list[DeploymentTriggerTypes | TriggerTypes]:
     """The triggers of deployment ``key`` for ``cfg`` (none for the scheduled-only ones)."""
     from prefect.events import DeploymentEventTrigger
 

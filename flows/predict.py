@@ -11,8 +11,8 @@ from prefect import flow, unmapped
 
 from candlecast.config import RunConfig
 from candlecast.flows.fanout import fanout_runner, in_order
-from candlecast.registry.batch_prediction import merge_outcomes, symbol_chunks
 from candlecast.live.forecast import SeriesForecasts
+from candlecast.registry.batch_prediction import merge_outcomes, symbol_chunks
 from candlecast.registry.prediction import PredictionOutcome
 from candlecast.tasks.live import predict_series
 from candlecast.tasks.predict import predict_risk, predict_symbols
@@ -39,4 +39,6 @@ def predict_flow(
 
 def run_predictions(cfg: RunConfig) -> PredictionOutcome:
     """``predict_flow`` with its chunks fanned out on Dask (a local cluster, or CANDLECAST_DASK_ADDRESS)."""
-    return predict_flow.with_options(task_runner=fanout_runner(cfg))(cfg)
+    outcome = predict_flow.with_options(task_runner=fanout_runner(cfg))(cfg)
+    assert isinstance(outcome, PredictionOutcome)  # no symbol given: the batch prediction's outcome
+    return outcome

@@ -31,7 +31,12 @@ def predict_series(cfg: RunConfig, symbol: str, first: int, cutoff: int) -> Seri
     done = forecast_cutoffs(Settings(), cfg, series, int(first), int(cutoff))
     if done.written:
         payload = {"symbol": symbol, "version": done.model_version, "cutoffs": done.written}
-        emit(FORECAST_STORED, series_resource(series), payload, f"forecast:{series}:{done.model_version}:{first}:{cutoff}")
+        emit(
+            FORECAST_STORED,
+            series_resource(series),
+            payload,
+            f"forecast:{series}:{done.model_version}:{first}:{cutoff}",
+        )
     return done
 
 
@@ -63,4 +68,6 @@ def announce_outcome(outcome: PromotionOutcome, retrain_for: str | None) -> None
     if retrain_for:
         lines.append(f"Retrained because v{retrain_for} degraded (`candlecast.model.degraded`).\n")
     lines += [f"- {r}" for r in outcome.reasons]
-    create_markdown_artifact(key="gate-decision", markdown="\n".join(lines), description=f"v{outcome.version} {verdict}")
+    create_markdown_artifact(
+        key="gate-decision", markdown="\n".join(lines), description=f"v{outcome.version} {verdict}"
+    )

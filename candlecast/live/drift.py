@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,7 +63,7 @@ def loss_ratios(rows: pd.DataFrame, horizon: int, cap: float) -> pd.Series:
     return pd.Series(np.clip(ratio, 1 / cap, cap), index=per.index.astype("int64"), name="loss_ratio")
 
 
-def _detector(cfg: LiveConfig):  # type: ignore[no-untyped-def]  # river ships no type hints
+def _detector(cfg: LiveConfig) -> Any:  # river ships no type hints
     from river import drift  # here: the loop's import, not every config's
 
     if cfg.detector == "adwin":
@@ -99,10 +100,8 @@ def guard_alarm(ratios: pd.Series, cfg: LiveConfig, step_ms: int) -> Alarm | Non
     over = rolling[rolling > cfg.guard_ratio]
     if over.empty:
         return None
-    return Alarm(
-        GUARD, int(over.index[0]),
-        f"mean loss ratio to naive {over.iloc[0]:.2f} over the last {cfg.guard_days:g} days is above {cfg.guard_ratio:g}",
-    )  # fmt: skip
+    detail = f"mean loss ratio to naive {over.iloc[0]:.2f} over the last {cfg.guard_days:g} days"
+    return Alarm(GUARD, int(over.index[0]), f"{detail} is above {cfg.guard_ratio:g}")
 
 
 def age_alarm(train_end: int | None, newest: int, max_days: float | None) -> Alarm | None:

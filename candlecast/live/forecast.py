@@ -42,9 +42,7 @@ def stored_cutoffs(store: ParquetPredictionStore | SqlPredictionStore, series: S
     return set(rows.loc[rows["model_version"].astype(str) == version, "cutoff"].astype("int64"))
 
 
-def forecast_cutoffs(
-    settings: Settings, cfg: RunConfig, series: SeriesKey, first: int, cutoff: int
-) -> SeriesForecasts:
+def forecast_cutoffs(settings: Settings, cfg: RunConfig, series: SeriesKey, first: int, cutoff: int) -> SeriesForecasts:
     """One forecast per stored candle of ``series`` opened in ``[first, cutoff]`` not yet forecast by the champion."""
     name = cfg.promotion.model_name
     client = tracking.client(settings)

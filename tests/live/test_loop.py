@@ -1,6 +1,6 @@
 """`candlecast live` against the real ccxt client and the emulator's accelerated clock, killed and restarted.
 
-One-minute candles at 20x: a candle closes every 3 real seconds. The loop is SIGKILLed mid-run and started
+One-minute candles at 60x: a candle closes every real second. The loop is SIGKILLed mid-run and started
 again; the store must then hold every closed candle once, and the announcements (``candles.stored``)
 must cover every candle closed since the loop first followed the series, with no candle left out and
 none announced in two different ranges (a re-sent identical range is a replay the consumers skip).
@@ -53,13 +53,13 @@ def test_sigkill_and_restart_lose_and_double_no_candle(home, tmp_path):
     import candlecast.expectations.gate  # noqa: F401  (imported once here, inherited by the forked loops)
     import candlecast.registry.tracking  # noqa: F401
 
-    with synthetic_emulator(SYMBOLS, "1m", start_ms=start, n=4 * 1440, now_ms=now, speed=20) as emu:
+    with synthetic_emulator(SYMBOLS, "1m", start_ms=start, n=4 * 1440, now_ms=now, speed=60) as emu:
         first = _start(cfg, emu.url)
         settings = Settings()
         deadline = time.time() + 120
         while not any(e["event"] == CANDLES_STORED for e in read_journal(settings)) and time.time() < deadline:
             time.sleep(0.5)
-        time.sleep(3)
+        time.sleep(1)
         os.kill(first.pid, signal.SIGKILL)
         first.join()
         until = emu.now_ms // MINUTE * MINUTE + 3 * MINUTE  # candles close while the loop is down, and after
@@ -73,7 +73,9 @@ def test_sigkill_and_restart_lose_and_double_no_candle(home, tmp_path):
         ts = candles["timestamp"].tolist()
         assert len(ts) == len(set(ts)) and ts == list(range(ts[0], ts[-1] + MINUTE, MINUTE))
         assert ts[-1] >= until
-        ranges = sorted({(e["payload"]["first"], e["payload"]["cutoff"]) for e in events if e["payload"]["symbol"] == symbol})
+        ranges = sorted(
+            {(e["payload"]["first"], e["payload"]["cutoff"]) for e in events if e["payload"]["symbol"] == symbol}
+        )
         covered = [t for lo, hi in ranges for t in range(lo, hi + MINUTE, MINUTE)]
         assert len(covered) == len(set(covered)), f"{symbol}: a candle announced in two ranges {ranges}"
         assert covered == list(range(covered[0], ts[-1] + MINUTE, MINUTE)), f"{symbol}: a candle skipped {ranges}"
