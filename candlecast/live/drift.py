@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from candlecast.config import LiveConfig
+from candlecast.liveconfig import LiveConfig
 
 DETECTOR, GUARD, AGE = "detector", "guard", "age"
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from candlecast.config import LiveConfig
 from candlecast.live import drift
 from candlecast.live.state import claim_retrain
+from candlecast.liveconfig import LiveConfig
 from candlecast.settings import Settings
 
 HOUR = 3_600_000
