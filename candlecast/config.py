@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from candlecast.configfile import home_relative, one_line, read_mapping, resolve_path, with_paths
+from candlecast.liveconfig import LiveConfig
 from candlecast.schema import SeriesKey, timeframe_ms
 
 #: Names a config may use. The registries themselves (``models.MODELS``, ``forecasting.baselines.BASELINES``)
@@ -329,6 +330,7 @@ class RunConfig(_Frozen):
     predict: PredictConfig = PredictConfig()
     backtest: BacktestConfig = BacktestConfig()
     multi_series: MultiSeriesConfig = MultiSeriesConfig()
+    live: LiveConfig = LiveConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from candlecast.deployments.commands import (
     backtest,
     data,
     deploy,
+    live,
     models,
     pipeline,
     simulate,
@@ -23,7 +24,7 @@ from candlecast.deployments.commands import (
 app = typer.Typer(help="candlecast: forecast crypto prices with an orchestrated MLOps workflow.", no_args_is_help=True)
 
 # One module per area; each registers its commands on the app. Add a module here to add commands.
-COMMAND_MODULES = [pipeline, simulate, models, deploy, stack, data, validation, backtest, trading]
+COMMAND_MODULES = [pipeline, simulate, models, deploy, stack, data, validation, backtest, trading, live]
 for module in COMMAND_MODULES:
     module.register(app)
 

@@ -193,6 +193,8 @@ def build(
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.types.entrypoint import EntrypointType
 
+    from candlecast.deployments.triggers import event_triggers
+
     deployments = []
     for s in specs:
         flow = s.load().with_options(retries=s.retries, retry_delay_seconds=s.retry_delay_s)
@@ -206,6 +208,7 @@ def build(
                 flow.to_deployment(
                     name=deployment_title(s, cfg),
                     schedules=[schedule(s.cron)] if s.cron else [],
+                    triggers=event_triggers(s.key, cfg),
                     parameters=config_parameters(cfg),
                     concurrency_limit=limit,
                     description=s.description,

@@ -8,14 +8,22 @@ from prefect.runtime import flow_run
 from candlecast.config import RunConfig
 from candlecast.registry.promotion import PromotionOutcome
 from candlecast.tasks.features import build_features
+from candlecast.tasks.live import announce_outcome, claim
 from candlecast.tasks.train import evaluate, promote_model, start_run, sweep
 from candlecast.tasks.validate import validate_features, validate_stored
 
 
 @flow(name="candlecast-train", log_prints=True)
-def train_flow(config: RunConfig | None = None) -> PromotionOutcome:
-    """Check the stored candles, build and check features, sweep, evaluate next to naive, and gate a promotion."""
+def train_flow(config: RunConfig | None = None, retrain_for: str | None = None) -> PromotionOutcome | str:
+    """Check the stored candles, build and check features, sweep, evaluate next to naive, and gate a promotion.
+
+    ``retrain_for`` (the ``candlecast.model.degraded`` trigger's payload) is the degraded champion
+    version: the run trains only if it is still the champion and no run retrained it before (returns why not).
+    """
     cfg = config or RunConfig()
+    skip = claim(cfg, retrain_for) if retrain_for is not None else None
+    if skip is not None:
+        return skip
     for series in cfg.series:
         validate_stored(series)
     feature_paths = {series.slug: build_features(cfg, series) for series in cfg.series}
@@ -23,4 +31,6 @@ def train_flow(config: RunConfig | None = None) -> PromotionOutcome:
     run_id = start_run(cfg, feature_paths, flow_run.get_name() or cfg.name)
     best = sweep(cfg, feature_paths, run_id)
     evaluation = evaluate(cfg, feature_paths, best)
-    return promote_model(cfg, evaluation)
+    outcome = promote_model(cfg, evaluation)
+    announce_outcome(outcome, retrain_for)  # candlecast.model.promoted / .refused, and the gate-decision artifact
+    return outcome

@@ -187,3 +187,13 @@ def test_the_mlflow_url_opens_the_model_training_view():
     mlflow = next(s for s in stack.services(stack.StackConfig(), stack.Backends(home=Path("/x"))) if s.name == "mlflow")
     assert mlflow.ui_url == "http://127.0.0.1:5000/#/experiments?workflowType=machine_learning"
     assert mlflow.health_url == "http://127.0.0.1:5000/health"
+
+
+def test_predict_and_train_run_on_the_live_loops_events(deployments):
+    predict, train = deployments["predict"].triggers, deployments["train"].triggers
+    assert [t.expect for t in predict] == [{"candlecast.candles.stored"}]
+    assert predict[0].match.model_dump()["prefect.resource.id"] == ["candlecast.series.binance.ETH/USDT.1h"]
+    assert set(predict[0].parameters) == {"symbol", "first", "cutoff"}  # the config stays the deployment's own
+    assert [t.expect for t in train] == [{"candlecast.model.degraded"}]
+    assert train[0].parameters == {"retrain_for": "{{ event.payload.version }}"}
+    assert not deployments["ingest"].triggers  # scheduled only

@@ -198,3 +198,45 @@ def test_the_trade_backtest_flow_walks_models_forward_first(champion):
     out = trade_backtest_flow(cfg, TradingConfig(), source="walk-forward", models=["naive", "drift"])
     assert [row["strategy"] for row in out["table"]] == ["naive", "drift", "buy_and_hold"]
     assert out["engine_seconds"] > 0
+
+
+def test_live_forecasts_each_candle_once_scores_it_and_asks_one_retrain(champion, tmp_path):
+    """The event-triggered predict (its trigger's parameters), replayed; then live scoring and the degraded event.
+
+    A SQL prediction store of its own, so the other tests' parquet forecasts stay as they were.
+    """
+    from candlecast.flows.predict import predict_flow
+    from candlecast.live.forecast import stored_cutoffs
+    from candlecast.live.monitor import DEGRADED, Monitor
+    from candlecast.live.state import read_journal
+    from candlecast.tasks.events import journal_only
+
+    cfg, settings, client = champion
+    cfg = cfg.model_copy(
+        update={
+            "predict": cfg.predict.model_copy(update={"store_url": f"sqlite:///{tmp_path / 'live.db'}"}),
+            "live": cfg.live.model_copy(update={"min_scored": 5, "guard_ratio": 0.01, "guard_days": 1.0}),
+        }
+    )
+    series = cfg.series[0]
+    ts = CandleStore(settings.candles_dir).read(series)["timestamp"].tolist()
+    first, cutoff = ts[-40], ts[-1]
+    done = predict_flow(cfg, symbol=series.symbol, first=first, cutoff=cutoff)
+    assert done.written == ts[-40:] and not done.already
+    again = predict_flow(cfg, symbol=series.symbol, first=first, cutoff=cutoff)  # a replayed event
+    assert not again.written and again.already == ts[-40:]
+    store = prediction_store(settings, cfg.predict.store_url)
+    assert stored_cutoffs(store, series, done.model_version) == set(ts[-40:])
+    rows = store.read_all(series)
+    assert len(rows) == 40 * cfg.features.horizon  # one forecast per cutoff, each stamped with the cutoff it saw
+    assert sorted(rows["cutoff"].unique()) == ts[-40:]
+
+    monitor = Monitor(settings, cfg, journal_only)
+    alarms = monitor.check(series)  # 40 - horizon matured forecasts; a guard no champion passes
+    assert alarms and alarms[0].reason == "guard"
+    monitor.check(series)
+    degraded = [e for e in read_journal(settings) if e["event"] == DEGRADED]
+    assert len(degraded) == 1 and degraded[0]["payload"]["version"] == done.model_version
+    run_id = client.get_model_version(NAME, done.model_version).run_id
+    history = client.get_metric_history(run_id, f"live_loss_ratio_{series.slug}")
+    assert len(history) == 40 - cfg.features.horizon  # each matured forecast logged once, stepped by candle

@@ -1,0 +1,105 @@
+"""The loop's own state, one small JSON file per key, each write atomic: what a restart resumes from.
+
+Per series: the newest candle announced (``candles.stored`` emitted) and the newest forecast scored.
+Per champion version: whether its retrain was asked for. One file per key, so the series' threads
+never read-modify-write a shared file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from candlecast.io import write_json
+from candlecast.schema import SeriesKey
+from candlecast.settings import Settings
+
+
+def live_dir(settings: Settings) -> Path:
+    """``<home>/live``: the loop's state and its event journal."""
+    return settings.root / "live"
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def series_state(settings: Settings, series: SeriesKey) -> dict[str, Any]:
+    """What the loop recorded for a series ({} before it first followed it)."""
+    return _read(live_dir(settings) / "series" / f"{series.slug}.json")
+
+
+def update_series_state(settings: Settings, series: SeriesKey, **values: Any) -> None:
+    """Merge ``values`` into the series' record, atomically."""
+    path = live_dir(settings) / "series" / f"{series.slug}.json"
+    write_json(_read(path) | values, path)
+
+
+def retrain_path(settings: Settings, model_name: str, version: str) -> Path:
+    """The debounce record of one champion version: written before its ``model.degraded`` is emitted."""
+    return live_dir(settings) / "retrains" / f"{model_name}_v{version}.json"
+
+
+def retrain_record(settings: Settings, model_name: str, version: str) -> dict[str, Any]:
+    """The champion version's retrain record, {} if none was asked for."""
+    return _read(retrain_path(settings, model_name, version))
+
+
+def write_retrain_record(settings: Settings, model_name: str, version: str, record: dict[str, Any]) -> None:
+    """Replace the champion version's retrain record, atomically."""
+    write_json(record, retrain_path(settings, model_name, version))
+
+
+def journal(settings: Settings, event: str, resource: str, payload: dict[str, Any], event_id: str) -> None:
+    """Append one emitted event to ``<home>/live/events.jsonl``: what the loop said, also with no Prefect server.
+
+    One line per ``write`` on a file opened for appending: a kill leaves whole lines (a torn last line
+    at worst, which readers skip).
+    """
+    import time
+
+    path = live_dir(settings) / "events.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"event": event, "resource": resource, "payload": payload, "id": event_id, "t": time.time()})
+    with open(path, "a") as fh:
+        fh.write(line + "\n")
+
+
+def read_journal(settings: Settings) -> list[dict[str, Any]]:
+    """The journal's whole lines, oldest first."""
+    path = live_dir(settings) / "events.jsonl"
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:  # the torn last line of a killed process
+            continue
+    return out
+
+
+def claim_retrain(settings: Settings, model_name: str, version: str, run: str) -> bool:
+    """Claim the one retrain of a champion version: True for the first caller ever, False after.
+
+    The claim file is linked into place (``os.link`` fails if it exists), so two triggered runs, or a
+    replayed event after a restart, cannot both train for the same champion.
+    """
+    import os
+    import tempfile
+
+    path = retrain_path(settings, model_name, version).with_suffix(".claimed")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".claim.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps({"run": run}))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)

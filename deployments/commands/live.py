@@ -1,0 +1,73 @@
+"""`candlecast live`: the living loop in the foreground, until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import Annotated
+
+import typer
+
+from candlecast.deployments.commands.common import ConfigOption, console, fail, load_config
+
+
+def live(
+    config: ConfigOption = None,
+    api_url: Annotated[
+        str | None, typer.Option(help="a Binance-shaped exchange, e.g. `candlecast emulate --speed 60` at its URL")
+    ] = None,
+    predict_here: Annotated[
+        bool | None,
+        typer.Option(
+            "--predict-here/--predict-by-deployment",
+            help="forecast in this process, or leave it to the predict deployment's event trigger "
+            "(default: here when no PREFECT_API_URL is set)",
+        ),
+    ] = None,
+    until: Annotated[
+        int | None, typer.Option(help="stop once the candle opened at this exchange time (ms) is handled")
+    ] = None,
+) -> None:
+    """Follow the exchange's clock: store each series' candle as it closes, announce it, forecast, watch drift.
+
+    Events go to the Prefect server at PREFECT_API_URL (`candlecast.candles.stored`, `.forecast.stored`,
+    `.model.degraded`) and always to <home>/live/events.jsonl. The exchange is polled over REST,
+    aligned to each close.
+    """
+    from candlecast.expectations.gate import candle_gate
+    from candlecast.live.loop import LiveLoop
+    from candlecast.live.monitor import Monitor
+    from candlecast.settings import Settings
+    from candlecast.tasks.endpoint import endpoint_source
+    from candlecast.tasks.events import emit, journal_only
+
+    cfg = load_config(config, strict=api_url is None)
+    if api_url is None and cfg.exchange.emulator:
+        raise fail(
+            "live follows a running exchange: start one (`candlecast emulate --speed 60 --timeframe "
+            f"{cfg.data.timeframe}`) and pass its URL with --api-url, or set exchange.emulator: false"
+        )
+    settings = Settings()
+    to_prefect = bool(os.environ.get("PREFECT_API_URL"))
+    here = (not to_prefect) if predict_here is None else predict_here
+    loop = LiveLoop(
+        settings, cfg, lambda now: candle_gate(settings, now), emit if to_prefect else journal_only,
+        api_url=api_url or cfg.exchange.api_url, source=endpoint_source(cfg, api_url=api_url), predict_here=here,
+        monitor=Monitor(settings, cfg, emit if to_prefect else journal_only),
+    )  # fmt: skip
+    where = "this process" if here else "the predict deployment (event trigger)"
+    console.print(f"live: {len(cfg.series)} series, forecasts by {where}; Ctrl-C stops")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await loop.run(stop, until_ms=until)
+
+    asyncio.run(main())
+
+
+def register(app: typer.Typer) -> None:
+    """Add `candlecast live` to the CLI."""
+    app.command()(live)
