@@ -58,7 +58,7 @@ def test_a_volatility_run_registers_a_risk_model_and_predicts_risk(home, prefect
 
     shipped = load_version(client, "candlecast-risk", promotion.version)
     assert isinstance(shipped, ExportedBundle)  # the lean runtime's graph, fed the series index with each window
-    assert shipped.spec.scaler["id_input"] == "index" and shipped.series_names == sorted(cfg.data.symbols)
+    assert shipped.spec.scaler["id_input"] == "index" and shipped.series_names == sorted(s.slug for s in cfg.series)
 
     outcome = predict_flow(cfg)
     assert outcome.model_version == promotion.version and len(outcome.files) == len(cfg.series)
