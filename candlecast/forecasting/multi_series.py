@@ -167,6 +167,6 @@ def pooled_volatility_forecasts(
         s.mark_windows(fc.lookback, step)
         series.append(s)
     folds = evaluation_folds_for(np.concatenate([s.timestamps for s in series]), cfg)
-    factory = {"pooled": lambda: neural_forecaster(cfg, model_name, hparams or {})}
+    factory: dict[str, Callable[[], Forecaster]] = {"pooled": lambda: neural_forecaster(cfg, model_name, hparams or {})}
     pooled = backtest(VOLATILITY, factory, series, folds, Walk.of(cfg)).pooled("pooled")
     return {s.name: pooled.subset(pooled.series == s.name) for s in series}
