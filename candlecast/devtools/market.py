@@ -31,7 +31,9 @@ def synthetic_market(cfg: RunConfig) -> str:
     """The configured synthetic market in words: what decides its candles besides the seed (not its clock)."""
     ex = cfg.exchange
     start = ex.synthetic_start.strftime("%Y-%m-%d %H:%M")
-    return f"synthetic market (from {start} UTC, ar_phi {ex.synthetic_ar_phi}, hour_mean {ex.synthetic_hour_mean})"
+    regime = f", vol_regime {ex.synthetic_vol_regime}" if ex.synthetic_vol_regime else ""
+    knobs = f"ar_phi {ex.synthetic_ar_phi}, hour_mean {ex.synthetic_hour_mean}{regime}"
+    return f"synthetic market (from {start} UTC, {knobs})"
 
 
 def check_synthetic_symbols(symbols: Iterable[str]) -> None:
@@ -66,7 +68,8 @@ def config_emulator(cfg: RunConfig, now_ms: int, symbols: Iterable[str] | None =
     n = (now_ms - start) // step + 1
     if n < 2:
         raise ValueError(f"exchange.synthetic_start {cfg.exchange.synthetic_start} is not before the exchange clock")
-    signal = Signal(ar_phi=cfg.exchange.synthetic_ar_phi, hour_mean=cfg.exchange.synthetic_hour_mean)
+    ex = cfg.exchange
+    signal = Signal(ar_phi=ex.synthetic_ar_phi, hour_mean=ex.synthetic_hour_mean, vol_regime=ex.synthetic_vol_regime)
     if cfg.exchange.synthetic_sentiment_path is not None:
         first = synthetic_candles(cfg.data.symbols[0], start, n, cfg.data.timeframe, cfg.exchange.seed, signal=signal)
         write_csv(synthetic_fear_greed(first, cfg.exchange.seed), Path(cfg.exchange.synthetic_sentiment_path))

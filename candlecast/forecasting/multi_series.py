@@ -6,7 +6,9 @@ one model per series (each symbol's own network, its own scaler) and the *pooled
 trains by default (one network, one shared scaler, no series id). ``compare_global`` scores all three
 on exactly the same folds and test windows, next to naive, and tests global against per-series with
 Diebold-Mariano on the same windows. ``backtest_source`` is one symbol's `candlecast backtest`, the
-unit of work the backtest flow fans out over a Dask cluster.
+unit of work the backtest flow fans out over a Dask cluster. ``pooled_volatility_forecasts`` walks the
+pooled variance model (``multi_series.pooled_volatility``) over every symbol at once and hands back each
+symbol's forecasts, for a table that sets it beside per-symbol backtests on the same folds.
 """
 
 from __future__ import annotations
@@ -19,15 +21,19 @@ import numpy as np
 import pandas as pd
 
 from candlecast.config import RunConfig
+from candlecast.features.compute import series_features
 from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.backtest import load_source, run_backtest
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.neural import neural_forecaster
 from candlecast.forecasting.returns import Forecasts, compare, score
-from candlecast.forecasting.splits import Fold, make_plan
+from candlecast.forecasting.risk import RiskForecasts
+from candlecast.forecasting.splits import Fold, evaluation_folds_for, make_plan
 from candlecast.forecasting.targets import Walk
 from candlecast.forecasting.targets.returns import RETURNS
+from candlecast.forecasting.targets.volatility import VOLATILITY
 from candlecast.forecasting.walkforward import backtest
+from candlecast.schema import timeframe_ms
 from candlecast.settings import Settings
 
 #: The three ways to model many series, in the order the comparison prints them.
@@ -134,3 +140,33 @@ def _per_series_ratios(pooled: dict[str, Forecasts]) -> pd.DataFrame:
 
 def _ordered(f: Forecasts) -> Forecasts:
     return f.subset(np.lexsort((f.timestamps, f.series)))
+
+
+def pooled_volatility_forecasts(
+    cfg: RunConfig,
+    candles_by_symbol: dict[str, pd.DataFrame],
+    model_name: str = "lstm",
+    hparams: dict[str, Any] | None = None,
+) -> dict[str, RiskForecasts]:
+    """The pooled variance model walked forward over every symbol at once: each symbol's test forecasts.
+
+    One network per fold over all symbols (``multi_series.pooled_volatility``, residual on log-HAR unless
+    the config says direct), on the folds `candlecast backtest` cuts from the symbols' common timeline,
+    so a symbol that spans it gets the windows its own backtest scores. Forecasts are pooled over folds,
+    in time order per symbol; the VaR quantile is calibrated over every symbol together.
+    """
+    if cfg.multi_series.pooled_volatility == "off":
+        multi = cfg.multi_series.model_copy(update={"pooled_volatility": "residual"})
+        cfg = cfg.model_copy(update={"multi_series": multi})
+    if cfg.target != "volatility":
+        raise ValueError("pooled_volatility_forecasts forecasts volatility: set target: volatility")
+    fc, step = cfg.features, timeframe_ms(cfg.data.timeframe)
+    series = []
+    for symbol, candles in sorted(candles_by_symbol.items()):
+        s = SeriesArrays.from_frame(symbol, series_features(candles, fc, cfg.data.timeframe), fc.horizon)
+        s.mark_windows(fc.lookback, step)
+        series.append(s)
+    folds = evaluation_folds_for(np.concatenate([s.timestamps for s in series]), cfg)
+    factory: dict[str, Callable[[], Forecaster]] = {"pooled": lambda: neural_forecaster(cfg, model_name, hparams or {})}
+    pooled = backtest(VOLATILITY, factory, series, folds, Walk.of(cfg)).pooled("pooled")
+    return {s.name: pooled.subset(pooled.series == s.name) for s in series}

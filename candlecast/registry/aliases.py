@@ -44,7 +44,7 @@ def log_bundle(bundle_dir: Path, input_example: pd.DataFrame, symbol: str) -> st
     (several series at once). The output example comes from the exported network, after it has
     matched the trained one on the input example.
     """
-    output_example = export_checked(bundle_dir, input_example).assign(symbol=symbol)
+    output_example = export_checked(bundle_dir, input_example, symbol).assign(symbol=symbol)
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=str(_PYFUNC_ENTRY),
@@ -64,8 +64,10 @@ def log_bundle(bundle_dir: Path, input_example: pd.DataFrame, symbol: str) -> st
     return info.model_uri
 
 
-def export_checked(bundle_dir: Path, candles: pd.DataFrame, tolerance: float = 1e-5) -> pd.DataFrame:
-    """Export the bundle's network (network.onnx) and forecast ``candles`` through it; returns the forecast.
+def export_checked(bundle_dir: Path, candles: pd.DataFrame, symbol: str, tolerance: float = 1e-5) -> pd.DataFrame:
+    """Export the bundle's network (network.onnx) and forecast ``candles`` (of ``symbol``) through it.
+
+    Returns the forecast; the symbol names the series for a model that knows series apart (global, pooled).
 
     Refuses an export whose forecast differs from the trained network's by more than ``tolerance``
     relative, so a version never ships a network that answers differently from the one evaluated.
@@ -74,7 +76,8 @@ def export_checked(bundle_dir: Path, candles: pd.DataFrame, tolerance: float = 1
 
     trained = ModelBundle.load(bundle_dir)
     trained.export(bundle_dir)
-    expected, got = trained.predict(candles), ExportedBundle.load(bundle_dir).predict(candles)
+    expected = trained.predict(candles, symbol=symbol)
+    got = ExportedBundle.load(bundle_dir).predict(candles, symbol=symbol)
     numeric = expected.select_dtypes("number").columns
     a, b = expected[numeric].to_numpy("float64"), got[numeric].to_numpy("float64")
     if list(got.columns) != list(expected.columns) or not np.allclose(b, a, rtol=tolerance, atol=1e-9):

@@ -76,7 +76,7 @@ def _predict_with(settings: Settings, cfg: RunConfig, name: str, kind: str) -> P
         if candles.empty:
             raise ValueError(f"no candles stored for {series}: ingest it before predicting")
         check_age(name, version, spec.train_end, int(candles["timestamp"].iloc[-1]), cfg.predict.max_model_age_days)
-        forecast = model.predict(candles.tail(spec.min_candles + 1).reset_index(drop=True))
+        forecast = model.predict(candles.tail(spec.min_candles + 1).reset_index(drop=True), symbol=series.symbol)
         files.append(out.write(series, with_lineage(forecast, series, name, version, model_version.run_id, created_at)))
     return PredictionOutcome(model_version=version, files=files)
 

@@ -65,6 +65,8 @@ def study_name(cfg: RunConfig, series: list[SeriesArrays]) -> str:
     }
     if cfg.multi_series.global_model:  # another model than the pooled default: never resume its study
         what["global_model"] = True
+    if cfg.multi_series.pooled_volatility != "off":  # the pooled variance model: its own study too
+        what["pooled_volatility"] = cfg.multi_series.pooled_volatility
     digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:10]
     return f"{cfg.name}-{cfg.sweep.model}-{digest}"
 

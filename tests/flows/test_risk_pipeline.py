@@ -1,7 +1,8 @@
-"""A volatility run end to end: the LSTM on realized measures against GARCH, the HAR family and friends.
+"""A volatility run end to end: the pooled LSTM on realized measures against GARCH, the HAR family and friends.
 
-The run registers under its own name, stores risk forecasts next to the returns, and scores live
-QLIKE once the candles close.
+The network is the pooled variance model (one network for both symbols, a series embedding, residual on
+log-HAR). The run registers under its own name, stores risk forecasts for every series next to the
+returns, and its shipped bundle's exported graph takes the series id.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.flows.pipeline import pipeline
 from candlecast.flows.predict import predict_flow
+from candlecast.forecasting.runtime import ExportedBundle
+from candlecast.registry.loading import load_version
 from candlecast.registry.prediction_store import RISK, prediction_store
 from candlecast.settings import Settings
 
@@ -24,11 +27,12 @@ TINY_RISK = {
     "name": "tiny-risk",
     "target": "volatility",
     "data": {"history_days": 90},
-    "features": {"lookback": 24, "horizon": 6, "vol_window": 12, "realized": ["yang_zhang", "jump"]},
+    "features": {"lookback": 24, "horizon": 6, "vol_window": 12, "realized": ["rv", "yang_zhang", "jump"]},
     "split": {"val_fraction": 0.1, "cal_fraction": 0.1},
     "sweep": {"n_trials": 2, "max_epochs": 2, "pruner_startup_trials": 1},
     "train": {"max_epochs": 2, "batch_size": 128},
     "backtest": {"risk_baselines": ["naive_vol", "ewma", "garch", "har", "har_range", "harq", "har_j"]},
+    "multi_series": {"pooled_volatility": "residual"},
 }
 
 
@@ -51,6 +55,10 @@ def test_a_volatility_run_registers_a_risk_model_and_predicts_risk(home, prefect
     assert "the best classical volatility model" in version.tags["promotion.reasons"]
     if not promotion.promoted:  # what an operator's forced promotion does; the gate's verdict is recorded above
         client.set_registered_model_alias("candlecast-risk", "champion", promotion.version)
+
+    shipped = load_version(client, "candlecast-risk", promotion.version)
+    assert isinstance(shipped, ExportedBundle)  # the lean runtime's graph, fed the series index with each window
+    assert shipped.spec.scaler["id_input"] == "index" and shipped.series_names == sorted(s.slug for s in cfg.series)
 
     outcome = predict_flow(cfg)
     assert outcome.model_version == promotion.version and len(outcome.files) == len(cfg.series)

@@ -69,7 +69,7 @@ def trained(candles, tmp_path_factory):
         calibration=asdict(Calibration.fit(s.targets[rows], point, bounds, 0.8)),
     )
     directory = ModelBundle(spec, model.result.model).save(tmp_path_factory.mktemp("bundle"))
-    export_checked(directory, candles.tail(spec.min_candles + 1))  # registration's export and its check
+    export_checked(directory, candles.tail(spec.min_candles + 1), "BTC/USDT")  # registration's export and its check
     test_rows = s.sample_rows(fold.test, need_targets=False)
     windows, _ = WindowDataset([s], [test_rows], model.result.scaler, FC.lookback).__getitems__(range(len(test_rows)))
     return directory, windows.numpy()

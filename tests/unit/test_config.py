@@ -85,3 +85,10 @@ def test_trading_costs_left_the_forecast_backtest_with_a_pointer(tmp_path):
     path.write_text("backtest:\n  stride: 2\n  fee_bps: 10\n  allow_short: false\n")
     with pytest.raises(ValueError, match=r"backtest\.allow_short -> policy\.allow_short.*candlecast trade backtest"):
         RunConfig.from_yaml(path)
+
+
+def test_the_demos_volatility_part_reads_the_demos_market():
+    demo, risk = (RunConfig.from_yaml(REPO / "configs" / name) for name in ("demo.yaml", "demo_risk.yaml"))
+    assert risk.exchange == demo.exchange and risk.data == demo.data  # one state folder, the same candles
+    assert risk.target == "volatility" and risk.multi_series.pooled_volatility == "residual"
+    assert demo.exchange.synthetic_vol_regime > 0

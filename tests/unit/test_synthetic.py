@@ -145,3 +145,18 @@ def test_no_signal_is_noise_and_a_strong_signal_is_plainly_there() -> None:
 def test_a_non_stationary_signal_is_refused() -> None:
     with pytest.raises(ValueError, match="stationary"):
         Signal(ar_phi=1.0)
+
+
+def test_a_volatility_regime_is_shared_across_series_each_at_its_own_level() -> None:
+    def weekly_log_rv(symbol: str, signal: Signal) -> np.ndarray:
+        r = np.diff(np.log(synthetic_candles(symbol, START, 8000, seed=7, signal=signal)["close"].to_numpy()))
+        return np.log(pd.Series(r**2).rolling(168).mean().to_numpy()[168:])
+
+    regime = Signal(vol_regime=0.6)
+    shared = np.corrcoef(weekly_log_rv("BTC/USDT", regime), weekly_log_rv("ETH/USDT", regime))[0, 1]
+    apart = np.corrcoef(weekly_log_rv("BTC/USDT", DEFAULT_SIGNAL), weekly_log_rv("ETH/USDT", DEFAULT_SIGNAL))[0, 1]
+    assert shared > 0.3 and abs(apart) < 0.2  # the regime is what the series' volatilities share
+    off = synthetic_candles("BTC/USDT", START, 500, seed=7, signal=Signal(vol_regime=0.0))
+    pd.testing.assert_frame_equal(off, synthetic_candles("BTC/USDT", START, 500, seed=7))  # off: every candle as before
+    longer = synthetic_candles("BTC/USDT", START, 900, seed=7, signal=regime)
+    pd.testing.assert_frame_equal(longer.iloc[:500], synthetic_candles("BTC/USDT", START, 500, seed=7, signal=regime))
