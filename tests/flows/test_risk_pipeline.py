@@ -20,6 +20,7 @@ from candlecast.forecasting.runtime import ExportedBundle
 from candlecast.registry.loading import load_version
 from candlecast.registry.prediction_store import RISK, prediction_store
 from candlecast.settings import Settings
+from candlecast.trading.risk_source import champion_risk
 
 pytestmark = pytest.mark.slow
 
@@ -74,3 +75,14 @@ def test_a_volatility_run_registers_a_risk_model_and_predicts_risk(home, prefect
         assert row["var99_return"] < row["var95_return"] < 0 < row["forecast_volatility"]
         assert row["var99_price"] < row["var95_price"] < candles.read(series)["close"].iloc[-1]
     assert isinstance(store.read_all(cfg.series[0]), pd.DataFrame)
+
+    # signals and the trade backtest of a returns config size from this champion (trading/risk_source): the
+    # volatility they read is the one predict stored, from the same candles
+    returns_cfg = RunConfig.model_validate({"data": TINY_RISK["data"]})
+    risk, origin = champion_risk(settings, returns_cfg, {s.symbol: candles.read(s) for s in cfg.series})
+    assert risk is not None and origin == f"candlecast-risk v{promotion.version}"
+    for series in cfg.series:
+        today = risk[risk["symbol"] == series.symbol].sort_values("cutoff").iloc[-1]
+        stored = store.latest(series).iloc[0]
+        assert today["cutoff"] == stored["cutoff"]
+        assert today["variance"] == pytest.approx(stored["forecast_variance"], rel=1e-6)
