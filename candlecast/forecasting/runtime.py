@@ -117,9 +117,19 @@ class BundleForecaster(ABC):
         if "symbol" not in frame.columns:
             raise ValueError("predict_many needs a 'symbol' column naming each row's series")
         groups = [(str(symbol), group) for symbol, group in frame.groupby("symbol", sort=True)]
+        return self.predict_groups(groups, cross)
+
+    def predict_groups(
+        self, groups: Sequence[tuple[str | None, pd.DataFrame]], cross: dict[str, pd.DataFrame] | None = None
+    ) -> pd.DataFrame:
+        """``predict_many`` on series already split: (symbol, candles) pairs, output rows in their order.
+
+        A lone unnamed series (symbol None) gets ``predict``'s rows, without a ``symbol`` column.
+        """
         out = self._forecast(groups, cross)
-        per_series = len(out) // len(groups)
-        return out.assign(symbol=np.repeat([symbol for symbol, _ in groups], per_series))
+        if len(groups) == 1 and groups[0][0] is None:
+            return out
+        return out.assign(symbol=np.repeat([symbol for symbol, _ in groups], len(out) // len(groups)))
 
     def _forecast(
         self, groups: Sequence[tuple[str | None, pd.DataFrame]], cross: dict[str, pd.DataFrame] | None
