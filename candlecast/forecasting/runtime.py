@@ -19,6 +19,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +57,12 @@ class BundleSpec:
     train_end: int | None = None  # the newest window (origin ms) it was trained on
     calibration_end: int | None = None  # the newest out-of-sample window its intervals were tracked on
 
-    @property
+    @cached_property  # validated once: a served request reads it several times, pydantic costs ~50 us a time
     def feature_config(self) -> FeatureConfig:
         """The feature config the model was trained with."""
         return FeatureConfig(**self.features)
 
-    @property
+    @cached_property
     def min_candles(self) -> int:
         """Candles predict() needs: the feature warm-up plus one input window."""
         fc = self.feature_config
@@ -162,8 +163,10 @@ class BundleForecaster(ABC):
                 f"candles (feature warm-up {warmup_rows(fc, self.spec.timeframe)} + lookback {fc.lookback}), "
                 f"got {len(candles)}"
             )
+        if not candles["timestamp"].is_monotonic_increasing:  # a request or the store sends them sorted
+            candles = candles.sort_values("timestamp")
         feats = compute_features(
-            candles.sort_values("timestamp").tail(self.spec.min_candles + 1),
+            candles.tail(self.spec.min_candles + 1),
             fc,
             self.spec.timeframe,
             cross=cross,
