@@ -131,6 +131,14 @@ def _frame(columns: dict[str, list[Any]], where: str) -> pd.DataFrame:
     return pd.DataFrame(arrays, copy=False)
 
 
+def _split_by_symbol(frame: pd.DataFrame, symbols: list[Any]) -> list[tuple[str | None, pd.DataFrame]]:
+    """One frame per symbol, symbols sorted (as predict_many does): one sort, not a scan of all rows per symbol."""
+    codes, names = pd.factorize(np.asarray([str(s) for s in symbols], dtype=object), sort=True)
+    order = np.argsort(codes, kind="stable")
+    parts = np.split(order, np.searchsorted(codes[order], np.arange(1, len(names))))
+    return [(str(name), frame.take(rows).reset_index(drop=True)) for name, rows in zip(names, parts, strict=True)]
+
+
 def parse_request(body: bytes) -> list[tuple[str | None, pd.DataFrame]]:
     """The series of a request, each (symbol or None, candles); one line naming what is wrong otherwise."""
     try:
@@ -155,8 +163,7 @@ def parse_request(body: bytes) -> list[tuple[str | None, pd.DataFrame]]:
             frame = _frame(columns, key)
             if "symbol" not in columns:
                 return [(None, frame)]
-            symbols = np.asarray(columns["symbol"], dtype=object)
-            return [(str(s), frame[symbols == s].reset_index(drop=True)) for s in sorted(set(symbols.tolist()))]
+            return _split_by_symbol(frame, columns["symbol"])
     raise BadRequest(f"send dataframe_split, dataframe_records or series; the body has {sorted(payload)[:5]}")
 
 
