@@ -20,7 +20,11 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import multiprocessing.connection
 import os
+import signal
+import socket
 import sys
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -276,19 +280,45 @@ def app_from_env() -> ServeApp:
 
 
 def serve(model: str, alias: str, host: str, port: int, workers: int, reload_seconds: float) -> None:
-    """Run uvicorn with ``workers`` processes, each its own app, one inference thread each (blocks)."""
-    import uvicorn
+    """Serve with ``workers`` processes, each its own app on one inference thread (blocks until one exits).
 
+    Each worker listens on its own SO_REUSEPORT socket, so the kernel spreads connections over them:
+    with uvicorn's one shared socket, a worker back from a request accepts every waiting connection
+    at once, and keep-alive clients then stay on it while the other cores idle (docs/benchmarks.md).
+    """
     os.environ.update({ENV["model"]: model, ENV["alias"]: alias, ENV["reload"]: str(reload_seconds)})
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"  # inherited by the workers: one core each, the cores shared by processes
-    uvicorn.run(
+    if workers == 1:
+        _worker(host, port)
+        return
+    context = multiprocessing.get_context("spawn")
+    procs = [context.Process(target=_worker, args=(host, port), name=f"serve-model-{i}") for i in range(workers)]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: no orphaned workers
+    try:
+        for proc in procs:
+            proc.start()
+        multiprocessing.connection.wait([proc.sentinel for proc in procs])  # one exited: stop them all
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.join(30)
+
+
+def _worker(host: str, port: int) -> None:
+    """One worker process: its own socket on the shared port, uvicorn on it, the app built by the factory."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(
         "candlecast.registry.serving:app_from_env",
         factory=True,
-        host=host,
-        port=port,
-        workers=workers,
         access_log=False,
         log_level="warning",
         lifespan="on",
     )
+    uvicorn.Server(config).run(sockets=[sock])

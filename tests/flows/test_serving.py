@@ -265,6 +265,6 @@ def test_serve_model_answers_batches_refuses_bad_requests_and_follows_the_champi
         assert status == 200 and headers["x-model-version"] == body["model_version"] == second
         pd.testing.assert_frame_equal(pd.DataFrame(body["predictions"]), expected)
     finally:
-        client.set_registered_model_alias(name, "champion", first)
         proc.terminate()
         proc.wait(30)
+        client.set_registered_model_alias(name, "champion", first)
