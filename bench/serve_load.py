@@ -313,7 +313,7 @@ def profile(model_uri: str, candles: pd.DataFrame, body: bytes, many: bytes) -> 
     name, alias = model_uri.removeprefix("models:/").split("@")
     app = ServeApp(Champion(MlflowClient(), name, alias))
     loaded = app.champion.current
-    groups = parse_request(body)
+    groups, answer = parse_request(body), app.invoke(loaded, body)[1]
     stages = {
         "whole request (parse, forecast, rows; no HTTP)": lambda: app.invoke(loaded, body),
         "  JSON body -> candle frame": lambda: parse_request(body),
@@ -321,7 +321,7 @@ def profile(model_uri: str, candles: pd.DataFrame, body: bytes, many: bytes) -> 
         "    the network (1 window)": lambda: loaded.forecaster.network(
             np.zeros((1, loaded.forecaster.spec.feature_config.lookback, len(loaded.forecaster.spec.columns)), "f4")
         ),
-        "  answer -> JSON": lambda: json.dumps(app.invoke(loaded, body)[1]),
+        "  answer -> JSON": lambda: json.dumps(answer),
         "whole 100-series request": lambda: app.invoke(loaded, many),
     }
     print("\nserve-model's request path in-process (median ms of 30):")
