@@ -216,7 +216,13 @@ class ServeApp:
         """What serves, and which of the training stack this process holds (an empty list)."""
         c = self.champion
         loaded = training_stack_loaded()
-        return {"model": c.name, "version": c.current.version, "alias": c.alias, "training_stack": loaded}
+        return {
+            "model": c.name,
+            "version": c.current.version,
+            "alias": c.alias,
+            "training_stack": loaded,
+            "worker_pid": os.getpid(),  # which worker answered: connections spread over the workers
+        }
 
     def invoke(self, loaded: Loaded, body: bytes | None) -> tuple[int, dict[str, Any]]:
         """Status and JSON answer of one request: 200 with the forecasts, 400 with the reason, never a traceback."""
