@@ -1,23 +1,23 @@
-"""`mlflow models serve` of a champion under load: throughput, p50, p95 and errors at 1, 8 and 32 clients.
+"""`candlecast serve-model` beside `mlflow models serve`, one champion, one run: latency, throughput, CPU, errors.
 
-Starts the real scoring server (``mlflow models serve --env-manager local``, uvicorn) on 127.0.0.1 for
-each ``--workers`` count, torch-thread setting and code variant (as is, and with ``--patch``: a folder
-put first on the server's PYTHONPATH whose sitecustomize.py swaps in a candidate fix), all at once, and
-drives them over HTTP with keep-alive clients (threads of this process), each request 200 real BTC/USDT
-1h candles in, 24 forecast steps out. Interleaved rounds give every server a ``--seconds`` slice of
-every client level in a rotating order, so load from other work hits all alike; requests are bounded
-in number and time. Then it splits one request's cost in this process (JSON parsing, the pyfunc's schema check, the
-bundle's feature computation, the network, the output frame) and prints a cProfile of the pyfunc path,
-so the limit is named, not guessed.
+Starts both servers on 127.0.0.1 for each ``--workers`` count (one inference thread per worker for
+both: OMP_NUM_THREADS=1; serve-model's onnxruntime is at one thread anyway) and drives them over HTTP
+with keep-alive clients (threads of this process), every request 200 real BTC/USDT 1h candles as
+MLflow's ``dataframe_split`` JSON in, 24 forecast steps out; the same body goes to both. Interleaved
+rounds give every server a ``--seconds`` slice of every client level in a rotating order, so load from
+other work hits all alike. Per server it prints one client's p50, 32 clients' req/s and p95, requests
+per CPU second of the server's processes, the errors, and the latency of one request of 100 series
+(20,000 candles, 2,400 forecast rows); then the load average and the wall time, and a cProfile of
+serve-model's request path in this process, so what is left of a request is named, not guessed.
 
 Without ``--model-uri`` it builds a champion first in a temporary CANDLECAST_HOME: the demo config's
 features and model, fitted for one epoch on real candles, logged as the project's pyfunc, registered
 and aliased @champion (quality is irrelevant to serving cost).
 
-    .venv/bin/python bench/serve_load.py [--model-uri models:/NAME@champion] [--workers 1 2]
-        [--threads default 1] [--clients 1 8 32] [--seconds 5] [--rounds 3] [--patch DIR]
+    nice -n 10 .venv/bin/python bench/serve_load.py [--model-uri models:/NAME@champion] [--workers 2]
+        [--clients 1 32] [--seconds 5] [--rounds 3]
 
-The clients share the server's 2 cores: the figures are what one machine does serving itself.
+The clients share the servers' cores: the figures are what one machine does serving itself.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "binance" / "binance_BTC-USDT_1h.csv.gz"
@@ -68,6 +69,7 @@ def build_champion(home: Path) -> str:
     import mlflow
 
     from candlecast.config import RunConfig
+    from candlecast.devtools.sentiment import synthetic_fear_greed
     from candlecast.features.compute import series_features
     from candlecast.features.windows import SeriesArrays
     from candlecast.forecasting.calibration import Calibration
@@ -79,6 +81,11 @@ def build_champion(home: Path) -> str:
 
     cfg = RunConfig.from_yaml(ROOT / "configs" / "demo.yaml")
     candles = pd.read_csv(DATA).tail(4000) if DATA.exists() else request_candles(4000)
+    sentiment = Path(
+        cfg.exchange.synthetic_sentiment_path
+    )  # the demo's exogenous input, as `candlecast demo` writes it
+    sentiment.parent.mkdir(parents=True, exist_ok=True)
+    synthetic_fear_greed(candles, cfg.exchange.seed).to_csv(sentiment, index=False)
     series = SeriesArrays.from_frame("BTC/USDT", series_features(candles, cfg.features, "1h"), cfg.features.horizon)
     series.mark_windows(cfg.features.lookback, 3_600_000)
     fold = make_plan([series], cfg).folds[0]
@@ -113,19 +120,17 @@ def build_champion(home: Path) -> str:
 
 
 @contextmanager
-def scoring_server(model_uri: str, workers: int, threads: int | None, port: int, patch: Path | None = None):
-    """The real `mlflow models serve` on 127.0.0.1, stopped (its whole process group) on exit.
-
-    ``patch``: a folder put first on the server's PYTHONPATH (e.g. a sitecustomize.py that swaps in a
-    candidate fix), so a fix is measured in the real server beside the unpatched one.
-    """
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    if patch is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(patch), env.get("PYTHONPATH")]))
-    if threads:
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    cmd = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local"]
-    cmd += ["-h", "127.0.0.1", "-p", str(port), "--workers", str(workers)]
+def server(kind: str, model_uri: str, workers: int, port: int):
+    """``mlflow models serve`` or ``candlecast serve-model`` on 127.0.0.1, its process group stopped on exit."""
+    bin_dir = Path(sys.executable).parent
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    if kind == "mlflow":
+        cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local"]
+        cmd += ["-h", "127.0.0.1", "-p", str(port), "--workers", str(workers)]
+    else:
+        name, alias = model_uri.removeprefix("models:/").split("@")
+        cmd = [str(bin_dir / "candlecast"), "serve-model", "--model", name, "--alias", alias]
+        cmd += ["--port", str(port), "--workers", str(workers), "--reload-seconds", "3600"]
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -133,6 +138,19 @@ def scoring_server(model_uri: str, workers: int, threads: int | None, port: int,
         yield proc
     finally:
         _stop_group(proc)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and all its descendants (the server's supervisor and workers)."""
+    total = 0.0
+    root = psutil.Process(pid)
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
@@ -149,12 +167,12 @@ def _stop_group(proc: subprocess.Popen) -> None:
     proc.wait(timeout=10)
 
 
-def _wait_ready(port: int, proc: subprocess.Popen, log, timeout_s: float = 120) -> None:
+def _wait_ready(port: int, proc: subprocess.Popen, log, timeout_s: float = 300) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             log.seek(0)
-            raise RuntimeError(f"the scoring server exited: {log.read().decode()[-2000:]}")
+            raise RuntimeError(f"the server exited: {log.read().decode()[-2000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
                 if r.status == 200:
@@ -214,8 +232,111 @@ def summarize(samples: list[tuple[list[float], int, float]]) -> dict[str, float]
     return {"rps": len(latencies) / elapsed, "p50_ms": q[0], "p95_ms": q[1], "ok": len(latencies), "errors": errors}
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def payload(candles: pd.DataFrame) -> bytes:
     return json.dumps({"dataframe_split": candles.to_dict(orient="split", index=False)}).encode()
+
+
+def many_payload(candles: pd.DataFrame, n: int) -> bytes:
+    """One request of ``n`` series (the same candles under n symbols) as a dataframe_split with a symbol column."""
+    frame = pd.concat([candles.assign(symbol=f"S{i:03d}/USDT") for i in range(n)], ignore_index=True)
+    return payload(frame)
+
+
+def post_ms(port: int, body: bytes, rows: int) -> float:
+    """Wall ms of one POST on a new connection; NaN when the answer is not ``rows`` forecast rows."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    t = time.perf_counter()
+    conn.request("POST", "/invocations", body, {"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    answer = resp.read()
+    ms = (time.perf_counter() - t) * 1000
+    conn.close()
+    return ms if resp.status == 200 and len(json.loads(answer)["predictions"]) == rows else float("nan")
+
+
+def race(args: argparse.Namespace, body: bytes, many: bytes, servers: dict[tuple, tuple[int, int]]) -> dict:
+    """Every server gets a slice of every client level and three 100-series requests per round, in a rotating order."""
+    samples: dict[tuple, list] = {}
+    keys = list(servers)
+    for r in range(args.rounds):
+        for clients in [*args.clients, "100 series"]:
+            for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
+                port, pid = servers[key]
+                cpu0 = cpu_seconds(pid)
+                if clients == "100 series":
+                    cell = [post_ms(port, many, 100 * 24) for _ in range(3)]
+                else:
+                    cell = drive(port, body, clients, args.seconds)
+                samples.setdefault((*key, clients), []).append((cell, cpu_seconds(pid) - cpu0))
+        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+    return samples
+
+
+def print_table(samples: dict[tuple, list]) -> None:
+    """Per server and workers: each client level, then the 100-series request."""
+    print(
+        f"{'server':>12s} {'workers':>7s} {'clients':>7s} {'req/s':>7s} {'p50 ms':>7s} {'p95 ms':>7s} "
+        f"{'req/CPU-s':>9s} {'ok':>6s} {'errors':>6s}"
+    )
+    for (kind, workers, level), cells in sorted(samples.items(), key=lambda kv: (kv[0][1], kv[0][0], str(kv[0][2]))):
+        cpu = sum(c for _, c in cells)
+        if level == "100 series":
+            ms = [x for cell, _ in cells for x in cell]
+            ok = [x for x in ms if x == x]
+            q = np.percentile(ok, [50, 95]) if ok else [float("nan")] * 2
+            print(
+                f"{kind:>12s} {workers:7d} {'100 ser':>7s} {'':>7s} {q[0]:7.1f} {q[1]:7.1f} {len(ok) / cpu:9.1f} "
+                f"{len(ok):6d} {len(ms) - len(ok):6d}"
+            )
+            continue
+        r = summarize([cell for cell, _ in cells])
+        print(
+            f"{kind:>12s} {workers:7d} {level:7d} {r['rps']:7.1f} {r['p50_ms']:7.1f} {r['p95_ms']:7.1f} "
+            f"{r['ok'] / cpu:9.1f} {r['ok']:6d} {r['errors']:6d}"
+        )
+
+
+def profile(model_uri: str, candles: pd.DataFrame, body: bytes, many: bytes) -> None:
+    """Median ms of serve-model's stages for one request in this process, and the cProfile of its whole path."""
+    from mlflow import MlflowClient
+
+    from candlecast.registry.serving import Champion, ServeApp, forecast_rows, parse_request
+
+    name, alias = model_uri.removeprefix("models:/").split("@")
+    app = ServeApp(Champion(MlflowClient(), name, alias))
+    loaded = app.champion.current
+    groups, answer = parse_request(body), app.invoke(loaded, body)[1]
+    stages = {
+        "whole request (parse, forecast, rows; no HTTP)": lambda: app.invoke(loaded, body),
+        "  JSON body -> candle frame": lambda: parse_request(body),
+        "  forecast and JSON-ready rows": lambda: forecast_rows(loaded.forecaster, groups),
+        "    the network (1 window)": lambda: loaded.forecaster.network(
+            np.zeros((1, loaded.forecaster.spec.feature_config.lookback, len(loaded.forecaster.spec.columns)), "f4")
+        ),
+        "  answer -> JSON": lambda: json.dumps(answer),
+        "whole 100-series request": lambda: app.invoke(loaded, many),
+    }
+    print("\nserve-model's request path in-process (median ms of 30; of 5 for 100 series):")
+    for label, fn in stages.items():
+        print(f"  {label:50s} {_best_ms(fn, 5 if '100' in label else 30):7.2f}")
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(200):
+        app.invoke(loaded, body)
+    prof.disable()
+    report = io.StringIO()
+    pstats.Stats(prof, stream=report).sort_stats("tottime").print_stats(25)
+    print("\ncProfile of 200 one-series requests through ServeApp.invoke, top 25 by own time:")
+    text = report.getvalue().replace(f"{ROOT}/", "")  # repo-relative paths: the output names no machine
+    print("\n".join(line for line in text.splitlines() if line.strip())[:6000])
 
 
 def _best_ms(fn, reps: int = 30) -> float:
@@ -228,147 +349,47 @@ def _best_ms(fn, reps: int = 30) -> float:
     return statistics.median(times) * 1000
 
 
-def cost_split(model_uri: str, candles: pd.DataFrame, body: bytes, threads: int | None) -> None:
-    """Median ms of each stage of one request, in this process, and the cProfile of the server's path."""
-    import mlflow
-    import torch
-    from mlflow.pyfunc import scoring_server as srv
-
-    if threads:
-        torch.set_num_threads(threads)
-    model = mlflow.pyfunc.load_model(model_uri)
-    schema = model.metadata.get_input_schema()
-    bundle = model.unwrap_python_model().forecaster
-    text = body.decode()
-    parsed = srv._parse_json_data(text, model.metadata, schema).data
-    out = model.predict(parsed)
-    stages = {
-        "whole server path (scoring_server.invocations)": lambda: srv.invocations(text, JSON, model, schema),
-        "  JSON body -> DataFrame with schema": lambda: srv._parse_json_data(text, model.metadata, schema),
-        "  pyfunc predict (schema check + bundle)": lambda: model.predict(parsed),
-        "    bundle.predict alone": lambda: bundle.predict(candles),
-        "      of which compute_features": lambda: _features_only(bundle, candles),
-        "        of which the exogenous files (cached)": lambda: _exogenous_only(bundle),
-        "      of which the network forward (1 window)": lambda: _forward_only(bundle),
-        "  predictions -> JSON": lambda: srv.predictions_to_json(out, io.StringIO()),
-    }
-    print(f"\ncost of one request's stages in-process (median ms of 30, torch threads {torch.get_num_threads()}):")
-    for name, fn in stages.items():
-        print(f"  {name:50s} {_best_ms(fn):7.2f}")
-    prof = cProfile.Profile()
-    prof.enable()
-    for _ in range(50):
-        srv.invocations(text, JSON, model, schema)
-    prof.disable()
-    report = io.StringIO()
-    pstats.Stats(prof, stream=report).sort_stats("cumulative").print_stats(30)
-    print("\ncProfile of 50 requests through scoring_server.invocations, top 30 by cumulative time:")
-    text = report.getvalue().replace(f"{ROOT}/", "")  # repo-relative paths: the output names no machine
-    print("\n".join(line for line in text.splitlines() if line.strip())[:7000])
-
-
-def _features_only(bundle, candles: pd.DataFrame) -> None:
-    """The bundle's feature step: its exogenous files (cached per process, as predict reads them), then the features."""
-    from candlecast.features.compute import compute_features
-
-    spec = bundle.spec
-    compute_features(
-        candles.sort_values("timestamp").tail(spec.min_candles + 1),
-        spec.feature_config,
-        spec.timeframe,
-        exogenous=_exogenous_only(bundle),
-    )
-
-
-def _exogenous_only(bundle) -> list[pd.DataFrame]:
-    from candlecast.features.exogenous import cached_exogenous
-
-    return [cached_exogenous(source.path, source.columns) for source in bundle.spec.feature_config.exogenous]
-
-
-def _forward_only(bundle) -> None:
-    """One window through the bundle's network (onnxruntime for an exported bundle, torch for an old one)."""
-    import numpy as np
-
-    fc = bundle.spec.feature_config
-    bundle.network(np.zeros((1, fc.lookback, len(bundle.spec.columns)), dtype="float32"))
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def race(args: argparse.Namespace, body: bytes, servers: dict[tuple, int]) -> dict[tuple, list]:
-    """Every server gets a slice of every client level in each round, in a rotating order: load drifts hit all."""
-    samples: dict[tuple, list] = {}
-    keys = list(servers)
-    for r in range(args.rounds):
-        for clients in args.clients:
-            for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
-                samples.setdefault((*key, clients), []).append(drive(servers[key], body, clients, args.seconds))
-        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
-    return samples
-
-
-def print_table(samples: dict[tuple, list]) -> None:
-    print(
-        f"{'code':>7s} {'workers':>7s} {'threads':>7s} {'clients':>7s} {'req/s':>7s} {'p50 ms':>7s} {'p95 ms':>7s} "
-        f"{'ok':>6s} {'errors':>6s}"
-    )
-    for (label, workers, threads, clients), cell in sorted(
-        samples.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][3], kv[0][0])
-    ):
-        r = summarize(cell)
-        print(
-            f"{label:>7s} {workers:7d} {threads:>7s} {clients:7d} {r['rps']:7.1f} {r['p50_ms']:7.1f} "
-            f"{r['p95_ms']:7.1f} {r['ok']:6d} {r['errors']:6d}"
-        )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-uri", help="serve this model (default: build a champion in a temp home)")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument(
-        "--threads", nargs="+", default=["default", "1"], help="torch threads per server worker ('default': cores)"
-    )
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--model-uri", help="serve models:/NAME@ALIAS (default: build a champion in a temp home)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[2])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per slice (after a 1 s warm-up)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of slices")
+    parser.add_argument("--servers", nargs="+", default=["mlflow", "serve-model"], choices=["mlflow", "serve-model"])
     parser.add_argument("--no-profile", action="store_true")
-    parser.add_argument("--patch", type=Path, help="also serve with this folder first on PYTHONPATH (a candidate fix)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed bench still stops its servers
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    wall0, load0 = time.perf_counter(), os.getloadavg()
     if args.model_uri is None:
         t0 = time.perf_counter()
         args.model_uri = build_champion(Path(tempfile.mkdtemp(prefix="candlecast-serve-")))
         home = os.environ["CANDLECAST_HOME"]
         print(f"built {args.model_uri} in {time.perf_counter() - t0:.1f} s (CANDLECAST_HOME={home})")
     candles = request_candles()
-    body = payload(candles)
+    body, many = payload(candles), many_payload(candles, 100)
     print(
-        f"request: {len(candles)} candles, {len(body)} bytes of JSON; {args.seconds:.0f} s per level; "
-        f"{os.cpu_count()} cores shared by server and clients"
+        f"request: {len(candles)} candles, {len(body)} bytes of JSON; 100-series request {len(many)} bytes; "
+        f"{args.seconds:.0f} s per slice, {args.rounds} rounds; {os.cpu_count()} cores shared by servers and clients"
     )
-    variants = {"as is": None, **({"patched": args.patch} if args.patch else {})}
     with ExitStack() as stack:  # all servers up at once, idle but for the one being driven
         servers = {}
         for workers in args.workers:
-            for threads in args.threads:
-                for label, patch in variants.items():
-                    n_threads = None if threads == "default" else int(threads)
-                    port = free_port()
-                    stack.enter_context(scoring_server(args.model_uri, workers, n_threads, port, patch))
-                    servers[(label, workers, threads)] = port
-        samples = race(args, body, servers)
+            for kind in args.servers:
+                port = free_port()
+                proc = stack.enter_context(server(kind, args.model_uri, workers, port))
+                servers[(kind, workers)] = (port, proc.pid)
+        samples = race(args, body, many, servers)
     print_table(samples)
+    load1 = os.getloadavg()
+    print(
+        f"load average (1, 5, 15 min): {load0[0]:.1f} {load0[1]:.1f} {load0[2]:.1f} at the start, "
+        f"{load1[0]:.1f} {load1[1]:.1f} {load1[2]:.1f} at the end"
+    )
     if not args.no_profile:
-        cost_split(args.model_uri, candles, body, threads=1)
+        profile(args.model_uri, candles, body, many)
+    print(f"wall time {time.perf_counter() - wall0:.1f} s")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +57,12 @@ class BundleSpec:
     train_end: int | None = None  # the newest window (origin ms) it was trained on
     calibration_end: int | None = None  # the newest out-of-sample window its intervals were tracked on
 
-    @property
+    @cached_property  # validated once: a served request reads it several times, pydantic costs ~50 us a time
     def feature_config(self) -> FeatureConfig:
         """The feature config the model was trained with."""
         return FeatureConfig(**self.features)
 
-    @property
+    @cached_property
     def min_candles(self) -> int:
         """Candles predict() needs: the feature warm-up plus one input window."""
         fc = self.feature_config
@@ -117,9 +118,19 @@ class BundleForecaster(ABC):
         if "symbol" not in frame.columns:
             raise ValueError("predict_many needs a 'symbol' column naming each row's series")
         groups = [(str(symbol), group) for symbol, group in frame.groupby("symbol", sort=True)]
+        return self.predict_groups(groups, cross)
+
+    def predict_groups(
+        self, groups: Sequence[tuple[str | None, pd.DataFrame]], cross: dict[str, pd.DataFrame] | None = None
+    ) -> pd.DataFrame:
+        """``predict_many`` on series already split: (symbol, candles) pairs, output rows in their order.
+
+        A lone unnamed series (symbol None) gets ``predict``'s rows, without a ``symbol`` column.
+        """
         out = self._forecast(groups, cross)
-        per_series = len(out) // len(groups)
-        return out.assign(symbol=np.repeat([symbol for symbol, _ in groups], per_series))
+        if len(groups) == 1 and groups[0][0] is None:
+            return out
+        return out.assign(symbol=np.repeat([symbol for symbol, _ in groups], len(out) // len(groups)))
 
     def _forecast(
         self, groups: Sequence[tuple[str | None, pd.DataFrame]], cross: dict[str, pd.DataFrame] | None
@@ -152,8 +163,10 @@ class BundleForecaster(ABC):
                 f"candles (feature warm-up {warmup_rows(fc, self.spec.timeframe)} + lookback {fc.lookback}), "
                 f"got {len(candles)}"
             )
+        if not candles["timestamp"].is_monotonic_increasing:  # a request or the store sends them sorted
+            candles = candles.sort_values("timestamp")
         feats = compute_features(
-            candles.sort_values("timestamp").tail(self.spec.min_candles + 1),
+            candles.tail(self.spec.min_candles + 1),
             fc,
             self.spec.timeframe,
             cross=cross,

@@ -1,4 +1,4 @@
-"""`candlecast models | promote | rollback | predict | score`: the registry and the serving side.
+"""`candlecast models | promote | rollback | predict | score | serve-model`: the registry and the serving side.
 
 `predict` and `score` run their flows like `candlecast run` does (deployments/session.py): output in a
 log file under <home>/logs, a failure in at most three lines, Ctrl-C in one.
@@ -6,6 +6,7 @@ log file under <home>/logs, a failure in at most three lines, Ctrl-C in one.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 import typer
@@ -154,7 +155,37 @@ def _why_nothing_scored(cfg: Any) -> str:
     )
 
 
+def serve_model(
+    config: ConfigOption = None,
+    model: Annotated[str | None, typer.Option(help="registered model (default: the config's model_name)")] = None,
+    alias: Annotated[str, typer.Option(help="the alias that decides which version serves")] = "champion",
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 5001,
+    workers: Annotated[int, typer.Option(help="worker processes, one inference thread each (default: a core each)")] = (
+        os.cpu_count() or 1
+    ),
+    reload_seconds: Annotated[float, typer.Option(help="how often each worker checks whether the alias moved")] = 30.0,
+) -> None:
+    """Serve the registry's @champion over HTTP (POST /invocations, GET /health), following the alias as it moves."""
+    offline_defaults()
+    name = model or load_config(config, strict=False).promotion.model_name
+    from mlflow.exceptions import MlflowException
+
+    from candlecast.registry import tracking
+    from candlecast.registry.serving import serve
+    from candlecast.settings import Settings
+
+    if workers < 1 or reload_seconds <= 0:
+        raise fail("--workers needs at least 1 and --reload-seconds a positive number")
+    try:  # here, not in each worker: a missing alias is one line, not a worker crash per core
+        version = tracking.client(Settings()).get_model_version_by_alias(name, alias).version
+    except MlflowException:
+        raise fail(f"{name} has no @{alias} version to serve: see `{command_hint('models')}`") from None
+    console.print(f"serving {name} @{alias} (v{version}) on http://{host}:{port} with {workers} worker(s)")
+    serve(name, alias, host, port, workers, reload_seconds)
+
+
 def register(app: typer.Typer) -> None:
     """Add the registry and serving commands to the CLI."""
-    for command in (models, promote, rollback, predict, score):
+    for command in (models, promote, rollback, predict, score, serve_model):
         app.command()(command)

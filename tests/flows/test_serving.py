@@ -1,4 +1,8 @@
-"""The champion in use: idempotent batch prediction (parquet and SQL), live scoring, `mlflow models serve`."""
+"""The champion in use: batch prediction (parquet and SQL), live scoring, both servers.
+
+`mlflow models serve` answers raw candles; `candlecast serve-model` answers batches, refuses bad requests
+with a 400 and follows @champion without a restart.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -19,6 +24,7 @@ from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.deployments.stack import free_port
 from candlecast.registry import aliases, tracking
+from candlecast.registry.loading import load_version
 from candlecast.registry.prediction import ChampionRefused, predict_champion
 from candlecast.registry.prediction_store import prediction_store
 from candlecast.registry.scoring import score_forecasts
@@ -172,3 +178,93 @@ def test_mlflow_models_serve_answers_raw_candles(trained):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def _split(frame: pd.DataFrame) -> dict:
+    return json.loads(frame.to_json(orient="split", index=False))
+
+
+def _call(port: int, path: str, payload: object = None) -> tuple[int, dict, dict]:
+    """Status, headers and JSON body of GET (no payload) or POST (a payload: bytes as they are, else JSON)."""
+    data = payload if isinstance(payload, bytes) or payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=data, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, dict(answer.headers), json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+def _wait_for(port: int, proc: subprocess.Popen, version: str | None = None, timeout_s: float = 120) -> dict:
+    """/health once it answers (and names ``version``, when given)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+        try:
+            health = _call(port, "/health")[2]
+            if version is None or health["version"] == version:
+                return health
+        except OSError:
+            pass
+        time.sleep(0.5)
+    proc.terminate()
+    log = proc.communicate(timeout=30)[0].decode()[-3000:]
+    pytest.fail(f"serve-model did not answer /health{f' with v{version}' if version else ''} in {timeout_s} s: {log}")
+
+
+def test_serve_model_answers_batches_refuses_bad_requests_and_follows_the_champion(trained, tmp_path):
+    cfg, settings, client = trained
+    name = cfg.promotion.model_name  # what serve-model reads from --config
+    (tmp_path / "tiny.yaml").write_text(json.dumps(TINY))  # JSON is YAML
+    port = free_port()
+    env = os.environ | {"MLFLOW_TRACKING_URI": settings.tracking_uri}
+    argv = [str(Path(sys.executable).with_name("candlecast")), "serve-model", "--config", str(tmp_path / "tiny.yaml")]
+    argv += ["--port", str(port)]
+    proc = subprocess.Popen(
+        [*argv, "--workers", "1", "--reload-seconds", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    first = aliases.alias_version(client, name, "champion")
+    try:
+        health = _wait_for(port, proc)
+        assert (health["model"], health["version"], health["alias"]) == (name, first, "champion")
+        assert health["training_stack"] == []  # the serving process imported no torch, Lightning, Optuna, Prefect
+        lean = load_version(client, name, first)  # the lean runtime, in this process
+        store = CandleStore(settings.candles_dir)
+        raw = pd.concat([store.read(s).tail(120).assign(symbol=s.symbol) for s in cfg.series], ignore_index=True)
+        one = raw[raw["symbol"] == cfg.data.symbols[0]]
+
+        status, headers, body = _call(port, "/invocations", {"dataframe_split": _split(one.drop(columns="symbol"))})
+        assert status == 200 and headers["x-model-version"] == body["model_version"] == first
+        pd.testing.assert_frame_equal(pd.DataFrame(body["predictions"]), lean.predict(one.drop(columns="symbol")))
+        expected = lean.predict_many(raw)  # every series in one forward pass, both request forms
+        series = [{"symbol": s, "candles": _split(g.drop(columns="symbol"))} for s, g in raw.groupby("symbol")]
+        for payload in ({"series": series}, {"dataframe_records": json.loads(raw.to_json(orient="records"))}):
+            status, _, body = _call(port, "/invocations", payload)
+            assert status == 200
+            pd.testing.assert_frame_equal(pd.DataFrame(body["predictions"]), expected)
+
+        bad = {
+            b"{not json": "not JSON",
+            json.dumps({"dataframe_split": _split(one.drop(columns="volume"))}).encode(): "lacks candle columns",
+            json.dumps({"dataframe_split": _split(one.tail(10))}).encode(): "needs at least",
+            json.dumps({"series": [{"candles": []}]}).encode(): "series[0] must be",
+            json.dumps({"inputs": [1, 2]}).encode(): "send dataframe_split",
+        }
+        for payload, reason in bad.items():
+            status, _, body = _call(port, "/invocations", payload)
+            assert status == 400 and reason in body["message"] and "\n" not in body["message"], body
+
+        # a second version of the same run's model, aliased @champion: served without a restart
+        source = client.get_model_version(name, first)
+        second = str(client.create_model_version(name, source.source, source.run_id).version)
+        client.set_registered_model_alias(name, "champion", second)
+        assert _wait_for(port, proc, second, timeout_s=60)["version"] == second
+        status, headers, body = _call(port, "/invocations", {"series": series})
+        assert status == 200 and headers["x-model-version"] == body["model_version"] == second
+        pd.testing.assert_frame_equal(pd.DataFrame(body["predictions"]), expected)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        client.set_registered_model_alias(name, "champion", first)
