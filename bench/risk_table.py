@@ -26,7 +26,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -59,10 +59,14 @@ def settings(horizon: int) -> dict:
 
 @dataclass(frozen=True)
 class Contestant:
-    """A model beside the baselines: its factory for a run config; ``pooled`` fits one model on every main pair."""
+    """A model beside the baselines: its factory for a run config; ``pooled`` fits one model on every main pair.
+
+    ``settings`` is merged into the run's settings for its cells (e.g. the features it needs).
+    """
 
     factory: Callable  # (RunConfig) -> Forecaster
     pooled: bool = False
+    settings: dict = field(default_factory=dict)
 
 
 def tiny_lstm(cfg: Any) -> Any:
@@ -84,7 +88,9 @@ def source_path(pair: str) -> Path:
     return DATA / "binance" / f"binance_{pair}_1h.csv.gz"
 
 
-def run_cell(pairs: list[str], horizon: int, models: list[str]) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+def run_cell(
+    pairs: list[str], horizon: int, models: list[str], overrides: dict | None = None
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """One backtest of ``models`` on ``pairs`` (one series, or every main pair for a pooled model).
 
     Returns per (pair, model, fold) the QLIKE and the 99% VaR's tests, and per (pair, model) the
@@ -100,7 +106,7 @@ def run_cell(pairs: list[str], horizon: int, models: list[str]) -> tuple[pd.Data
     from candlecast.forecasting.walkforward import backtest
     from candlecast.schema import timeframe_ms
 
-    cfg = RunConfig.model_validate(settings(horizon))
+    cfg = RunConfig.model_validate(merged(settings(horizon), overrides or {}))
     series = []
     for pair in pairs:
         source = load_source(str(source_path(pair)))
@@ -129,6 +135,14 @@ def run_cell(pairs: list[str], horizon: int, models: list[str]) -> tuple[pd.Data
     return pd.DataFrame(rows), arrays_out
 
 
+def merged(base: dict, extra: dict) -> dict:
+    """``base`` with ``extra`` merged in, section by section."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merged(out.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
 def _var_columns(scored: dict[str, float]) -> dict[str, float]:
     keep = ("qlike", "windows", "var99_hit_rate", "var99_windows", "var99_kupiec_p", "var99_christoffersen_p")
     return {k: scored[k] for k in keep}
@@ -143,9 +157,10 @@ def cells(pairs: list[str], horizons: list[int], contestants: list[str]) -> list
         for h in sorted(horizons, reverse=True):
             for name in contestants:
                 if not CONTESTANTS[name].pooled:
-                    out += [Cell(f"{_key(p)}_h{h}_{name}", run_cell, ([p], h, [name])) for p in group]
+                    extra = CONTESTANTS[name].settings
+                    out += [Cell(f"{_key(p)}_h{h}_{name}", run_cell, ([p], h, [name], extra)) for p in group]
                 elif group is main:
-                    out.append(Cell(f"pooled_h{h}_{name}", run_cell, (main, h, [name])))
+                    out.append(Cell(f"all_h{h}_{name}", run_cell, (main, h, [name], CONTESTANTS[name].settings)))
     return out
 
 
