@@ -50,6 +50,7 @@ class ExchangeConfig(_Frozen):
         description="the emulator's clock: its history ends here (null: now, so each day serves new candles)",
     )
     synthetic_ar_phi: float = Field(0.15, gt=-1, lt=1, description="AR(1) coefficient of the synthetic returns")
+    synthetic_vol_regime: float = Field(0.0, ge=0, le=2, description="log-vol swings shared by every symbol")
     synthetic_hour_mean: float = Field(
         0.15, ge=0, description="hour-of-day mean return of the synthetic market, in return standard deviations"
     )
@@ -300,6 +301,9 @@ class MultiSeriesConfig(_Frozen):
         False,
         description="one network for every symbol: each series scaled on its own training rows, its id a "
         "one-hot input (default: one pooled network with a shared scaler and no id)",
+    )
+    pooled_volatility: Literal["off", "residual", "direct"] = Field(
+        "off", description="volatility: one network for all symbols, a series embedding, residual on log-HAR or not"
     )
     dask_workers: int = Field(
         2, ge=1, description="worker processes of the local Dask cluster (unless CANDLECAST_DASK_ADDRESS is set)"

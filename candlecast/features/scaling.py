@@ -2,7 +2,9 @@
 
 Fitted on a fold's training rows (candlecast.features.windows) and frozen into the shipped bundle as
 JSON. A global model over many series (``multi_series.global_model``) has one scaler per series
-(``SeriesScalers``) and sees the series' identity as a one-hot input, appended after scaling.
+(``SeriesScalers``) and sees the series' identity as a one-hot input, appended after scaling; the pooled
+variance model (``multi_series.pooled_volatility``) sees it as one column holding the series' index,
+which its embedding reads.
 """
 
 from __future__ import annotations
@@ -58,13 +60,15 @@ class Scaler:
 class SeriesScalers:
     """One Scaler per series, by name: a global model's per-series scaling, and its series vocabulary.
 
-    ``names`` (sorted) fixes each series' one-hot code; ``pooled`` is fitted on every series' training
+    ``names`` (sorted) fixes each series' code; ``pooled`` is fitted on every series' training
     rows and serves a series that had none before the training range ended (e.g. a newer listing).
+    ``id_input`` says how the code reaches the network: a one-hot vector, or one column with the index.
     """
 
     names: list[str]
     scalers: list[Scaler]
     pooled: Scaler
+    id_input: str = "one_hot"  # or "index" (an embedding's input); bundles from before it hold one-hot
 
     def of(self, name: str) -> Scaler:
         """The scaler of series ``name``."""
@@ -80,7 +84,8 @@ class SeriesScalers:
     @classmethod
     def from_dict(cls, fields: dict) -> SeriesScalers:
         """Rebuild from ``dataclasses.asdict`` output (a bundle's JSON)."""
-        return cls(list(fields["names"]), [Scaler(**f) for f in fields["scalers"]], Scaler(**fields["pooled"]))
+        scalers = [Scaler(**f) for f in fields["scalers"]]
+        return cls(list(fields["names"]), scalers, Scaler(**fields["pooled"]), fields.get("id_input", "one_hot"))
 
 
 AnyScaler = Scaler | SeriesScalers
@@ -97,14 +102,18 @@ def scaler_for(scaler: AnyScaler, name: str) -> Scaler:
 
 
 def input_width(n_features: int, scaler: AnyScaler) -> int:
-    """Inputs per time step the network sees: the features plus, for a global model, the one-hot id."""
-    return n_features + (len(scaler.names) if isinstance(scaler, SeriesScalers) else 0)
+    """Inputs per time step the network sees: the features plus, for a global model, the series id."""
+    if not isinstance(scaler, SeriesScalers):
+        return n_features
+    return n_features + (1 if scaler.id_input == "index" else len(scaler.names))
 
 
 def one_hot_code(scaler: AnyScaler, name: str) -> np.ndarray | None:
-    """The series' one-hot id (K,) as float32, or None for a shared scaler (no id input)."""
+    """The series' id input as float32: one-hot (K,), or (1,) holding its index; None for a shared scaler."""
     if not isinstance(scaler, SeriesScalers):
         return None
+    if scaler.id_input == "index":
+        return np.array([scaler.code(name)], dtype="float32")
     code = np.zeros(len(scaler.names), dtype="float32")
     code[scaler.code(name)] = 1.0
     return code

@@ -106,7 +106,9 @@ def fit_scaler(series: list[SeriesArrays], train: Range, winsor_quantile: float 
     return Scaler.fit(feats, targets, winsor_quantile)
 
 
-def fit_series_scalers(series: list[SeriesArrays], train: Range, winsor_quantile: float | None = None) -> SeriesScalers:
+def fit_series_scalers(
+    series: list[SeriesArrays], train: Range, winsor_quantile: float | None = None, id_input: str = "one_hot"
+) -> SeriesScalers:
     """One scaler per series, each on its own rows up to the end of the training range (``fit_scaler``)."""
     pooled = fit_scaler(series, train, winsor_quantile)
     by_name = {s.name: s for s in series}
@@ -117,7 +119,7 @@ def fit_series_scalers(series: list[SeriesArrays], train: Range, winsor_quantile
         fit_scaler([by_name[n]], train, winsor_quantile) if (by_name[n].timestamps <= train.end).any() else pooled
         for n in names
     ]
-    return SeriesScalers(names, scalers, pooled)
+    return SeriesScalers(names, scalers, pooled, id_input)
 
 
 class WindowDataset(Dataset):

@@ -19,7 +19,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 
 from candlecast.config import RunConfig, TrainConfig
-from candlecast.features.scaling import AnyScaler, input_width, scaler_for
+from candlecast.features.scaling import AnyScaler, SeriesScalers, input_width, scaler_for
 from candlecast.features.windows import (
     SeriesArrays,
     WindowDataset,
@@ -28,11 +28,13 @@ from candlecast.features.windows import (
     make_loader,
 )
 from candlecast.forecasting.interface import Forecaster
+from candlecast.forecasting.pooled import PooledSpec, pooled_module, prepare
 from candlecast.forecasting.splits import Fold
 from candlecast.forecasting.targets import Target, target_of
 from candlecast.forecasting.targets.returns import RETURNS
 from candlecast.models import ForecastModule, HeadLoss, resolve
-from candlecast.schema import Range
+from candlecast.models.pooled import PooledVarianceModule
+from candlecast.schema import Range, timeframe_ms
 
 
 def quiet_lightning() -> None:
@@ -79,14 +81,20 @@ def build_model(
     hparams: dict[str, Any],
     quantiles: list[float] | None = None,
     loss: HeadLoss | None = None,
+    scaler: AnyScaler | None = None,
+    columns: list[str] | None = None,
 ) -> ForecastModule:
     """The named architecture with its hyperparameters, for ``n_features`` inputs per step and ``horizon`` steps.
 
-    ``loss`` is the target's head (candlecast.forecasting.targets): it sets the outputs per step.
+    ``loss`` is the target's head (candlecast.forecasting.targets): it sets the outputs per step. A
+    scaler whose series id is an index makes it the pooled variance model (candlecast.forecasting.pooled)
+    around the architecture, laid out by the feature ``columns``.
     """
     cls, params = resolve(name, hparams)
     if quantiles is not None:
         params["quantiles"] = quantiles
+    if isinstance(scaler, SeriesScalers) and scaler.id_input == "index":
+        return pooled_module(cls, params, n_features, horizon, scaler, list(columns or []), loss)
     return cls(n_features=n_features, horizon=horizon, loss=loss, **params)
 
 
@@ -104,13 +112,15 @@ def fit_fold(
     winsor_quantile: float | None = None,
     loss: HeadLoss | None = None,
     per_series: bool = False,
+    pooled: PooledSpec | None = None,
 ) -> FitResult:
     """Fit on the fold's training range, early-stop on its early-stopping block, restore the best epoch.
 
-    ``per_series``: a global model (each series scaled on its own rows, its id a one-hot input).
+    ``per_series``: a global model (each series scaled on its own rows, its id a one-hot input);
+    ``pooled``: the pooled variance model (its id an embedding's index, inputs and HAR from training rows).
     """
     _prepare(cfg)
-    scaler = _fit_scaler(series, fold.train, winsor_quantile, per_series)
+    scaler = _fit_scaler(series, fold.train, winsor_quantile, per_series, pooled)
     train_rows = [s.sample_rows(fold.train) for s in series]
     val_rows = [s.sample_rows(fold.val) for s in series]
     n_train, n_val = sum(map(len, train_rows)), sum(map(len, val_rows))
@@ -118,8 +128,7 @@ def fit_fold(
         raise ValueError(f"fold has {n_train} training and {n_val} early-stopping windows: need more candles")
     train_dl = make_loader(WindowDataset(series, train_rows, scaler, lookback), cfg.batch_size, True, cfg.seed)
     val_dl = make_loader(WindowDataset(series, val_rows, scaler, lookback), 1024, False)
-    width = input_width(series[0].features.shape[1], scaler)
-    model = build_model(model_name, width, horizon, hparams, quantiles, loss)
+    model = _build(model_name, series, fold.train, horizon, hparams, quantiles, loss, scaler, pooled)
     best = _BestWeights()
     stop = EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min")
     trainer = _trainer(max_epochs or cfg.max_epochs, [stop, best, *(callbacks or [])])
@@ -145,6 +154,7 @@ def fit_to_cutoff(
     loss: HeadLoss | None = None,
     per_series: bool = False,
     callbacks: list[Callback] | None = None,
+    pooled: PooledSpec | None = None,
 ) -> FitResult:
     """Refit on every window of ``train`` for a fixed number of epochs: the model that ships.
 
@@ -152,13 +162,13 @@ def fit_to_cutoff(
     the shipped model sees the newest data the evaluation could not.
     """
     _prepare(cfg)
-    scaler = _fit_scaler(series, train, winsor_quantile, per_series)
+    scaler = _fit_scaler(series, train, winsor_quantile, per_series, pooled)
     rows = [s.sample_rows(train) for s in series]
     n_train = sum(map(len, rows))
     if n_train == 0:
         raise ValueError("no complete window to refit on: the training range holds no window with known targets")
     loader = make_loader(WindowDataset(series, rows, scaler, lookback), cfg.batch_size, True, cfg.seed)
-    model = build_model(model_name, input_width(series[0].features.shape[1], scaler), horizon, hparams, quantiles, loss)
+    model = _build(model_name, series, train, horizon, hparams, quantiles, loss, scaler, pooled)
     trainer = _trainer(epochs, list(callbacks or []))
     trainer.fit(model, train_dataloaders=loader)
     model.eval()
@@ -170,10 +180,34 @@ def _span(series: list[SeriesArrays], rows: list[np.ndarray]) -> Range:
     return Range(int(stamps.min()), int(stamps.max()))
 
 
-def _fit_scaler(series: list[SeriesArrays], train: Range, winsor_quantile: float | None, per_series: bool) -> AnyScaler:
+def _fit_scaler(
+    series: list[SeriesArrays], train: Range, winsor_quantile: float | None, per_series: bool, pooled: PooledSpec | None
+) -> AnyScaler:
+    if pooled is not None:
+        return fit_series_scalers(series, train, winsor_quantile, id_input="index")
     if per_series:
         return fit_series_scalers(series, train, winsor_quantile)
     return fit_scaler(series, train, winsor_quantile)
+
+
+def _build(
+    model_name: str,
+    series: list[SeriesArrays],
+    train: Range,
+    horizon: int,
+    hparams: dict[str, Any],
+    quantiles: list[float] | None,
+    loss: HeadLoss | None,
+    scaler: AnyScaler,
+    pooled: PooledSpec | None,
+) -> ForecastModule:
+    """The network for these series; the pooled one gets its buffers from the training rows before it trains."""
+    width = input_width(series[0].features.shape[1], scaler)
+    model = build_model(model_name, width, horizon, hparams, quantiles, loss, scaler, series[0].columns)
+    if pooled is not None:
+        assert isinstance(scaler, SeriesScalers) and isinstance(model, PooledVarianceModule)
+        prepare(model, series, train, scaler, pooled)
+    return model
 
 
 def _prepare(cfg: TrainConfig) -> None:
@@ -263,9 +297,11 @@ class NeuralForecaster(Forecaster):
         callbacks: list[Callback] | None = None,
         target: Target = RETURNS,
         per_series: bool = False,
+        pooled: PooledSpec | None = None,
     ):
         self.name = model_name if model_name != "lstm_family" else hparams["architecture"]
         self.per_series = per_series  # a global model: per-series scaling and a one-hot series id
+        self.pooled = pooled  # the pooled variance model: a series embedding, residual on log-HAR
         self.target = target
         self.model_name, self.hparams, self.lookback, self.horizon = model_name, hparams, lookback, horizon
         self.cfg, self.quantiles, self.winsor_quantile = cfg, quantiles, winsor_quantile
@@ -288,6 +324,7 @@ class NeuralForecaster(Forecaster):
             winsor_quantile=self.winsor_quantile,
             loss=self.target.loss(self.quantiles),
             per_series=self.per_series,
+            pooled=self.pooled,
         )
 
     def refit(self, series: list[SeriesArrays], train: Range, epochs: int | None = None) -> None:
@@ -314,6 +351,7 @@ class NeuralForecaster(Forecaster):
             loss=self.target.loss(self.quantiles),
             per_series=self.per_series,
             callbacks=self.callbacks,
+            pooled=self.pooled,
         )
 
     def forecast(self, series: SeriesArrays, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -328,11 +366,13 @@ def neural_forecaster(cfg: RunConfig, model_name: str, hparams: dict[str, Any], 
 
     The target (candlecast.forecasting.targets) decides what the network outputs: H steps with
     quantiles for returns, one variance per window for volatility. With ``multi_series.global_model``
-    it is one global model over every series it is fitted on.
+    it is one global model over every series it is fitted on; with ``multi_series.pooled_volatility``
+    the pooled variance model (candlecast.forecasting.pooled).
     """
     fc = cfg.features
     target = target_of(cfg)
     kwargs.setdefault("per_series", cfg.multi_series.global_model)
+    kwargs.setdefault("pooled", pooled_spec(cfg))
     return NeuralForecaster(
         model_name,
         hparams,
@@ -344,3 +384,13 @@ def neural_forecaster(cfg: RunConfig, model_name: str, hparams: dict[str, Any], 
         target=target,
         **kwargs,
     )
+
+
+def pooled_spec(cfg: RunConfig) -> PooledSpec | None:
+    """The pooled variance model ``multi_series.pooled_volatility`` asks for; None when it is off."""
+    mode = cfg.multi_series.pooled_volatility
+    if mode == "off":
+        return None
+    if cfg.target != "volatility":
+        raise ValueError("multi_series.pooled_volatility is a volatility model: set target: volatility, or turn it off")
+    return PooledSpec(mode == "residual", cfg.features.horizon, timeframe_ms(cfg.data.timeframe))

@@ -97,7 +97,9 @@ class ModelBundle(BundleForecaster):
         spec = BundleSpec.read(directory)
         target = for_bundle(spec.target)
         horizon = target.network_horizon(spec.feature_config.horizon)
-        width = input_width(len(spec.columns), scaler_from_dict(spec.scaler))
-        model = build_model(spec.model_name, width, horizon, spec.hparams, spec.quantiles, target.loss(spec.quantiles))
+        scaler = scaler_from_dict(spec.scaler)  # a series-index id makes it the pooled variance model
+        width = input_width(len(spec.columns), scaler)
+        loss = target.loss(spec.quantiles)
+        model = build_model(spec.model_name, width, horizon, spec.hparams, spec.quantiles, loss, scaler, spec.columns)
         model.load_state_dict(torch.load(directory / WEIGHTS_FILE, weights_only=True))
         return cls(spec, model)
