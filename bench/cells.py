@@ -11,6 +11,7 @@ import io
 import multiprocessing as mp
 import os
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,4 +71,9 @@ def run_cells(cells: list[Cell], folder: Path, workers: int) -> None:
 
 
 def _run_one(job: tuple[Cell, Path]) -> tuple[str, float]:
-    return _work(*job)
+    """One cell; a failure is printed with its traceback and leaves the cell pending, the others run on."""
+    try:
+        return _work(*job)
+    except Exception:  # noqa: BLE001  (one broken cell must not stop a grid of hours)
+        print(f"  {job[0].key} FAILED:\n{traceback.format_exc()}", flush=True)
+        return f"{job[0].key} (failed, pending)", float("nan")

@@ -76,9 +76,15 @@ def tiny_lstm(cfg: Any) -> Any:
     return neural_forecaster(cfg, "lstm", dict(TINY_LSTM))
 
 
-#: The models compared with the baselines, one row each per pair and horizon. The pooled variance model
-#: (issue 21p) joins as one more entry, ``Contestant(its_factory, pooled=True)``.
-CONTESTANTS: dict[str, Contestant] = {"lstm": Contestant(tiny_lstm)}
+#: The pooled variance model (candlecast.forecasting.pooled): one network over the five main pairs with a
+#: series embedding, log HAR-form realized inputs, residual on the log-HAR fitted on the same training rows.
+POOLED = {"features": {"realized": ["rv", "garman_klass"]}, "multi_series": {"pooled_volatility": "residual"}}
+
+#: The models compared with the baselines, one row each per pair and horizon; one more entry, one more row.
+CONTESTANTS: dict[str, Contestant] = {
+    "pooled_lstm": Contestant(tiny_lstm, pooled=True, settings=POOLED),
+    "lstm": Contestant(tiny_lstm),
+}
 
 
 def source_path(pair: str) -> Path:
