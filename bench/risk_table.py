@@ -183,7 +183,8 @@ def gather(grid: list[Cell]) -> tuple[pd.DataFrame, dict[str, np.ndarray], list[
             pending.append(cell.key)
             continue
         frames.append(got[0])
-        arrays.update(got[1])
+        horizon = cell.args[1]  # a cell's arrays are named pair|model|field; the table's carry the horizon too
+        arrays.update({f"{k.split('|', 1)[0]}|{horizon}|{k.split('|', 1)[1]}": v for k, v in got[1].items()})
     return (pd.concat(frames) if frames else pd.DataFrame()), arrays, pending
 
 
@@ -200,12 +201,12 @@ def table(
     verdicts = []
     for pair in pairs:
         for h in horizons:
-            present = [m for m in [*BASELINES, *CONTESTANTS] if f"{pair}|{m}|t" in arrays and _rows_h(rows, pair, m, h)]
+            present = [m for m in [*BASELINES, *CONTESTANTS] if f"{pair}|{h}|{m}|t" in arrays]
             base = [m for m in present if m in BASELINES]
             if not base:
                 continue
             losses = pd.DataFrame(
-                {m: pd.Series(arrays[f"{pair}|{m}|qlike"], index=arrays[f"{pair}|{m}|t"]) for m in present}
+                {m: pd.Series(arrays[f"{pair}|{h}|{m}|qlike"], index=arrays[f"{pair}|{h}|{m}|t"]) for m in present}
             )
             losses = losses[np.isfinite(losses).all(axis=1)]  # the same windows for every model
             mean = losses.mean()
