@@ -121,11 +121,19 @@ def main() -> None:
     load1 = os.getloadavg()
     print(
         f"{len(grid) - len(pending)} of {len(grid)} cells; {time.perf_counter() - started:.0f} s wall this run "
-        f"(load {load1[0]:.1f} {load1[1]:.1f} {load1[2]:.1f}); cell times in {CACHE.name}/*.csv"
+        f"(load {load1[0]:.1f} {load1[1]:.1f} {load1[2]:.1f}); cells took {_cell_seconds(rows)}"
     )
     if not args.no_readme:
         replace_between(REPO / "README.md", START, END, text + "\n\n" + note)
         replace_between(REPO / "docs" / "forecasting.md", START, END, text + "\n\n" + note)
+
+
+def _cell_seconds(rows: pd.DataFrame) -> str:
+    """The finished cells' own wall times (each cell's rows carry it): their sum and the longest."""
+    if rows.empty:
+        return "nothing yet"
+    per_cell = rows.groupby("cell")["cell_seconds"].first()
+    return f"{per_cell.sum():.0f} s in all, the longest {per_cell.max():.0f} s (one worker's time each)"
 
 
 if __name__ == "__main__":

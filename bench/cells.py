@@ -42,7 +42,7 @@ def load(folder: Path, key: str) -> tuple[pd.DataFrame, dict[str, np.ndarray]] |
         return None
     arrays_path = folder / f"{key}.npz"
     arrays = dict(np.load(arrays_path)) if arrays_path.exists() else {}
-    return pd.read_csv(folder / f"{key}.csv"), arrays
+    return pd.read_csv(folder / f"{key}.csv").assign(cell=key), arrays
 
 
 def _work(cell: Cell, folder: Path) -> tuple[str, float]:
