@@ -46,6 +46,7 @@ def load(folder: Path, key: str) -> tuple[pd.DataFrame, dict[str, np.ndarray]] |
 
 
 def _work(cell: Cell, folder: Path) -> tuple[str, float]:
+    print(f"  {cell.key} started (pid {os.getpid()})", flush=True)
     started = time.perf_counter()
     rows, arrays = cell.run(*cell.args)
     seconds = time.perf_counter() - started
