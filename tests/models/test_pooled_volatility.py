@@ -54,7 +54,9 @@ def fold(market):
 
 def _forecaster(model: str = "lstm") -> NeuralForecaster:
     train = TrainConfig(max_epochs=2, threads=1)
-    return NeuralForecaster(model, {"hidden_size": 8}, FC.lookback, 1, train, [0.1, 0.9], target=VOLATILITY, pooled=SPEC)
+    return NeuralForecaster(
+        model, {"hidden_size": 8}, FC.lookback, 1, train, [0.1, 0.9], target=VOLATILITY, pooled=SPEC
+    )
 
 
 @pytest.mark.parametrize("architecture", ["lstm", "attention_lstm"])
