@@ -226,7 +226,11 @@ def table(
                     " / ".join(f"{r[k]:.2f}" for r in folds) for k in ("var99_kupiec_p", "var99_christoffersen_p")
                 ]
                 lines.append("| " + " | ".join(cells) + " |")
-            verdicts += [_verdict(pair, h, m, best, mean, losses, mcs) for m in present if m in CONTESTANTS]
+            verdicts += [
+                _verdict(pair, h, m, best, mean, losses, mcs, _rows_h(rows, pair, m, h))
+                for m in present
+                if m in CONTESTANTS
+            ]
     return "\n".join(lines), verdicts
 
 
@@ -237,14 +241,25 @@ def _rows_h(rows: pd.DataFrame, pair: str, model: str, h: int) -> list[dict]:
     return sel.sort_values("fold").to_dict("records")
 
 
-def _verdict(pair: str, h: int, m: str, best: str, mean: pd.Series, losses: pd.DataFrame, mcs: dict) -> str:
+def _verdict(
+    pair: str, h: int, m: str, best: str, mean: pd.Series, losses: pd.DataFrame, mcs: dict, folds: list
+) -> str:
+    """One line: beats / not significantly better than / loses to the best baseline, MCS, and its VaR99 tests."""
     from candlecast.forecasting.metrics import dm_test
 
     ratio = mean[m] / mean[best]
     p = dm_test((losses[m] - losses[best]).to_numpy(), h - 1, losses.index.to_numpy())[1]
-    word = "beats" if ratio < 1 and p < 0.05 else ("loses to" if ratio > 1 else "ties with")
+    if ratio < 1:
+        word = "beats" if p < 0.05 else "is not significantly better than"
+    else:
+        word = "loses to"
     where = "in" if mcs[m] >= 0.10 else "out of"
-    return f"- {_label(pair)} h={h}: {m} {word} the best baseline {best} ({ratio:.3f}x, DM p {p:.2f}); {where} the MCS"
+    failed = sum(r["var99_kupiec_p"] < 0.05 or r["var99_christoffersen_p"] < 0.05 for r in folds)
+    var = "passes Kupiec and Christoffersen in every fold" if not failed else f"fails in {failed} of {len(folds)} folds"
+    return (
+        f"- {_label(pair)} h={h}: {m} {word} the best baseline {best} ({ratio:.3f}x, DM p {p:.2f}); "
+        f"{where} the MCS; its 99% VaR {var}"
+    )
 
 
 def _label(pair: str) -> str:
