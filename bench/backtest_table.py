@@ -86,7 +86,7 @@ def table(rows: pd.DataFrame, pairs: list[str], horizons: list[int]) -> tuple[st
                 cells.append(" / ".join(f"{c:.3f}" for c in folds["coverage"]))
                 lines.append("| " + " | ".join(cells) + " |")
                 outside += [
-                    f"- {pair.replace('-', '/')} h={h} {model} fold {int(f['fold'])}: {f['coverage']:.3f}"
+                    f"- {pair.replace('-', '/')} h={h} {model} fold {int(f['fold'])}: {f['coverage']:.4f}"
                     for _, f in folds.iterrows()
                     if not COVERAGE[0] <= f["coverage"] <= COVERAGE[1]
                 ]
