@@ -88,3 +88,28 @@ def var_report(returns: np.ndarray, var_quantile: np.ndarray, level: float, pref
         f"{prefix}_tick_loss": tick_loss(returns, var_quantile, level) if len(hits) else float("nan"),
         f"{prefix}_windows": float(len(hits)),
     }
+
+
+def confidence_set(
+    losses: dict[str, np.ndarray], block_size: int, size: float = 0.10, reps: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """Hansen's model confidence set on per-window losses: each model's MCS p-value (in the set when >= ``size``).
+
+    ``losses`` maps a model to its loss per window, all on the same windows; a window any model lacks
+    (NaN, e.g. QLIKE without a variance proxy) is left out for all. Losses of overlapping or clustered
+    windows are autocorrelated, so the bootstrap resamples blocks (stationary bootstrap, mean length
+    ``block_size``); the seed is fixed so a table regenerates to the same set. ``arch.bootstrap.MCS``,
+    range statistic with Hansen's elimination rule.
+    """
+    import pandas as pd
+    from arch.bootstrap import MCS
+
+    frame = pd.DataFrame(losses)
+    if frame.shape[1] < 2:
+        raise ValueError(f"a confidence set needs at least two models' losses, got {list(frame.columns)}")
+    frame = frame.dropna()
+    if len(frame) < 2 * block_size:
+        raise ValueError(f"{len(frame)} windows with every model's loss: too few for blocks of {block_size}")
+    mcs = MCS(frame, size=size, reps=reps, block_size=block_size, method="R", bootstrap="stationary", seed=seed)
+    mcs.compute()
+    return {str(name): float(p) for name, p in mcs.pvalues["Pvalue"].items()}

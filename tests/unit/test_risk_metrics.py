@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from candlecast.forecasting.risk_metrics import christoffersen, kupiec, mse_log, qlike, tick_loss, var_report
+from candlecast.forecasting.risk_metrics import (
+    christoffersen,
+    confidence_set,
+    kupiec,
+    mse_log,
+    qlike,
+    tick_loss,
+    var_report,
+)
 
 
 def test_qlike_is_zero_for_a_perfect_forecast_and_punishes_under_prediction_more():
@@ -55,3 +63,19 @@ def test_tick_loss_and_the_report():
     assert tick_loss(r, q, 0.05) == pytest.approx(np.mean([0.95 * 0.02, 0.05 * 0.04, 0.05 * 0.05, 0.05 * 0.02]))
     report = var_report(r, q, 0.05, "var95")
     assert report["var95_hit_rate"] == 0.25 and report["var95_windows"] == 4
+
+
+def test_confidence_set_drops_a_clearly_worse_model_and_keeps_equal_ones():
+    rng = np.random.default_rng(3)
+    common = rng.gamma(2.0, 0.5, 1500)  # a loss level every model shares (a volatile hour is hard for all)
+    losses = {
+        "a": common + rng.normal(0, 0.2, 1500),
+        "b": common + rng.normal(0, 0.2, 1500),  # as good as a
+        "worse": common + 0.3 + rng.normal(0, 0.2, 1500),
+    }
+    losses["a"][5] = np.nan  # a window without a proxy counts for no model
+    p = confidence_set(losses, block_size=10, reps=300)
+    assert p["worse"] < 0.10 <= min(p["a"], p["b"])
+    assert confidence_set(losses, block_size=10, reps=300) == p  # a fixed seed: the same set on every run
+    with pytest.raises(ValueError, match="at least two"):
+        confidence_set({"a": losses["a"]}, block_size=10)
