@@ -321,8 +321,7 @@ class RunConfig(_Frozen):
 
     name: str = "candlecast"
     target: TargetName = Field(
-        "returns",
-        description="what the models forecast: the next h candles' returns, or their volatility and Value-at-Risk",
+        "returns", description="what the models forecast: the next h candles' returns, or their volatility and VaR"
     )
     exchange: ExchangeConfig = ExchangeConfig()
     data: DataConfig = DataConfig()
