@@ -59,8 +59,7 @@ def summary_markdown(result: TradeResult, header: str) -> str:
         "",
         markdown(result.table),
         "",
-        *_sizing_lines(result.table),
-        *_portfolio_lines(result.table),
+        *_comparison_lines(result.table),
         *_stop_lines(result),
         "Equity is marked to market from the fills (NautilusTrader, MARGIN/NETTING venue) at every bar close. "
         "`turnover` is traded notional per year in starting capitals; `exposure` is the mean gross exposure; "
@@ -78,32 +77,28 @@ def _policy_words(result: TradeResult) -> str:
     return f"Policy `{p.name}` at target vol {p.target_vol:g}" if p.name == "vol_target" else f"Policy `{p.name}`"
 
 
-def _sizing_lines(table: pd.DataFrame) -> list[str]:
-    """With --sizing-from: volatility tracking and VaR breaches (candlecast.trading.sizing says how)."""
+_SIZING_NOTE = (
+    "Sizing: realized over target volatility, the share of bars breaching the portfolio's one-bar VaR95 "
+    "(Kupiec p), the mean squared error of each day's realized volatility against the target and its "
+    "one-sided Diebold-Mariano p-value against the reference sizing."
+)
+_PORTFOLIO_NOTE = (
+    "Portfolio: realized over forecast volatility of the exposures held, the share of bars breaching "
+    "their one-bar VaR95 (Kupiec p), and the one-sided Diebold-Mariano p-value of the squared daily "
+    "returns against equal weight's (small: the row's daily variance is lower)."
+)
+
+
+def _comparison_lines(table: pd.DataFrame) -> list[str]:
+    """With --sizing-from (trading.sizing) or --portfolio (trading.weighting): its columns and what they mean."""
     from candlecast.trading.sizing import SIZING_COLUMNS
-
-    if "vol_ratio" not in table.columns:
-        return []
-    note = (
-        "Sizing: realized over target volatility, the share of bars breaching the portfolio's one-bar VaR95 "
-        "(Kupiec p), the mean squared error of each day's realized volatility against the target and its "
-        "one-sided Diebold-Mariano p-value against the reference sizing."
-    )
-    return [markdown(table, SIZING_COLUMNS), "", note, ""]
-
-
-def _portfolio_lines(table: pd.DataFrame) -> list[str]:
-    """With --portfolio: forecast volatility tracking, VaR breaches, DM against equal weight (trading.weighting)."""
     from candlecast.trading.weighting import PORTFOLIO_COLUMNS
 
-    if "forecast_vol_ratio" not in table.columns:
-        return []
-    note = (
-        "Portfolio: realized over forecast volatility of the exposures held, the share of bars breaching "
-        "their one-bar VaR95 (Kupiec p), and the one-sided Diebold-Mariano p-value of the squared daily "
-        "returns against equal weight's (small: the row's daily variance is lower)."
-    )
-    return [markdown(table, PORTFOLIO_COLUMNS), "", note, ""]
+    if "vol_ratio" in table.columns:
+        return [markdown(table, SIZING_COLUMNS), "", _SIZING_NOTE, ""]
+    if "forecast_vol_ratio" in table.columns:
+        return [markdown(table, PORTFOLIO_COLUMNS), "", _PORTFOLIO_NOTE, ""]
+    return []
 
 
 def _stop_lines(result: TradeResult) -> list[str]:

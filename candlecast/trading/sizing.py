@@ -31,13 +31,17 @@ from candlecast.trading.sources import every_hold
 
 CONSTANT = "constant"
 _Z95 = NormalDist().inv_cdf(0.95)
-#: The sizing table's columns, with the labels the terminal and the markdown print.
-SIZING_COLUMNS = {
+#: The performance columns every comparison table opens with, and the labels they print under.
+PERFORMANCE_COLUMNS = {
     "total_return": "return",
     "annual_volatility": "vol",
     "sharpe": "Sharpe",
     "sortino": "Sortino",
     "max_drawdown": "max DD",
+}
+#: The sizing table's columns, with the labels the terminal and the markdown print.
+SIZING_COLUMNS = {
+    **PERFORMANCE_COLUMNS,
     "vol_ratio": "vol / target",
     "var95_breaches": "VaR95 breaches",
     "var95_kupiec_p": "Kupiec p",

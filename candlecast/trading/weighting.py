@@ -31,17 +31,14 @@ from candlecast.trading.engine import Market, run_engine
 from candlecast.trading.forecasts import ForecastError
 from candlecast.trading.policy import DAY_MS, YEAR_MS, per_symbol_cap
 from candlecast.trading.risk_source import with_risk_volatility
+from candlecast.trading.sizing import PERFORMANCE_COLUMNS
 from candlecast.trading.sources import BUY_AND_HOLD
 
 EQUAL = "equal"
 _Z95 = NormalDist().inv_cdf(0.95)
 #: The portfolio table's columns, with the labels the terminal and the markdown print.
 PORTFOLIO_COLUMNS = {
-    "total_return": "return",
-    "annual_volatility": "vol",
-    "sharpe": "Sharpe",
-    "sortino": "Sortino",
-    "max_drawdown": "max DD",
+    **PERFORMANCE_COLUMNS,
     "turnover": "turnover",
     "forecast_vol_ratio": "vol / forecast",
     "var95_breaches": "VaR95 breaches",
