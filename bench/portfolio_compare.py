@@ -22,9 +22,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -39,7 +36,8 @@ def main() -> None:
     parser.add_argument("--slippage-bps", type=float, default=2.0)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    from candlecast.config import RunConfig
+    from real_pairs import pair_sources, walk_forward_config
+
     from candlecast.trading.allocation import METHODS
     from candlecast.trading.config import TradingConfig
     from candlecast.trading.runner import compare_portfolio, load_market, walk_forward_risk
@@ -47,13 +45,8 @@ def main() -> None:
     from candlecast.trading.weighting import PORTFOLIO_COLUMNS
 
     started = time.perf_counter()
-    sources = [str(DATA / "binance" / f"binance_{p}_1h.csv.gz") for p in args.pairs.split(",")]
-    cfg = RunConfig.model_validate(
-        {
-            "features": {"horizon": args.hold, "lookback": 48},
-            "split": {"test_folds": 3, "test_fraction": 0.3, "val_fraction": 0.1, "cal_fraction": 0.1},
-        }
-    )
+    sources = pair_sources(args.pairs)
+    cfg = walk_forward_config(args.hold)
     market, _ = load_market(sources)
     risk = walk_forward_risk(sources, [args.risk_model], cfg)[args.risk_model]
     walked = time.perf_counter()

@@ -19,9 +19,6 @@ from pathlib import Path
 
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -32,20 +29,16 @@ def main() -> None:
     parser.add_argument("--band", type=float, default=0.02, help="no-trade band (the default 0.1 keeps 5 pairs flat)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    from candlecast.config import RunConfig
+    from real_pairs import pair_sources, walk_forward_config
+
     from candlecast.trading.config import TradingConfig
     from candlecast.trading.runner import compare_sizing, load_market, walk_forward_risk
     from candlecast.trading.sizing import SIZING_COLUMNS
     from candlecast.trading.stats import format_stat
 
     started = time.perf_counter()
-    sources = [str(DATA / "binance" / f"binance_{p}_1h.csv.gz") for p in args.pairs.split(",")]
-    cfg = RunConfig.model_validate(
-        {
-            "features": {"horizon": args.hold, "lookback": 48},
-            "split": {"test_folds": 3, "test_fraction": 0.3, "val_fraction": 0.1, "cal_fraction": 0.1},
-        }
-    )
+    sources = pair_sources(args.pairs)
+    cfg = walk_forward_config(args.hold)
     models = args.models.split(",")
     market, _ = load_market(sources)
     risk = walk_forward_risk(sources, models, cfg)

@@ -11,7 +11,7 @@ from candlecast.config import RunConfig
 from candlecast.live.forecast import SeriesForecasts, forecast_cutoffs
 from candlecast.live.loop import FORECAST_STORED, series_resource
 from candlecast.live.monitor import model_resource
-from candlecast.live.state import claim_retrain
+from candlecast.live.state import retrain_refusal
 from candlecast.registry import tracking
 from candlecast.registry.prediction import champion_version
 from candlecast.schema import SeriesKey
@@ -43,15 +43,11 @@ def predict_series(cfg: RunConfig, symbol: str, first: int, cutoff: int) -> Seri
 @task(name="claim-retrain")
 def claim(cfg: RunConfig, version: str) -> str | None:
     """None when this run is the one retrain of champion ``version``; else why it is skipped."""
-    name = cfg.promotion.model_name
-    current = champion_version(tracking.client(Settings()), name)
-    if current != version:
-        return f"{name}@champion is v{current} now, not the degraded v{version}: nothing to retrain"
     from prefect.runtime import flow_run
 
-    if not claim_retrain(Settings(), name, version, str(flow_run.get_id())):
-        return f"{name} v{version} was already retrained once (debounce): its gate decision stands"
-    return None
+    name = cfg.promotion.model_name
+    current = champion_version(tracking.client(Settings()), name)
+    return retrain_refusal(Settings(), name, version, current, str(flow_run.get_id()))
 
 
 @task(name="announce-outcome")

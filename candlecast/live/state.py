@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from candlecast.io import write_json
+from candlecast.io import read_json, write_json
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 
@@ -21,19 +21,15 @@ def live_dir(settings: Settings) -> Path:
     return settings.root / "live"
 
 
-def _read(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def series_state(settings: Settings, series: SeriesKey) -> dict[str, Any]:
     """What the loop recorded for a series ({} before it first followed it)."""
-    return _read(live_dir(settings) / "series" / f"{series.slug}.json")
+    return read_json(live_dir(settings) / "series" / f"{series.slug}.json") or {}
 
 
 def update_series_state(settings: Settings, series: SeriesKey, **values: Any) -> None:
     """Merge ``values`` into the series' record, atomically."""
     path = live_dir(settings) / "series" / f"{series.slug}.json"
-    write_json(_read(path) | values, path)
+    write_json((read_json(path) or {}) | values, path)
 
 
 def retrain_path(settings: Settings, model_name: str, version: str) -> Path:
@@ -43,7 +39,7 @@ def retrain_path(settings: Settings, model_name: str, version: str) -> Path:
 
 def retrain_record(settings: Settings, model_name: str, version: str) -> dict[str, Any]:
     """The champion version's retrain record, {} if none was asked for."""
-    return _read(retrain_path(settings, model_name, version))
+    return read_json(retrain_path(settings, model_name, version)) or {}
 
 
 def write_retrain_record(settings: Settings, model_name: str, version: str, record: dict[str, Any]) -> None:
@@ -103,3 +99,15 @@ def claim_retrain(settings: Settings, model_name: str, version: str, run: str) -
         return False
     finally:
         os.unlink(tmp)
+
+
+def retrain_refusal(settings: Settings, model_name: str, version: str, champion: str | None, run: str) -> str | None:
+    """None when ``run`` is the one retrain of degraded champion ``version``; else why it is skipped.
+
+    ``champion`` is the version @champion points at now: a champion that moved on needs no retrain.
+    """
+    if champion != version:
+        return f"{model_name}@champion is v{champion} now, not the degraded v{version}: nothing to retrain"
+    if not claim_retrain(settings, model_name, version, run):
+        return f"{model_name} v{version} was already retrained once (debounce): its gate decision stands"
+    return None

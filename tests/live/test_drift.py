@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from candlecast.live import drift
-from candlecast.live.state import claim_retrain
+from candlecast.live.state import claim_retrain, retrain_refusal
 from candlecast.liveconfig import LiveConfig
 from candlecast.settings import Settings
 
@@ -71,3 +71,11 @@ def test_a_champion_version_is_claimed_for_retraining_once(home):
     assert claim_retrain(settings, "m", "3", "run-a")
     assert not claim_retrain(settings, "m", "3", "run-b")
     assert claim_retrain(settings, "m", "4", "run-c")
+
+
+def test_a_retrain_is_refused_once_the_champion_moved_or_was_retrained(home):
+    settings = Settings()
+    assert retrain_refusal(settings, "m", "3", "3", "run-a") is None
+    assert "already retrained once" in retrain_refusal(settings, "m", "3", "3", "run-b")
+    assert "is v5 now" in retrain_refusal(settings, "m", "4", "5", "run-c")
+    assert retrain_refusal(settings, "m", "4", "4", "run-d") is None, "the moved-on check claimed nothing"
