@@ -11,6 +11,10 @@ LOCK   := requirements.lock
 LOCK_VENV := .venv-lock
 
 export DO_NOT_TRACK := 1
+# Bytecode is written on first import (the install skips compiling, below): an inherited
+# PYTHONDONTWRITEBYTECODE=1, common in CI and container images, would make every process compile every
+# module it imports from source again (a third of a `candlecast run`'s CPU, 3x the imports' time).
+export PYTHONDONTWRITEBYTECODE :=
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
