@@ -41,6 +41,7 @@ def live(
     from candlecast.settings import Settings
     from candlecast.tasks.endpoint import endpoint_source
     from candlecast.tasks.events import emit, journal_only
+    from candlecast.tasks.paper import paper_trader
 
     cfg = load_config(config, strict=api_url is None)
     if api_url is None and cfg.exchange.emulator:
@@ -55,6 +56,7 @@ def live(
         settings, cfg, lambda now: candle_gate(settings, now), emit if to_prefect else journal_only,
         api_url=api_url or cfg.exchange.api_url, source=endpoint_source(cfg, api_url=api_url), predict_here=here,
         monitor=Monitor(settings, cfg, emit if to_prefect else journal_only),
+        paper=paper_trader(settings, cfg, here, to_prefect),
     )  # fmt: skip
     where = "this process" if here else "the predict deployment (event trigger)"
     console.print(f"live: {len(cfg.series)} series, forecasts by {where}; Ctrl-C stops")
