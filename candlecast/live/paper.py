@@ -7,9 +7,10 @@ order comes from the ForecastStrategy and the sizing policy reading the forecast
 candle's cutoff (its open time), the one that reached the store first: made from the candles up to
 that close, never later ones. A slow paper step waits in its own thread, never on the candle path.
 
-State, under ``<home>/live/paper/<series>/``: ``account.json`` (instrument precision, trading config,
-first bar) and ``ledger.jsonl``, one whole line per traded bar: the candle, the forecast and target
-used, the fills, position, cash, equity and buy-and-hold, appended after the engine stepped. On restart
+State, under ``<home>/live/paper/<series>/``: ``start.json`` (the first candle handed over),
+``account.json`` (instrument precision, trading config, first bar) and ``ledger.jsonl``, one whole
+line per traded bar: the candle, the forecast and target used, the fills, position, cash, equity and
+buy-and-hold, appended after the engine stepped. On restart
 the account is rebuilt by feeding the ledger's bars and targets through a fresh engine; its equity and
 fill count must equal the ledger's last line (else it stops with one line saying so). A kill before a
 bar's line is written loses that bar from the ledger and the engine alike, so it is traded again once:
@@ -139,7 +140,8 @@ class PaperAccount:
         to reach the store; a forecast that comes later is not traded (the bar has moved on).
         """
         candles = CandleStore(self.settings.candles_dir).read(self.series)
-        start = first if self.last_open is None else self.last_open + self.step
+        begun = (read_json(self.folder / "start.json") or {}).get("first", first)  # PaperTrader.submit's record
+        start = int(begun) if self.last_open is None else self.last_open + self.step
         todo = candles[candles["timestamp"].between(start, cutoff)].reset_index(drop=True)
         if todo.empty:
             return []
@@ -194,7 +196,7 @@ class PaperAccount:
         return record
 
     def _target(self, candle: pd.Series, rows: pd.DataFrame | None) -> dict[str, Any] | None:
-        """The forecast of this candle's cutoff as a target exposure, or None (no forecast, or made on other candles)."""
+        """This candle's forecast as a target exposure; None without one (or with one made on other candles)."""
         if rows is None:
             return None
         t = int(candle["timestamp"])
@@ -222,7 +224,9 @@ def forecasts_at(settings: Settings, cfg: RunConfig, series: SeriesKey, cutoffs:
     store = prediction_store(settings, cfg.predict.store_url, store_kind(cfg.target))
     if isinstance(store, ParquetPredictionStore):
         parts = [
-            pd.read_parquet(f) for c in cutoffs for f in sorted((store.root / series.slug).glob(f"cutoff={c}_v*.parquet"))
+            pd.read_parquet(f)
+            for c in cutoffs
+            for f in sorted((store.root / series.slug).glob(f"cutoff={c}_v*.parquet"))
         ]
         rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     else:
@@ -253,10 +257,20 @@ class PaperTrader:
         self.accounts: dict[SeriesKey, PaperAccount] = {}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paper")
         self._published = 0.0
+        self._begun: set[SeriesKey] = set()
         self.publish_s = 60.0
 
     def submit(self, series: SeriesKey, first: int, cutoff: int) -> Future[None]:
-        """Queue the series' candles up to ``cutoff`` for trading; returns at once."""
+        """Queue the series' candles up to ``cutoff`` for trading; returns at once.
+
+        The first range ever handed over fixes where the account starts (``start.json``, written here,
+        on the caller's thread): a kill before the paper thread got to it must not move the start.
+        """
+        if series not in self._begun:
+            start = paper_dir(self.settings) / series.slug / "start.json"
+            if not start.is_file():
+                write_json({"first": int(first)}, start)
+            self._begun.add(series)
         return self._pool.submit(self._advance, series, first, cutoff)
 
     def _advance(self, series: SeriesKey, first: int, cutoff: int) -> None:
