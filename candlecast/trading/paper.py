@@ -70,7 +70,8 @@ class PaperEngine:
         self._hold = hold
         self._strategy: Any = None
         self._last_open: int | None = None  # open time of the newest candle fed
-        self._last_ns = 0
+        self._fills: list[dict[str, float]] = []
+        self.engine.kernel.msgbus.subscribe(topic=f"events.fills.{self.key}", handler=self._on_fill)
 
     def feed(self, candles: pd.DataFrame, targets: dict[int, float]) -> PaperStep:
         """Trade the next candles (open times after the last fed, in order) with targets by candle open time.
@@ -112,8 +113,7 @@ class PaperEngine:
             self.engine.run(streaming=True)
         self.engine.clear_data()
         self._last_open = int(opens[-1])
-        fills = self._new_fills()
-        self._last_ns = int(close_ms[-1]) * _NS
+        fills, self._fills = self._fills, []
         s = self._strategy
         return PaperStep(int(close_ms[-1]), fills, s.qty[self.key], s.cash, s._equity())
 
@@ -143,22 +143,17 @@ class PaperEngine:
             self.engine.add_strategy(self._strategy)
             self.engine.run(streaming=True)
 
-    def _new_fills(self) -> list[dict[str, float]]:
-        out = []
-        for order in self.engine.cache.orders():
-            for event in order.events:
-                if type(event).__name__ != "OrderFilled" or event.ts_event <= self._last_ns:
-                    continue
-                sign = 1.0 if event.order_side.name == "BUY" else -1.0
-                out.append(
-                    {
-                        "ts": event.ts_event / _NS,
-                        "qty": sign * event.last_qty.as_double(),
-                        "price": event.last_px.as_double(),
-                        "fee": event.commission.as_double(),
-                    }
-                )
-        return sorted(out, key=lambda f: f["ts"])
+    def _on_fill(self, event: Any) -> None:
+        """Every fill as it happens (the execution engine publishes it), not a scan of the growing order cache."""
+        sign = 1.0 if event.order_side.name == "BUY" else -1.0
+        self._fills.append(
+            {
+                "ts": event.ts_event / _NS,
+                "qty": sign * event.last_qty.as_double(),
+                "price": event.last_px.as_double(),
+                "fee": event.commission.as_double(),
+            }
+        )
 
     def close(self) -> None:
         """Release the engine without flattening: the persisted account is where a restart resumes."""

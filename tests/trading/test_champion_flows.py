@@ -333,3 +333,13 @@ def test_paper_account_follows_the_champion_and_resumes_after_sigkill(champion, 
     assert summary["fills"] == len(paper)
     assert summary["pnl"] == pytest.approx(ledger[-1]["equity"] - capital)
     assert summary["buy_and_hold"] == pytest.approx(capital * (closes[cutoff] / closes[first] - 1))
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from candlecast.tasks.paper import ARTIFACT_KEY, publish_summary
+
+    publish_summary(summary)  # what the loop publishes under Prefect, from its paper thread
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[ARTIFACT_KEY])))
+    assert f"| {series} | 59 | 59 | {len(paper)} |" in str(artifact.data)
