@@ -261,8 +261,12 @@ def test_paper_account_follows_the_champion_and_resumes_after_sigkill(champion, 
     import signal
     import time
 
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
     from candlecast.flows.predict import predict_flow
     from candlecast.live.paper import PaperAccount, paper_dir, paper_summary, read_ledger, trading_config
+    from candlecast.tasks.paper import ARTIFACT_KEY, publish_summary
     from candlecast.trading.engine import Market, run_engine
     from candlecast.trading.forecasts import TradeWindow
 
@@ -277,12 +281,12 @@ def test_paper_account_follows_the_champion_and_resumes_after_sigkill(champion, 
     series = cfg.series[0]
     candles = CandleStore(settings.candles_dir).read(series)
     ts = candles["timestamp"].tolist()
-    first, cutoff = ts[-60], ts[-2]  # the newest candle stays untraded: the backtest's last bar needs its open
+    first, cutoff = ts[-41], ts[-2]  # the newest candle stays untraded: the backtest's last bar needs its open
     done = predict_flow(cfg, symbol=series.symbol, first=first, cutoff=cutoff)
-    assert len(done.written) == 59
+    assert len(done.written) == 40
     store = prediction_store(settings, cfg.predict.store_url)
     rows = store.read_all(series)
-    flipped = ts[-60:-1:4]  # an older version's opposite forecasts, stored first: those are the ones traded
+    flipped = ts[-41:-1:4]  # an older version's opposite forecasts, stored first: those are the ones traded
     for c in flipped:
         mine = rows[rows["cutoff"] == c].drop(columns=["series"])
         close = mine["forecast"] / np.exp(mine["forecast_log_return"])
@@ -296,18 +300,18 @@ def test_paper_account_follows_the_champion_and_resumes_after_sigkill(champion, 
     folder = paper_dir(settings) / series.slug
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-c", _PAPER_CHILD, str(tmp_path / "cfg.yaml"), str(first), str(cutoff)])
-    while len(read_ledger(folder)) < 20 and child.poll() is None and time.perf_counter() - started < 120:
+    while len(read_ledger(folder)) < 12 and child.poll() is None and time.perf_counter() - started < 120:
         time.sleep(0.01)
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     killed_at = len(read_ledger(folder))
-    assert 20 <= killed_at < 59, f"the kill landed after {killed_at} bars"
+    assert 12 <= killed_at < 40, f"the kill landed after {killed_at} bars"
 
     account = PaperAccount(settings, cfg, series, trading_config(cfg))  # rebuilds, checks equity and fills
     account.advance(first, cutoff)
     account.close()
     ledger = read_ledger(folder)
-    assert [r["t"] for r in ledger] == ts[-60:-1]  # every bar once, in order
+    assert [r["t"] for r in ledger] == ts[-41:-1]  # every bar once, in order
     assert all(r["cutoff"] == r["t"] for r in ledger)  # each bar's own forecast: no look-ahead
     assert [r["version"] for r in ledger] == ["0" if r["t"] in flipped else done.model_version for r in ledger]
     for before, after in zip(ledger, ledger[1:], strict=False):  # the order at a close fills at the next open
@@ -334,12 +338,11 @@ def test_paper_account_follows_the_champion_and_resumes_after_sigkill(champion, 
     assert summary["pnl"] == pytest.approx(ledger[-1]["equity"] - capital)
     assert summary["buy_and_hold"] == pytest.approx(capital * (closes[cutoff] / closes[first] - 1))
 
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    from candlecast.tasks.paper import ARTIFACT_KEY, publish_summary
-
-    publish_summary(summary)  # what the loop publishes under Prefect, from its paper thread
-    with get_client(sync_client=True) as client:
-        (artifact,) = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[ARTIFACT_KEY])))
-    assert f"| {series} | 59 | 59 | {len(paper)} |" in str(artifact.data)
+    publish_summary(summary)  # what the loop publishes under Prefect
+    body = {"artifacts": {"key": {"any_": [ARTIFACT_KEY]}}, "sort": "CREATED_DESC", "limit": 1}
+    found = httpx.post(f"{PREFECT_API_URL.value()}/artifacts/filter", json=body, timeout=30).json()
+    assert f"| {series} | 40 | 40 | {len(paper)} |" in found[0]["data"]  # (the client's filter sends nulls)
+    status = CliRunner().invoke(app, ["status", "--json"], catch_exceptions=False)
+    assert json.loads(status.stdout)["paper"]["series"][0]["fills"] == len(paper)
+    table = CliRunner().invoke(app, ["status"], catch_exceptions=False, env={"COLUMNS": "200"}).stdout
+    assert "live paper trading since the loop started" in table and f"{summary['pnl']:,.2f}" in table
