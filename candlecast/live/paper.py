@@ -332,6 +332,17 @@ def paper_summary(settings: Settings) -> dict[str, Any]:
     }
 
 
+def summary_line(summary: dict[str, Any]) -> str:
+    """The summary in one line (the end of a rehearsal): PnL next to buy-and-hold, bars and fills."""
+    if not summary["series"]:
+        return "paper: no account has traded a bar yet (live.paper: true starts them)"
+    bars = sum(r["bars"] for r in summary["series"])
+    return (
+        f"paper: PnL {summary['pnl']:+,.2f} vs buy-and-hold {summary['buy_and_hold']:+,.2f} over {bars} bars of "
+        f"{len(summary['series'])} series, {summary['fills']} fills"
+    )
+
+
 def summary_markdown(summary: dict[str, Any]) -> str:
     """The summary as a markdown table (the Prefect artifact)."""
     lines = [

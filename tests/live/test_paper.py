@@ -17,7 +17,7 @@ import yaml
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.devtools.synthetic import synthetic_candles
-from candlecast.live.paper import PaperAccount, paper_dir, read_ledger, trading_config
+from candlecast.live.paper import PaperAccount, paper_dir, paper_summary, read_ledger, summary_line, trading_config
 from candlecast.registry.prediction_store import prediction_store
 from candlecast.settings import Settings
 
@@ -74,6 +74,9 @@ def test_bars_wait_for_forecasts_trade_only_their_own_and_survive_a_torn_line(ho
     assert [r["t"] for r in resumed.advance(ts[40], ts[53])] == [ts[53]]
     resumed.close()
     assert [r["t"] for r in read_ledger(path.parent)] == ts[40:54]
+    summary = paper_summary(settings)
+    assert summary_line(summary).startswith(f"paper: PnL {summary['pnl']:+,.2f} vs buy-and-hold ")
+    assert "over 14 bars of 1 series" in summary_line(summary)
 
     (tmp_path / "paper.yaml").write_text(yaml.safe_dump({"policy": {"name": "sign", "no_trade_band": 0.2}}))
     with pytest.raises(ValueError, match="another trading config"):
