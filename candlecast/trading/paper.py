@@ -87,15 +87,14 @@ class PaperEngine:
         opens = candles["timestamp"].to_numpy("int64")
         if self._last_open is not None and len(opens) and opens[0] <= self._last_open:
             raise ValueError(f"{self.symbol}: candle {int(opens[0])} was already fed (last {self._last_open})")
-        if self._last_open is not None and len(opens) and opens[0] != self._last_open + self.step:
-            raise ValueError(f"{self.symbol}: candle {int(opens[0])} does not follow {self._last_open}: a gap")
         close_ms = opens + self.step
         frame = candles[["open", "high", "low", "close", "volume"]].copy()
         frame.index = pd.to_datetime(close_ms, unit="ms", utc=True)
         bars = BarDataWrangler(BarType.from_str(bar_type(self.symbol, self.timeframe)), self.instrument).process(frame)
         self.engine.add_data(bars)
         if self.cfg.execution.mode == "next_open":
-            # each candle's open is where the order of the bar before it fills (after the latency)
+            # each candle's open is where the order of the bar before it fills (after the latency; after a
+            # gap in the exchange's candles, at the next candle that exists, at the price the backtest uses)
             fill_at = opens + self.cfg.execution.latency_ms
             keep = np.ones(len(opens), dtype=bool)
             keep[0] = self._last_open is not None  # no order is in flight before the account's first bar

@@ -1,8 +1,9 @@
 """The paper account's rules on planted forecasts in a real prediction store and a real NautilusTrader engine.
 
-What the champion test (tests/trading/test_champion_flows.py) cannot plant: a forecast that reaches
-the store while the bar waits for it (forecasts by the deployment), one that never comes, one made
-on other candles, a torn ledger line, and a trading config changed under an existing account.
+What the champion test (tests/trading/test_champion_flows.py) cannot plant: a candle the exchange
+skipped, a forecast that reaches the store while the bar waits for it (forecasts by the deployment),
+one that never comes, one made on other candles, a torn ledger line, and a trading config changed
+under an existing account.
 """
 
 from __future__ import annotations
@@ -47,10 +48,11 @@ def test_bars_wait_for_forecasts_trade_only_their_own_and_survive_a_torn_line(ho
     )  # fmt: skip
     settings, series = Settings(), cfg.series[0]
     candles = synthetic_candles("BTC/USDT", 1_704_067_200_000, 60, seed=5)
-    CandleStore(settings.candles_dir).upsert(series, candles)
+    CandleStore(settings.candles_dir).upsert(series, candles.drop(index=45))  # the exchange skipped one candle
     store = prediction_store(settings, cfg.predict.store_url)
     ts, closes = candles["timestamp"].tolist(), candles["close"].tolist()
-    for i in range(40, 50):
+    kept = [i for i in range(40, 60) if i != 45]
+    for i in kept[:9]:
         store.write(series, _forecast(ts[i], closes[i], 0.01 if i % 2 else -0.01))
     store.write(series, _forecast(ts[50], closes[50] * 1.5, 0.01))  # made on other candles: not traded
 
@@ -59,8 +61,8 @@ def test_bars_wait_for_forecasts_trade_only_their_own_and_survive_a_torn_line(ho
     late.start()  # the deployment's forecast reaches the store while the bar waits for it
     lines = account.advance(ts[40], ts[51], wait_s=30)
     late.join()
-    assert [r["t"] for r in lines] == ts[40:52]
-    assert [r["target"] for r in lines] == [1.0 if i % 2 else -1.0 for i in range(40, 50)] + [None, 1.0]
+    assert [r["t"] for r in lines] == [ts[i] for i in kept[:11]]  # across the gap
+    assert [r["target"] for r in lines] == [1.0 if i % 2 else -1.0 for i in kept[:9]] + [None, 1.0]
     assert np.sign(lines[1]["position"]) == -1 and np.sign(lines[2]["position"]) == 1  # next open, each way
 
     lines = account.advance(ts[40], ts[52], wait_s=0.3)  # a forecast that never comes: the bar trades without
@@ -73,10 +75,10 @@ def test_bars_wait_for_forecasts_trade_only_their_own_and_survive_a_torn_line(ho
     resumed = PaperAccount(settings, cfg, series, trading_config(cfg))
     assert [r["t"] for r in resumed.advance(ts[40], ts[53])] == [ts[53]]
     resumed.close()
-    assert [r["t"] for r in read_ledger(path.parent)] == ts[40:54]
+    assert [r["t"] for r in read_ledger(path.parent)] == [ts[i] for i in kept[:13]]
     summary = paper_summary(settings)
     assert summary_line(summary).startswith(f"paper: PnL {summary['pnl']:+,.2f} vs buy-and-hold ")
-    assert "over 14 bars of 1 series" in summary_line(summary)
+    assert "over 13 bars of 1 series" in summary_line(summary)
 
     (tmp_path / "paper.yaml").write_text(yaml.safe_dump({"policy": {"name": "sign", "no_trade_band": 0.2}}))
     with pytest.raises(ValueError, match="another trading config"):
