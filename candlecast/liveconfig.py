@@ -45,3 +45,15 @@ class LiveConfig(BaseModel):
         description="champion trained this long before the newest candle is degraded (keep it below "
         "predict.max_model_age_days, where serving refuses it)",
     )
+    paper: bool = Field(
+        False, description="paper-trade every series' live candles with the champion's forecasts (NautilusTrader)"
+    )
+    paper_trading: str | None = Field(
+        None, description="trading YAML of the paper accounts (policy:, execution:, hold:); None: the defaults"
+    )
+    paper_wait_s: float = Field(
+        10.0,
+        ge=0,
+        description="with forecasts by the predict deployment, how long (real seconds) a paper bar waits for its "
+        "forecast to reach the store before it trades without it",
+    )

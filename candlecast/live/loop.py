@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
@@ -33,6 +34,9 @@ from candlecast.live.monitor import Emit, Monitor
 from candlecast.live.state import series_state, update_series_state
 from candlecast.schema import SeriesKey, timeframe_ms
 from candlecast.settings import Settings
+
+if TYPE_CHECKING:
+    from candlecast.live.paper import PaperTrader
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,7 @@ class LiveLoop:
         predict_here: Forecast in this process too (no Prefect deployment listening): the same
             ``forecast_cutoffs`` the triggered predict flow runs, then ``forecast.stored``.
         monitor: Live scoring and drift after each announcement (None: off).
+        paper: The paper accounts, handed each announced range on their own thread (None: off).
     """
 
     settings: Settings
@@ -65,6 +70,7 @@ class LiveLoop:
     source: Source | None = None
     predict_here: bool = False
     monitor: Monitor | None = None
+    paper: PaperTrader | None = None
     _pool: ThreadPoolExecutor = field(init=False)
 
     async def run(self, stop: asyncio.Event | None = None, until_ms: int | None = None) -> None:
@@ -78,6 +84,8 @@ class LiveLoop:
         finally:
             await exchange.close()
             self._pool.shutdown(wait=True)
+            if self.paper is not None:
+                self.paper.close()
 
     async def _follow(self, series: SeriesKey, exchange: object, stop: asyncio.Event, until_ms: int | None) -> None:
         step, settle = timeframe_ms(series.timeframe), self.cfg.live.settle_ms
@@ -140,5 +148,7 @@ class LiveLoop:
                     f"forecast:{series}:{done.model_version}:{first}:{cutoff}",
                 )  # fmt: skip
         update_series_state(self.settings, series, announced=cutoff)
+        if self.paper is not None:
+            self.paper.submit(series, first, cutoff)
         if self.monitor is not None:
             self.monitor.check(series)

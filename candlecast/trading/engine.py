@@ -146,7 +146,7 @@ def clip_window(market: Market, window: TradeWindow, cfg: TradingConfig) -> Trad
     return TradeWindow(window.start, end, window.horizon)
 
 
-def _add_venue(engine, market: Market, cfg: TradingConfig) -> None:
+def _add_venue(engine, market: Market, cfg: TradingConfig, precision: dict[str, tuple[int, int]] | None = None) -> None:
     from nautilus_trader.backtest.models import MakerTakerFeeModel
     from nautilus_trader.model.enums import AccountType, OmsType
     from nautilus_trader.model.identifiers import Venue
@@ -166,7 +166,8 @@ def _add_venue(engine, market: Market, cfg: TradingConfig) -> None:
         latency_model=_latency(cfg),
     )
     for symbol, candles in market.candles.items():
-        engine.add_instrument(make_instrument(symbol, candles, ex.maker_fee_bps, ex.taker_fee_bps))
+        fixed = (precision or {}).get(symbol)
+        engine.add_instrument(make_instrument(symbol, candles, ex.maker_fee_bps, ex.taker_fee_bps, fixed))
 
 
 def _latency(cfg: TradingConfig):
@@ -208,16 +209,20 @@ def _iid(symbol: str):
     return InstrumentId.from_str(instrument_id(symbol))
 
 
-def make_instrument(symbol: str, candles: pd.DataFrame, maker_bps: float, taker_bps: float):
-    """A spot pair traded on margin, with the candles' price precision and the configured fees."""
+def make_instrument(
+    symbol: str, candles: pd.DataFrame, maker_bps: float, taker_bps: float, precision: tuple[int, int] | None = None
+):
+    """A spot pair traded on margin, with the candles' price precision and the configured fees.
+
+    ``precision`` (price, size decimals) fixes them instead: a paper account rebuilt after a restart
+    must trade the instrument it started with, whatever the candles since show.
+    """
     from nautilus_trader.model.identifiers import Symbol
     from nautilus_trader.model.instruments import CurrencyPair
     from nautilus_trader.model.objects import Currency, Price, Quantity
 
     base, quote = symbol.split("/")
-    prices = candles[["open", "high", "low", "close"]].to_numpy("float64")
-    price_precision = _decimals(prices)
-    size_precision = int(np.clip(np.ceil(np.log10(float(np.median(prices)))) + 2, 0, 8))
+    price_precision, size_precision = precision or instrument_precision(candles)
     return CurrencyPair(
         instrument_id=_iid(symbol),
         raw_symbol=Symbol(symbol.replace("/", "")),
@@ -234,6 +239,12 @@ def make_instrument(symbol: str, candles: pd.DataFrame, maker_bps: float, taker_
         ts_event=0,
         ts_init=0,
     )
+
+
+def instrument_precision(candles: pd.DataFrame) -> tuple[int, int]:
+    """Price decimals (the candles' tick) and size decimals (finer for cheaper coins) of a symbol."""
+    prices = candles[["open", "high", "low", "close"]].to_numpy("float64")
+    return _decimals(prices), int(np.clip(np.ceil(np.log10(float(np.median(prices)))) + 2, 0, 8))
 
 
 def _decimals(prices: np.ndarray, most: int = 8) -> int:

@@ -41,6 +41,7 @@ def live(
     from candlecast.settings import Settings
     from candlecast.tasks.endpoint import endpoint_source
     from candlecast.tasks.events import emit, journal_only
+    from candlecast.tasks.paper import paper_trader
 
     cfg = load_config(config, strict=api_url is None)
     if api_url is None and cfg.exchange.emulator:
@@ -51,10 +52,15 @@ def live(
     settings = Settings()
     to_prefect = bool(os.environ.get("PREFECT_API_URL"))
     here = (not to_prefect) if predict_here is None else predict_here
+    try:
+        paper = paper_trader(settings, cfg, here, to_prefect)
+    except ValueError as exc:  # live.paper on a volatility config, or a bad live.paper_trading file
+        raise fail(str(exc)) from None
     loop = LiveLoop(
         settings, cfg, lambda now: candle_gate(settings, now), emit if to_prefect else journal_only,
         api_url=api_url or cfg.exchange.api_url, source=endpoint_source(cfg, api_url=api_url), predict_here=here,
         monitor=Monitor(settings, cfg, emit if to_prefect else journal_only),
+        paper=paper,
     )  # fmt: skip
     where = "this process" if here else "the predict deployment (event trigger)"
     console.print(f"live: {len(cfg.series)} series, forecasts by {where}; Ctrl-C stops")

@@ -143,10 +143,12 @@ def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Stored candles, last validations, registered models and the latest forecasts; exit 3 on a corrupt file."""
     offline_defaults()
     cfg = load_config(config, strict=False)
+    from candlecast.live.paper import paper_summary
     from candlecast.registry.status import collect_status
     from candlecast.settings import Settings
 
     report = collect_status(Settings(), cfg)
+    report["paper"] = paper_summary(Settings())  # the live loop's paper accounts (`live.paper: true`)
     if as_json:
         print_json(report)
     else:
@@ -156,6 +158,8 @@ def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
             ["version", "aliases", "rmse_ratio", "decision"],
             [_version_row(v) for v in report["models"]["versions"]],
         )
+        if report["paper"]["series"]:
+            print_table("live paper trading since the loop started", list(PAPER_COLUMNS), paper_rows(report["paper"]))
     corrupt = [s for s in report["series"] if s.get("corrupt")]
     errors = Console(stderr=True, highlight=False, soft_wrap=True)  # on stderr: `status --json | jq` still parses
     for s in corrupt:
@@ -167,6 +171,26 @@ def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
 SERIES_COLUMNS = (
     "series", "candles", "last candle (UTC)", "missing (gaps)", "validation", "latest forecast", "source",
 )  # fmt: skip
+
+
+PAPER_COLUMNS = ("series", "bars", "fills", "position", "PnL", "buy-and-hold", "last candle (UTC)")
+
+
+def paper_rows(paper: dict[str, Any]) -> list[list[str]]:
+    """Each paper account's PnL next to buy-and-hold over the same bars, in the quote currency and in %."""
+    from datetime import UTC, datetime
+
+    def money(value: float, pct: float) -> str:
+        return f"{value:,.2f} ({100 * pct:+.2f}%)"
+
+    return [
+        [
+            r["series"], str(r["bars"]), str(r["fills"]), f"{r['position']:g}", money(r["pnl"], r["pnl_pct"]),
+            money(r["buy_and_hold"], r["buy_and_hold_pct"]),
+            datetime.fromtimestamp(r["last"] / 1000, UTC).strftime("%Y-%m-%d %H:%M"),
+        ]
+        for r in paper["series"]
+    ]  # fmt: skip
 
 
 def series_row(s: dict[str, Any]) -> list[str]:

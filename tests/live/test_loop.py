@@ -4,6 +4,8 @@ One-minute candles at 60x: a candle closes every real second. The loop is SIGKIL
 again; the store must then hold every closed candle once, and the announcements (``candles.stored``)
 must cover every candle closed since the loop first followed the series, with no candle left out and
 none announced in two different ranges (a re-sent identical range is a replay the consumers skip).
+The paper accounts (``live.paper``) must then hold every announced candle once as a bar, resumed from
+their ledgers, with buy-and-hold from the same bars (no champion here: the bars trade no forecast).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import yaml
 from candlecast.data.candle_store import CandleStore
 from candlecast.devtools.emulator import synthetic_emulator
 from candlecast.live.loop import CANDLES_STORED
+from candlecast.live.paper import paper_dir, paper_summary, read_ledger
 from candlecast.live.state import read_journal
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
@@ -73,7 +76,7 @@ def test_sigkill_and_restart_lose_and_double_no_candle(home, tmp_path):
     config = {
         "name": "live", "exchange": {"emulator": False},
         "data": {"symbols": SYMBOLS, "timeframe": "1m", "history_days": 1},
-        "live": {"settle_ms": 200, "max_poll_s": 0.5},
+        "live": {"settle_ms": 200, "max_poll_s": 0.5, "paper": True},
     }  # fmt: skip
     cfg.write_text(yaml.safe_dump(config))
     import candlecast.expectations.gate  # noqa: F401  (imported once here, inherited by the forked loops)
@@ -105,3 +108,9 @@ def test_sigkill_and_restart_lose_and_double_no_candle(home, tmp_path):
         covered = [t for lo, hi in ranges for t in range(lo, hi + MINUTE, MINUTE)]
         assert len(covered) == len(set(covered)), f"{symbol}: a candle announced in two ranges {ranges}"
         assert covered == list(range(covered[0], ts[-1] + MINUTE, MINUTE)), f"{symbol}: a candle skipped {ranges}"
+        bars = [r["t"] for r in read_ledger(paper_dir(settings) / SeriesKey("binance", symbol, "1m").slug)]
+        assert bars == covered, f"{symbol}: the paper bars are not the announced candles, each once"
+        closes = candles.set_index("timestamp")["close"]
+        paper = next(r for r in paper_summary(settings)["series"] if r["series"] == f"binance:{symbol}:1m")
+        assert paper["buy_and_hold_pct"] == pytest.approx(closes[bars[-1]] / closes[bars[0]] - 1)
+        assert paper["fills"] == 0 and paper["pnl"] == 0.0

@@ -240,3 +240,109 @@ def test_live_forecasts_each_candle_once_scores_it_and_asks_one_retrain(champion
     run_id = client.get_model_version(NAME, done.model_version).run_id
     history = client.get_metric_history(run_id, f"live_loss_ratio_{series.slug}")
     assert len(history) == 40 - cfg.features.horizon  # each matured forecast logged once, stepped by candle
+
+
+_PAPER_CHILD = """
+import sys, yaml
+from candlecast.config import RunConfig
+from candlecast.live.paper import PaperAccount, trading_config
+from candlecast.settings import Settings
+cfg = RunConfig.model_validate(yaml.safe_load(open(sys.argv[1])))
+PaperAccount(Settings(), cfg, cfg.series[0], trading_config(cfg)).advance(int(sys.argv[2]), int(sys.argv[3]))
+"""
+
+
+def test_paper_account_follows_the_champion_and_resumes_after_sigkill(champion, tmp_path):
+    """The champion's stored forecasts trade the stored candles one bar at a time; SIGKILL mid-way, resume.
+
+    The ledger then holds every bar once, its fills are those of one trade backtest over the same bars
+    and targets (nothing doubled or lost), and each position follows the sign of the forecast before it.
+    """
+    import signal
+    import time
+
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    from candlecast.flows.predict import predict_flow
+    from candlecast.live.paper import PaperAccount, paper_dir, paper_summary, read_ledger, trading_config
+    from candlecast.tasks.paper import ARTIFACT_KEY, publish_summary
+    from candlecast.trading.engine import Market, run_engine
+    from candlecast.trading.forecasts import TradeWindow
+
+    cfg, settings, _ = champion
+    (tmp_path / "paper.yaml").write_text(yaml.safe_dump({"policy": {"name": "sign", "no_trade_band": 0.0}, "hold": 1}))
+    cfg = cfg.model_copy(
+        update={
+            "predict": cfg.predict.model_copy(update={"store_url": f"sqlite:///{tmp_path / 'paper.db'}"}),
+            "live": cfg.live.model_copy(update={"paper": True, "paper_trading": str(tmp_path / "paper.yaml")}),
+        }
+    )
+    series = cfg.series[0]
+    candles = CandleStore(settings.candles_dir).read(series)
+    ts = candles["timestamp"].tolist()
+    first, cutoff = ts[-41], ts[-2]  # the newest candle stays untraded: the backtest's last bar needs its open
+    done = predict_flow(cfg, symbol=series.symbol, first=first, cutoff=cutoff)
+    assert len(done.written) == 40
+    store = prediction_store(settings, cfg.predict.store_url)
+    rows = store.read_all(series)
+    flipped = ts[-41:-1:4]  # an older version's opposite forecasts, stored first: those are the ones traded
+    for c in flipped:
+        mine = rows[rows["cutoff"] == c].drop(columns=["series"])
+        close = mine["forecast"] / np.exp(mine["forecast_log_return"])
+        r = -np.sign(mine["forecast_log_return"]) * np.maximum(mine["forecast_log_return"].abs(), 1e-4)
+        store.write(series, mine.assign(
+            forecast_log_return=r, forecast=close * np.exp(r), lower=close * np.exp(r - 0.01),
+            upper=close * np.exp(r + 0.01), model_version="0", created_at="2000-01-01T00:00:00+00:00",
+        ))  # fmt: skip
+
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    folder = paper_dir(settings) / series.slug
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-c", _PAPER_CHILD, str(tmp_path / "cfg.yaml"), str(first), str(cutoff)])
+    while len(read_ledger(folder)) < 12 and child.poll() is None and time.perf_counter() - started < 120:
+        time.sleep(0.01)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    killed_at = len(read_ledger(folder))
+    assert 12 <= killed_at < 40, f"the kill landed after {killed_at} bars"
+
+    account = PaperAccount(settings, cfg, series, trading_config(cfg))  # rebuilds, checks equity and fills
+    account.advance(first, cutoff)
+    account.close()
+    ledger = read_ledger(folder)
+    assert [r["t"] for r in ledger] == ts[-41:-1]  # every bar once, in order
+    assert all(r["cutoff"] == r["t"] for r in ledger)  # each bar's own forecast: no look-ahead
+    assert [r["version"] for r in ledger] == ["0" if r["t"] in flipped else done.model_version for r in ledger]
+    for before, after in zip(ledger, ledger[1:], strict=False):  # the order at a close fills at the next open
+        assert np.sign(after["position"]) == np.sign(before["target"]) == np.sign(before["forecast"]) != 0
+    assert len({np.sign(r["position"]) for r in ledger[1:]}) == 2  # long and short, as the forecasts said
+
+    step = ts[1] - ts[0]
+    targets = pd.DataFrame(
+        {"symbol": series.symbol, "ts": [r["t"] + step for r in ledger], "target": [r["target"] for r in ledger]}
+    )
+    market = Market(series.timeframe, {series.symbol: candles})
+    backtest = run_engine(
+        market, TradeWindow(first + step, cutoff + step, 1), trading_config(cfg), targets, max_exposure=1.0
+    )
+    paper = pd.DataFrame([f for r in ledger for f in r["fills"]])
+    expected = backtest.fills[backtest.fills["ts"] < cutoff + step]  # the backtest flattens at its last bar
+    assert len(paper) == len(expected) > 2 * len(flipped)
+    np.testing.assert_allclose(paper[["ts", "qty", "price", "fee"]], expected[["ts", "qty", "price", "fee"]])
+
+    summary = paper_summary(settings)
+    capital = trading_config(cfg).execution.starting_capital
+    closes = candles.set_index("timestamp")["close"]
+    assert summary["fills"] == len(paper)
+    assert summary["pnl"] == pytest.approx(ledger[-1]["equity"] - capital)
+    assert summary["buy_and_hold"] == pytest.approx(capital * (closes[cutoff] / closes[first] - 1))
+
+    publish_summary(summary)  # what the loop publishes under Prefect
+    body = {"artifacts": {"key": {"any_": [ARTIFACT_KEY]}}, "sort": "CREATED_DESC", "limit": 1}
+    found = httpx.post(f"{PREFECT_API_URL.value()}/artifacts/filter", json=body, timeout=30).json()
+    assert f"| {series} | 40 | 40 | {len(paper)} |" in found[0]["data"]  # (the client's filter sends nulls)
+    status = CliRunner().invoke(app, ["status", "--json"], catch_exceptions=False)
+    assert json.loads(status.stdout)["paper"]["series"][0]["fills"] == len(paper)
+    table = CliRunner().invoke(app, ["status"], catch_exceptions=False, env={"COLUMNS": "200"}).stdout
+    assert "live paper trading since the loop started" in table and f"{summary['pnl']:,.2f}" in table

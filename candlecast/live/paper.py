@@ -1,0 +1,358 @@
+"""Paper trading that follows the live champion: each stored candle is a bar of a NautilusTrader paper account.
+
+After a series' candles are announced (and, when the loop forecasts in process, forecast), the loop
+hands the range to ``PaperTrader``, whose one thread feeds every stored candle not yet traded to the
+series' ``PaperEngine`` (candlecast.trading.paper: the trade backtest's engine, kept alive). A candle's
+order comes from the ForecastStrategy and the sizing policy reading the forecast stored for that
+candle's cutoff (its open time), the one that reached the store first: made from the candles up to
+that close, never later ones. A slow paper step waits in its own thread, never on the candle path.
+
+State, under ``<home>/live/paper/<series>/``: ``start.json`` (the first candle handed over),
+``account.json`` (instrument precision, trading config, first bar) and ``ledger.jsonl``, one whole
+line per traded bar: the candle, the forecast and target used, the fills, position, cash, equity and
+buy-and-hold, appended after the engine stepped. On restart
+the account is rebuilt by feeding the ledger's bars and targets through a fresh engine; its equity and
+fill count must equal the ledger's last line (else it stops with one line saying so). A kill before a
+bar's line is written loses that bar from the ledger and the engine alike, so it is traded again once:
+never doubled, never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from candlecast.config import RunConfig
+from candlecast.data.candle_store import CandleStore
+from candlecast.forecasting.served import store_kind
+from candlecast.io import read_json, write_json, write_text
+from candlecast.live.state import live_dir
+from candlecast.registry.prediction_store import RETURNS, ParquetPredictionStore, prediction_store
+from candlecast.schema import SeriesKey, timeframe_ms
+from candlecast.settings import Settings
+from candlecast.trading.config import TradingConfig
+from candlecast.trading.engine import instrument_precision
+from candlecast.trading.policy import target_exposures
+from candlecast.trading.sources import from_prediction_store
+
+log = logging.getLogger(__name__)
+
+#: One summary of every paper account (what `candlecast status` and the rehearsal print).
+Publish = Callable[[dict[str, Any]], None]
+
+
+def paper_dir(settings: Settings) -> Path:
+    """``<home>/live/paper``: one folder per series."""
+    return live_dir(settings) / "paper"
+
+
+def trading_config(cfg: RunConfig) -> TradingConfig:
+    """The paper account's trading config: ``live.paper_trading`` (a trading YAML) or the defaults."""
+    path = cfg.live.paper_trading
+    return TradingConfig.from_yaml(path) if path else TradingConfig()
+
+
+def read_ledger(folder: Path) -> list[dict[str, Any]]:
+    """The ledger's whole lines, oldest first (a torn last line, from a kill mid-write, is not a bar)."""
+    path = folder / "ledger.jsonl"
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return out
+
+
+class PaperAccount:
+    """One series' paper account: its engine (rebuilt from the ledger when it exists) and its ledger."""
+
+    def __init__(self, settings: Settings, cfg: RunConfig, series: SeriesKey, tcfg: TradingConfig):
+        self.settings, self.cfg, self.series, self.tcfg = settings, cfg, series, tcfg
+        self.folder = paper_dir(settings) / series.slug
+        self.step = timeframe_ms(series.timeframe)
+        self.hold = tcfg.hold or cfg.features.horizon
+        self.meta: dict[str, Any] = read_json(self.folder / "account.json") or {}
+        self.ledger = read_ledger(self.folder)
+        self.engine: Any = None
+        if self.meta:
+            self._rebuild()
+
+    @property
+    def last_open(self) -> int | None:
+        """Open time of the newest traded candle, None before the first."""
+        return int(self.ledger[-1]["t"]) if self.ledger else None
+
+    def _rebuild(self) -> None:
+        """A fresh engine fed the ledger's bars and targets; it must end where the ledger says."""
+        from candlecast.trading.paper import PaperEngine
+
+        self._repair()
+        trading = TradingConfig.model_validate(self.meta["trading"])
+        if trading != self.tcfg:
+            raise ValueError(
+                f"paper account {self.folder} trades another trading config than live.paper_trading: move the "
+                "folder away to start a new account, or restore the config it was started with"
+            )
+        self.hold = int(self.meta["hold"])
+        self.engine = PaperEngine(
+            self.series.symbol, self.series.timeframe, self.tcfg, tuple(self.meta["precision"]), self.hold
+        )
+        if not self.ledger:
+            return
+        candles = pd.DataFrame(
+            [[r["t"], r["o"], r["h"], r["l"], r["c"], r["v"]] for r in self.ledger],
+            columns=["timestamp", "open", "high", "low", "close", "volume"],
+        )
+        targets = {int(r["t"]): float(r["target"]) for r in self.ledger if r.get("target") is not None}
+        rebuilt = self.engine.feed(candles, targets)
+        last = self.ledger[-1]
+        fills = sum(len(r["fills"]) for r in self.ledger)
+        if len(rebuilt.fills) != fills or not np.isclose(rebuilt.equity, last["equity"], rtol=1e-9, atol=1e-6):
+            raise RuntimeError(
+                f"paper account {self.series}: the ledger's {len(self.ledger)} bars rebuild to equity "
+                f"{rebuilt.equity:.6f} with {len(rebuilt.fills)} fills, but the ledger ends at {last['equity']:.6f} "
+                f"with {fills}: the ledger was edited or the engine changed; move {self.folder} away to start anew"
+            )
+        log.info("%s: paper account resumed at bar %s, equity %.2f", self.series, last["t"], rebuilt.equity)
+
+    def _repair(self) -> None:
+        """Drop a torn last line, so the next append starts a line of its own."""
+        path = self.folder / "ledger.jsonl"
+        if path.is_file() and not path.read_text().endswith("\n") and path.stat().st_size:
+            write_text("".join(json.dumps(r) + "\n" for r in self.ledger), path)
+
+    def advance(self, first: int, cutoff: int, wait_s: float = 0.0) -> list[dict[str, Any]]:
+        """Trade every stored candle after the last traded one up to ``cutoff``; returns the new ledger lines.
+
+        A new account starts at ``first`` (the first candle the loop announced with paper on). In
+        ``wait_s`` (forecasts by the predict deployment) it waits that long for a candle's forecast
+        to reach the store; a forecast that comes later is not traded (the bar has moved on).
+        """
+        candles = CandleStore(self.settings.candles_dir).read(self.series)
+        begun = (read_json(self.folder / "start.json") or {}).get("first", first)  # PaperTrader.submit's record
+        start = int(begun) if self.last_open is None else self.last_open + self.step
+        todo = candles[candles["timestamp"].between(start, cutoff)].reset_index(drop=True)
+        if todo.empty:
+            return []
+        if self.engine is None:
+            self._open(candles, int(todo["timestamp"].iloc[0]))
+        forecasts = self._forecasts(todo, wait_s)
+        return [self._trade(todo.iloc[[i]], forecasts.get(int(t))) for i, t in enumerate(todo["timestamp"])]
+
+    def _open(self, candles: pd.DataFrame, start: int) -> None:
+        """A new account: its instrument fixed from the history before it, its config recorded."""
+        from candlecast.trading.paper import PaperEngine
+
+        history = candles[candles["timestamp"] <= start]
+        precision = instrument_precision(history)
+        self.meta = {
+            "series": str(self.series), "start": start, "precision": list(precision), "hold": self.hold,
+            "capital": self.tcfg.execution.starting_capital, "trading": self.tcfg.model_dump(mode="json"),
+        }  # fmt: skip
+        write_json(self.meta, self.folder / "account.json")
+        self.engine = PaperEngine(self.series.symbol, self.series.timeframe, self.tcfg, precision, self.hold)
+
+    def _on_grid(self, t: int) -> bool:
+        """Forecasts are traded every ``hold`` candles from the account's first bar (the backtest's grid)."""
+        return (t - int(self.meta["start"])) // self.step % self.hold == 0
+
+    def _forecasts(self, todo: pd.DataFrame, wait_s: float) -> dict[int, pd.DataFrame]:
+        """The stored forecast rows of each candle on the grid (one version: the first stored), waiting ``wait_s``."""
+        wanted = [int(t) for t in todo["timestamp"] if self._on_grid(int(t))]
+        deadline = time.monotonic() + wait_s
+        while True:
+            found = forecasts_at(self.settings, self.cfg, self.series, wanted)
+            if len(found) == len(wanted) or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.2)
+
+    def _trade(self, bar: pd.DataFrame, rows: pd.DataFrame | None) -> dict[str, Any]:
+        """One bar through the engine, then its ledger line (after the step: a kill between loses neither)."""
+        c = bar.iloc[0]
+        t = int(c["timestamp"])
+        used = self._target(c, rows)
+        step = self.engine.feed(bar, {t: used["target"]} if used else {})
+        first_close = float(self.ledger[0]["c"]) if self.ledger else float(c["close"])
+        record = {
+            "t": t, **{k[0]: float(c[k]) for k in ("open", "high", "low", "close", "volume")},
+            **(used or {"target": None}), "fills": step.fills, "position": step.position, "cash": step.cash,
+            "equity": step.equity, "buy_hold": float(self.meta["capital"]) * float(c["close"]) / first_close,
+        }  # fmt: skip
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / "ledger.jsonl", "a") as fh:  # one write of one whole line
+            fh.write(json.dumps(record) + "\n")
+        self.ledger.append(record)
+        return record
+
+    def _target(self, candle: pd.Series, rows: pd.DataFrame | None) -> dict[str, Any] | None:
+        """This candle's forecast as a target exposure; None without one (or with one made on other candles)."""
+        if rows is None:
+            return None
+        t = int(candle["timestamp"])
+        frame = from_prediction_store(rows.assign(symbol=self.series.symbol), self.hold, self.cfg.predict.interval)
+        if not np.isclose(float(frame["close"].iloc[0]), float(candle["close"]), rtol=1e-6):
+            log.warning("%s: the forecast at %s saw another close than the stored candle: not traded", self.series, t)
+            return None
+        target = float(target_exposures(frame, self.tcfg.policy, 1)[0])
+        return {
+            "cutoff": t, "version": str(frame["model_version"].iloc[0]),
+            "forecast": float(frame["forecast"].iloc[0]), "target": target,
+        }  # fmt: skip
+
+    def close(self) -> None:
+        """Release the engine (the ledger is the account)."""
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
+
+def forecasts_at(settings: Settings, cfg: RunConfig, series: SeriesKey, cutoffs: list[int]) -> dict[int, pd.DataFrame]:
+    """The stored forecast rows at each cutoff that has one; of several versions, the first stored."""
+    if not cutoffs:
+        return {}
+    store = prediction_store(settings, cfg.predict.store_url, store_kind(cfg.target))
+    if isinstance(store, ParquetPredictionStore):
+        parts = [
+            pd.read_parquet(f)
+            for c in cutoffs
+            for f in sorted((store.root / series.slug).glob(f"cutoff={c}_v*.parquet"))
+        ]
+        rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    else:
+        rows = store.read_all(series)
+    if rows.empty:
+        return {}
+    rows = rows[rows["cutoff"].astype("int64").isin(cutoffs)]
+    out = {}
+    for cutoff, group in rows.groupby(rows["cutoff"].astype("int64")):
+        first = group.sort_values("created_at").iloc[0]
+        out[int(cutoff)] = group[group["model_version"].astype(str) == str(first["model_version"])]
+    return out
+
+
+class PaperTrader:
+    """Every series' paper account, fed on one thread of its own so the candle path never waits on it.
+
+    One thread: a NautilusTrader engine is touched only by the thread that feeds it, and a series'
+    bars are traded in order. ``publish`` gets the summary at most every ``publish_s`` and at close
+    (a Prefect artifact from the composition root).
+    """
+
+    def __init__(self, settings: Settings, cfg: RunConfig, wait_s: float, publish: Publish | None = None):
+        if store_kind(cfg.target) != RETURNS:
+            raise ValueError("live.paper trades return forecasts: this config's champion forecasts volatility")
+        self.settings, self.cfg, self.wait_s, self.publish = settings, cfg, wait_s, publish
+        self.tcfg = trading_config(cfg)  # a bad trading file stops the loop at start, not in the thread
+        self.accounts: dict[SeriesKey, PaperAccount] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paper")
+        self._published = 0.0
+        self._begun: set[SeriesKey] = set()
+        self.publish_s = 60.0
+
+    def submit(self, series: SeriesKey, first: int, cutoff: int) -> Future[None]:
+        """Queue the series' candles up to ``cutoff`` for trading; returns at once.
+
+        The first range ever handed over fixes where the account starts (``start.json``, written here,
+        on the caller's thread): a kill before the paper thread got to it must not move the start.
+        """
+        if series not in self._begun:
+            start = paper_dir(self.settings) / series.slug / "start.json"
+            if not start.is_file():
+                write_json({"first": int(first)}, start)
+            self._begun.add(series)
+        return self._pool.submit(self._advance, series, first, cutoff)
+
+    def _advance(self, series: SeriesKey, first: int, cutoff: int) -> None:
+        try:
+            account = self.accounts.get(series)
+            if account is None:
+                account = self.accounts[series] = PaperAccount(self.settings, self.cfg, series, self.tcfg)
+            account.advance(first, cutoff, self.wait_s)
+        except Exception:  # logged; the next announcement retries from the ledger's last bar
+            log.exception("%s: paper step failed", series)
+            self.accounts.pop(series, None)
+        if self.publish is not None and time.monotonic() - self._published >= self.publish_s:
+            self._publish()
+
+    def _publish(self) -> None:
+        self._published = time.monotonic()
+        try:
+            if self.publish is not None:
+                self.publish(paper_summary(self.settings))
+        except Exception:  # a Prefect server that went away costs the artifact, not the account
+            log.exception("the paper summary was not published")
+
+    def close(self) -> None:
+        """Finish the queued steps, publish the summary once more, release the engines."""
+        self._pool.shutdown(wait=True)
+        if self.publish is not None:
+            self._publish()
+        for account in self.accounts.values():
+            account.close()
+
+
+def paper_summary(settings: Settings) -> dict[str, Any]:
+    """Every paper account from its ledger: PnL next to buy-and-hold since its first bar, and the fills.
+
+    Reads files only (no engine): ``series`` has one dict each; ``pnl``, ``buy_and_hold`` and ``fills``
+    are the sums over the series, in the quote currency.
+    """
+    rows = []
+    for folder in sorted(p for p in paper_dir(settings).glob("*") if p.is_dir()):
+        meta, ledger = read_json(folder / "account.json") or {}, read_ledger(folder)
+        if not meta or not ledger:
+            continue
+        capital, last = float(meta["capital"]), ledger[-1]
+        rows.append(
+            {
+                "series": meta["series"], "bars": len(ledger), "first": int(ledger[0]["t"]), "last": int(last["t"]),
+                "equity": float(last["equity"]), "pnl": float(last["equity"]) - capital,
+                "pnl_pct": float(last["equity"]) / capital - 1, "buy_and_hold": float(last["buy_hold"]) - capital,
+                "buy_and_hold_pct": float(last["buy_hold"]) / capital - 1, "position": float(last["position"]),
+                "fills": sum(len(r["fills"]) for r in ledger),
+                "forecasts": sum(r.get("target") is not None for r in ledger),
+            }
+        )  # fmt: skip
+    return {
+        "series": rows,
+        "pnl": float(sum(r["pnl"] for r in rows)),
+        "buy_and_hold": float(sum(r["buy_and_hold"] for r in rows)),
+        "fills": int(sum(r["fills"] for r in rows)),
+    }
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """The summary in one line (the end of a rehearsal): PnL next to buy-and-hold, bars and fills."""
+    if not summary["series"]:
+        return "paper: no account has traded a bar yet (live.paper: true starts them)"
+    bars = sum(r["bars"] for r in summary["series"])
+    return (
+        f"paper: PnL {summary['pnl']:+,.2f} vs buy-and-hold {summary['buy_and_hold']:+,.2f} over {bars} bars of "
+        f"{len(summary['series'])} series, {summary['fills']} fills"
+    )
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """The summary as a markdown table (the Prefect artifact)."""
+    lines = [
+        "| series | bars | traded forecasts | fills | position | PnL | PnL % | buy-and-hold | buy-and-hold % |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in summary["series"]:
+        lines.append(
+            f"| {r['series']} | {r['bars']} | {r['forecasts']} | {r['fills']} | {r['position']:g} | {r['pnl']:,.2f} "
+            f"| {100 * r['pnl_pct']:.2f}% | {r['buy_and_hold']:,.2f} | {100 * r['buy_and_hold_pct']:.2f}% |"
+        )
+    lines.append(f"| **all** | | | {summary['fills']} | | {summary['pnl']:,.2f} | | {summary['buy_and_hold']:,.2f} | |")
+    return "\n".join(lines)
