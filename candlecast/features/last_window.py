@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ from candlecast.features.exogenous import exogenous_lookup
 from candlecast.schema import CANDLE_COLUMNS, timeframe_ms
 
 #: Candles of one series: a frame, or a mapping of each candle column to its array (no frame built).
-Candles = pd.DataFrame | Mapping[str, Any]
+Candles: TypeAlias = pd.DataFrame | Mapping[str, Any]
 
 
 @dataclass
@@ -150,7 +150,7 @@ class _EachSeries(BaseIndexer):
 
 
 def _rolling(x: np.ndarray, window: int, min_periods: int | None = None, std: bool = True):
-    """pandas' rolling mean (and std, ddof 1) down the rows of (rows, series), in one call for every series.
+    """Rolling mean (and std, ddof 1) down the rows of (rows, series), as pandas computes it, in one call.
 
     The series lie end to end in one flat Series whose windows stop at each series' first row, so
     pandas' own running sums give each series what its own ``rolling`` gives, bit for bit.
@@ -169,7 +169,7 @@ def _rolling_std(x: np.ndarray, window: int) -> np.ndarray:
 
 
 def _ewm(x: np.ndarray, alpha: np.ndarray, min_periods: np.ndarray) -> np.ndarray:
-    """pandas' ``ewm(alpha=..., adjust=False, min_periods=...).mean()`` down the rows of (rows, K, S), bit for bit.
+    """Pandas' ``ewm(alpha=..., adjust=False, min_periods=...).mean()`` down the rows of (rows, K, S), bit for bit.
 
     One loop over the rows for K averages of S series at once (alpha and min_periods are (K, 1)).
     The inputs here are NaN only before their first value (a diff's first row, a MACD line before
@@ -192,7 +192,7 @@ def _ewm(x: np.ndarray, alpha: np.ndarray, min_periods: np.ndarray) -> np.ndarra
 
 
 def _alpha(span: float | None = None, alpha: float | None = None) -> tuple[float, int]:
-    """pandas' smoothing factor from a span or an alpha (via its centre of mass) and ``compute._ewm``'s warm-up."""
+    """The smoothing factor pandas derives from a span or an alpha (via its centre of mass); the warm-up."""
     com = (span - 1) / 2 if span is not None else (1 - alpha) / alpha  # type: ignore[operator]
     warmup = int(span) if span is not None else int(1 / alpha)  # type: ignore[operator]
     return 1.0 / (1.0 + com), warmup
@@ -207,8 +207,10 @@ def _lagged_diff(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def _features(c: dict[str, np.ndarray], cfg: FeatureConfig, step: int, rows: int, exogenous: list | None):
-    """The features of the last ``rows`` rows of (rows, series) candle arrays: names (compute_features' order)
-    and (series, rows, F). What depends on one row only is computed on those rows alone."""
+    """The features of the last ``rows`` rows of (rows, series) candle arrays: names and (series, rows, F).
+
+    Names in compute_features' order; what depends on one row only is computed on those rows alone.
+    """
     last = {k: v[-rows:] for k, v in c.items()}
     ts = last["timestamp"]
     out: dict[str, np.ndarray] = {}
