@@ -156,7 +156,9 @@ def _rolling(x: np.ndarray, window: int, min_periods: int | None = None, std: bo
     pandas' own running sums give each series what its own ``rolling`` gives, bit for bit.
     """
     n, series = x.shape
-    rolling = pd.Series(x.T.ravel()).rolling(_EachSeries(window_size=window, rows=n), min_periods=min_periods or window)
+    # one series needs no indexer (pandas inspects a custom one's signature on every call: 0.3 ms)
+    windows = window if series == 1 else _EachSeries(window_size=window, rows=n)
+    rolling = pd.Series(x.T.ravel()).rolling(windows, min_periods=min_periods or window)
     mean = rolling.mean().to_numpy().reshape(series, n).T
     return mean, (rolling.std().to_numpy().reshape(series, n).T if std else None)
 

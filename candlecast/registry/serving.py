@@ -199,9 +199,9 @@ def forecast_json(forecaster: BundleForecaster, groups: list[tuple[str | None, C
     except KeyError as exc:
         raise BadRequest(f"the request lacks a column: {exc}") from None
     texts = []
-    for column in out.columns:
-        values = out[column].tolist()
-        if out[column].dtype == object:  # symbols: each distinct one encoded once
+    for _, column in out.items():
+        values = column.tolist()
+        if column.dtype == object:  # symbols: each distinct one encoded once
             encoded = {v: json.dumps(v) for v in set(values)}
             texts.append([encoded[v] for v in values])
         else:  # numbers: no ", " inside one, so the list's text splits into its values
