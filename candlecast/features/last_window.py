@@ -3,10 +3,11 @@
 Prediction needs each series' newest ``lookback`` rows of features, computed on the window and its
 warm-up (``BundleSpec.min_candles + 1`` candles). Per series, ``compute_features`` assembles a pandas
 frame of ~100 rows, milliseconds a series; here the tails of every series stand side by side as
-columns of (rows, series) arrays, and each feature is one array expression for all of them. The
-rolling statistics and the recursive averages run through pandas on one (rows, series) frame, so
-their values are its algorithm's bit for bit; the rest is elementwise arithmetic on the same values.
-The result equals ``compute_features`` on each tail (tests/unit/test_last_window.py).
+columns of (rows, series) arrays, and each feature is one array expression for all of them. A
+rolling statistic is one call of pandas' own kernel over the series laid end to end (windows that
+stop at each series' first row), a recursive average one loop over the rows for every series, with
+pandas' arithmetic; the rest is elementwise. So every value equals ``compute_features`` on each
+tail bit for bit (tests/unit/test_last_window.py checks to 1e-10).
 
 A series goes through ``compute_features`` on its own instead (same result, its own cost) when its
 tail is not the simple case this pass assumes: unsorted or repeated timestamps, a missing candle, a
@@ -63,6 +64,8 @@ def last_windows(
     is an error naming its position (the caller checks lengths first with a better message).
     """
     step = timeframe_ms(timeframe)
+    if cfg.exogenous and (exogenous is None or len(exogenous) != len(cfg.exogenous)):
+        raise ValueError("exogenous series are configured but were not given: read them with read_exogenous")
     for i, tail in enumerate(tails):
         if len(tail["timestamp"]) < rows:
             raise ValueError(f"series {i} has {len(tail['timestamp'])} candles, fewer than the {rows} of one window")
