@@ -308,25 +308,43 @@ def profile(model_uri: str, candles: pd.DataFrame, body: bytes, many: bytes) -> 
     """Median ms of serve-model's stages for one request in this process, and the cProfile of its whole path."""
     from mlflow import MlflowClient
 
-    from candlecast.registry.serving import Champion, ServeApp, forecast_rows, parse_request
+    from candlecast.features.compute import compute_features
+    from candlecast.features.exogenous import cached_exogenous
+    from candlecast.features.last_window import last_windows
+    from candlecast.registry.serving import Champion, ServeApp, forecast_json, parse_request
 
     name, alias = model_uri.removeprefix("models:/").split("@")
     app = ServeApp(Champion(MlflowClient(), name, alias))
     loaded = app.champion.current
-    groups, answer = parse_request(body), app.invoke(loaded, body)[1]
+    groups, many_groups = parse_request(body), parse_request(many)
+    spec = loaded.forecaster.spec
+    fc = spec.feature_config
+    exogenous = [cached_exogenous(source.path, source.columns) for source in fc.exogenous]
+    tails = [{c: v[-spec.min_candles - 1 :] for c, v in arrays.items()} for _, arrays in many_groups]
+    frames = [pd.DataFrame(t) for t in tails]
     stages = {
         "whole request (parse, forecast, rows; no HTTP)": lambda: app.invoke(loaded, body),
-        "  JSON body -> candle frame": lambda: parse_request(body),
-        "  forecast and JSON-ready rows": lambda: forecast_rows(loaded.forecaster, groups),
+        "  JSON body -> candle arrays": lambda: parse_request(body),
+        "  forecast and JSON rows": lambda: forecast_json(loaded.forecaster, groups),
         "    the network (1 window)": lambda: loaded.forecaster.network(
-            np.zeros((1, loaded.forecaster.spec.feature_config.lookback, len(loaded.forecaster.spec.columns)), "f4")
+            np.zeros((1, fc.lookback, len(spec.columns)), "f4")
         ),
-        "  answer -> JSON": lambda: json.dumps(answer),
         "whole 100-series request": lambda: app.invoke(loaded, many),
+        "  JSON body -> candle arrays (100 series)": lambda: parse_request(many),
+        "  forecast and JSON rows (100 series)": lambda: forecast_json(loaded.forecaster, many_groups),
+        "    features, one pass (last_windows, 100 series)": lambda: last_windows(
+            tails, fc, spec.timeframe, fc.lookback, exogenous
+        ),
+        "    features per series as before (compute_features x 100)": lambda: [
+            compute_features(f, fc, spec.timeframe, exogenous=exogenous) for f in frames
+        ],
+        "    the network (100 windows)": lambda: loaded.forecaster.network(
+            np.zeros((100, fc.lookback, len(spec.columns)), "f4")
+        ),
     }
     print("\nserve-model's request path in-process (median ms of 30; of 5 for 100 series):")
     for label, fn in stages.items():
-        print(f"  {label:50s} {_best_ms(fn, 5 if '100' in label else 30):7.2f}")
+        print(f"  {label:62s} {_best_ms(fn, 5 if '100' in label else 30):7.2f}")
     prof = cProfile.Profile()
     prof.enable()
     for _ in range(200):

@@ -12,6 +12,7 @@ are fitted per fold on training rows only (candlecast.features.windows).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ CALENDAR_COLUMNS: list[str] = ["hour_sin", "hour_cos", "dow_sin", "dow_cos"]
 #: The features of FeatureConfig(indicators=False): the walking skeleton's set.
 FEATURE_COLUMNS: list[str] = BASE_COLUMNS + CALENDAR_COLUMNS
 _NOT_FEATURES = {"timestamp", "close"}
+_Data = TypeVar("_Data", pd.Series, pd.DataFrame)
 
 
 def target_columns(horizon: int) -> list[str]:
@@ -156,8 +158,11 @@ def _hour_and_weekday(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hour, weekday + hour / 24.0
 
 
-def _ewm(x: pd.Series, span: float | None = None, alpha: float | None = None) -> pd.Series:
-    """The recursive exponential mean (row t depends on rows <= t only), NaN for its first span or 1/alpha rows."""
+def _ewm(x: _Data, span: float | None = None, alpha: float | None = None) -> _Data:
+    """The recursive exponential mean (row t depends on rows <= t only), NaN for its first span or 1/alpha rows.
+
+    Down the rows of a frame too: one call for the tails of many series (candlecast.features.last_window).
+    """
     if span is not None:
         warmup = int(span)
     elif alpha is not None:

@@ -69,17 +69,43 @@ def exogenous_prefix(path: str | Path) -> str:
     return "exo_" + Path(path).name.split(".")[0].lower().replace("-", "_")
 
 
-def join_exogenous(timestamps: pd.Series, step_ms: int, frame: pd.DataFrame, source: ExogenousConfig) -> pd.DataFrame:
-    """Columns ``exo_<file>_<col>``: for each candle, the latest value known when it closed."""
+_LOOKUPS: dict[tuple[int, int, str], tuple[pd.DataFrame, tuple[np.ndarray, np.ndarray, list[str]]]] = {}
+
+
+def exogenous_lookup(frame: pd.DataFrame, source: ExogenousConfig) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """When each value became known (sorted, ms), the values (rows, V) in that order, and their column names.
+
+    Kept per frame object: ``cached_exogenous`` hands every request the same frame (and replaces it when
+    the file changes), so a served request pays no sort and no frame access; neither the frame nor the
+    arrays may be modified.
+    """
+    key = (id(frame), source.delay_ms, str(source.path))
+    hit = _LOOKUPS.get(key)
+    if hit is not None and hit[0] is frame:
+        return hit[1]
+    if len(_LOOKUPS) > 64:  # frames of files read again since: let them go
+        _LOOKUPS.clear()
+    lookup = _lookup(frame, source)
+    _LOOKUPS[key] = (frame, lookup)
+    return lookup
+
+
+def _lookup(frame: pd.DataFrame, source: ExogenousConfig) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``exogenous_lookup`` computed afresh."""
     values = [c for c in frame.columns if c != "timestamp"]
-    # a backward as-of join on NumPy (searchsorted): what merge_asof gives, without its frame copies, which
-    # cost a served request more than the rest of its features (docs/benchmarks.md §3)
     order = np.argsort(frame["timestamp"].to_numpy("int64"), kind="stable")
     known_at = frame["timestamp"].to_numpy("int64")[order] + source.delay_ms
+    prefix = exogenous_prefix(source.path)
+    return known_at, frame[values].to_numpy(np.float64)[order], [f"{prefix}_{c}" for c in values]
+
+
+def join_exogenous(timestamps: pd.Series, step_ms: int, frame: pd.DataFrame, source: ExogenousConfig) -> pd.DataFrame:
+    """Columns ``exo_<file>_<col>``: for each candle, the latest value known when it closed."""
+    # a backward as-of join on NumPy (searchsorted): what merge_asof gives, without its frame copies, which
+    # cost a served request more than the rest of its features (docs/benchmarks.md §3)
+    known_at, table, names = _lookup(frame, source)  # not the per-frame cache: a caller's frame may change
     closes = timestamps.astype("int64").to_numpy() + step_ms
     latest = np.searchsorted(known_at, closes, side="right") - 1  # -1: nothing known yet
-    table = frame[values].to_numpy(np.float64)[order]
-    out = np.full((len(closes), len(values)), np.nan)
+    out = np.full((len(closes), len(names)), np.nan)
     out[latest >= 0] = table[latest[latest >= 0]]
-    prefix = exogenous_prefix(source.path)
-    return pd.DataFrame(out, columns=[f"{prefix}_{c}" for c in values])
+    return pd.DataFrame(out, columns=names)

@@ -7,10 +7,10 @@ importing the training stack costs about 5 s and 500 MB, the network itself well
 window, the scalers, the target's served form); only the forward pass differs between the exported
 network here and the torch network (candlecast.registry.bundle) that training and old bundles use.
 
-``predict_many`` forecasts many series in one call: features per series, then every series' last
-window stacked into one forward pass. A global model's bundle (``multi_series.global_model``) holds
-one scaler per series and gives each window its series' one-hot id; any other bundle shares one
-scaler, so the same call batches a pooled model too.
+``predict_many`` forecasts many series in one call: the last window's features of every series in
+one NumPy pass (candlecast.features.last_window), then one forward pass. A global model's bundle
+(``multi_series.global_model``) holds one scaler per series and gives each window its series' one-hot
+id; any other bundle shares one scaler, so the same call batches a pooled model too.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 from candlecast.config import FeatureConfig
-from candlecast.features.compute import compute_features, feature_columns, warmup_rows
+from candlecast.features.compute import warmup_rows
 from candlecast.features.exogenous import cached_exogenous
+from candlecast.features.last_window import Candles, last_windows
 from candlecast.features.scaling import SeriesScalers, one_hot_code, scaler_for, scaler_from_dict
 from candlecast.forecasting.calibration import Calibration
 from candlecast.forecasting.served import Served, served
@@ -121,11 +122,13 @@ class BundleForecaster(ABC):
         return self.predict_groups(groups, cross)
 
     def predict_groups(
-        self, groups: Sequence[tuple[str | None, pd.DataFrame]], cross: dict[str, pd.DataFrame] | None = None
+        self, groups: Sequence[tuple[str | None, Candles]], cross: dict[str, pd.DataFrame] | None = None
     ) -> pd.DataFrame:
         """``predict_many`` on series already split: (symbol, candles) pairs, output rows in their order.
 
-        A lone unnamed series (symbol None) gets ``predict``'s rows, without a ``symbol`` column.
+        Candles are a frame or a mapping of each candle column to its array (the server parses a request
+        into arrays and builds no frame). A lone unnamed series (symbol None) gets ``predict``'s rows,
+        without a ``symbol`` column.
         """
         out = self._forecast(groups, cross)
         if len(groups) == 1 and groups[0][0] is None:
@@ -133,63 +136,53 @@ class BundleForecaster(ABC):
         return out.assign(symbol=np.repeat([symbol for symbol, _ in groups], len(out) // len(groups)))
 
     def _forecast(
-        self, groups: Sequence[tuple[str | None, pd.DataFrame]], cross: dict[str, pd.DataFrame] | None
+        self, groups: Sequence[tuple[str | None, Candles]], cross: dict[str, pd.DataFrame] | None
     ) -> pd.DataFrame:
-        """Every group's last window through one forward pass; the output rows in the groups' order."""
+        """Every group's last window through one forward pass; the output rows in the groups' order.
+
+        Features are computed on each series' newest ``min_candles + 1`` candles only (the window and
+        its warm-up, whatever history the caller passes; tests/unit/test_last_window.py), for all
+        series in one pass (candlecast.features.last_window).
+        """
         if not groups:
             raise ValueError("no series to forecast")
-        fc = self.spec.feature_config
+        fc, need = self.spec.feature_config, self.spec.min_candles
         exogenous = [cached_exogenous(source.path, source.columns) for source in fc.exogenous]
-        inputs = [self._last_window(candles, cross, exogenous, symbol) for symbol, candles in groups]
-        windows = np.stack([w for w, _, _, _ in inputs]).astype("float32")  # (S, L, F')
-        scales = np.stack([scale for _, scale, _, _ in inputs])
-        point, bounds = self.served.decode(self.network(windows), scales)
-        cutoffs = np.array([cutoff for _, _, cutoff, _ in inputs], dtype="int64")
-        closes = np.array([close for _, _, _, close in inputs], dtype="float64")
-        return self.served.frame(self.spec, cutoffs, closes, point, bounds)
-
-    def _last_window(
-        self, candles: pd.DataFrame, cross: dict[str, pd.DataFrame] | None, exogenous: list, symbol: str | None
-    ) -> tuple[np.ndarray, np.ndarray, int, float]:
-        """One series' scaled last window (L, F'), its target scale (H,), cutoff and close.
-
-        Features are computed on the newest ``min_candles + 1`` candles only: the window and its
-        warm-up, whatever history the caller passes (tests/unit/test_last_window.py).
-        """
-        fc = self.spec.feature_config
-        if len(candles) < self.spec.min_candles:
-            raise ValueError(
-                f"{symbol or 'predict'} needs at least {self.spec.min_candles} contiguous {self.spec.timeframe} "
-                f"candles (feature warm-up {warmup_rows(fc, self.spec.timeframe)} + lookback {fc.lookback}), "
-                f"got {len(candles)}"
-            )
-        if not candles["timestamp"].is_monotonic_increasing:  # a request or the store sends them sorted
-            candles = candles.sort_values("timestamp")
-        feats = compute_features(
-            candles.tail(self.spec.min_candles + 1),
-            fc,
-            self.spec.timeframe,
-            cross=cross,
-            exogenous=exogenous,
-        )
-        if feature_columns(feats) != self.spec.columns:
-            raise ValueError(f"features {feature_columns(feats)} differ from the model's {self.spec.columns}")
-        ts = feats["timestamp"].to_numpy("int64")[-fc.lookback :]
-        x = feats[self.spec.columns].to_numpy("float64")[-fc.lookback :]
-        step_ms = timeframe_ms(self.spec.timeframe)
-        if ts[-1] - ts[0] != (fc.lookback - 1) * step_ms or not np.isfinite(x).all():
+        tails = []
+        for symbol, candles in groups:
+            if len(candles["timestamp"]) < need:
+                raise ValueError(
+                    f"{symbol or 'predict'} needs at least {need} contiguous {self.spec.timeframe} candles "
+                    f"(feature warm-up {warmup_rows(fc, self.spec.timeframe)} + lookback {fc.lookback}), "
+                    f"got {len(candles['timestamp'])}"
+                )
+            tails.append(_newest(candles, need + 1))
+        windows = last_windows(tails, fc, self.spec.timeframe, fc.lookback, exogenous, cross)
+        if windows.columns != self.spec.columns:
+            raise ValueError(f"features {windows.columns} differ from the model's {self.spec.columns}")
+        span = windows.timestamps[:, -1] - windows.timestamps[:, 0]
+        usable = span == (fc.lookback - 1) * timeframe_ms(self.spec.timeframe)
+        usable &= np.isfinite(windows.features).all(axis=(1, 2))
+        if not usable.all():
+            symbol = groups[int(np.argmin(usable))][0]
             raise ValueError(
                 f"{symbol or 'the series'}: the last {fc.lookback} candles before the cutoff must be contiguous "
                 f"{self.spec.timeframe} candles with finite values: fill the gap in the store first"
             )
-        name = self._series_name(symbol)
-        scaler = scaler_for(self.scaler, name)
-        window = scaler.transform(x)  # (L, F)
-        code = one_hot_code(self.scaler, name)
-        if code is not None:  # (L, F) -> (L, F + K)
-            window = np.hstack([window, np.broadcast_to(code, (fc.lookback, len(code)))])
-        close = float(feats["close"].iloc[-1])
-        return window, np.asarray(scaler.target_scale), int(ts[-1]), close
+        inputs, scales = self._scaled(windows.features, [self._series_name(symbol) for symbol, _ in groups])
+        point, bounds = self.served.decode(self.network(inputs), scales)
+        return self.served.frame(self.spec, windows.timestamps[:, -1], windows.closes, point, bounds)
+
+    def _scaled(self, features: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Scaled windows (S, L, F') float32, with a global model's series id, and each series' target scale (S, H)."""
+        if not isinstance(self.scaler, SeriesScalers):  # one scaler: one expression for every window
+            scale = np.asarray(self.scaler.target_scale)
+            return self.scaler.transform(features), np.broadcast_to(scale, (len(names), len(scale)))
+        scalers = [scaler_for(self.scaler, name) for name in names]
+        windows = np.stack([sc.transform(x) for sc, x in zip(scalers, features, strict=True)])  # (S, L, F)
+        codes = np.stack([one_hot_code(self.scaler, name) for name in names])  # type: ignore[misc]  # (S, K)
+        ids = np.broadcast_to(codes[:, None, :], (len(names), features.shape[1], codes.shape[1]))
+        return np.concatenate([windows, ids], axis=2), np.stack([np.asarray(sc.target_scale) for sc in scalers])
 
     def _series_name(self, symbol: str | None) -> str:
         """The training name of a series for a global model (its symbol or its store slug); '' otherwise."""
@@ -205,6 +198,18 @@ class BundleForecaster(ABC):
         if len(found) != 1:
             raise ValueError(f"series {symbol!r} is not one the global model was trained on: {names}")
         return found[0]
+
+
+def _newest(candles: Candles, rows: int) -> Candles:
+    """The newest ``rows`` candles, sorted by time (a request or the store sends them sorted: then no copy)."""
+    if isinstance(candles, pd.DataFrame):
+        if not candles["timestamp"].is_monotonic_increasing:
+            candles = candles.sort_values("timestamp")
+        return candles.tail(rows)
+    ts = np.asarray(candles["timestamp"])
+    if len(ts) > 1 and (np.diff(ts) < 0).any():
+        return _newest(pd.DataFrame(dict(candles)), rows)
+    return {column: np.asarray(values)[-rows:] for column, values in candles.items()}
 
 
 class ExportedBundle(BundleForecaster):

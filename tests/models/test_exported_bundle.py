@@ -22,7 +22,7 @@ import torch
 
 from candlecast.config import FeatureConfig, TrainConfig
 from candlecast.devtools.synthetic import synthetic_candles
-from candlecast.features.compute import series_features
+from candlecast.features.compute import compute_features, series_features
 from candlecast.features.windows import SeriesArrays, WindowDataset
 from candlecast.forecasting.calibration import Calibration
 from candlecast.forecasting.neural import NeuralForecaster
@@ -96,6 +96,41 @@ def test_the_lean_runtime_forecasts_many_series_as_the_torch_bundle(trained, can
     got, expected = lean.predict_many(frame), torch_side.predict_many(frame)
     assert list(got.columns) == list(expected.columns) and len(got) == 3 * FC.horizon
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-5)
+
+
+def _forecast_as_before(bundle: ExportedBundle, tails: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The forecast path before the one-pass features, verbatim: compute_features per series, one forward pass."""
+    fc = bundle.spec.feature_config
+    windows, scales, cutoffs, closes = [], [], [], []
+    for candles in tails.values():
+        feats = compute_features(candles, fc, bundle.spec.timeframe, exogenous=[])
+        windows.append(bundle.scaler.transform(feats[bundle.spec.columns].to_numpy("float64")[-fc.lookback :]))
+        scales.append(np.asarray(bundle.scaler.target_scale))
+        cutoffs.append(int(feats["timestamp"].iloc[-1]))
+        closes.append(float(feats["close"].iloc[-1]))
+    point, bounds = bundle.served.decode(bundle.network(np.stack(windows).astype("float32")), np.stack(scales))
+    out = bundle.served.frame(bundle.spec, np.array(cutoffs), np.array(closes), point, bounds)
+    return out.assign(symbol=np.repeat(list(tails), fc.horizon))
+
+
+def test_many_series_forecast_exactly_as_with_features_computed_per_series(trained, candles):
+    """The one-pass features (features/last_window.py) change no forecast: bit for bit the per-series path's."""
+    lean = ExportedBundle.load(trained[0])
+    need = lean.spec.min_candles + 1
+    tails = {f"S{k:02d}": candles.iloc[: len(candles) - k].tail(need) for k in (0, 3, 7, 30)}
+    tails["S99"] = candles.drop(index=candles.index[-need + 3]).tail(need)  # a gap in the warm-up: computed alone
+    frame = pd.concat([c.assign(symbol=s) for s, c in tails.items()], ignore_index=True)
+    expected = _forecast_as_before(lean, tails)
+    pd.testing.assert_frame_equal(lean.predict_many(frame), expected, check_exact=True)
+    arrays = [(s, {col: c[col].to_numpy() for col in c.columns}) for s, c in tails.items()]  # as the server parses
+    pd.testing.assert_frame_equal(lean.predict_groups(arrays), expected, check_exact=True)
+    one = {"S00": tails["S00"]}
+    pd.testing.assert_frame_equal(lean.predict(tails["S00"]), _forecast_as_before(lean, one).drop(columns="symbol"))
+    gap = candles.drop(index=candles.index[-5]).tail(need)  # a missing candle inside the window itself
+    with pytest.raises(ValueError, match=r"^GAP: the last 16 candles before the cutoff must be contiguous 1h"):
+        lean.predict_groups([("S00", tails["S00"]), ("GAP", gap)])
+    with pytest.raises(ValueError, match=rf"^SHORT needs at least {need - 1} contiguous 1h candles .* got {need - 2}$"):
+        lean.predict_groups([("S00", tails["S00"]), ("SHORT", candles.tail(need - 2))])
 
 
 def test_a_bundle_registered_before_the_export_loads_through_torch_with_a_note(trained, tmp_path, caplog):

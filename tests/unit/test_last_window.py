@@ -5,6 +5,8 @@ Prediction (candlecast.forecasting.runtime) computes features on the window and 
 last window then equals the full computation's to float rounding; the recursive averages (RSI, MACD,
 ATR) keep a start-up weight under 2% of their first gap (``warmup_rows``), under 1e-3 of each
 column's spread. Exogenous files are read once per process while the file stays the same file.
+For many series at once (``last_windows``: serving, ``predict_many``) the last windows equal each
+series' own ``compute_features`` on its tail.
 """
 
 import os
@@ -17,6 +19,7 @@ from candlecast.config import ExogenousConfig, FeatureConfig
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.features.compute import compute_features, feature_columns, warmup_rows
 from candlecast.features.exogenous import cached_exogenous
+from candlecast.features.last_window import last_windows
 from candlecast.io import write_csv
 from tests.conftest import SHARED_DATA
 
@@ -79,3 +82,55 @@ def test_an_exogenous_file_is_read_once_while_it_stays_the_same_file(tmp_path):
 def test_a_missing_exogenous_file_is_one_clear_line(tmp_path):
     with pytest.raises(ValueError, match=r"exogenous file .*missing\.csv does not exist: fix features\.exogenous"):
         cached_exogenous(tmp_path / "missing.csv")
+
+
+def _real_1h(symbol: str) -> pd.DataFrame:
+    return pd.read_csv(SHARED_DATA / "binance" / f"binance_{symbol}-USDT_1h.csv.gz").iloc[-1500:].reset_index(drop=True)
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize(
+    "options", [{}, {"indicators": True, "higher_timeframes": ["4h", "1d"]}], ids=["base", "indicators-htf"]
+)
+def test_many_series_last_windows_in_one_pass_equal_each_series_own_computation(options):
+    """``last_windows`` (serving, predict_many) against ``compute_features`` on each series' tail alone.
+
+    Five real markets, each cut at two closes (the hour, and so the higher-timeframe bucket, the
+    window ends in differs), with the real fear & greed index joined; a tail one candle shorter
+    (a request of exactly ``min_candles``); a tail with a missing candle in its warm-up and an
+    unsorted one, which go through compute_features alone (``fallback``), and a gap in the window.
+    """
+    fear_greed = ExogenousConfig(path=str(SHARED_DATA / "exogenous" / "alternative_me_fear_greed_1d.csv.gz"))
+    cfg = FeatureConfig(lookback=48, exogenous=[fear_greed.model_copy(update={"delay_ms": HOUR})], **options)
+    exogenous = [cached_exogenous(source.path) for source in cfg.exogenous]
+    need = warmup_rows(cfg, "1h") + cfg.lookback + 1
+    tails = []
+    for i, symbol in enumerate(["BNB", "BTC", "ETH", "SOL", "XRP"]):
+        candles = _real_1h(symbol)
+        tails += [candles.tail(need), candles.iloc[: -(7 * i + 2)].tail(need)]
+    eth = _real_1h("ETH")
+    tails.append(eth.tail(need - 1))
+    holed = eth.drop(index=eth.index[-need + 5]).tail(need)  # a candle missing in the warm-up
+    window_gap = eth.drop(index=eth.index[-10]).tail(need)  # and one in the window itself
+    tails += [holed, window_gap, eth.tail(need).sample(frac=1.0, random_state=0)]
+    windows = last_windows(tails, cfg, "1h", cfg.lookback, exogenous)
+    assert windows.fallback == [len(tails) - 3, len(tails) - 2, len(tails) - 1]
+    assert windows.features.shape == (len(tails), cfg.lookback, len(windows.columns))
+    for j, tail in enumerate(tails):
+        alone = compute_features(tail, cfg, "1h", exogenous=exogenous).iloc[-cfg.lookback :]
+        assert windows.columns == feature_columns(alone)
+        np.testing.assert_allclose(
+            windows.features[j], alone[windows.columns].to_numpy(), rtol=1e-10, atol=0, err_msg=f"tail {j}"
+        )
+        np.testing.assert_array_equal(windows.timestamps[j], alone["timestamp"])
+        assert windows.closes[j] == alone["close"].iloc[-1]
+    finite = np.isfinite(windows.features).all(axis=(1, 2))
+    assert finite[:-2].all() and not finite[-2]  # only the window with a missing candle has holes
+    assert any(c.startswith("exo_") for c in windows.columns)
+
+
+def test_a_series_shorter_than_one_window_is_one_clear_line():
+    candles = synthetic_candles("ETH/USDT", 1_717_200_000_000, 300, seed=11)
+    cfg = FeatureConfig(lookback=48)
+    with pytest.raises(ValueError, match=r"^series 1 has 40 candles, fewer than the 48 of one window$"):
+        last_windows([candles, candles.tail(40)], cfg, "1h", cfg.lookback)
