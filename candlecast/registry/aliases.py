@@ -26,10 +26,11 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 
 from candlecast.forecasting.runtime import SPEC_FILE, BundleSpec, ExportedBundle
 from candlecast.io import file_lock
+from candlecast.registry.local_registry import CHALLENGER, CHAMPION, PREVIOUS
 from candlecast.registry.tracking import package_version
 from candlecast.settings import Settings
 
-CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+__all__ = ["CHALLENGER", "CHAMPION", "PREVIOUS"]  # defined with the light lookup; every caller names them here
 _PYFUNC_ENTRY = Path(__file__).with_name("pyfunc_model.py")
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from candlecast.forecasting.runtime import NETWORK_FILE, BundleForecaster, ExportedBundle, has_export
+from candlecast.registry.local_registry import SqliteRegistry
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,15 @@ def load_forecaster(directory: str | Path) -> BundleForecaster:
 def load_version(client: Any, name: str, version: str) -> BundleForecaster:
     """The bundle of registered model ``name`` version ``version``, loaded without MLflow's pyfunc machinery.
 
-    Downloads the model's bundle artifact only (the pyfunc's own loading adds a requirements check
-    and its model-from-code import); the loaded forecaster holds everything it needs in memory.
+    ``client`` is ``local_registry.reader``'s: on a local registry the bundle loads where its artifacts
+    are (no MLflow import, no copy); otherwise MLflow downloads the bundle artifact only (the pyfunc's
+    own loading adds a requirements check and its model-from-code import). Either way the loaded
+    forecaster holds everything it needs in memory.
     """
+    if isinstance(client, SqliteRegistry):
+        local = client.local_artifacts(name, version)
+        if local is not None:
+            return load_forecaster(local / "artifacts" / "bundle")
     import mlflow
 
     with tempfile.TemporaryDirectory() as tmp:

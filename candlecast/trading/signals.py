@@ -32,12 +32,12 @@ from candlecast.trading.sources import from_prediction_store
 
 def champion_bundle(settings: Settings, cfg: RunConfig):
     """The @champion's bundle (loaded once, in the lean runtime when it carries its export) and its lineage."""
-    from candlecast.registry import aliases, tracking
     from candlecast.registry.loading import load_version
+    from candlecast.registry.local_registry import CHAMPION, alias_version, reader
 
-    client = tracking.client(settings)
+    client = reader(settings)
     name = cfg.promotion.model_name
-    version = aliases.alias_version(client, name, aliases.CHAMPION)
+    version = alias_version(client, name, CHAMPION)
     if version is None:
         raise ValueError(f"no @champion for {name}: train and promote a model first (candlecast run)")
     bundle = load_version(client, name, version)
