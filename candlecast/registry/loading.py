@@ -42,9 +42,9 @@ def load_version(client: Any, name: str, version: str) -> BundleForecaster:
     forecaster holds everything it needs in memory.
     """
     if isinstance(client, SqliteRegistry):
-        local = client.local_artifacts(name, version)
-        if local is not None:
-            return load_forecaster(local / "artifacts" / "bundle")
+        artifacts = client.local_artifacts(name, version)
+        if artifacts is not None:
+            return load_forecaster(artifacts / "artifacts" / "bundle")
     import mlflow
 
     with tempfile.TemporaryDirectory() as tmp:

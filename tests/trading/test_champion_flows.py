@@ -88,6 +88,18 @@ def test_signals_from_the_champion_and_from_the_store_agree(champion):
     assert fresh.volatility_note.startswith("volatility from the return forecast's interval: no @champion for")
 
 
+_LOOKUP = """
+import sys
+from candlecast.registry.loading import load_version
+from candlecast.registry.local_registry import alias_version, reader
+from candlecast.settings import Settings
+client = reader(Settings())
+version = alias_version(client, sys.argv[1], "champion")
+load_version(client, sys.argv[1], version)
+print(version, sorted(m for m in ("mlflow", "sqlalchemy", "alembic", "sklearn", "torch") if m in sys.modules))
+"""
+
+
 def test_the_local_registry_resolves_the_champion_as_mlflow_does(champion, tmp_path, caplog):
     """sqlite3 on MLflow's file gives MlflowClient's version, run, artifacts and forecast; another layout falls back."""
     cfg, settings, client = champion
@@ -103,6 +115,10 @@ def test_the_local_registry_resolves_the_champion_as_mlflow_does(champion, tmp_p
     frame = pd.concat([store.read(s).tail(300).assign(symbol=s.symbol) for s in cfg.series], ignore_index=True)
     direct, downloaded = load_version(local, NAME, version), load_version(client, NAME, version)
     pd.testing.assert_frame_equal(direct.predict_many(frame), downloaded.predict_many(frame))
+    # what predict, signals and the live loop do, in a fresh process: neither MLflow nor its store is imported
+    done = subprocess.run([sys.executable, "-c", _LOOKUP, NAME], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [version, "[]"]
 
     db = tmp_path / "mlflow.db"  # the same registry with a column renamed, as another MLflow might lay it out
     shutil.copy(settings.root / "mlflow.db", db)
