@@ -78,6 +78,30 @@ assert len(out) == 24
 print(f"{loaded - started:.3f} {time.perf_counter() - loaded:.4f} {int('torch' in sys.modules)}")
 """
 
+#: Where mlflow.pyfunc.load_model's time goes, step by step in one fresh process (MLflow's own steps, then ours).
+PYFUNC_SPLIT = r"""
+import sys, time, tempfile, types
+laps, last = [], time.perf_counter()
+def lap(name):
+    global last
+    now = time.perf_counter(); laps.append(f"{name} {now - last:.3f}"); last = now
+import pandas; lap("import pandas")
+import mlflow.pyfunc; lap("import mlflow.pyfunc")
+from mlflow.tracking import MlflowClient
+from mlflow.tracking.artifact_utils import _download_artifact_from_uri
+from mlflow.pyfunc import _get_pip_requirements_from_model_path
+from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
+client = MlflowClient(sys.argv[1]); lap("MlflowClient's SQLAlchemy store start-up")
+version = client.get_model_version_by_alias(sys.argv[2], "champion").version; lap("the alias")
+local = _download_artifact_from_uri(client.get_model_version_download_uri(sys.argv[2], version), tempfile.mkdtemp())
+lap("copy the model folder")
+warn_dependency_requirement_mismatches(_get_pip_requirements_from_model_path(local)); lap("requirements scan")
+import candlecast.registry.pyfunc_model as ours; lap("candlecast's pyfunc module")
+ours.BundlePyfunc().load_context(types.SimpleNamespace(artifacts={"bundle": local + "/artifacts/bundle"}))
+lap("load_context (the lean runtime)")
+print(" | ".join(laps))
+"""
+
 
 def _setup(home: Path) -> tuple[dict[str, Path], Path, list[str]]:
     """Register both champions and store the series; the bundle directories, one series' candles, the symbols."""
@@ -289,6 +313,10 @@ def main() -> None:
             f"{f'predict_many, {N_SERIES} series':<36} {path:<6} {many:>7.3f}         in process, after the load"
         )
 
+    split = subprocess.run(
+        [python, "-c", PYFUNC_SPLIT, uri, NEW], capture_output=True, text=True, env=_env(None, cold, False)
+    )
+    rows.append(f"pyfunc load, step by step (s, one run): {split.stdout.strip() or split.stderr[-500:]}")
     header = "  ".join(f"{k[:14]:>14}" for k in trees)
     units = "  ".join(f"{'wall s':>7} {'CPU s':>6}" for _ in trees)
     print(f"\n{'':<43} {header}")
