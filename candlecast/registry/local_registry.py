@@ -117,9 +117,12 @@ def alias_version(client: Any, name: str, alias: str) -> str | None:
             return client.get_model_version_by_alias(name, alias).version
         except RegistryLookupError:
             return None
-    from candlecast.registry import aliases  # MLflow: a registry this module does not read itself
+    from mlflow.exceptions import MlflowException  # MlflowClient: MLflow is imported already
 
-    return aliases.alias_version(client, name, alias)
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)  # sqlite stores give ints
+    except MlflowException:
+        return None
 
 
 def reader(settings: Settings) -> Any:
