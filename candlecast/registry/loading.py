@@ -9,6 +9,7 @@ with a one-line note saying how to get the fast path.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -49,5 +50,8 @@ def load_version(client: Any, name: str, version: str) -> BundleForecaster:
 
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"{client.get_model_version_download_uri(name, version).rstrip('/')}/artifacts/bundle"
-        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
+        # a runs:/ source resolves against the reader's registry, not whatever MLflow's default store is
+        store = client.uri if isinstance(client, SqliteRegistry) else None
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # as tracking.client sets it
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp, tracking_uri=store)
         return load_forecaster(local)

@@ -56,6 +56,7 @@ class SqliteRegistry:
 
     def __init__(self, path: Path):
         self.path = path
+        self.uri = f"sqlite:///{path}"  # for MLflow, where the artifacts are not a local folder
 
     def _query(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         # a connection per call: each lookup sees the registry as it is now (an alias may have moved)
