@@ -10,13 +10,21 @@ Timed, each path in a fresh process (Python start-up and imports included), the 
 ``--repeats`` runs, wall and CPU seconds (CPU is what an idle machine would need: on a shared machine
 the wall time waits on other processes too):
   bundle dir   load_forecaster(<bundle directory>) and one forecast: the runtime's own loader
-  registry     load_version(client, name, @champion's version) and one forecast: predict and signals
+  registry     load_version(reader, name, @champion's version) and one forecast: predict and signals
   pyfunc       mlflow.pyfunc.load_model("models:/<name>@champion") and one forecast: the served model
+               (and, lean only, with MLflow's documented ``suppress_warnings=True``: no requirements scan)
   signals      `candlecast signals --json --no-store` for 100 symbols (load, forecasts, policy, portfolio)
 and, for the choice of engine, a fresh process that imports torch against one that imports onnxruntime;
 and in process after the load: predict_many over 100 series (the median of 20 calls).
 
-    .venv/bin/python bench/lean_runtime.py [--repeats 3]
+Bytecode: each command first runs once untimed with Python's bytecode cache on, as any installed
+environment has it (pip compiles on install; ``make venv`` installs with --no-compile and a shell with
+PYTHONDONTWRITEBYTECODE=1 never writes it, so every import there compiles from source: several seconds
+per process). ``--no-bytecode-cache`` times that condition instead (an empty PYTHONPYCACHEPREFIX).
+``--before DIR`` times each fresh-process row also with another source tree of candlecast first on
+PYTHONPATH (``git archive main | tar -x -C DIR``), side by side with this one.
+
+    .venv/bin/python bench/lean_runtime.py [--repeats 3] [--before DIR] [--lean-only] [--no-bytecode-cache]
 """
 
 from __future__ import annotations
@@ -51,19 +59,47 @@ if how == "bundle":
     from candlecast.registry.loading import load_forecaster
     model = load_forecaster(target)
 elif how == "registry":
-    from candlecast.registry import aliases, tracking
     from candlecast.registry.loading import load_version
     from candlecast.settings import Settings
-    client = tracking.client(Settings())
-    model = load_version(client, target, aliases.alias_version(client, target, aliases.CHAMPION))
+    try:  # what predict and signals use: sqlite3 on a local registry
+        from candlecast.registry.local_registry import alias_version, reader
+    except ImportError:  # a tree from before it (--before): MLflow's client
+        from candlecast.registry.aliases import alias_version
+        from candlecast.registry.tracking import client as reader
+    client = reader(Settings())
+    model = load_version(client, target, alias_version(client, target, "champion"))
 else:
     import mlflow
     mlflow.set_tracking_uri(sys.argv[4])
-    model = mlflow.pyfunc.load_model(f"models:/{target}@champion")
+    model = mlflow.pyfunc.load_model(f"models:/{target}@champion", suppress_warnings=how == "pyfunc-quiet")
 loaded = time.perf_counter()
 out = model.predict(candles)
 assert len(out) == 24
 print(f"{loaded - started:.3f} {time.perf_counter() - loaded:.4f} {int('torch' in sys.modules)}")
+"""
+
+#: Where mlflow.pyfunc.load_model's time goes, step by step in one fresh process (MLflow's own steps, then ours).
+PYFUNC_SPLIT = r"""
+import sys, time, tempfile, types
+laps, last = [], time.perf_counter()
+def lap(name):
+    global last
+    now = time.perf_counter(); laps.append(f"{name} {now - last:.3f}"); last = now
+import pandas; lap("import pandas")
+import mlflow.pyfunc; lap("import mlflow.pyfunc")
+from mlflow.tracking import MlflowClient
+from mlflow.tracking.artifact_utils import _download_artifact_from_uri
+from mlflow.pyfunc import _get_pip_requirements_from_model_path
+from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
+client = MlflowClient(sys.argv[1]); lap("MlflowClient's SQLAlchemy store start-up")
+version = client.get_model_version_by_alias(sys.argv[2], "champion").version; lap("the alias")
+local = _download_artifact_from_uri(client.get_model_version_download_uri(sys.argv[2], version), tempfile.mkdtemp())
+lap("copy the model folder")
+warn_dependency_requirement_mismatches(_get_pip_requirements_from_model_path(local)); lap("requirements scan")
+import candlecast.registry.pyfunc_model as ours; lap("candlecast's pyfunc module")
+ours.BundlePyfunc().load_context(types.SimpleNamespace(artifacts={"bundle": local + "/artifacts/bundle"}))
+lap("load_context (the lean runtime)")
+print(" | ".join(laps))
 """
 
 
@@ -143,12 +179,32 @@ def _log_without_export(directory: Path, example) -> str:
     return info.model_uri
 
 
-def _fresh(args: list[str], repeats: int) -> tuple[float, float, str]:
-    """Median wall and CPU seconds of a fresh process running ``args``, and the last line it printed."""
+def _env(tree: str | None, cold: Path | None, warm_up: bool) -> dict[str, str]:
+    """A child's environment: ``tree`` first on PYTHONPATH; bytecode cached (``warm_up`` writes it) or ``cold``."""
+    env = dict(os.environ)
+    if tree:
+        env["PYTHONPATH"] = tree
+    if cold is not None:  # an empty cache folder and no writes: every import compiles from source
+        env |= {"PYTHONPYCACHEPREFIX": str(cold), "PYTHONDONTWRITEBYTECODE": "1"}
+    elif warm_up:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _fresh(
+    args: list[str], repeats: int, tree: str | None = None, cold: Path | None = None
+) -> tuple[float, float, str]:
+    """Median wall and CPU seconds of a fresh process running ``args``, and the last line it printed.
+
+    An untimed first run writes the bytecode cache of everything the command imports (unless ``cold``).
+    """
+    if cold is None:
+        subprocess.run(args, capture_output=True, env=_env(tree, None, warm_up=True), cwd=tree, check=True)
     walls, cpus, last = [], [], ""
     for _ in range(repeats):
         before, start = os.times(), time.perf_counter()
-        proc = subprocess.run(args, capture_output=True, text=True)
+        # run in the tree: a `python -c` child puts its working folder before PYTHONPATH
+        proc = subprocess.run(args, capture_output=True, text=True, env=_env(tree, cold, warm_up=False), cwd=tree)
         wall, after = time.perf_counter() - start, os.times()
         if proc.returncode != 0:
             raise SystemExit(proc.stderr[-3000:])
@@ -185,6 +241,9 @@ def _many(directory: Path, symbols: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--before", help="another candlecast source tree to time side by side (its root folder)")
+    parser.add_argument("--lean-only", action="store_true", help="skip the torch path's rows (old bundles)")
+    parser.add_argument("--no-bytecode-cache", action="store_true", help="time imports compiled from source")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="candlecast-bench-lean-"))
     os.environ["CANDLECAST_HOME"] = str(home / "state")
@@ -195,36 +254,74 @@ def main() -> None:
     from candlecast.settings import Settings
 
     uri = Settings().tracking_uri
+    cold = home / "no-bytecode" if args.no_bytecode_cache else None
+    trees: dict[str, str | None] = {"this tree": None} | (
+        {"before": str(Path(args.before).resolve())} if args.before else {}
+    )
+    bytecode = "compiled from source (no cache)" if cold else "cached (one untimed run per command wrote it)"
     print(f"setup (fit, register {NEW} and {OLD}, store {N_SERIES} series): {time.perf_counter() - started:.0f} s")
+    print(f"bytecode: {bytecode}; trees: {', '.join(f'{k} {v or Path.cwd()}' for k, v in trees.items())}")
     print(f"load: {os.getloadavg()[0]:.1f} (1-min load average) on {os.cpu_count()} cores at the start of the timing")
 
     python, cli = sys.executable, str(Path(sys.executable).with_name("candlecast"))
-    rows = []
-    for engine in ("torch", "onnxruntime"):  # what running the network costs before it runs: its engine's import
-        wall, cpu, _ = _fresh([python, "-c", f"import {engine}"], args.repeats)
-        rows.append((f"import {engine}", "", wall, cpu, "fresh process: the inference engine alone"))
-    for label, how in (("bundle dir", "bundle"), ("registry", "registry"), ("pyfunc", "pyfunc")):
-        for name, path in ((OLD, "torch"), (NEW, "lean")):
+    paths = ((NEW, "lean"),) if args.lean_only else ((OLD, "torch"), (NEW, "lean"))
+    commands: list[tuple[str, str, list[str]]] = []  # (measure, path, fresh-process command)
+    for engine in ("onnxruntime",) if args.lean_only else ("torch", "onnxruntime"):
+        commands.append((f"import {engine}", "", [python, "-c", f"import {engine}"]))
+    hows = (
+        ("bundle dir", "bundle"),
+        ("registry", "registry"),
+        ("pyfunc", "pyfunc"),
+        ("pyfunc, no req. scan", "pyfunc-quiet"),
+    )
+    for label, how in hows:
+        for name, path in paths:
+            if how == "pyfunc-quiet" and path == "torch":
+                continue
             target = str(dirs[name]) if how == "bundle" else name
-            command = [python, "-c", FIRST_FORECAST, how, target, str(one), uri]
-            wall, cpu, last = _fresh(command, args.repeats)
-            load, forecast, torch = last.split()  # the last run's own: imports and load, the forecast, torch?
-            detail = f"load {load} s, forecast {float(forecast) * 1000:.1f} ms, torch imported: {torch == '1'}"
-            rows.append((f"first forecast, {label}", path, wall, cpu, detail))
-    for name, path in ((OLD, "torch"), (NEW, "lean")):
-        many = _many(dirs[name], symbols)
-        rows.append((f"predict_many, {N_SERIES} series", path, many, float("nan"), "in process, after the load"))
-    for name, path in ((OLD, "torch"), (NEW, "lean")):
+            commands.append(
+                (f"first forecast, {label}", path, [python, "-c", FIRST_FORECAST, how, target, str(one), uri])
+            )
+    for name, path in paths:
         config = home / f"{name}.yaml"
         data = {"symbols": symbols, "history_days": 20}
         cfg = {"data": data, "features": FEATURES, "promotion": {"model_name": name}}
         config.write_text(yaml.safe_dump(cfg))
-        wall, cpu, *_ = _fresh([cli, "signals", "--config", str(config), "--json", "--no-store"], args.repeats)
-        rows.append((f"`candlecast signals`, {N_SERIES} symbols", path, wall, cpu, "fresh process"))
+        commands.append(
+            (
+                f"`candlecast signals`, {N_SERIES} sym.",
+                path,
+                [cli, "signals", "--config", str(config), "--json", "--no-store"],
+            )
+        )
 
-    print(f"\n{'measure':<36} {'path':<6} {'wall s':>7} {'CPU s':>7}  detail (medians of {args.repeats} runs)")
-    for measure, path, wall, cpu, detail in rows:
-        print(f"{measure:<36} {path:<6} {wall:>7.3f} {cpu:>7.2f}  {detail}")
+    rows = []
+    for measure, path, command in commands:
+        timed = []
+        for tree in trees.values():
+            wall, cpu, last = _fresh(command, args.repeats, tree, cold)
+            timed.append(f"{wall:>7.3f} {cpu:>6.2f}")
+            if measure.startswith("first") and tree is None:  # this tree's last run: imports and load, forecast, torch?
+                load, forecast, torch = last.split()
+                detail = f"load {load} s, forecast {float(forecast) * 1000:.1f} ms, torch imported: {torch == '1'}"
+            elif tree is None:
+                detail = "fresh process"
+        rows.append(f"{measure:<36} {path:<6} {'  '.join(timed)}  {detail}")
+    for name, path in paths:
+        many = _many(dirs[name], symbols)
+        rows.append(
+            f"{f'predict_many, {N_SERIES} series':<36} {path:<6} {many:>7.3f}         in process, after the load"
+        )
+
+    split = subprocess.run(
+        [python, "-c", PYFUNC_SPLIT, uri, NEW], capture_output=True, text=True, env=_env(None, cold, False)
+    )
+    rows.append(f"pyfunc load, step by step (s, one run): {split.stdout.strip() or split.stderr[-500:]}")
+    header = "  ".join(f"{k[:14]:>14}" for k in trees)
+    units = "  ".join(f"{'wall s':>7} {'CPU s':>6}" for _ in trees)
+    print(f"\n{'':<43} {header}")
+    print(f"{'measure':<36} {'path':<6} {units}  (medians of {args.repeats})")
+    print("\n".join(rows))
     print(json.dumps({"load_average_end": os.getloadavg()[0]}))
     shutil.rmtree(home, ignore_errors=True)
 

@@ -85,6 +85,23 @@ class CandleStore:
             frame = frame.drop_duplicates("timestamp", keep="first").sort_values("timestamp", ignore_index=True)
         return frame
 
+    def read_recent(self, series: SeriesKey, rows: int) -> pd.DataFrame:
+        """The newest period files that together hold at least ``rows`` candles (all there are, if fewer), sorted.
+
+        What a forecast of today needs (its window, its warm-up, a month of returns) sits in the newest
+        one or two files of years of history; whole files, so a reader needing a little more still has it.
+        """
+        files = self.files(series)
+        if not files or files[-1].name == LEGACY_FILE:  # a legacy file holds the whole history, read as it is
+            return self.read(series)
+        parts, held = [], 0
+        for f in reversed(files):
+            parts.append(self._read_file(series, f, CANDLE_COLUMNS))
+            held += len(parts[-1])
+            if held >= rows:
+                break
+        return pd.concat(parts[::-1], ignore_index=True)
+
     def last_timestamp(self, series: SeriesKey) -> int | None:
         """The newest stored open time (ms), or None for an empty series; where the next fetch resumes."""
         # read from the data, not the manifest: the data is the truth after any crash

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.forecasting.served import store_kind
-from candlecast.registry import tracking
 from candlecast.registry.loading import load_version
+from candlecast.registry.local_registry import reader
 from candlecast.registry.prediction import champion_version, check_age, check_timeframe, no_champion, with_lineage
 from candlecast.registry.prediction_store import ParquetPredictionStore, SqlPredictionStore, prediction_store
 from candlecast.schema import SeriesKey
@@ -45,7 +45,7 @@ def stored_cutoffs(store: ParquetPredictionStore | SqlPredictionStore, series: S
 def forecast_cutoffs(settings: Settings, cfg: RunConfig, series: SeriesKey, first: int, cutoff: int) -> SeriesForecasts:
     """One forecast per stored candle of ``series`` opened in ``[first, cutoff]`` not yet forecast by the champion."""
     name = cfg.promotion.model_name
-    client = tracking.client(settings)
+    client = reader(settings)  # sqlite3 on a local registry: no MLflow store start-up
     version = champion_version(client, name)
     if version is None:
         return SeriesForecasts(None, skipped=no_champion(name).skipped)

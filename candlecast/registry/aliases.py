@@ -26,10 +26,12 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 
 from candlecast.forecasting.runtime import SPEC_FILE, BundleSpec, ExportedBundle
 from candlecast.io import file_lock
+from candlecast.registry import local_registry
+from candlecast.registry.local_registry import CHALLENGER, CHAMPION, PREVIOUS
 from candlecast.registry.tracking import package_version
 from candlecast.settings import Settings
 
-CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
+__all__ = ["CHALLENGER", "CHAMPION", "PREVIOUS"]  # defined with the light lookup; every caller names them here
 _PYFUNC_ENTRY = Path(__file__).with_name("pyfunc_model.py")
 
 
@@ -122,7 +124,7 @@ def aliases(client: MlflowClient, name: str) -> dict[str, str]:
 
 def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
     """The version an alias points to (e.g. ``champion``), or None when the alias or the model does not exist."""
-    return aliases(client, name).get(alias)
+    return local_registry.alias_version(client, name, alias)
 
 
 def champion_spec(client: MlflowClient, name: str) -> tuple[str, BundleSpec] | None:

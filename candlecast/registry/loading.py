@@ -9,11 +9,13 @@ with a one-line note saying how to get the fast path.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from candlecast.forecasting.runtime import NETWORK_FILE, BundleForecaster, ExportedBundle, has_export
+from candlecast.registry.local_registry import SqliteRegistry
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +37,21 @@ def load_forecaster(directory: str | Path) -> BundleForecaster:
 def load_version(client: Any, name: str, version: str) -> BundleForecaster:
     """The bundle of registered model ``name`` version ``version``, loaded without MLflow's pyfunc machinery.
 
-    Downloads the model's bundle artifact only (the pyfunc's own loading adds a requirements check
-    and its model-from-code import); the loaded forecaster holds everything it needs in memory.
+    ``client`` is ``local_registry.reader``'s: on a local registry the bundle loads where its artifacts
+    are (no MLflow import, no copy); otherwise MLflow downloads the bundle artifact only (the pyfunc's
+    own loading adds a requirements check and its model-from-code import). Either way the loaded
+    forecaster holds everything it needs in memory.
     """
+    if isinstance(client, SqliteRegistry):
+        artifacts = client.local_artifacts(name, version)
+        if artifacts is not None:
+            return load_forecaster(artifacts / "artifacts" / "bundle")
     import mlflow
 
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"{client.get_model_version_download_uri(name, version).rstrip('/')}/artifacts/bundle"
-        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
+        # a runs:/ source resolves against the reader's registry, not whatever MLflow's default store is
+        store = client.uri if isinstance(client, SqliteRegistry) else None
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # as tracking.client sets it
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp, tracking_uri=store)
         return load_forecaster(local)

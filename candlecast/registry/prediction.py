@@ -17,8 +17,8 @@ import pandas as pd
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.forecasting.served import store_kind
-from candlecast.registry import aliases, tracking
 from candlecast.registry.loading import load_version
+from candlecast.registry.local_registry import CHAMPION, alias_version, reader
 from candlecast.registry.prediction_store import RISK, prediction_store
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
@@ -59,7 +59,7 @@ def predict_risk_champion(settings: Settings, cfg: RunConfig) -> PredictionOutco
 
 def _predict_with(settings: Settings, cfg: RunConfig, name: str, kind: str) -> PredictionOutcome:
     """Forecast every configured series from its latest stored candles with models:/<name>@champion."""
-    client = tracking.client(settings)
+    client = reader(settings)  # sqlite3 on a local registry: no MLflow store start-up
     version = champion_version(client, name)
     if version is None:
         return no_champion(name)
@@ -98,7 +98,7 @@ def with_lineage(
 
 def champion_version(client: Any, name: str) -> str | None:
     """The version models:/<name>@champion points at, or None before any model has passed the gate."""
-    return aliases.alias_version(client, name, aliases.CHAMPION)
+    return alias_version(client, name, CHAMPION)
 
 
 def no_champion(name: str) -> PredictionOutcome:

@@ -308,10 +308,10 @@ async def _respond(send: Send, status: int, body: bytes, version: str | None = N
 
 def app_from_env() -> ServeApp:
     """Uvicorn's factory, called in each worker: load the aliased version, start watching the alias."""
-    from candlecast.registry import tracking
+    from candlecast.registry.local_registry import reader
     from candlecast.settings import Settings
 
-    champion = Champion(tracking.client(Settings()), os.environ[ENV["model"]], os.environ[ENV["alias"]])
+    champion = Champion(reader(Settings()), os.environ[ENV["model"]], os.environ[ENV["alias"]])
     champion.watch(float(os.environ[ENV["reload"]]))
     return ServeApp(champion)
 

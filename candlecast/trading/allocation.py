@@ -31,18 +31,33 @@ METHODS = ("equal", "min_variance", "risk_parity")
 def shrunk_correlation(returns: np.ndarray) -> np.ndarray:
     """The Ledoit-Wolf shrunk correlation of the columns of ``returns`` (rows: candles, oldest first).
 
-    scikit-learn's estimator, the one PyPortfolioOpt's ``CovarianceShrinkage.ledoit_wolf()`` wraps, called
-    directly: the wrapper scans every installed package on each call (1-4 s), which signals cannot afford.
+    scikit-learn's estimator (the one PyPortfolioOpt's ``CovarianceShrinkage.ledoit_wolf()`` wraps) in
+    NumPy: importing scikit-learn costs a fresh `candlecast signals` more than the rest of its work
+    (tests/trading/test_portfolio_weights.py holds the two equal to 1e-10).
     """
-    from sklearn.covariance import ledoit_wolf
-
     returns = np.asarray(returns, dtype="float64")
     sd = returns.std(axis=0, ddof=1)
     if len(returns) < 3 or not np.all(np.isfinite(sd) & (sd > 0)):
         raise ValueError(f"the correlation needs at least 3 candles of moving prices per symbol, got {len(returns)}")
-    shrunk, _ = ledoit_wolf((returns - returns.mean(axis=0)) / sd, assume_centered=True)
+    shrunk = _ledoit_wolf((returns - returns.mean(axis=0)) / sd)
     scale = np.sqrt(np.diag(shrunk))
     return shrunk / np.outer(scale, scale)
+
+
+def _ledoit_wolf(x: np.ndarray) -> np.ndarray:
+    """Ledoit and Wolf's (2004) shrinkage of the covariance of centred ``x`` towards mu * I, as scikit-learn has it."""
+    n, p = x.shape
+    cov = x.T @ x / n
+    mu = np.trace(cov) / p
+    x2 = x**2
+    delta_ = np.sum(cov**2)  # the squared entries of X'X / n
+    beta = (np.sum(x2.T @ x2) / n - delta_) / (p * n)
+    delta = (delta_ - 2.0 * mu * np.trace(cov) + p * mu**2) / p
+    beta = min(beta, delta)
+    shrinkage = 0.0 if beta == 0 else beta / delta
+    shrunk = (1.0 - shrinkage) * cov
+    shrunk.flat[:: p + 1] += shrinkage * mu
+    return shrunk
 
 
 def forecast_covariance(sigma: np.ndarray, correlation: np.ndarray) -> np.ndarray:

@@ -37,6 +37,11 @@ from candlecast.trading.policy import DAY_MS, YEAR_MS, horizon_sigma
 METHODS = ("inverse_vol", "mean_variance", "min_variance", "risk_parity")
 
 
+def return_window(step_ms: int, window_days: float = 30.0) -> int:
+    """One-candle returns the correlation uses: ``window_days`` of candles, at least 30."""
+    return max(int(window_days * DAY_MS / step_ms), 30)
+
+
 def recent_returns(candles: dict[str, pd.DataFrame], window: int) -> pd.DataFrame:
     """One-candle log returns of every symbol over the last ``window`` candles they have in common."""
     closes = pd.DataFrame({s: c.set_index("timestamp")["close"] for s, c in candles.items()}).dropna()
@@ -100,7 +105,7 @@ def portfolio_view(
     """Weights per symbol and method, and per method the expected return, volatility and one-day VaR."""
     horizon = int(frame["horizon"].iloc[0])
     step = timeframe_ms(str(frame["timeframe"].iloc[0]))
-    cov = forecast_risk_covariance(frame, candles, max(int(window_days * DAY_MS / step), 30))
+    cov = forecast_risk_covariance(frame, candles, return_window(step, window_days))
     symbols = frame["symbol"].to_numpy()
     budget = {
         name: pd.Series(np.minimum(fn(cov.to_numpy()) * policy.max_leverage, policy.max_position), index=symbols)

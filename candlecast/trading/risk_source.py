@@ -91,13 +91,13 @@ def with_risk_volatility(frame: pd.DataFrame, risk: pd.DataFrame, step_ms: int) 
 
 def risk_champion_version(settings: Any, cfg: Any) -> tuple[tuple[Any, str, str] | None, str]:
     """The risk @champion as (MLflow client, model name, version), or None and why not (one line)."""
-    from candlecast.registry import aliases, tracking
+    from candlecast.registry.local_registry import CHAMPION, alias_version, reader
 
     name = cfg.predict.risk_model_name
     if name is None:
         return None, "predict.risk_model_name is null"
-    client = tracking.client(settings)
-    version = aliases.alias_version(client, name, aliases.CHAMPION)
+    client = reader(settings)  # sqlite3 on a local registry: no MLflow store start-up
+    version = alias_version(client, name, CHAMPION)
     if version is None:
         return None, f"no @champion for {name} yet"
     return (client, name, version), ""

@@ -32,12 +32,12 @@ from candlecast.trading.sources import from_prediction_store
 
 def champion_bundle(settings: Settings, cfg: RunConfig):
     """The @champion's bundle (loaded once, in the lean runtime when it carries its export) and its lineage."""
-    from candlecast.registry import aliases, tracking
     from candlecast.registry.loading import load_version
+    from candlecast.registry.local_registry import CHAMPION, alias_version, reader
 
-    client = tracking.client(settings)
+    client = reader(settings)
     name = cfg.promotion.model_name
-    version = aliases.alias_version(client, name, aliases.CHAMPION)
+    version = alias_version(client, name, CHAMPION)
     if version is None:
         raise ValueError(f"no @champion for {name}: train and promote a model first (candlecast run)")
     bundle = load_version(client, name, version)
@@ -221,25 +221,26 @@ def run_signals(
 ) -> SignalsOutcome:
     """Forecasts (fresh from the champion, or the latest stored), decisions, the portfolio view; stored."""
     from candlecast.data.candle_store import CandleStore
-    from candlecast.trading.portfolio import portfolio_view
+    from candlecast.trading.portfolio import portfolio_view, return_window
 
     started = time.perf_counter()
     hold = tcfg.hold or cfg.features.horizon
+    if source not in ("champion", "store"):
+        raise ValueError(f"unknown forecast source {source!r}: choose 'champion' or 'store'")
+    bundle, lineage = champion_bundle(settings, cfg) if source == "champion" else (None, {})
     if candles is None:
+        # the newest files only: the model's window and warm-up, and the portfolio's month of returns
+        need = max(return_window(timeframe_ms(cfg.data.timeframe)) + 1, bundle.spec.min_candles + 1 if bundle else 0)
         stored = CandleStore(settings.candles_dir)
-        candles = {s.symbol: stored.read(s) for s in cfg.series}
+        candles = {s.symbol: stored.read_recent(s, need) for s in cfg.series}
     empty = [s for s, c in candles.items() if c.empty]
     if empty:
         raise ValueError(f"no candles stored for {empty}: ingest them first (candlecast run or the ingest flow)")
-    if source == "champion":
-        bundle, lineage = champion_bundle(settings, cfg)
-        loaded = time.perf_counter()
+    loaded = time.perf_counter()
+    if bundle is not None:
         frame = bundle_forecasts(bundle, candles, hold, lineage, cfg.data.timeframe)
-    elif source == "store":
-        loaded = time.perf_counter()
-        frame = store_forecasts(settings, cfg, cfg.series, hold)
     else:
-        raise ValueError(f"unknown forecast source {source!r}: choose 'champion' or 'store'")
+        frame = store_forecasts(settings, cfg, cfg.series, hold)
     frame, vol_note = sizing_volatility(settings, cfg, frame, candles, source, timeframe_ms(cfg.data.timeframe))
     ids = policy_id(tcfg)
     decision_store = DecisionStore(decisions_dir(settings))

@@ -37,6 +37,8 @@ HOUR = 3_600_000
 FC = FeatureConfig(lookback=16, horizon=4, vol_window=12, indicators=True, higher_timeframes=["4h"])
 HPARAMS = {"hidden_size": 8, "num_layers": 2}
 TRAINING_STACK = ["torch", "lightning", "optuna", "prefect", "great_expectations"]
+#: and, for the runtime's own loader, what only the registry, training or analysis need (seconds to import)
+NOT_LEAN = [*TRAINING_STACK, "mlflow", "sqlalchemy", "alembic", "sklearn", "scipy", "statsforecast"]
 
 
 @pytest.fixture(scope="module", params=["synthetic", pytest.param("real", marks=pytest.mark.real_data)])
@@ -153,7 +155,7 @@ from tests.conftest import SHARED_DATA
 candles = pd.read_parquet(sys.argv[2])
 lean = load_forecaster(sys.argv[1]).predict(candles)
 lean.to_parquet(sys.argv[3])
-after_runtime = sorted(m for m in {stack} if m in sys.modules)
+after_runtime = sorted(m for m in {lean} if m in sys.modules)
 from candlecast.registry.pyfunc_model import BundlePyfunc
 served = BundlePyfunc()
 served.load_context(types.SimpleNamespace(artifacts={{"bundle": sys.argv[1]}}))
@@ -166,7 +168,7 @@ def test_a_fresh_process_forecasts_without_the_training_stack(trained, candles, 
     directory, _ = trained
     tail = candles.tail(ModelBundle.load(directory).spec.min_candles + 1)
     tail.to_parquet(tmp_path / "candles.parquet")
-    code = _FRESH_PROCESS.format(stack=TRAINING_STACK)
+    code = _FRESH_PROCESS.format(stack=TRAINING_STACK, lean=NOT_LEAN)
     done = subprocess.run(
         [sys.executable, "-c", code, str(directory), str(tmp_path / "candles.parquet"), str(tmp_path / "out.parquet")],
         capture_output=True,

@@ -7,9 +7,13 @@ to the version it traded.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import mlflow
@@ -17,12 +21,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.deployments.cli import app
 from candlecast.registry import aliases, tracking
+from candlecast.registry.loading import load_version
+from candlecast.registry.local_registry import SqliteRegistry, alias_version, reader
 from candlecast.registry.prediction_store import prediction_store
 from candlecast.settings import Settings
 from candlecast.trading.config import TradingConfig
@@ -79,6 +86,52 @@ def test_signals_from_the_champion_and_from_the_store_agree(champion):
     assert sorted(rows["symbol"]) == sorted(a.index)
     assert rows["run_id"].all() and rows["model_version"].eq(str(version)).all()
     assert fresh.volatility_note.startswith("volatility from the return forecast's interval: no @champion for")
+
+
+_LOOKUP = """
+import sys
+from candlecast.registry.loading import load_version
+from candlecast.registry.local_registry import alias_version, reader
+from candlecast.settings import Settings
+client = reader(Settings())
+version = alias_version(client, sys.argv[1], "champion")
+load_version(client, sys.argv[1], version)
+print(version, sorted(m for m in ("mlflow", "sqlalchemy", "alembic", "sklearn", "torch") if m in sys.modules))
+"""
+
+
+def test_the_local_registry_resolves_the_champion_as_mlflow_does(champion, tmp_path, caplog):
+    """sqlite3 on MLflow's file gives MlflowClient's version, run, artifacts and forecast; another layout falls back."""
+    cfg, settings, client = champion
+    local = reader(settings)
+    assert isinstance(local, SqliteRegistry)
+    for alias in ("champion", "challenger", "no-such-alias"):
+        assert alias_version(local, NAME, alias) == aliases.alias_version(client, NAME, alias)
+    assert alias_version(local, "no-such-model", "champion") is None
+    version = aliases.alias_version(client, NAME, "champion")
+    assert local.get_model_version(NAME, version).run_id == client.get_model_version(NAME, version).run_id
+    assert local.get_model_version_download_uri(NAME, version) == client.get_model_version_download_uri(NAME, version)
+    store = CandleStore(settings.candles_dir)
+    frame = pd.concat([store.read(s).tail(300).assign(symbol=s.symbol) for s in cfg.series], ignore_index=True)
+    direct, downloaded = load_version(local, NAME, version), load_version(client, NAME, version)
+    pd.testing.assert_frame_equal(direct.predict_many(frame), downloaded.predict_many(frame))
+    # what predict, signals and the live loop do, in a fresh process: neither MLflow nor its store is imported
+    done = subprocess.run([sys.executable, "-c", _LOOKUP, NAME], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [version, "[]"]
+
+    db = tmp_path / "mlflow.db"  # the same registry with a column renamed, as another MLflow might lay it out
+    shutil.copy(settings.root / "mlflow.db", db)
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("ALTER TABLE registered_model_aliases RENAME COLUMN alias TO alias_name")
+        conn.commit()
+    with pytest.MonkeyPatch.context() as mp, caplog.at_level(logging.WARNING, "candlecast.registry.local_registry"):
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+        assert isinstance(reader(Settings()), MlflowClient)
+        mp.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # a server: always MLflow's client
+        assert isinstance(reader(Settings()), MlflowClient)
+    notes = [r.getMessage() for r in caplog.records]
+    assert len(notes) == 1 and "\n" not in notes[0] and "alias" in notes[0] and "through MLflow" in notes[0]
 
 
 def test_a_planted_risk_forecast_sizes_todays_signal(champion):

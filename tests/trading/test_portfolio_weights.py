@@ -133,11 +133,13 @@ def test_a_planted_risk_forecast_reaches_the_rebalance_it_is_live_for():
     assert np.array_equal(planted.weights["risk_parity"][other], base.weights["risk_parity"][other])
 
 
-def test_the_shrunk_correlation_is_pyportfolioopts_ledoit_wolf_on_standardized_returns():
-    """scikit-learn is called directly (PyPortfolioOpt's wrapper scans the installed packages on every call)."""
+@pytest.mark.parametrize("shape", [(200, 3), (40, 100)])  # three pairs; a hundred symbols over fewer candles
+def test_the_shrunk_correlation_is_pyportfolioopts_ledoit_wolf_on_standardized_returns(shape):
+    """The NumPy estimator is the scikit-learn one PyPortfolioOpt wraps (scikit-learn takes seconds to import)."""
     from pypfopt import risk_models
 
-    x = np.random.default_rng(4).normal(size=(200, 3)) @ np.array([[1.0, 0.5, 0.2], [0, 1.0, 0.3], [0, 0, 1.0]])
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=shape) @ (np.eye(shape[1]) + np.triu(rng.uniform(0, 0.5, (shape[1], shape[1])), 1))
     z = pd.DataFrame((x - x.mean(axis=0)) / x.std(axis=0, ddof=1))
     cov = risk_models.CovarianceShrinkage(z, returns_data=True, frequency=1).ledoit_wolf().to_numpy()
     expected = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))

@@ -63,6 +63,11 @@ def test_one_file_per_year_readable_by_pandas_pyarrow_and_duckdb(tmp_path):
     assert ds.dataset(folder, format="parquet").count_rows() == len(candles)
     sql = f"SELECT count(*), min(timestamp), max(timestamp) FROM read_parquet('{tmp_path}/**/*.parquet')"
     assert duckdb.sql(sql).fetchall() == [(len(candles), candles["timestamp"].iloc[0], candles["timestamp"].iloc[-1])]
+    # the newest files that hold what a forecast of today needs, never more than it takes
+    tail = candles[candles["timestamp"] >= 1_735_689_600_000].reset_index(drop=True)  # 2025's candles
+    pd.testing.assert_frame_equal(store.read_recent(KEY, len(tail)), tail)
+    pd.testing.assert_frame_equal(store.read_recent(KEY, len(tail) + 1), candles.iloc[48:].reset_index(drop=True))
+    pd.testing.assert_frame_equal(store.read_recent(KEY, 10**6), candles)
     manifest = store.manifest(KEY)
     assert manifest["rows"] == len(candles) and set(manifest["files"]) == {
         "2023.parquet",
