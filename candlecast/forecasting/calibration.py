@@ -5,7 +5,10 @@ or model selection), then walks through the test windows in time order and track
 quantile online (quantile tracking, the simplest adaptive conformal method; Gibbs & Candès 2021,
 Angelopoulos et al. 2023): after every realised outcome a bound moves up by ``rate * width * (1 - tau)``
 on a miss and down by ``rate * width * tau`` on a hit, so coverage recovers when volatility shifts. An
-outcome is used only once every step of its window has closed, so no interval ever sees its own future.
+outcome is used only once every step of its window has closed, so no interval ever sees its own future;
+and it is judged against the bound its window was issued with, not the bound current when it closes
+(the feedback is h windows late, h x series when series share a tracker; judged against a bound that
+has moved meanwhile, a crash's late misses barely move it and the issued bounds miss too often).
 """
 
 from __future__ import annotations
@@ -85,19 +88,21 @@ def adapt(
     lower, upper = np.empty_like(point), np.empty_like(point)
     base_lo = point if bounds is None else bounds[..., 0]
     base_hi = point if bounds is None else bounds[..., 1]
+    issued_lo, issued_hi = np.empty_like(point), np.empty_like(point)  # the offsets each window got
     realised = 0  # windows (in ``order``) whose outcomes have been fed back
     for i in order:
         while realised < len(order) and origins[order[realised]] + known_after <= origins[i]:
             j = order[realised]
             if bounds is None:  # each bound tracks its own residual quantile
                 resid = y[j] - point[j]
-                upper_off += step * (tau_hi - (resid <= upper_off))
-                lower_off += step * (tau_lo - (resid <= lower_off))
+                upper_off += step * (tau_hi - (resid <= issued_hi[j]))
+                lower_off += step * (tau_lo - (resid <= issued_lo[j]))
             else:  # one conformity score widens or narrows both bounds
                 score = np.maximum(bounds[j, :, 0] - y[j], y[j] - bounds[j, :, 1])
-                q = upper_off + step * (start.interval - (score <= upper_off))
+                q = upper_off + step * (start.interval - (score <= issued_hi[j]))
                 upper_off, lower_off = q, -q
             realised += 1
+        issued_lo[i], issued_hi[i] = lower_off, upper_off
         lower[i] = np.minimum(base_lo[i] + lower_off, point[i])
         upper[i] = np.maximum(base_hi[i] + upper_off, point[i])
     return lower, upper, Calibration(start.interval, lower_off.tolist(), upper_off.tolist())
