@@ -6,7 +6,8 @@ a candle is missing). Every model (the LSTM family and the classical baselines) 
 the same Forecaster interface on a *variance view* of the series. Value-at-Risk follows from the
 variance forecast the same way for every model: the h-step return's alpha-quantile is
 ``q_alpha * sqrt(forecast)``, where ``q_alpha`` is the alpha-quantile of standardised returns on the
-fold's calibration block, tracked online through the test block like the return intervals.
+fold's calibration block, tracked online through the test block like the return intervals; per
+series, so a model of many series (the pooled one) gets each coin's VaR exactly as a per-coin model does.
 Folds, blocks and the no-peeking protocol are the engine's (candlecast.forecasting.walkforward); the
 volatility target (candlecast.forecasting.targets.volatility) hands these to it.
 """
@@ -110,41 +111,56 @@ def run_risk_fold(
 
     Unless ``refit`` is stale the test block is forecast by the model refit at its start on every
     realised variance known by then (candlecast.forecasting.retrain); the VaR quantile still comes
-    from the calibration block's standardised returns under the model fitted before it.
+    from the calibration block's standardised returns under the model fitted before it, each series' own.
     """
     start = time.perf_counter()
     views = [variance_view(s) for s in series]
     model.fit([v.until(fold.val.end) for v in views], fold)
-    cal = [(s, v, origins(s, fold.cal, stride, step_ms)) for s, v in zip(series, views, strict=True)]
-    z_cal = np.concatenate(
-        [_standardised(s, model.forecast(v.inputs_only(), rows)[0][:, 0], rows) for s, v, rows in cal]
-    )
+    z_cals = []  # before the refit below, which sees the calibration rows
+    for s, v in zip(series, views, strict=True):
+        rows = origins(s, fold.cal, stride, step_ms)
+        z_cals.append(_standardised(s, model.forecast(v.inputs_only(), rows)[0][:, 0], rows))
     parts = []
     test_rows = [origins(s, fold.test, stride, step_ms) for s in series]
     tested = forecast_test(model, series, test_rows, fold.test, step_ms, refit, view=variance_view)
-    for s, v, rows, (point, _) in zip(series, views, test_rows, tested, strict=True):
-        f = np.maximum(point[:, 0], 1e-18)
-        parts.append(
-            RiskForecasts(
-                np.full(len(rows), s.name),
-                s.timestamps[rows],
-                v.targets[rows, 0],
-                f,
-                s.targets[rows, -1],
-                {k: np.full(len(rows), np.nan) for k in VAR_LEVELS},  # set below, series pooled
-            )
-        )
-    out = RiskForecasts.concat(parts)
-    sd = np.sqrt(out.forecast)
     horizon = series[0].targets.shape[1]
-    for name, level in VAR_LEVELS.items():
-        start_q = Calibration.fit(z_cal[:, None], np.zeros((len(z_cal), 1)), None, 1 - 2 * level)
-        z = (out.returns / sd)[:, None]
-        lower, _, end = adapt(start_q, z, np.zeros_like(z), None, out.timestamps, horizon * step_ms, adaptive_rate)
-        out.var[name] = lower[:, 0] * sd
-        out.quantiles[name] = end.lower[0]
+    ends: dict[str, list[float]] = {name: [] for name in VAR_LEVELS}
+    for s, v, rows, z_cal, (point, _) in zip(series, views, test_rows, z_cals, tested, strict=True):
+        if len(z_cal) == 0 and len(rows):
+            raise ValueError(f"{s.name} has no complete window in the calibration block: its VaR has no quantile")
+        part = RiskForecasts(
+            np.full(len(rows), s.name),
+            s.timestamps[rows],
+            v.targets[rows, 0],
+            np.maximum(point[:, 0], 1e-18),
+            s.targets[rows, -1],
+            {},
+        )
+        # each series its own quantile, as a model of one series has: standardised returns of different
+        # coins are not one distribution, and one shared tracker would hear of a crash once per coin
+        for name, level in VAR_LEVELS.items():
+            if not len(rows):  # nothing to forecast here: no quantile to track either
+                part.var[name] = np.empty(0)
+                continue
+            part.var[name], end = _tracked_var(z_cal, part, level, horizon * step_ms, adaptive_rate)
+            ends[name].append(end)
+        parts.append(part)
+    out = RiskForecasts.concat(parts)
+    # the runtime serves one quantile per level for every series of a bundle: the widest of theirs
+    out.quantiles = {name: min(q) for name, q in ends.items() if q}
     out.fit_seconds = time.perf_counter() - start
     return out
+
+
+def _tracked_var(
+    z_cal: np.ndarray, f: RiskForecasts, level: float, known_after: int, rate: float
+) -> tuple[np.ndarray, float]:
+    """One series' VaR at ``level``: its calibration quantile of standardised returns, tracked through test."""
+    sd = np.sqrt(f.forecast)
+    start_q = Calibration.fit(z_cal[:, None], np.zeros((len(z_cal), 1)), None, 1 - 2 * level)
+    z = (f.returns / sd)[:, None]
+    lower, _, end = adapt(start_q, z, np.zeros_like(z), None, f.timestamps, known_after, rate)
+    return lower[:, 0] * sd, end.lower[0]
 
 
 def _standardised(s: SeriesArrays, forecast: np.ndarray, rows: np.ndarray) -> np.ndarray:

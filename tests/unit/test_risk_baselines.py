@@ -7,7 +7,7 @@ import pytest
 from candlecast.config import FeatureConfig
 from candlecast.features.compute import series_features
 from candlecast.features.windows import SeriesArrays
-from candlecast.forecasting.risk import realised_variance, variance_view
+from candlecast.forecasting.risk import VAR_LEVELS, realised_variance, run_risk_fold, variance_view
 from candlecast.forecasting.risk_baselines import (
     EWMA,
     GARCH,
@@ -185,6 +185,27 @@ def test_on_clustered_volatility_garch_and_har_beat_the_naive_and_var_holds():
     assert walk.references[int(metrics["best_baseline_index"])] == best
     result.summary.loc[walk.references[0], "qlike"] = np.nan  # a baseline that scored nothing is passed over
     assert VOLATILITY.run_metrics(result, None, walk)["qlike_ratio"] == pytest.approx(q["model"] / q[best])
+
+
+def test_a_series_var_is_its_own_whatever_series_share_the_model():
+    # The pooled model walks every coin at once; each coin's VaR must be what a model of that coin
+    # alone gets: its own calibration quantile, its own tracker. EWMA forecasts each series from its
+    # own rows, so any difference is the VaR's. (Pooled across coins, the calm series' quantile was
+    # the wild one's and vice versa.)
+    calm = arrays(garch_candles(3000, seed=6))
+    wild = arrays(garch_candles(3000, seed=7))
+    wild.targets = wild.targets * 3.0  # fatter h-step returns than its variance forecast says
+    wild.name = "wild"
+    fold = walk_forward(START, START + 2999 * HOUR, HOUR, 10, 1, 400, 400, 400)[0]
+    both = run_risk_fold(EWMA(H, HOUR), [calm, wild], fold, 1, HOUR, adaptive_rate=0.02)
+    for s in (calm, wild):
+        alone = run_risk_fold(EWMA(H, HOUR), [s], fold, 1, HOUR, adaptive_rate=0.02)
+        mine = both.subset(both.series == s.name)
+        for level in VAR_LEVELS:
+            np.testing.assert_allclose(mine.var[level], alone.var[level], rtol=1e-12)
+    assert both.quantiles["var99"] == min(
+        run_risk_fold(EWMA(H, HOUR), [s], fold, 1, HOUR, adaptive_rate=0.02).quantiles["var99"] for s in (calm, wild)
+    )  # one quantile per level ships for every series: the widest
 
 
 def _training_fit(name: str, candles: pd.DataFrame, fold) -> tuple[HAR, np.ndarray, np.ndarray]:
