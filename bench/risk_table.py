@@ -155,18 +155,29 @@ def _var_columns(scored: dict[str, float]) -> dict[str, float]:
 
 
 def cells(pairs: list[str], horizons: list[int], contestants: list[str]) -> list[Cell]:
-    """The main pairs before the long ones; in each, the baselines (cheap) before the contestants, h = 24 first."""
-    out = []
+    """The main pairs before the long ones, h = 24 first; the longest cells (the pooled ones) start first.
+
+    Per horizon: the pooled cell, then the baselines of every main pair (cheap); then the per-coin
+    contestants; then the long pairs' baselines and contestants. A pooled cell takes several times any
+    other, so starting it first keeps the grid's wall time near its own.
+    """
     main = [p for p in pairs if not p.startswith("long:")]
+    per_coin = [name for name in contestants if not CONTESTANTS[name].pooled]
+    out = []
+    for h in sorted(horizons, reverse=True):
+        out += [
+            Cell(f"all_h{h}_{name}", run_cell, (main, h, [name], CONTESTANTS[name].settings))
+            for name in contestants
+            if CONTESTANTS[name].pooled and main
+        ]
+        out += [Cell(f"{_key(p)}_h{h}_baselines", run_cell, ([p], h, BASELINES)) for p in main]
     for group in (main, [p for p in pairs if p not in main]):
-        out += [Cell(f"{_key(p)}_h{h}_baselines", run_cell, ([p], h, BASELINES)) for h in horizons for p in group]
+        if group is not main:
+            out += [Cell(f"{_key(p)}_h{h}_baselines", run_cell, ([p], h, BASELINES)) for h in horizons for p in group]
         for h in sorted(horizons, reverse=True):
-            for name in contestants:
-                if not CONTESTANTS[name].pooled:
-                    extra = CONTESTANTS[name].settings
-                    out += [Cell(f"{_key(p)}_h{h}_{name}", run_cell, ([p], h, [name], extra)) for p in group]
-                elif group is main:
-                    out.append(Cell(f"all_h{h}_{name}", run_cell, (main, h, [name], CONTESTANTS[name].settings)))
+            for name in per_coin:
+                extra = CONTESTANTS[name].settings
+                out += [Cell(f"{_key(p)}_h{h}_{name}", run_cell, ([p], h, [name], extra)) for p in group]
     return out
 
 

@@ -27,7 +27,7 @@ from candlecast.data.candle_store import CandleStore
 from candlecast.features.windows import SeriesArrays
 from candlecast.forecasting.backtest import named_factories
 from candlecast.forecasting.interface import Forecaster
-from candlecast.forecasting.neural import NeuralForecaster, neural_forecaster
+from candlecast.forecasting.neural import NeuralForecaster, neural_forecaster, pooled_spec
 from candlecast.forecasting.splits import Plan, make_plan
 from candlecast.forecasting.targets import Walk, target_of
 from candlecast.forecasting.walkforward import backtest, markdown_table
@@ -94,7 +94,7 @@ def evaluate_best(
     factories = model_factories(cfg, cfg.sweep.model, sweep.best_params, fitted, progress)
     if champion is not None:  # the gate compares with the champion's configuration refitted on these very folds
         champ, watch = champion[1], [progress.epochs("champion")]
-        factories["champion"] = lambda: neural_forecaster(cfg, champ.model_name, champ.hparams, callbacks=watch)
+        factories["champion"] = lambda: champion_forecaster(cfg, champ, watch)
     assert list(factories) == names, "the progress counts the fits the backtest runs"
     result = backtest(target, factories, series, plan.test_folds, walk, on_fold=progress.fold_done)
     results = target.run_metrics(result, champion[0] if champion else None, walk)
@@ -170,11 +170,33 @@ def comparable_champion(settings: Settings, cfg: RunConfig) -> tuple[str, Bundle
         spec.timeframe == cfg.data.timeframe
         and spec.features == cfg.features.model_dump(mode="json")
         and target_of(cfg).bundle_key == spec.target
+        # a pooled champion's mode (residual or direct) is this run's, so the switch must be on
+        and (_id_input(spec) != "index" or cfg.multi_series.pooled_volatility != "off")
     )
     if not same:
-        log.info("champion v%s used other features or timeframe: it cannot be compared on these folds", version)
+        log.info("champion v%s used other features, timeframe or pooling: it cannot be refitted here", version)
         return None
     return found
+
+
+def champion_forecaster(cfg: RunConfig, spec: BundleSpec, callbacks: list | None = None) -> NeuralForecaster:
+    """The champion's configuration to refit on this run's folds: its network, and its way of pooling series.
+
+    Its scaler says how it was fitted on many series (``id_input`` "index": the pooled variance model;
+    "one_hot": a global model; one shared scaler: neither), whatever this run's ``multi_series`` asks,
+    so a pooled challenger meets a per-coin champion as it was, not refitted pooled. (A pooled champion
+    is refitted with this run's ``pooled_volatility`` mode: ``comparable_champion`` refuses it when off.)
+    """
+    id_input = _id_input(spec)
+    pooled = pooled_spec(cfg) if id_input == "index" else None
+    return neural_forecaster(
+        cfg, spec.model_name, spec.hparams, callbacks=callbacks, per_series=id_input == "one_hot", pooled=pooled
+    )
+
+
+def _id_input(spec: BundleSpec) -> str | None:
+    """How the bundle's network hears which series a window is from; None for one shared scaler."""
+    return spec.scaler.get("id_input", "one_hot") if "names" in spec.scaler else None
 
 
 def input_example(settings: Settings, cfg: RunConfig, rows: int) -> pd.DataFrame:

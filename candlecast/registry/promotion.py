@@ -2,7 +2,9 @@
 
 Scores compare on the same windows: the challenger's test metrics, the champion's configuration
 refitted and scored on the same folds by the evaluation (else its recorded metrics, said in the
-reasons), and the naive random walk's.
+reasons), and the naive random walk's. A model of many coins whose run scores each coin
+(``series.<name>.*``: the pooled variance model) passes only if it passes on every coin, against that
+coin's best baseline and that coin's champion forecasts.
 """
 
 from __future__ import annotations
@@ -37,30 +39,61 @@ def decide(
     ``qlike_ratio``, QLIKE over the best classical volatility model's. ``dm_pvalue`` is the one-sided
     Diebold-Mariano p-value against that reference. ``champion`` holds the champion's score and the
     challenger's ``dm_pvalue`` against it, both measured on the challenger's own windows, or None
-    when there is no champion.
+    when there is no champion. With ``series.<name>.`` scores (one model of many coins) these checks
+    run on each coin's windows instead, against that coin's best reference and its champion forecasts.
     """
-    metric, reference = target.gate_metric, target.gate_reference
     checks: list[tuple[bool, str]] = []
-    ratio = challenger[metric]
-    bar = 1.0 - policy.min_gain_vs_naive
-    checks.append((ratio < bar, f"{metric} {ratio:.4f} {'<' if ratio < bar else '>='} {bar:.4f} ({reference})"))
-    if policy.max_dm_pvalue is not None:
-        checks.append(_significant(challenger.get("dm_pvalue"), policy.max_dm_pvalue, reference))
+    coins = series_judged(challenger, target)
+    for prefix in [f"series.{coin}." for coin in coins] or [""]:
+        label = f"{prefix[len('series.') : -1]}: " if prefix else ""
+        checks += _checks(challenger, champion, prefix, label, policy, target)
     if champion is None:
         checks.append((True, "no champion yet"))
-        return Decision(promote=all(ok for ok, _ in checks), reasons=tuple(reason for _, reason in checks))
-    champ_bar = champion[metric] * (1.0 - policy.min_gain_vs_champion)
-    ok = ratio < champ_bar
-    checks.append((ok, f"{metric} {ratio:.4f} {'<' if ok else '>='} {champ_bar:.4f} (champion {champion[metric]:.4f})"))
-    if policy.max_dm_pvalue_vs_champion is not None:
-        checks.append(_significant(champion.get("dm_pvalue"), policy.max_dm_pvalue_vs_champion, "the champion"))
     return Decision(promote=all(ok for ok, _ in checks), reasons=tuple(reason for _, reason in checks))
 
 
-def _significant(p: float | None, limit: float, against: str) -> tuple[bool, str]:
+def series_judged(metrics: dict[str, float], target: Target) -> list[str]:
+    """The coins a many-series model is judged on one by one (``series.<name>.<gate metric>``); [] for one series."""
+    suffix = f".{target.gate_metric}"
+    return sorted(
+        k[len("series.") : -len(suffix)]
+        for k in metrics
+        if k.startswith("series.") and k.endswith(suffix) and ".champion." not in k
+    )
+
+
+def _checks(
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    prefix: str,
+    label: str,
+    policy: PromotionConfig,
+    target: Target,
+) -> list[tuple[bool, str]]:
+    """The checks on one set of windows (``prefix``: every window, or one coin's): reference, then champion."""
+    metric, reference = target.gate_metric, target.gate_reference
+    ratio = challenger[prefix + metric]
+    bar = 1.0 - policy.min_gain_vs_naive
+    ok = ratio < bar
+    checks = [(ok, f"{label}{metric} {ratio:.4f} {'<' if ok else '>='} {bar:.4f} ({reference})")]
+    if policy.max_dm_pvalue is not None:
+        checks.append(_significant(challenger.get(prefix + "dm_pvalue"), policy.max_dm_pvalue, reference, label))
+    if champion is None:
+        return checks
+    theirs = champion[prefix + metric]
+    champ_bar = theirs * (1.0 - policy.min_gain_vs_champion)
+    ok = ratio < champ_bar
+    checks.append((ok, f"{label}{metric} {ratio:.4f} {'<' if ok else '>='} {champ_bar:.4f} (champion {theirs:.4f})"))
+    if policy.max_dm_pvalue_vs_champion is not None:
+        p = champion.get(prefix + "dm_pvalue")
+        checks.append(_significant(p, policy.max_dm_pvalue_vs_champion, "the champion", label))
+    return checks
+
+
+def _significant(p: float | None, limit: float, against: str, label: str = "") -> tuple[bool, str]:
     ok = p is not None and p < limit
     shown = "missing" if p is None else f"{p:.4f}"
-    return ok, f"Diebold-Mariano p-value vs {against} {shown} {'<' if ok else 'not <'} {limit}"
+    return ok, f"{label}Diebold-Mariano p-value vs {against} {shown} {'<' if ok else 'not <'} {limit}"
 
 
 @dataclass(frozen=True)
@@ -117,7 +150,7 @@ def gate_version(
         unavailable = None
         if champion is not None and champion != version:
             if metrics.get("champion.version") == float(champion):
-                champion_metrics = {k: metrics[f"champion.{k}"] for k in (target.gate_metric, "dm_pvalue")}
+                champion_metrics = _champion_numbers(metrics, target)
                 how = "refitted and scored on the same folds"
             else:
                 unavailable = (
@@ -151,5 +184,13 @@ def gate_version(
     return PromotionOutcome(name, version, decision.promote, decision.reasons, new_champion, run_id, metrics)
 
 
+def _champion_numbers(metrics: dict[str, float], target: Target) -> dict[str, float]:
+    """The champion's scores on the challenger's windows, keyed as the challenger's (each coin's too)."""
+    prefixes = ["", *(f"series.{coin}." for coin in series_judged(metrics, target))]
+    return {p + k: metrics[f"{p}champion.{k}"] for p in prefixes for k in (target.gate_metric, "dm_pvalue")}
+
+
 def _is_gate_number(key: str, target: Target) -> bool:
+    if key.startswith("series."):  # series.<name>.<number>: a coin's own
+        key = key.split(".", 2)[2]
     return key.removeprefix("champion.") in (target.gate_metric, "dm_pvalue", "version")

@@ -54,6 +54,10 @@ def test_a_volatility_run_registers_a_risk_model_and_predicts_risk(home, prefect
     version = client.get_model_version("candlecast-risk", promotion.version)
     assert version.tags["promotion.decision"] in {"promoted", "refused"}
     assert "the best classical volatility model" in version.tags["promotion.reasons"]
+    for series in cfg.series:  # one model for both coins: gated coin by coin, each against its own best baseline
+        mine = {b: metrics[f"series.{series.slug}.{k}"] for b, k in (("ratio", "qlike_ratio"), ("p", "dm_pvalue"))}
+        assert f"{series.slug}: qlike_ratio {mine['ratio']:.4f}" in version.tags["promotion.reasons"]
+        assert 0 <= mine["p"] <= 1
     if not promotion.promoted:  # what an operator's forced promotion does; the gate's verdict is recorded above
         client.set_registered_model_alias("candlecast-risk", "champion", promotion.version)
 

@@ -63,3 +63,50 @@ def test_the_target_names_the_metric_the_gate_reads():
     assert "the best classical volatility model" in risk.reasons[0]
     returns = decide(scores, None, POLICY, RETURNS)
     assert not returns.promote and returns.reasons[0].startswith("rmse_ratio 1.2000 >=")
+
+
+def _coins(**ratios: tuple[float, float]) -> dict[str, float]:
+    """Per-coin scores of one many-coin model: series.<coin>.qlike_ratio and its DM p-value."""
+    out: dict[str, float] = {"qlike_ratio": 0.9, "dm_pvalue": 0.01}  # every window pooled: good
+    for coin, (ratio, p) in ratios.items():
+        out |= {f"series.{coin}.qlike_ratio": ratio, f"series.{coin}.dm_pvalue": p}
+    return out
+
+
+def test_a_many_coin_model_must_beat_each_coins_own_best_baseline():
+    """Pooled over coins it wins; on ETH it loses to ETH's best baseline: refused, and the reason names ETH."""
+    scores = _coins(BTC=(0.85, 0.001), ETH=(1.02, 0.7))
+    decision = decide(scores, None, POLICY, VOLATILITY)
+    assert not decision.promote
+    assert [r.split(":")[0] for r in decision.reasons[:-1]] == ["BTC", "BTC", "ETH", "ETH"]
+    assert decision.reasons[2].startswith("ETH: qlike_ratio 1.0200 >=")
+    assert decide(_coins(BTC=(0.85, 0.001), ETH=(0.9, 0.01)), None, POLICY, VOLATILITY).promote
+
+
+def test_a_many_coin_model_must_beat_each_coins_champion():
+    scores = _coins(BTC=(0.85, 0.001), ETH=(0.9, 0.01))
+    champion = {"series.BTC.qlike_ratio": 0.95, "series.BTC.dm_pvalue": 0.01}
+    champion |= {"series.ETH.qlike_ratio": 0.88, "series.ETH.dm_pvalue": 0.4}  # better than us on ETH
+    decision = decide(scores, champion, POLICY, VOLATILITY)
+    assert not decision.promote
+    failed = [r for r in decision.reasons if " >= " in r or "not <" in r]
+    assert failed and all(r.startswith("ETH: ") for r in failed)
+
+
+def test_the_champion_is_refitted_pooled_only_if_it_was_pooled():
+    """A pooled challenger meets a per-coin champion as it was fitted, not as the run's switch says."""
+    from candlecast.config import RunConfig
+    from candlecast.registry.bundle import BundleSpec
+    from candlecast.registry.evaluation import champion_forecaster
+
+    cfg = RunConfig.model_validate(
+        {"target": "volatility", "features": {"realized": ["rv"]}, "multi_series": {"pooled_volatility": "residual"}}
+    )
+    one = {"mean": [0.0], "std": [1.0], "target_scale": [1.0]}
+    shared = BundleSpec("lstm", {}, {}, "1h", one, ["x"], [0.1, 0.9], {}, target="variance")
+    many = {"names": ["a", "b"], "scalers": [one, one], "pooled": one}
+    pooled = BundleSpec("lstm", {}, {}, "1h", many | {"id_input": "index"}, ["x"], [0.1, 0.9], {}, target="variance")
+    assert champion_forecaster(cfg, shared).pooled is None and not champion_forecaster(cfg, shared).per_series
+    assert champion_forecaster(cfg, pooled).pooled is not None
+    global_model = BundleSpec("lstm", {}, {}, "1h", many, ["x"], [0.1, 0.9], {}, target="variance")
+    assert champion_forecaster(cfg, global_model).per_series and champion_forecaster(cfg, global_model).pooled is None

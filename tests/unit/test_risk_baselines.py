@@ -19,10 +19,12 @@ from candlecast.forecasting.risk_baselines import (
     RiskBaseline,
     make_risk_baseline,
 )
+from candlecast.forecasting.risk_metrics import qlike
 from candlecast.forecasting.splits import walk_forward
 from candlecast.forecasting.targets import Walk
 from candlecast.forecasting.targets.volatility import VOLATILITY
 from candlecast.forecasting.walkforward import backtest
+from candlecast.registry.promotion import series_judged
 
 HOUR = 3_600_000
 START = 1_704_067_200_000
@@ -206,6 +208,31 @@ def test_a_series_var_is_its_own_whatever_series_share_the_model():
     assert both.quantiles["var99"] == min(
         run_risk_fold(EWMA(H, HOUR), [s], fold, 1, HOUR, adaptive_rate=0.02).quantiles["var99"] for s in (calm, wild)
     )  # one quantile per level ships for every series: the widest
+
+
+def test_a_many_coin_model_is_scored_coin_by_coin_against_each_coins_best_baseline():
+    """What the gate reads for the pooled model: per coin, QLIKE over that coin's best baseline, and the champion's."""
+    calm, wild = arrays(garch_candles(3000, seed=6)), arrays(garch_candles(3000, seed=8))
+    wild.name = "wild"
+    folds = walk_forward(START, START + 2999 * HOUR, HOUR, 10, 2, 400, 300, 300)
+    factories = {n: (lambda n=n: make_risk_baseline(n, H, HOUR)) for n in ("naive_vol", "ewma", "har")}
+    factories["model"], factories["champion"] = factories["ewma"], factories["naive_vol"]  # network stand-ins
+    walk = Walk(step_ms=HOUR, horizon=H, references=("naive_vol", "ewma", "har"))
+    result = backtest(VOLATILITY, factories, [calm, wild], folds, walk)
+    metrics = VOLATILITY.run_metrics(result, "3", walk)
+    for name in ("s", "wild"):
+        mine = {
+            m: result.pooled(m).subset(result.pooled(m).series == name) for m in ("model", "champion", *walk.references)
+        }
+        qlikes = {m: float(np.nanmean(qlike(f.realised, f.forecast))) for m, f in mine.items()}
+        best = min(walk.references, key=qlikes.__getitem__)
+        assert walk.references[int(metrics[f"series.{name}.best_baseline_index"])] == best
+        assert metrics[f"series.{name}.qlike_ratio"] == pytest.approx(qlikes["model"] / qlikes[best])
+        assert metrics[f"series.{name}.champion.qlike_ratio"] == pytest.approx(qlikes["champion"] / qlikes[best])
+        assert 0 <= metrics[f"series.{name}.dm_pvalue"] <= 1 and 0 <= metrics[f"series.{name}.champion.dm_pvalue"] <= 1
+    assert series_judged(metrics, VOLATILITY) == ["s", "wild"]
+    one = VOLATILITY.run_metrics(backtest(VOLATILITY, factories, [calm], folds, walk), None, walk)
+    assert not series_judged(one, VOLATILITY)  # one series: judged on its windows, as before
 
 
 def _training_fit(name: str, candles: pd.DataFrame, fold) -> tuple[HAR, np.ndarray, np.ndarray]:

@@ -151,6 +151,10 @@ class VolatilityTarget(Target):
             results["champion.version"] = float(champion)
             results["champion.qlike_ratio"] = float(summary.loc["champion", "qlike"] / summary.loc[best, "qlike"])
             results["champion.dm_pvalue"] = risk.compare_risk(ours, result.pooled("champion"), horizon, stride)[1]
+        names = np.unique(ours.series)
+        if len(names) > 1:  # one model for many coins (the pooled one): the gate judges it coin by coin
+            for name in names:
+                results |= _per_series(result, str(name), list(baselines), champion is not None, walk)
         return results
 
     def shipped(self, last: risk.RiskForecasts) -> dict[str, Any]:
@@ -195,6 +199,34 @@ class VolatilityTarget(Target):
             if f"{level}_return" in rows:
                 metrics[f"live_{level}_hit_rate"] = float(np.mean(rows["realised_return"] < rows[f"{level}_return"]))
         return metrics
+
+
+def _per_series(
+    result: BacktestResult, name: str, baselines: list[str], champion: bool, walk: Walk
+) -> dict[str, float]:
+    """``series.<name>.``: the gate's numbers on one coin's windows, against that coin's best baseline.
+
+    QLIKE over the best configured baseline on this coin (it may differ from coin to coin) with the
+    DM p-value against it, and the champion's ratio and the DM p-value against it on the same windows.
+    """
+
+    def mine(model: str) -> risk.RiskForecasts:
+        f = result.pooled(model)
+        return f.subset(f.series == name)
+
+    ours = mine("model")
+    qlikes = {b: float(np.nanmean(qlike(mine(b).realised, mine(b).forecast))) for b in baselines}
+    best = min((b for b in baselines if np.isfinite(qlikes[b])), key=qlikes.__getitem__, default=None)
+    if best is None:
+        raise ValueError(f"none of the volatility baselines {baselines} scored a QLIKE on {name}: fetch more candles")
+    ratio = float(np.nanmean(qlike(ours.realised, ours.forecast))) / qlikes[best]
+    out = {"qlike_ratio": ratio, "dm_pvalue": risk.compare_risk(ours, mine(best), walk.horizon, walk.stride)[1]}
+    out["best_baseline_index"] = float(baselines.index(best))
+    if champion:
+        theirs = mine("champion")
+        out["champion.qlike_ratio"] = float(np.nanmean(qlike(theirs.realised, theirs.forecast))) / qlikes[best]
+        out["champion.dm_pvalue"] = risk.compare_risk(ours, theirs, walk.horizon, walk.stride)[1]
+    return {f"series.{name}.{k}": v for k, v in out.items()}
 
 
 VOLATILITY = VolatilityTarget()
