@@ -114,7 +114,7 @@ def report_lines(report: Rehearsal) -> list[str]:
         when = f"{after} candles after the change" if after >= 0 else f"{-after} candles BEFORE the change (false alarm)"
         lines.append(
             f"drift: candlecast.model.degraded for v{d['version']} ({d['series']}; {', '.join(d['reasons'])}) at the "
-            f"forecast cut {when}, raised once it matured ({plan_horizon_note(report)}): {'; '.join(d['details'])}"
+            f"forecast cut {when} (raised once its {report.horizon} steps had closed): {'; '.join(d['details'])}"
         )
     for r in report.retrains:
         outcome = r.outcome
@@ -125,10 +125,6 @@ def report_lines(report: Rehearsal) -> list[str]:
         lines.append(f"retrain for v{r.degraded['version']} ({r.seconds:.0f} s): v{outcome.version} {verdict}")
         lines += [f"  - {reason}" for reason in outcome.reasons]
     return lines
-
-
-def plan_horizon_note(report: Rehearsal) -> str:
-    return f"min_scored {report.plan.min_scored}"
 
 
 def rehearsal_home(settings: Settings) -> Path:

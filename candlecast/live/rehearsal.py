@@ -140,6 +140,7 @@ class Rehearsal:
     """What happened, from the stores and the journal: the report `candlecast live --rehearsal` prints."""
 
     plan: Plan
+    horizon: int  # forecast steps: a forecast is scored once they have all closed
     candles: int = 0  # candles closed per series while the loop ran
     forecasts: dict[str, dict[str, int]] = field(default_factory=dict)  # series -> version -> forecasts
     missing: int = 0  # closed candles with no forecast
@@ -194,7 +195,7 @@ def drive(
         await loop.run(running["stop"])
 
     runner = threading.Thread(target=lambda: asyncio.run(follow()), name="rehearsal-loop", daemon=True)
-    report = Rehearsal(plan)
+    report = Rehearsal(plan, cfg.features.horizon)
     closed_at: dict[int, float] = {}
     runner.start()
     try:
