@@ -197,7 +197,7 @@ def latency_figures(n_series: int, n_candles: int, model: str | None) -> None:
                 errors.append(str(exc).splitlines()[0])
 
         begin = emu.now_ms // MINUTE * MINUTE  # the forming candle: the first the loop announces closes after it
-        until = begin + n_candles * MINUTE
+        until = begin + (n_candles - 1) * MINUTE  # n_candles closes: begin .. until
         loop = LiveLoop(settings, cfg, lambda t: candle_gate(None, t), emit, api_url=emu.url, predict_here=True)
         print(f"latency: the loop follows {n_series} series for {n_candles} closes (~{n_candles + 1} min) ...", flush=True)
         cpu0, load0 = time.process_time(), os.getloadavg()[0]
