@@ -1,7 +1,7 @@
 """The live loop in real time against the emulator, and its drift detector offline on the rehearsal market.
 
-    nice -n 10 .venv/bin/python bench/live_latency.py                          # 10 series, 20 one-minute candles (~25 min)
-    nice -n 10 .venv/bin/python bench/live_latency.py --series 2 --candles 2 --seeds 1   # a smoke run
+    nice -n 10 .venv/bin/python bench/live_latency.py              # 10 series, 20 one-minute candles (~25 min)
+    nice -n 10 .venv/bin/python bench/live_latency.py --series 2 --candles 2 --seeds 1     # a smoke run
 
 Everything runs in a temporary state folder with a private Prefect server for the training flows.
 
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import tempfile
 import time
 
@@ -45,8 +46,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="rehearsal markets for the drift figures (0: skip)")
     parser.add_argument("--model", default=None, help="use this model's @champion in CANDLECAST_HOME (1m candles)")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  (progress lines show as they come)
     started = time.time()
-    print(f"load average at the start {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)", flush=True)
+    print(f"load average at the start {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
     if args.model is None:
         os.environ["CANDLECAST_HOME"] = tempfile.mkdtemp(prefix="live-bench-")
     os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="live-bench-prefect-"))
@@ -82,7 +84,7 @@ def drift_figures(seeds: int) -> None:
     bundle = load_version(client, name, champion_version(client, name))
     step, h, live = plan.step, cfg.features.horizon, cfg.live
     print(f"drift: the rehearsal champion v{outcome.version} ({'forced' if forced else 'promoted'}, test rmse_ratio "
-          f"{outcome.metrics.get('rmse_ratio', float('nan')):.3f}) in {time.time() - t:.0f} s", flush=True)  # fmt: skip
+          f"{outcome.metrics.get('rmse_ratio', float('nan')):.3f}) in {time.time() - t:.0f} s")  # fmt: skip
     quiet_days, change_day = 120, 30
     quiet = plan.loop_start + quiet_days * DAY
     flipped = type(plan.signal)(plan.signal.ar_phi, plan.signal.hour_mean, flip_at=plan.loop_start + change_day * DAY)
@@ -102,15 +104,15 @@ def drift_figures(seeds: int) -> None:
                     delays.append((found[0].at - signal.flip_at) // step if found else None)
     seen = [d for d in delays if d is not None]
     print(f"  false alarms: {false_alarms} in {months:.1f} simulated months ({false_alarms / months:.2f} per month) "
-          f"on {seeds} seeds x {len(plan.symbols)} series without the change", flush=True)  # fmt: skip
+          f"on {seeds} seeds x {len(plan.symbols)} series without the change")  # fmt: skip
     if seen:
         p50 = np.median(seen)
         print(f"  detection delay (candles of {plan.timeframe} after the change, the alarmed forecast's cutoff): "
               f"median {p50:.0f}, min {min(seen)}, max {max(seen)}; missed {len(delays) - len(seen)} of {len(delays)} "
-              f"within 20 days", flush=True)  # fmt: skip
+              f"within 20 days")  # fmt: skip
     else:
-        print(f"  detection: none of {len(delays)} changes raised an alarm within 20 days", flush=True)
-    print(f"  drift figures in {time.time() - t:.0f} s", flush=True)
+        print(f"  detection: none of {len(delays)} changes raised an alarm within 20 days")
+    print(f"  drift figures in {time.time() - t:.0f} s")
 
 
 def loss_ratios(bundle, candles: pd.DataFrame, first: int, symbol: str, horizon: int, cap: float) -> pd.Series:
@@ -127,7 +129,7 @@ def loss_ratios(bundle, candles: pd.DataFrame, first: int, symbol: str, horizon:
 
 
 def count_alarms(ratios: pd.Series, live, step: int) -> int:
-    """Alarms of the drift checks over ``ratios``, each check starting afresh after an alarm (as a new champion would)."""
+    """Alarms of the drift checks over ``ratios``, starting afresh after each alarm (as for a new champion)."""
     from candlecast.live import drift
 
     count, rest = 0, ratios
@@ -178,8 +180,8 @@ def latency_figures(n_series: int, n_candles: int, model: str | None) -> None:
         if model is None:
             t = time.time()
             outcome, forced = build_champion(cfg)
-            print(f"latency: a 1m champion v{outcome.version} of {n_series} series ({'forced' if forced else 'promoted'})"
-                  f" in {time.time() - t:.0f} s", flush=True)  # fmt: skip
+            how = "forced" if forced else "promoted"
+            print(f"latency: a 1m champion v{outcome.version} of {n_series} series ({how}) in {time.time() - t:.0f} s")
         gate_cost(settings, SeriesKey("binance", symbols[0], "1m"))
         tcfg, signal_at, errors = TradingConfig(), {}, []
         store = CandleStore(settings.candles_dir)
@@ -199,7 +201,7 @@ def latency_figures(n_series: int, n_candles: int, model: str | None) -> None:
         begin = emu.now_ms // MINUTE * MINUTE  # the forming candle: the first the loop announces closes after it
         until = begin + (n_candles - 1) * MINUTE  # n_candles closes: begin .. until
         loop = LiveLoop(settings, cfg, lambda t: candle_gate(None, t), emit, api_url=emu.url, predict_here=True)
-        print(f"latency: the loop follows {n_series} series for {n_candles} closes (~{n_candles + 1} min) ...", flush=True)
+        print(f"latency: the loop follows {n_series} series for {n_candles} closes (~{n_candles + 1} min) ...")
         cpu0, load0 = time.process_time(), os.getloadavg()[0]
         asyncio.run(loop.run(until_ms=until))
         cpu = time.process_time() - cpu0
@@ -214,7 +216,7 @@ def latency_figures(n_series: int, n_candles: int, model: str | None) -> None:
         report[name] = lat
     report["signal"] = [(t * 1000 + offset - (c + MINUTE)) / 1000 for (_, c), t in signal_at.items() if c >= begin]
     print(f"latency: {n_series} series x {n_candles} one-minute candles at speed 1, load average "
-          f"{load0:.1f} -> {os.getloadavg()[0]:.1f} during the loop", flush=True)  # fmt: skip
+          f"{load0:.1f} -> {os.getloadavg()[0]:.1f} during the loop")  # fmt: skip
     for name, lat in report.items():
         if lat:
             p50, p95 = np.percentile(lat, [50, 95])
@@ -243,9 +245,9 @@ def gate_cost(settings, series) -> None:
             validate_candles(frame, series.timeframe, str(series), now_ms=now, state_root=root)
             times.append(time.perf_counter() - t)
         costs[label] = min(times[1:])
-    print("latency: the candle contract on one candle, " + ", ".join(f"{k} {v:.2f} s" for k, v in costs.items())
-          + f" (best of 2 after a warm-up; one at a time: GX validations hold one lock), load {os.getloadavg()[0]:.1f}",
-          flush=True)  # fmt: skip
+    each = ", ".join(f"{k} {v:.2f} s" for k, v in costs.items())
+    print(f"latency: the candle contract on one candle, {each} (best of 2 after a warm-up; one at a time: GX "
+          f"validations hold one lock), load {os.getloadavg()[0]:.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,8 +98,9 @@ def rehearse(plan: Plan, say: Say) -> Rehearsal:
 
 def report_lines(report: Rehearsal) -> list[str]:
     """What happened, in words: forecasts per candle, latency, the alarm and when, the retrain and the verdict."""
-    plan = report.plan
-    per_version = {v: sum(f.get(v, 0) for f in report.forecasts.values()) for f in report.forecasts.values() for v in f}
+    per_version: Counter[str] = Counter()
+    for counts in report.forecasts.values():
+        per_version.update(counts)
     by = ", ".join(f"v{v} {n}" for v, n in sorted(per_version.items()))
     lines = [
         f"forecasts: {report.candles} candles closed per series, {sum(per_version.values())} forecasts ({by}): "
@@ -111,7 +113,7 @@ def report_lines(report: Rehearsal) -> list[str]:
         lines.append("drift: no candlecast.model.degraded")
     for d in report.degraded:
         after = report.candles_after_change(int(d["at"]))
-        when = f"{after} candles after the change" if after >= 0 else f"{-after} candles BEFORE the change (false alarm)"
+        when = f"{after} candles after the change" if after >= 0 else f"{-after} candles BEFORE it (a false alarm)"
         lines.append(
             f"drift: candlecast.model.degraded for v{d['version']} ({d['series']}; {', '.join(d['reasons'])}) at the "
             f"forecast cut {when} (raised once its {report.horizon} steps had closed): {'; '.join(d['details'])}"

@@ -52,6 +52,7 @@ class Plan:
 
     @property
     def step(self) -> int:
+        """One candle, in ms."""
         return timeframe_ms(self.timeframe)
 
     @property
@@ -71,6 +72,7 @@ class Plan:
 
     @property
     def signal(self) -> Signal:
+        """The market's learnable component (strong, so the tiny champion learns it) and its change."""
         return Signal(ar_phi=STRONG_SIGNAL.ar_phi, hour_mean=STRONG_SIGNAL.hour_mean, flip_at=self.change_at)
 
 
