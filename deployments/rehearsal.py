@@ -126,7 +126,18 @@ def report_lines(report: Rehearsal) -> list[str]:
         verdict = "promoted to @champion" if outcome.promoted else "refused (the champion stays)"
         lines.append(f"retrain for v{r.degraded['version']} ({r.seconds:.0f} s): v{outcome.version} {verdict}")
         lines += [f"  - {reason}" for reason in outcome.reasons]
+        if _tied(outcome):
+            lines.append(
+                "  (a tie: the retrain swept the champion's own configuration, and the gate refits the champion's "
+                "configuration on the same folds, so both are the same model; a retrain replaces the champion "
+                "when its sweep finds a configuration that scores better)"
+            )
     return lines
+
+
+def _tied(outcome: Any) -> bool:
+    champion = outcome.metrics.get("champion.rmse_ratio")
+    return not outcome.promoted and champion is not None and abs(champion - outcome.metrics["rmse_ratio"]) < 5e-5
 
 
 def rehearsal_home(settings: Settings) -> Path:
