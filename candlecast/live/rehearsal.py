@@ -49,6 +49,8 @@ class Plan:
     days: float = 16.0  # how long the loop runs, in simulated days
     pace_s: float = 0.05  # least real seconds per candle: the accelerated clock's speed
     min_scored: int = 30  # scored forecasts of a champion before any drift alarm (live.min_scored)
+    epochs: int = 3  # per sweep trial; the final fit gets one more (early stopping may end it sooner)
+    batch_size: int = 32
 
     @property
     def step(self) -> int:
@@ -104,8 +106,8 @@ def rehearsal_config(plan: Plan, api_url: str | None = None, model_name: str = "
             "exchange": pinned if api_url is None else endpoint,
             "data": {"symbols": list(plan.symbols), "timeframe": plan.timeframe, "history_days": plan.train_days},
             "features": {"lookback": 24, "horizon": 6, "vol_window": 12},
-            "sweep": {"n_trials": 1, "max_epochs": 3, "seed": 3},
-            "train": {"max_epochs": 4, "batch_size": 32},
+            "sweep": {"n_trials": 1, "max_epochs": plan.epochs, "seed": 3},  # seed 3's trial: lr 0.007, 2x32 LSTM
+            "train": {"max_epochs": plan.epochs + 1, "batch_size": plan.batch_size},
             "promotion": {"model_name": model_name},
             # the rehearsal is about drift: the champion's age neither degrades it nor stops serving
             "predict": {"max_model_age_days": plan.train_days + plan.days},

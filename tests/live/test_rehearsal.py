@@ -1,8 +1,8 @@
 """A shortened rehearsal (`candlecast live --rehearsal`'s plumbing): real flows, ccxt against the emulator, MLflow.
 
 Its own file: no other tests/live fixture trains a champion or starts Prefect. The plan is cut to a
-week of 4h candles with the change after four days and the detector armed after 12 scored forecasts;
-the champion and the retrain are the rehearsal's tiny ones.
+week of 4h candles with the change after four days and the checks armed after 12 scored forecasts,
+and the rehearsal's tiny champion and retrain to two epochs of batches of 64.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_short_rehearsal_alarms_after_the_change_retrains_once_and_records_the_decision(home, prefect_server):
-    plan = Plan(change_day=4, days=8, min_scored=12, pace_s=0.0)
+    plan = Plan(change_day=4, days=7, min_scored=12, pace_s=0.0, epochs=2, batch_size=64)
     lines: list[str] = []
     report = rehearse(plan, lines.append)
 
-    assert report.candles == 48 and report.missing == 0 and report.doubled == 0, lines
+    assert report.candles == 42 and report.missing == 0 and report.doubled == 0, lines
     assert len(report.degraded) == 1, lines  # one alarm for the champion, none before the change
     alarm = report.degraded[0]
     assert report.candles_after_change(int(alarm["at"])) >= 0, lines
