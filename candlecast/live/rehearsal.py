@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -210,8 +211,7 @@ def drive(
             pace = time.monotonic() + plan.pace_s
             emulator.now_ms = candle + plan.step + cfg.live.settle_ms  # the candle has closed and settled
             closed_at[candle] = time.time()
-            _wait(lambda c=candle: all(judged.get(s, -1) >= c for s in plan.symbols) or not runner.is_alive(),
-                  candle_timeout_s)  # fmt: skip
+            _wait(partial(_handled, judged, plan.symbols, candle, runner), candle_timeout_s)
             late = [s for s in plan.symbols if judged.get(s, -1) < candle]
             if late:
                 raise RuntimeError(
@@ -234,6 +234,11 @@ def drive(
     _count_forecasts(settings, cfg, plan, report)
     _latencies(settings, plan, closed_at, report)
     return report
+
+
+def _handled(judged: dict[str, int], symbols: tuple[str, ...], candle: int, runner: threading.Thread) -> bool:
+    """Every series has judged ``candle`` (or the loop has stopped: nothing more will come)."""
+    return all(judged.get(s, -1) >= candle for s in symbols) or not runner.is_alive()
 
 
 def _wait(done: Callable[[], bool], timeout_s: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -86,14 +87,14 @@ def _rehearse(debug: bool) -> None:
 
     from candlecast.deployments.commands.common import offline_defaults, venv_program
     from candlecast.deployments.rehearsal import fresh_rehearsal_home, rehearse
-    from candlecast.deployments.session import run_session
+    from candlecast.deployments.session import Session, run_session
     from candlecast.live.rehearsal import Plan
     from candlecast.settings import Settings
 
     offline_defaults()
     outer = Settings()
 
-    def body(session):  # type: ignore[no-untyped-def]
+    def body(session: Session) -> Path:
         home = fresh_rehearsal_home(outer)
         os.environ["CANDLECAST_HOME"] = str(home)  # every Settings() of this process: the rehearsal's folder
         rehearse(Plan(), lambda line: session.terminal.print(escape(line), soft_wrap=True, highlight=False))
