@@ -102,11 +102,12 @@ def report_lines(report: Rehearsal) -> list[str]:
     for counts in report.forecasts.values():
         per_version.update(counts)
     by = ", ".join(f"v{v} {n}" for v, n in sorted(per_version.items()))
+    looped = report.seconds - sum(r.seconds for r in report.retrains)
     lines = [
         f"forecasts: {report.candles} candles closed per series, {sum(per_version.values())} forecasts ({by}): "
         f"{report.missing} candles missing one, {report.doubled} forecast twice",
-        f"latency (real seconds from the clock passing the close, {report.seconds / max(report.candles, 1):.2f} s "
-        f"per candle): stored candle {percentiles(report.latency.get(CANDLES_STORED, []))}; "
+        f"latency (real seconds from the clock passing the close; {looped / max(report.candles, 1):.2f} s per candle "
+        f"outside the retrain): stored candle {percentiles(report.latency.get(CANDLES_STORED, []))}; "
         f"stored forecast {percentiles(report.latency.get(FORECAST_STORED, []))}",
     ]
     if not report.degraded:
