@@ -16,7 +16,8 @@ from candlecast.live.state import read_journal, retrain_record
 from candlecast.settings import Settings
 from candlecast.tasks.live import PROMOTED, REFUSED
 
-pytestmark = pytest.mark.slow
+# two tiny trainings and 42 candles: about 4 minutes with the Prefect server's start on a loaded 2-core machine
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def test_a_short_rehearsal_alarms_after_the_change_retrains_once_and_records_the_decision(home, prefect_server):
