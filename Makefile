@@ -47,6 +47,12 @@ demo: $(STAMP)
 	$(BIN)/candlecast run --config configs/demo.yaml
 	$(BIN)/candlecast status
 
+# The living loop rehearsed offline (docs/live.md): weeks of 4h candles in minutes, a regime change, the drift
+# alarm, the retrain and the gate's decision, in <state>/rehearsal.
+.PHONY: live-demo
+live-demo: $(STAMP)
+	$(BIN)/candlecast live --rehearsal
+
 # Whole files per worker (a file's module fixtures and servers stay in one process), the slow files first
 # (tests/conftest.py orders them; --no-loadscope-reorder keeps that order, where xdist would send the files
 # with the most tests first and the one-test stack file last). Most tests wait on servers, subprocesses and

@@ -14,6 +14,11 @@ which nothing can beat), instead of the realistic default whose outcome is a coi
 symbol) multiplies each series' GARCH volatility, times a level of the series' own (a fixed factor
 between 0.67 and 1.5 from its symbol). A model pooled across series sees the same regime in every
 series' history; 0 (the default) leaves every candle as it was.
+
+``Signal.flip_at`` is a regime change (the live rehearsal's): from the candle opened at that time the
+learnable component switches sign (the hour-of-day mean and the AR coefficient), so a model trained
+before it forecasts the wrong way after it. The shocks are the same either way: the candles before
+the change are those of the unchanged signal.
 """
 
 from __future__ import annotations
@@ -57,11 +62,14 @@ class Signal:
         hour_mean: Amplitude of the hour-of-day mean return, in units of the unconditional return
             std; 0 removes the daily pattern.
         vol_regime: Standard deviation of the shared log-volatility factor; 0 means none.
+        flip_at: Open time (ms) of the first candle whose learnable component has the opposite sign;
+            None means no change.
     """
 
     ar_phi: float = AR_PHI
     hour_mean: float = HOUR_MEAN_AMPLITUDE
     vol_regime: float = 0.0
+    flip_at: int | None = None
 
     def __post_init__(self) -> None:
         if not -1.0 < self.ar_phi < 1.0:
@@ -111,7 +119,7 @@ def regime(seed: int, start_ms: int, symbol: str, n: int, strength: float) -> np
 
 
 def _returns(
-    eps: np.ndarray, mu: np.ndarray, omega: float, var0: float, phi: float, m: np.ndarray
+    eps: np.ndarray, mu: np.ndarray, omega: float, var0: float, phi: np.ndarray, m: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run the AR(1)-GARCH(1,1) recursion, each shock times the regime ``m``; a plain loop (~10 ms for 20k steps).
 
@@ -123,12 +131,12 @@ def _returns(
     var, shock, prev = var0, 0.0, 0.0
     var_max = var0 * MAX_VOL_RATIO**2
     a, b = GARCH_ALPHA, GARCH_BETA
-    eps_l, mu_l, m_l = eps.tolist(), mu.tolist(), m.tolist()
+    eps_l, mu_l, m_l, phi_l = eps.tolist(), mu.tolist(), m.tolist(), phi.tolist()
     for t in range(n):
         var = min(omega + a * shock * shock + b * var, var_max)
         s = var**0.5
         shock = s * eps_l[t]
-        prev = mu_l[t] + phi * prev + shock * m_l[t]
+        prev = mu_l[t] + phi_l[t] * prev + shock * m_l[t]
         r[t] = prev
         sig[t] = s * m_l[t]
     return np.asarray(r), np.asarray(sig)
@@ -173,9 +181,10 @@ def synthetic_candles(
     omega = var0 * (1.0 - GARCH_ALPHA - GARCH_BETA)
     eps = np.clip(rng_eps.standard_t(T_DF, size=n) / np.sqrt(T_DF / (T_DF - 2.0)), -EPS_CLIP, EPS_CLIP)
     hour = (ts % _DAY_MS) // _HOUR_MS
-    mu = signal.hour_mean * vol * np.sin(2.0 * np.pi * hour / 24.0)
+    sign = np.where(ts >= signal.flip_at, -1.0, 1.0) if signal.flip_at is not None else np.ones(n)
+    mu = sign * signal.hour_mean * vol * np.sin(2.0 * np.pi * hour / 24.0)
     m = regime(seed, start_ms, symbol, n, signal.vol_regime)
-    r, sigma = _returns(eps, mu, omega, var0, signal.ar_phi, m)
+    r, sigma = _returns(eps, mu, omega, var0, sign * signal.ar_phi, m)
 
     p0 = start_price(symbol)
     close = p0 * np.exp(np.cumsum(r))

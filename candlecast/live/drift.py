@@ -92,15 +92,20 @@ def detector_alarm(ratios: pd.Series, cfg: LiveConfig) -> Alarm | None:
 
 
 def guard_alarm(ratios: pd.Series, cfg: LiveConfig, step_ms: int) -> Alarm | None:
-    """The first forecast at which the mean loss ratio over the last ``guard_days`` exceeds ``guard_ratio``."""
+    """The first forecast at which the geometric mean loss ratio over the last ``guard_days`` exceeds ``guard_ratio``.
+
+    Geometric, as the detector's log scale: per-forecast ratios are skewed (a forecast when the market
+    barely moved has a tiny naive error), so their arithmetic mean sits near 1 for a champion whose typical
+    ratio is 0.6, and crossed 1 about three times a month on the rehearsal market with no change at all.
+    """
     window = max(1, int(cfg.guard_days * 86_400_000 // step_ms))
     if len(ratios) < min(window, cfg.min_scored):
         return None
-    rolling = ratios.rolling(window, min_periods=min(window, cfg.min_scored)).mean()
+    rolling = np.exp(np.log(ratios).rolling(window, min_periods=min(window, cfg.min_scored)).mean())
     over = rolling[rolling > cfg.guard_ratio]
     if over.empty:
         return None
-    detail = f"mean loss ratio to naive {over.iloc[0]:.2f} over the last {cfg.guard_days:g} days"
+    detail = f"geometric mean loss ratio to naive {over.iloc[0]:.2f} over the last {cfg.guard_days:g} days"
     return Alarm(GUARD, int(over.index[0]), f"{detail} is above {cfg.guard_ratio:g}")
 
 

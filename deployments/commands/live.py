@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -28,6 +29,15 @@ def live(
     until: Annotated[
         int | None, typer.Option(help="stop once the candle opened at this exchange time (ms) is handled")
     ] = None,
+    rehearsal: Annotated[
+        bool,
+        typer.Option(
+            "--rehearsal",
+            help="rehearse offline instead: a pinned synthetic market whose regime changes, a tiny champion, "
+            "weeks of candles in minutes, the drift alarm, the retrain and the gate's verdict (in <home>/rehearsal)",
+        ),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="with --rehearsal: every library's output")] = False,
 ) -> None:
     """Follow the exchange's clock: store each series' candle as it closes, announce it, forecast, watch drift.
 
@@ -35,6 +45,9 @@ def live(
     `.model.degraded`) and always to <home>/live/events.jsonl. The exchange is polled over REST,
     aligned to each close.
     """
+    if rehearsal:
+        _rehearse(debug)
+        return
     from candlecast.expectations.gate import candle_gate
     from candlecast.live.loop import LiveLoop
     from candlecast.live.monitor import Monitor
@@ -72,6 +85,31 @@ def live(
         await loop.run(stop, until_ms=until)
 
     asyncio.run(main())
+
+
+def _rehearse(debug: bool) -> None:
+    """The rehearsal in <home>/rehearsal, its flows reporting to <home>'s Prefect server; where to look after."""
+    from rich.markup import escape
+
+    from candlecast.deployments.commands.common import offline_defaults, venv_program
+    from candlecast.deployments.rehearsal import fresh_rehearsal_home, rehearse
+    from candlecast.deployments.session import Session, run_session
+    from candlecast.live.rehearsal import Plan
+    from candlecast.settings import Settings
+
+    offline_defaults()
+    outer = Settings()
+
+    def body(session: Session) -> Path:
+        home = fresh_rehearsal_home(outer)
+        os.environ["CANDLECAST_HOME"] = str(home)  # every Settings() of this process: the rehearsal's folder
+        rehearse(Plan(), lambda line: session.terminal.print(escape(line), soft_wrap=True, highlight=False))
+        return home
+
+    home = run_session("rehearsal", body, debug)
+    mlflow = f"{venv_program('mlflow')} ui --backend-store-uri sqlite:///{home / 'mlflow.db'} --port 5001"
+    console.print(f"the rehearsal's state: {escape(str(home))}; its models and runs in MLflow: {escape(mlflow)}",
+                  soft_wrap=True, highlight=False)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

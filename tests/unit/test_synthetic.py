@@ -160,3 +160,16 @@ def test_a_volatility_regime_is_shared_across_series_each_at_its_own_level() -> 
     pd.testing.assert_frame_equal(off, synthetic_candles("BTC/USDT", START, 500, seed=7))  # off: every candle as before
     longer = synthetic_candles("BTC/USDT", START, 900, seed=7, signal=regime)
     pd.testing.assert_frame_equal(longer.iloc[:500], synthetic_candles("BTC/USDT", START, 500, seed=7, signal=regime))
+
+
+def test_a_regime_change_flips_the_learnable_component_from_its_candle_on() -> None:
+    flip = START + 10_000 * HOUR
+    flipped = Signal(ar_phi=STRONG_SIGNAL.ar_phi, hour_mean=STRONG_SIGNAL.hour_mean, flip_at=flip)
+    frame = synthetic_candles("BTC/USDT", START, 20_000, seed=7, signal=flipped)
+    pd.testing.assert_frame_equal(  # before the change: the candles of the unchanged signal
+        frame.iloc[:10_000], synthetic_candles("BTC/USDT", START, 10_000, seed=7, signal=STRONG_SIGNAL)
+    )
+    r = np.diff(np.log(frame["close"].to_numpy()))
+    before, after = r[:9_999], r[10_001:]
+    assert np.corrcoef(before[:-1], before[1:])[0, 1] > 0.4  # momentum ...
+    assert np.corrcoef(after[:-1], after[1:])[0, 1] < -0.2  # ... turned into reversal (the daily mean smooths it)
