@@ -130,6 +130,7 @@ def test_the_local_registry_resolves_the_champion_as_mlflow_does(champion, tmp_p
         assert isinstance(reader(Settings()), MlflowClient)
         mp.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # a server: always MLflow's client
         assert isinstance(reader(Settings()), MlflowClient)
+    tracking.client(settings)  # MLflow's fluent API back on this module's store (reader pointed it at the others)
     notes = [r.getMessage() for r in caplog.records]
     assert len(notes) == 1 and "\n" not in notes[0] and "alias" in notes[0] and "through MLflow" in notes[0]
 
