@@ -10,7 +10,6 @@ empties first; its flow runs and events report to the Prefect server of ``<home>
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import time
 from collections import Counter
@@ -44,18 +43,10 @@ def build_champion(cfg: RunConfig) -> tuple[Any, bool]:
 
 
 def paper_line(settings: Settings) -> str:
-    """PAPER TRADING CALL SITE: ``paper_summary(settings)`` of the paper-trading module, once merged.
+    """The paper accounts' PnL next to buy-and-hold since the loop started (live/paper.py), in one line."""
+    from candlecast.live.paper import paper_summary, summary_line
 
-    Helper 24p builds paper trading in parallel (live/paper or trading/paper); until it is merged this
-    prints ``paper trading: off``.
-    """
-    for module in ("candlecast.live.paper", "candlecast.trading.paper"):
-        try:
-            paper_summary = importlib.import_module(module).paper_summary
-        except (ImportError, AttributeError):
-            continue
-        return str(paper_summary(settings))
-    return "paper trading: off"
+    return summary_line(paper_summary(settings))
 
 
 def rehearse(plan: Plan, say: Say) -> Rehearsal:

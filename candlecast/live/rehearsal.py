@@ -29,6 +29,7 @@ from candlecast.devtools.synthetic import STRONG_SIGNAL, Signal
 from candlecast.live.drift import Alarm
 from candlecast.live.loop import CANDLES_STORED, FORECAST_STORED, LiveLoop
 from candlecast.live.monitor import DEGRADED, Emit, Monitor
+from candlecast.live.paper import PaperTrader
 from candlecast.live.state import read_journal, series_state
 from candlecast.registry.prediction_store import prediction_store
 from candlecast.schema import SeriesKey, timeframe_ms
@@ -112,7 +113,13 @@ def rehearsal_config(plan: Plan, api_url: str | None = None, model_name: str = "
             "promotion": {"model_name": model_name},
             # the rehearsal is about drift: the champion's age neither degrades it nor stops serving
             "predict": {"max_model_age_days": plan.train_days + plan.days},
-            "live": {"settle_ms": 1_000, "max_poll_s": 0.05, "max_model_age_days": None, "min_scored": plan.min_scored},
+            "live": {
+                "settle_ms": 1_000,
+                "max_poll_s": 0.05,
+                "max_model_age_days": None,
+                "min_scored": plan.min_scored,
+                "paper": True,  # the champion's forecasts paper-traded on the live candles (live/paper.py)
+            },
         }  # fmt: skip
     )
 
@@ -192,6 +199,7 @@ def drive(
     loop = LiveLoop(
         settings, cfg, gate_at, emit_and_watch, api_url=emulator.url, predict_here=True,
         monitor=_Watched(settings, cfg, emit_and_watch, on_judged),
+        paper=PaperTrader(settings, cfg, 0.0, None) if cfg.live.paper else None,  # forecasts made in process: no wait
     )  # fmt: skip
     running: dict[str, Any] = {}
 

@@ -11,6 +11,7 @@ import pytest
 
 from candlecast.deployments.rehearsal import rehearse
 from candlecast.live.monitor import DEGRADED
+from candlecast.live.paper import paper_summary
 from candlecast.live.rehearsal import Plan
 from candlecast.live.state import read_journal, retrain_record
 from candlecast.settings import Settings
@@ -39,4 +40,5 @@ def test_a_short_rehearsal_alarms_after_the_change_retrains_once_and_records_the
     assert sum(e["event"] == DEGRADED for e in events) == 1
     assert retrain_record(Settings(), "candlecast-rehearsal", "1")["emitted"]
     assert any(line.startswith("drift: candlecast.model.degraded for v1") for line in lines)
-    assert lines[-2] == "paper trading: off" or lines[-2].startswith("paper")
+    assert lines[-2].startswith("paper: PnL") and "over 84 bars of 2 series" in lines[-2], lines  # each candle traded
+    assert all(row["bars"] == report.candles and row["forecasts"] > 0 for row in paper_summary(Settings())["series"])
