@@ -66,6 +66,26 @@ def read_json(path: Path) -> Any | None:
         return None
 
 
+def append_jsonl(record: Any, path: Path) -> None:
+    """Append ``record`` as one JSON line in one write: a kill leaves whole lines, a torn last one at worst."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def read_jsonl(path: Path) -> list[Any]:
+    """The parsed lines of a JSON-lines file, oldest first ([] before it exists); a torn line is skipped."""
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:  # the torn last line of a killed writer (or what was appended onto it)
+            continue
+    return out
+
+
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """An exclusive advisory lock (fcntl) held for the block; released when the process dies."""

@@ -33,9 +33,9 @@ import pandas as pd
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.forecasting.served import store_kind
-from candlecast.io import read_json, write_json, write_text
+from candlecast.io import append_jsonl, read_json, read_jsonl, write_json, write_text
 from candlecast.live.state import live_dir
-from candlecast.registry.prediction_store import RETURNS, ParquetPredictionStore, prediction_store
+from candlecast.registry.prediction_store import RETURNS, prediction_store
 from candlecast.schema import SeriesKey, timeframe_ms
 from candlecast.settings import Settings
 from candlecast.trading.config import TradingConfig
@@ -62,16 +62,7 @@ def trading_config(cfg: RunConfig) -> TradingConfig:
 
 def read_ledger(folder: Path) -> list[dict[str, Any]]:
     """The ledger's whole lines, oldest first (a torn last line, from a kill mid-write, is not a bar)."""
-    path = folder / "ledger.jsonl"
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return out
+    return read_jsonl(folder / "ledger.jsonl")
 
 
 class PaperAccount:
@@ -189,9 +180,7 @@ class PaperAccount:
             **(used or {"target": None}), "fills": step.fills, "position": step.position, "cash": step.cash,
             "equity": step.equity, "buy_hold": float(self.meta["capital"]) * float(c["close"]) / first_close,
         }  # fmt: skip
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / "ledger.jsonl", "a") as fh:  # one write of one whole line
-            fh.write(json.dumps(record) + "\n")
+        append_jsonl(record, self.folder / "ledger.jsonl")
         self.ledger.append(record)
         return record
 
@@ -221,19 +210,9 @@ def forecasts_at(settings: Settings, cfg: RunConfig, series: SeriesKey, cutoffs:
     """The stored forecast rows at each cutoff that has one; of several versions, the first stored."""
     if not cutoffs:
         return {}
-    store = prediction_store(settings, cfg.predict.store_url, store_kind(cfg.target))
-    if isinstance(store, ParquetPredictionStore):
-        parts = [
-            pd.read_parquet(f)
-            for c in cutoffs
-            for f in sorted((store.root / series.slug).glob(f"cutoff={c}_v*.parquet"))
-        ]
-        rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    else:
-        rows = store.read_all(series)
+    rows = prediction_store(settings, cfg.predict.store_url, store_kind(cfg.target)).read_cutoffs(series, cutoffs)
     if rows.empty:
         return {}
-    rows = rows[rows["cutoff"].astype("int64").isin(cutoffs)]
     out = {}
     for cutoff, group in rows.groupby(rows["cutoff"].astype("int64")):
         first = group.sort_values("created_at").iloc[0]

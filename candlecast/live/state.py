@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from candlecast.io import read_json, write_json
+from candlecast.io import append_jsonl, read_json, read_jsonl, write_json
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 
@@ -50,30 +50,17 @@ def write_retrain_record(settings: Settings, model_name: str, version: str, reco
 def journal(settings: Settings, event: str, resource: str, payload: dict[str, Any], event_id: str) -> None:
     """Append one emitted event to ``<home>/live/events.jsonl``: what the loop said, also with no Prefect server.
 
-    One line per ``write`` on a file opened for appending: a kill leaves whole lines (a torn last line
-    at worst, which readers skip).
+    One whole line per write (``append_jsonl``): a kill leaves a torn last line at worst, which readers skip.
     """
     import time
 
-    path = live_dir(settings) / "events.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({"event": event, "resource": resource, "payload": payload, "id": event_id, "t": time.time()})
-    with open(path, "a") as fh:
-        fh.write(line + "\n")
+    record = {"event": event, "resource": resource, "payload": payload, "id": event_id, "t": time.time()}
+    append_jsonl(record, live_dir(settings) / "events.jsonl")
 
 
 def read_journal(settings: Settings) -> list[dict[str, Any]]:
     """The journal's whole lines, oldest first."""
-    path = live_dir(settings) / "events.jsonl"
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:  # the torn last line of a killed process
-            continue
-    return out
+    return read_jsonl(live_dir(settings) / "events.jsonl")
 
 
 def claim_retrain(settings: Settings, model_name: str, version: str, run: str) -> bool:

@@ -39,6 +39,11 @@ class ParquetPredictionStore:
         files = sorted((self.root / series.slug).glob("cutoff=*.parquet"))
         return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
 
+    def read_cutoffs(self, series: SeriesKey, cutoffs: list[int]) -> pd.DataFrame:
+        """The stored forecasts (every version) at these cutoffs: their files only; an empty frame for none."""
+        files = [f for c in cutoffs for f in sorted((self.root / series.slug).glob(f"cutoff={c}_v*.parquet"))]
+        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
+
     def latest(self, series: SeriesKey) -> pd.DataFrame | None:
         """The forecast with the newest cutoff (the last written on a tie), or None."""
         files = sorted(
@@ -95,6 +100,11 @@ class SqlPredictionStore:
             return pd.read_sql(
                 sqlalchemy.text(f"SELECT * FROM {self.table} WHERE series = :s"), conn, params={"s": str(series)}
             )
+
+    def read_cutoffs(self, series: SeriesKey, cutoffs: list[int]) -> pd.DataFrame:
+        """The stored rows (every version) at these cutoffs; an empty frame for none."""
+        rows = self.read_all(series)
+        return rows[rows["cutoff"].astype("int64").isin(cutoffs)] if not rows.empty else rows
 
     def latest(self, series: SeriesKey) -> pd.DataFrame | None:
         """The rows of the forecast with the newest cutoff (the last created on a tie), or None."""

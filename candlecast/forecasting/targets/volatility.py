@@ -7,7 +7,8 @@ best classical model's on the same windows. Fold protocol and VaR live in candle
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -129,17 +130,10 @@ class VolatilityTarget(Target):
         The gate's references are the configured ``backtest.risk_baselines``: configure the HAR family
         (har, har_range, harq, har_j) and the model must beat the best of every configured one.
         """
-        summary, horizon, stride = result.summary, walk.horizon, walk.stride
-        baselines = self._references(walk)
-        scored = [name for name in baselines if np.isfinite(summary.loc[name, "qlike"])]
-        if not scored:
-            raise ValueError(f"none of the volatility baselines {list(baselines)} scored a QLIKE: fetch more candles")
-        best = min(scored, key=lambda name: summary.loc[name, "qlike"])  # a NaN would win or lose min() by position
-        ours = result.pooled("model")
+        summary = result.summary
+        baselines = list(self._references(walk))
         results = {f"test_{k}": float(v) for k, v in summary.loc["model"].items() if np.isfinite(v)}
-        results["qlike_ratio"] = float(summary.loc["model", "qlike"] / summary.loc[best, "qlike"])
-        results["dm_pvalue"] = risk.compare_risk(ours, result.pooled(best), horizon, stride)[1]
-        results["best_baseline_index"] = float(baselines.index(best))
+        results |= _gate_numbers(result.pooled, baselines, champion is not None, walk)
         for name in baselines:
             results[f"baseline.{name}.qlike"] = float(summary.loc[name, "qlike"])
             results[f"baseline.{name}.var99_hit_rate"] = float(summary.loc[name, "var99_hit_rate"])
@@ -149,12 +143,12 @@ class VolatilityTarget(Target):
                 results[f"fold{int(row['fold'])}.{k}"] = float(row[k])
         if champion is not None:
             results["champion.version"] = float(champion)
-            results["champion.qlike_ratio"] = float(summary.loc["champion", "qlike"] / summary.loc[best, "qlike"])
-            results["champion.dm_pvalue"] = risk.compare_risk(ours, result.pooled("champion"), horizon, stride)[1]
-        names = np.unique(ours.series)
+        names = np.unique(result.pooled("model").series)
         if len(names) > 1:  # one model for many coins (the pooled one): the gate judges it coin by coin
             for name in names:
-                results |= _per_series(result, str(name), list(baselines), champion is not None, walk)
+                pick = partial(_coin, result, str(name))
+                numbers = _gate_numbers(pick, baselines, champion is not None, walk, f" on {name}")
+                results |= {f"series.{name}.{k}": v for k, v in numbers.items()}
         return results
 
     def shipped(self, last: risk.RiskForecasts) -> dict[str, Any]:
@@ -201,32 +195,39 @@ class VolatilityTarget(Target):
         return metrics
 
 
-def _per_series(
-    result: BacktestResult, name: str, baselines: list[str], champion: bool, walk: Walk
+def _mean_qlike(f: risk.RiskForecasts) -> float:
+    return float(np.nanmean(qlike(f.realised, f.forecast)))
+
+
+def _coin(result: BacktestResult, name: str, model: str) -> risk.RiskForecasts:
+    """One model's forecasts on one coin's windows."""
+    f = result.pooled(model)
+    return f.subset(f.series == name)
+
+
+def _gate_numbers(
+    pick: Callable[[str], risk.RiskForecasts], baselines: list[str], champion: bool, walk: Walk, where: str = ""
 ) -> dict[str, float]:
-    """``series.<name>.``: the gate's numbers on one coin's windows, against that coin's best baseline.
+    """The gate's numbers on the windows ``pick`` gives: every window, or one coin's.
 
-    QLIKE over the best configured baseline on this coin (it may differ from coin to coin) with the
-    DM p-value against it, and the champion's ratio and the DM p-value against it on the same windows.
+    QLIKE over the best configured baseline there with the DM p-value against it; the champion's too.
     """
-
-    def mine(model: str) -> risk.RiskForecasts:
-        f = result.pooled(model)
-        return f.subset(f.series == name)
-
-    ours = mine("model")
-    qlikes = {b: float(np.nanmean(qlike(mine(b).realised, mine(b).forecast))) for b in baselines}
-    best = min((b for b in baselines if np.isfinite(qlikes[b])), key=qlikes.__getitem__, default=None)
-    if best is None:
-        raise ValueError(f"none of the volatility baselines {baselines} scored a QLIKE on {name}: fetch more candles")
-    ratio = float(np.nanmean(qlike(ours.realised, ours.forecast))) / qlikes[best]
-    out = {"qlike_ratio": ratio, "dm_pvalue": risk.compare_risk(ours, mine(best), walk.horizon, walk.stride)[1]}
-    out["best_baseline_index"] = float(baselines.index(best))
+    qlikes = {b: _mean_qlike(pick(b)) for b in baselines}
+    scored = [b for b in baselines if np.isfinite(qlikes[b])]
+    if not scored:
+        raise ValueError(f"none of the volatility baselines {baselines} scored a QLIKE{where}: fetch more candles")
+    best = min(scored, key=qlikes.__getitem__)  # a NaN would win or lose min() by position
+    ours = pick("model")
+    out = {
+        "qlike_ratio": _mean_qlike(ours) / qlikes[best],
+        "dm_pvalue": risk.compare_risk(ours, pick(best), walk.horizon, walk.stride)[1],
+        "best_baseline_index": float(baselines.index(best)),
+    }
     if champion:
-        theirs = mine("champion")
-        out["champion.qlike_ratio"] = float(np.nanmean(qlike(theirs.realised, theirs.forecast))) / qlikes[best]
+        theirs = pick("champion")
+        out["champion.qlike_ratio"] = _mean_qlike(theirs) / qlikes[best]
         out["champion.dm_pvalue"] = risk.compare_risk(ours, theirs, walk.horizon, walk.stride)[1]
-    return {f"series.{name}.{k}": v for k, v in out.items()}
+    return out
 
 
 VOLATILITY = VolatilityTarget()
