@@ -31,6 +31,7 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,10 @@ def main() -> None:
     parser.add_argument("--candles", type=int, default=20, help="closes to follow (0: the drift figures alone)")
     parser.add_argument("--seeds", type=int, default=5, help="rehearsal markets for the drift figures (0: skip)")
     parser.add_argument("--model", default=None, help="use this model's @champion in CANDLECAST_HOME (1m candles)")
+    parser.add_argument(
+        "--home", type=Path, default=None,
+        help="keep the 1m champion's registry in this folder: trained there when it holds none, reused when it does",
+    )  # fmt: skip
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  (progress lines show as they come)
     started = time.time()
@@ -61,7 +66,7 @@ def main() -> None:
         if args.seeds:
             drift_figures(args.seeds)
         if args.candles:
-            latency_figures(args.series, args.candles, args.model)
+            latency_figures(args.series, args.candles, args.model, args.home)
     print(f"load average at the end {os.getloadavg()[0]:.1f}; wall {time.time() - started:.0f} s")
 
 
@@ -146,11 +151,42 @@ def alarm_times(ratios: pd.Series, live, step: int) -> list[int]:
     return times
 
 
-def latency_figures(n_series: int, n_candles: int, model: str | None) -> None:
+def champion(cfg, n_series: int, home: Path | None):
+    """Train the 1m champion (in ``home`` when given and it holds none); the Settings the loop then runs with.
+
+    With ``home``, the loop's state (candles, forecasts, journal) is a fresh folder and only the registry
+    (MLflow's sqlite file, whose artifact paths point into ``home``) is the kept one.
+    """
+    from candlecast.deployments.rehearsal import build_champion
+    from candlecast.registry.local_registry import reader
+    from candlecast.registry.prediction import champion_version
+    from candlecast.settings import Settings
+
+    name = cfg.promotion.model_name
+    run_home = os.environ["CANDLECAST_HOME"]
+    if home is not None:
+        home = home.expanduser().resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["CANDLECAST_HOME"] = str(home)
+        kept = champion_version(reader(Settings()), name) if (home / "mlflow.db").exists() else None
+        if kept is not None:
+            print(f"latency: the 1m champion v{kept} kept in --home (no training)")
+    if home is None or kept is None:
+        t = time.time()
+        outcome, forced = build_champion(cfg)
+        how = "forced" if forced else "promoted"
+        print(f"latency: a 1m champion v{outcome.version} of {n_series} series ({how}) in {time.time() - t:.0f} s")
+    if home is not None:
+        os.environ["CANDLECAST_HOME"] = run_home
+        os.environ["CANDLECAST_MLFLOW_TRACKING_URI"] = f"sqlite:///{home / 'mlflow.db'}"
+    return Settings()
+
+
+def latency_figures(n_series: int, n_candles: int, model: str | None, home: Path | None) -> None:
     """Close -> stored candle, forecast and signal in real time, 1m candles at speed 1; CPU per series per candle."""
     from candlecast.config import RunConfig
     from candlecast.data.candle_store import CandleStore
-    from candlecast.deployments.rehearsal import build_champion
+    from candlecast.data.ingest import ingest
     from candlecast.devtools.emulator import synthetic_emulator
     from candlecast.devtools.market import SYNTHETIC_MARKETS
     from candlecast.devtools.synthetic import STRONG_SIGNAL
@@ -182,11 +218,12 @@ def latency_figures(n_series: int, n_candles: int, model: str | None) -> None:
             }  # fmt: skip
         )
         if model is None:
-            t = time.time()
-            outcome, forced = build_champion(cfg)
-            how = "forced" if forced else "promoted"
-            print(f"latency: a 1m champion v{outcome.version} of {n_series} series ({how}) in {time.time() - t:.0f} s")
-        gate_cost(settings, SeriesKey("binance", symbols[0], "1m"))
+            settings = champion(cfg, n_series, home)
+        keys = [SeriesKey("binance", s, "1m") for s in symbols]
+        # the history the loop's first step would fetch, stored before it starts (training stored it already)
+        ingest(settings, "binance", keys, start, candle_gate(None, emu.now_ms), now_ms=emu.now_ms, api_url=emu.url,
+               rate_limit=False)  # fmt: skip
+        gate_cost(settings, keys[0])
         tcfg, signal_at, errors = TradingConfig(), {}, []
         store = CandleStore(settings.candles_dir)
 
