@@ -1,12 +1,15 @@
 """`candlecast live`: follow the exchange's clock, store each series' candle as it closes, announce it.
 
-One asyncio task per series reads the exchange's time (ccxt ``fetch_time``), sleeps until its next
-candle has closed (REST polling aligned to the close: the local emulator speaks REST only; on a real
-exchange ccxt.pro's ``watch_ohlcv`` could push it instead), then fetches, gates and stores it with the
-existing ingest (candle contract, quarantine, atomic idempotent upsert) in a thread of its own, so a
-slow series never delays the others. Then it announces what was stored since its last announcement
-as one ``candlecast.candles.stored`` event (``first``..``cutoff``): after downtime, the missed candles
-are one batch, and each is forecast from the candles up to it.
+One asyncio task per timeframe reads the exchange's time (ccxt ``fetch_time``) and sleeps until its
+next candle has closed (REST polling aligned to the close: the local emulator speaks REST only; on a
+real exchange ccxt.pro's ``watch_ohlcv`` could push it instead). The series that closed together are
+then one batch on a worker thread: fetched through one ccxt client (one market load, requests at once),
+each gated by the candle contract and stored with the existing ingest steps (quarantine, atomic
+idempotent upsert), announced, and forecast in one forward pass. A series whose fetch fails or runs
+past ``BATCH_TIMEOUT_MS`` is retried on a thread of its own with the full retries, and a refused or
+failed series is left out of the batch's announcement, so neither delays the others. Each series'
+announcement is one ``candlecast.candles.stored`` event (``first``..``cutoff``): after downtime, the
+missed candles are one batch, and each is forecast from the candles up to it.
 
 Restart safety: the store is the truth. The announced cutoff is recorded after the event (and after
 in-process forecasts), so a kill between them re-announces the same range, and the consumers skip
@@ -25,11 +28,12 @@ from typing import TYPE_CHECKING
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
-from candlecast.data.exchange import make_exchange
-from candlecast.data.ingest import Gate, ingest
+from candlecast.data.exchange import RetryPolicy, make_exchange
+from candlecast.data.fetching import fetch_to_staging
+from candlecast.data.ingest import Gate, check_sources, ingest, store_staged, summarize
 from candlecast.data.provenance import Source
 from candlecast.live.clock import ClockRate, newest_closed, next_due_ms
-from candlecast.live.forecast import forecast_cutoffs
+from candlecast.live.forecast import SeriesForecasts, forecast_many
 from candlecast.live.monitor import Emit, Monitor
 from candlecast.live.state import series_state, update_series_state
 from candlecast.schema import SeriesKey, timeframe_ms
@@ -42,6 +46,10 @@ log = logging.getLogger(__name__)
 
 CANDLES_STORED = "candlecast.candles.stored"
 FORECAST_STORED = "candlecast.forecast.stored"
+
+# A batch's fetch gives up on a series after this long, with no retry: that series is then fetched on
+# its own thread with ingest's full timeout and retries, so one slow series holds the others this long at most.
+BATCH_TIMEOUT_MS = 3_000
 
 
 def series_resource(series: SeriesKey) -> str:
@@ -72,32 +80,37 @@ class LiveLoop:
     monitor: Monitor | None = None
     paper: PaperTrader | None = None
     _pool: ThreadPoolExecutor = field(init=False)
+    _retrying: set[SeriesKey] = field(init=False, default_factory=set)  # series on a thread of their own
 
     async def run(self, stop: asyncio.Event | None = None, until_ms: int | None = None) -> None:
-        """Run every series' follower at once; returns when all have stopped."""
+        """Run a follower per timeframe at once; returns when all have stopped (and the retries have ended)."""
         stop = stop or asyncio.Event()
         series = self.cfg.series
-        self._pool = ThreadPoolExecutor(max_workers=len(series), thread_name_prefix="live")
+        by_timeframe: dict[str, list[SeriesKey]] = {}
+        for key in series:
+            by_timeframe.setdefault(key.timeframe, []).append(key)
+        self._pool = ThreadPoolExecutor(max_workers=len(series) + len(by_timeframe), thread_name_prefix="live")
+        self._retrying = set()
         exchange = make_exchange(self.cfg.exchange.id, self.api_url, self.cfg.exchange.rate_limit)
         try:
-            await asyncio.gather(*(self._follow(s, exchange, stop, until_ms) for s in series))
+            await asyncio.gather(*(self._follow(keys, exchange, stop, until_ms) for keys in by_timeframe.values()))
         finally:
             await exchange.close()
             self._pool.shutdown(wait=True)
             if self.paper is not None:
                 self.paper.close()
 
-    async def _follow(self, series: SeriesKey, exchange: object, stop: asyncio.Event, until_ms: int | None) -> None:
-        step, settle = timeframe_ms(series.timeframe), self.cfg.live.settle_ms
+    async def _follow(self, keys: list[SeriesKey], exchange: object, stop: asyncio.Event, until_ms: int | None) -> None:
+        step, settle = timeframe_ms(keys[0].timeframe), self.cfg.live.settle_ms
         rate = ClockRate()
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             now = int(await exchange.fetch_time())  # type: ignore[attr-defined]
             rate.observe(now, time.monotonic())
             due = newest_closed(now, step, settle)
-            announced = series_state(self.settings, series).get("announced")
-            if announced is None or announced < due:
-                await loop.run_in_executor(self._pool, self.step, series, now)
+            pending = [k for k in keys if k not in self._retrying and _behind(self.settings, k, due)]
+            if pending:
+                await loop.run_in_executor(self._pool, self.close, pending, now)
             if until_ms is not None and due >= until_ms:
                 return
             try:
@@ -106,8 +119,60 @@ class LiveLoop:
             except TimeoutError:
                 pass
 
+    def close(self, keys: list[SeriesKey], now_ms: int) -> None:
+        """Fetch, gate and store what closed for ``keys`` as one batch, then announce it; never raises.
+
+        A series whose batch fetch failed is handed to ``step`` on a thread of its own (not awaited).
+        """
+        try:
+            stored, slow = self._ingest_batch(keys, now_ms)
+        except Exception:  # the batch as a whole failed (e.g. the store): each series on its own
+            log.exception("live batch of %d series failed; each is retried on its own", len(keys))
+            stored, slow = [], keys
+        for key in slow:
+            self._retrying.add(key)
+            self._pool.submit(self._retry, key, now_ms)
+        try:
+            self.announce_many(stored)
+        except Exception:  # the announcements are replayed at the next close (state is written last)
+            log.exception("live announcement of %d series failed; retried at the next close", len(stored))
+
+    def _ingest_batch(self, keys: list[SeriesKey], now_ms: int) -> tuple[list[SeriesKey], list[SeriesKey]]:
+        """ingest() of the batch, one client for all (series newly stored, series whose fetch failed)."""
+        since = now_ms - self.cfg.data.history_days * 86_400_000
+        check_sources(self.settings, keys, self.source, False)
+        fetched = fetch_to_staging(
+            self.settings, self.cfg.exchange.id, keys, since, now_ms=now_ms, api_url=self.api_url,
+            rate_limit=self.cfg.exchange.rate_limit, concurrency=len(keys), timeout_ms=BATCH_TIMEOUT_MS,
+            policy=RetryPolicy(max_retries=0),
+        )  # fmt: skip
+        gate = self.gate_at(now_ms)
+        ok = {key: f for key, f in fetched.items() if f.error is None}
+        done = {key: store_staged(self.settings, key, f.staged, gate, self.source) for key, f in ok.items()}
+        for report in summarize(self.settings, ok, done):
+            if report.error:
+                log.error("%s: %s", report.series, report.error)
+        return [k for k in ok if self._newly_stored(k)], [k for k in keys if k not in ok]
+
+    def _retry(self, series: SeriesKey, now_ms: int) -> None:
+        try:
+            self.step(series, now_ms)
+        finally:
+            self._retrying.discard(series)
+
+    def _newly_stored(self, series: SeriesKey) -> bool:
+        """True when ``series`` has stored candles past its announcement (recorded here on its first close)."""
+        stored = CandleStore(self.settings.candles_dir).last_timestamp(series)
+        announced = series_state(self.settings, series).get("announced")
+        if stored is None:
+            return False
+        if announced is None:  # first time followed: history is not announced, what closes from now on is
+            update_series_state(self.settings, series, announced=stored)
+            return False
+        return stored > announced
+
     def step(self, series: SeriesKey, now_ms: int) -> None:
-        """Fetch, gate and store what closed (exchange time ``now_ms``), then announce it; never raises."""
+        """Fetch, gate, store and announce what closed for one series (exchange time ``now_ms``); never raises."""
         try:
             self._step(series, now_ms)
         except Exception:  # one series' failure is logged and retried at its next close, the others go on
@@ -121,34 +186,46 @@ class LiveLoop:
         )  # fmt: skip
         if report.error:
             log.error("%s: %s", series, report.error)
-        stored = CandleStore(self.settings.candles_dir).last_timestamp(series)
-        announced = series_state(self.settings, series).get("announced")
-        if stored is None:
-            return
-        if announced is None:  # first time followed: history is not announced, what closes from now on is
-            update_series_state(self.settings, series, announced=stored)
-            return
-        if stored > announced:
-            step = timeframe_ms(series.timeframe)
-            self.announce(series, max(announced + step, stored - (self.cfg.live.max_catchup - 1) * step), stored)
+        if self._newly_stored(series):
+            self.announce_many([series])
 
-    def announce(self, series: SeriesKey, first: int, cutoff: int) -> None:
-        """Emit ``candles.stored`` for candles ``first..cutoff`` (forecast them here if asked), then record it."""
-        payload = {
-            "exchange": series.exchange, "symbol": series.symbol, "timeframe": series.timeframe,
-            "first": first, "cutoff": cutoff,
-        }  # fmt: skip
-        self.emit(CANDLES_STORED, series_resource(series), payload, f"candles:{series}:{first}:{cutoff}")
-        if self.predict_here:
-            done = forecast_cutoffs(self.settings, self.cfg, series, first, cutoff)
-            if done.written:
-                self.emit(
-                    FORECAST_STORED, series_resource(series),
-                    {"symbol": series.symbol, "version": done.model_version, "cutoffs": done.written},
-                    f"forecast:{series}:{done.model_version}:{first}:{cutoff}",
-                )  # fmt: skip
-        update_series_state(self.settings, series, announced=cutoff)
-        if self.paper is not None:
-            self.paper.submit(series, first, cutoff)
-        if self.monitor is not None:
-            self.monitor.check(series)
+    def announce_many(self, keys: list[SeriesKey]) -> None:
+        """Announce each series' newly stored candles, forecast them all in one pass if asked, then record it."""
+        ranges = {}
+        for series in keys:
+            stored = CandleStore(self.settings.candles_dir).last_timestamp(series)
+            announced = series_state(self.settings, series).get("announced")
+            if stored is None or announced is None or stored <= announced:
+                continue
+            step = timeframe_ms(series.timeframe)
+            ranges[series] = (max(announced + step, stored - (self.cfg.live.max_catchup - 1) * step), stored)
+        for series, (first, cutoff) in ranges.items():
+            payload = {
+                "exchange": series.exchange, "symbol": series.symbol, "timeframe": series.timeframe,
+                "first": first, "cutoff": cutoff,
+            }  # fmt: skip
+            self.emit(CANDLES_STORED, series_resource(series), payload, f"candles:{series}:{first}:{cutoff}")
+        done = forecast_many(self.settings, self.cfg, ranges) if self.predict_here and ranges else {}
+        for series, (first, cutoff) in ranges.items():
+            if self.predict_here and series not in done:  # its forecast failed: announced again at the next close
+                continue
+            self._forecast_stored(series, first, cutoff, done.get(series))
+            update_series_state(self.settings, series, announced=cutoff)
+            if self.paper is not None:
+                self.paper.submit(series, first, cutoff)
+            if self.monitor is not None:
+                self.monitor.check(series)
+
+    def _forecast_stored(self, series: SeriesKey, first: int, cutoff: int, done: SeriesForecasts | None) -> None:
+        if done is not None and done.written:
+            self.emit(
+                FORECAST_STORED, series_resource(series),
+                {"symbol": series.symbol, "version": done.model_version, "cutoffs": done.written},
+                f"forecast:{series}:{done.model_version}:{first}:{cutoff}",
+            )  # fmt: skip
+
+
+def _behind(settings: Settings, series: SeriesKey, due: int) -> bool:
+    """True when the newest closed candle ``due`` has not been announced yet (or the series never followed)."""
+    announced = series_state(settings, series).get("announced")
+    return announced is None or announced < due
