@@ -11,6 +11,7 @@ Data Docs page that the report then links.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import threading
@@ -27,7 +28,8 @@ from great_expectations.data_context.types.base import (
 )
 
 from candlecast.config import FeatureConfig
-from candlecast.expectations.candles import CRITICAL, CandleBounds, candle_suite, live_parameters
+from candlecast.expectations.batch import screen_suite, stacked
+from candlecast.expectations.candles import CRITICAL, FRESHEST, CandleBounds, candle_suite, live_parameters
 from candlecast.expectations.failures import SAMPLE_SIZE, failures_of
 from candlecast.expectations.features import feature_suite
 from candlecast.expectations.project import gx_project
@@ -35,7 +37,9 @@ from candlecast.expectations.report import ValidationReport, format_row
 from candlecast.features.compute import feature_columns, warmup_rows
 from candlecast.schema import timeframe_ms
 
-__all__ = ["SAMPLE_SIZE", "ValidationReport", "format_row", "validate_candles", "validate_features"]
+__all__ = [
+    "SAMPLE_SIZE", "ValidationReport", "format_row", "validate_candles", "validate_candles_many", "validate_features",
+]  # fmt: skip
 
 _RESULT_FORMAT: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
 _SOURCE, _ASSET, _BATCH = "candlecast_frames", "candles", "whole_frame"
@@ -84,6 +88,47 @@ def validate_candles(
     return _run(df, _candle_suite(timeframe, live, bounds or CandleBounds()), series, params, state_root)
 
 
+def validate_candles_many(
+    frames: list[tuple[str, pd.DataFrame]],
+    timeframe: str,
+    *,
+    now_ms: int,
+    max_staleness_ms: int | None = None,
+    bounds: CandleBounds | None = None,
+) -> list[ValidationReport]:
+    """``validate_candles`` (live, in memory) of many series' frames, in one GX run when all are clean.
+
+    The frames are stacked and checked by the screen suite (expectations/batch.py); when it passes,
+    each frame gets a passing report of that run; when it finds anything, or a frame cannot be
+    stacked, each frame is validated on its own by the per-series suite, whose reports are returned.
+
+    Args:
+        frames: (series label, candle frame) pairs; the reports come back in their order.
+        timeframe: As for ``validate_candles``.
+        now_ms: The exchange clock, as for ``validate_candles`` (the screen is the live contract).
+        max_staleness_ms: As for ``validate_candles``.
+        bounds: As for ``validate_candles``.
+    """
+    for _, df in frames:
+        _check_frame(df, "validate_candles_many")
+
+    def each() -> list[ValidationReport]:
+        return [
+            validate_candles(df, timeframe, series, now_ms=now_ms, max_staleness_ms=max_staleness_ms, bounds=bounds)
+            for series, df in frames
+        ]
+
+    stack = stacked([df for _, df in frames], [series for series, _ in frames]) if len(frames) > 1 else None
+    if stack is None:
+        return each()
+    params = live_parameters(timeframe, now_ms, max_staleness_ms)
+    suite = _screen_suite(timeframe, params[FRESHEST], bounds or CandleBounds())
+    screen = _run(stack, suite, "", params, None)
+    if screen.failures:
+        return each()
+    return [dataclasses.replace(screen, series=series, n_rows=len(df)) for series, df in frames]
+
+
 def validate_features(
     df: pd.DataFrame, cfg: FeatureConfig, timeframe: str, series: str = "", *, state_root: Path | None = None
 ) -> ValidationReport:
@@ -130,6 +175,12 @@ def _run(
 def _candle_suite(timeframe: str, live: bool, bounds: CandleBounds) -> gx.ExpectationSuite:
     """One suite per timeframe and mode per process; building it is cheap but needless on every batch."""
     return candle_suite(timeframe, live, bounds)
+
+
+@functools.lru_cache(maxsize=4)
+def _screen_suite(timeframe: str, freshest_ms: int, bounds: CandleBounds) -> gx.ExpectationSuite:
+    """The screen of one close (freshness is a value in it); kept for the few closes a batch may straddle."""
+    return screen_suite(timeframe, freshest_ms, bounds)
 
 
 @functools.cache
