@@ -7,8 +7,10 @@ writes its result into ``<home>/gx`` (with a Data Docs page) and the series' val
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +21,12 @@ from candlecast.data.fetching import exchange_clock_ms
 from candlecast.data.ingest import gate_batch
 from candlecast.data.quarantine import QuarantineEntry
 from candlecast.data.validations import record_validation
-from candlecast.expectations.runner import ValidationReport, validate_candles, validate_features
+from candlecast.expectations.runner import (
+    ValidationReport,
+    validate_candles,
+    validate_candles_many,
+    validate_features,
+)
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 
@@ -33,20 +40,66 @@ def now_ms(cfg: RunConfig | None = None) -> int:
     return exchange_clock_ms(cfg) if cfg is not None else int(time.time() * 1000)
 
 
-def candle_gate(
-    settings: Settings | None = None, now: int | None = None
-) -> Callable[[pd.DataFrame, SeriesKey], ValidationReport]:
+def candle_gate(settings: Settings | None = None, now: int | None = None) -> CandleGate:
     """The candle contract as the core's gate (``candlecast.data.ingest.Gate``), for ingest and import.
 
     With ``settings`` each result is kept in ``<home>/gx`` with its Data Docs page; with ``now`` the
     live checks (closed candles, freshness) run too, as for a batch fetched from an exchange.
     """
-    root = None if settings is None else settings.root
+    return CandleGate(None if settings is None else settings.root, now)
 
-    def gate(frame: pd.DataFrame, series: SeriesKey) -> ValidationReport:
-        return validate_candles(frame, series.timeframe, str(series), now_ms=now, state_root=root)
 
-    return gate
+@dataclass(frozen=True)
+class CandleGate:
+    """The candle contract at one exchange time: one frame (``gate(frame, series)``) or a close's frames (``many``).
+
+    ``many`` is the live loop's hot path: every frame checked in memory, the series that closed
+    together in one GX run (runner.validate_candles_many). With a state folder, each series' GX result
+    and Data Docs page are written by ``keep``, which the loop runs after the forecasts; when pages fall
+    behind (an accelerated clock), each series' newest frame gets its page (the validation record of
+    every frame is written by the ingest step either way).
+    """
+
+    root: Path | None
+    now: int | None
+
+    def __call__(self, frame: pd.DataFrame, series: SeriesKey) -> ValidationReport:
+        """One frame through the contract (its GX result and page written now, with a state folder)."""
+        return validate_candles(frame, series.timeframe, str(series), now_ms=self.now, state_root=self.root)
+
+    def many(self, frames: list[tuple[SeriesKey, pd.DataFrame]]) -> list[ValidationReport]:
+        """Each frame's report, in order; frames of one timeframe at a live time are checked in one run."""
+        timeframes = {series.timeframe for series, _ in frames}
+        if self.now is None or len(timeframes) != 1:
+            return [validate_candles(df, s.timeframe, str(s), now_ms=self.now) for s, df in frames]
+        reports = validate_candles_many([(str(s), df) for s, df in frames], timeframes.pop(), now_ms=self.now)
+        if self.root is not None:
+            with _PAGES_LOCK:
+                _PAGES.update({(self.root, series): (df, self.now) for series, df in frames})
+        return reports
+
+    def keep(self) -> None:
+        """Write the pending frames' GX results and Data Docs pages (one caller at a time; others return)."""
+        if self.root is None or not _KEEPING.acquire(blocking=False):
+            return
+        try:
+            while True:
+                with _PAGES_LOCK:
+                    pending = [(k, v) for k, v in _PAGES.items() if k[0] == self.root]
+                    for k, _ in pending:
+                        del _PAGES[k]
+                if not pending:
+                    return
+                for (root, series), (df, now) in pending:
+                    validate_candles(df, series.timeframe, str(series), now_ms=now, state_root=root)
+        finally:
+            _KEEPING.release()
+
+
+# frames waiting for their Data Docs page: (state folder, series) -> (the newest frame, its exchange time)
+_PAGES: dict[tuple[Path, SeriesKey], tuple[pd.DataFrame, int]] = {}
+_PAGES_LOCK = threading.Lock()
+_KEEPING = threading.Lock()
 
 
 def check_batch(

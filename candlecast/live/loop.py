@@ -24,13 +24,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import pandas as pd
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.data.exchange import RetryPolicy, make_exchange
 from candlecast.data.fetching import fetch_to_staging
-from candlecast.data.ingest import Gate, check_sources, ingest, store_staged, summarize
+from candlecast.data.ingest import Gate, GateReport, check_sources, ingest, store_staged, summarize
 from candlecast.data.provenance import Source
 from candlecast.live.clock import ClockRate, newest_closed, next_due_ms
 from candlecast.live.forecast import SeriesForecasts, forecast_many
@@ -55,6 +58,20 @@ BATCH_TIMEOUT_MS = 3_000
 def series_resource(series: SeriesKey) -> str:
     """The resource id of a series' events: ``candlecast.series.<exchange>.<symbol>.<timeframe>``."""
     return f"candlecast.series.{series.exchange}.{series.symbol}.{series.timeframe}"
+
+
+@runtime_checkable
+class BatchGate(Protocol):
+    """A gate that also checks a close's frames together (expectations.gate.CandleGate is one)."""
+
+    def __call__(self, frame: pd.DataFrame, series: SeriesKey) -> GateReport:
+        """One frame's verdict."""
+
+    def many(self, frames: list[tuple[SeriesKey, pd.DataFrame]]) -> list[GateReport]:
+        """Each frame's verdict, in order, from as few checks as it can."""
+
+    def keep(self) -> None:
+        """What the gate put off the hot path (result pages); the loop runs it after the forecasts."""
 
 
 @dataclass
@@ -124,8 +141,9 @@ class LiveLoop:
 
         A series whose batch fetch failed is handed to ``step`` on a thread of its own (not awaited).
         """
+        gate = self.gate_at(now_ms)
         try:
-            stored, slow = self._ingest_batch(keys, now_ms)
+            stored, slow = self._ingest_batch(keys, now_ms, gate)
         except Exception:  # the batch as a whole failed (e.g. the store): each series on its own
             log.exception("live batch of %d series failed; each is retried on its own", len(keys))
             stored, slow = [], keys
@@ -136,8 +154,10 @@ class LiveLoop:
             self.announce_many(stored)
         except Exception:  # the announcements are replayed at the next close (state is written last)
             log.exception("live announcement of %d series failed; retried at the next close", len(stored))
+        if isinstance(gate, BatchGate):  # the gate's result pages, on a thread of their own after the forecasts
+            self._pool.submit(gate.keep)
 
-    def _ingest_batch(self, keys: list[SeriesKey], now_ms: int) -> tuple[list[SeriesKey], list[SeriesKey]]:
+    def _ingest_batch(self, keys: list[SeriesKey], now_ms: int, gate: Gate) -> tuple[list[SeriesKey], list[SeriesKey]]:
         """ingest() of the batch, one client for all (series newly stored, series whose fetch failed)."""
         since = now_ms - self.cfg.data.history_days * 86_400_000
         check_sources(self.settings, keys, self.source, False)
@@ -146,9 +166,9 @@ class LiveLoop:
             rate_limit=self.cfg.exchange.rate_limit, concurrency=len(keys), timeout_ms=BATCH_TIMEOUT_MS,
             policy=RetryPolicy(max_retries=0),
         )  # fmt: skip
-        gate = self.gate_at(now_ms)
         ok = {key: f for key, f in fetched.items() if f.error is None}
-        done = {key: store_staged(self.settings, key, f.staged, gate, self.source) for key, f in ok.items()}
+        gates = _checked_together(gate, {key: f.staged for key, f in ok.items()})
+        done = {key: store_staged(self.settings, key, f.staged, gates[key], self.source) for key, f in ok.items()}
         for report in summarize(self.settings, ok, done):
             if report.error:
                 log.error("%s: %s", report.series, report.error)
@@ -229,3 +249,28 @@ def _behind(settings: Settings, series: SeriesKey, due: int) -> bool:
     """True when the newest closed candle ``due`` has not been announced yet (or the series never followed)."""
     announced = series_state(settings, series).get("announced")
     return announced is None or announced < due
+
+
+def _checked_together(gate: Gate, staged: dict[SeriesKey, list[Path]]) -> dict[SeriesKey, Gate]:
+    """Each series' gate for its staged chunks: a BatchGate's verdicts from one ``many`` call, else ``gate`` itself.
+
+    ``store_staged`` asks its series' gate once per chunk, in order, until one is refused: the answers
+    are handed out in that order (a frame of another length than the one checked is checked again).
+    """
+    if not isinstance(gate, BatchGate):
+        return dict.fromkeys(staged, gate)
+    chunks = [(key, pd.read_parquet(path)) for key, paths in staged.items() for path in paths]
+    verdicts: dict[SeriesKey, list[tuple[int, GateReport]]] = {key: [] for key in staged}
+    for (key, frame), report in zip(chunks, gate.many(chunks), strict=True):
+        verdicts[key].append((len(frame), report))
+
+    def answer(key: SeriesKey) -> Gate:
+        left = iter(verdicts[key])
+
+        def checked(frame: pd.DataFrame, series: SeriesKey) -> GateReport:
+            n, report = next(left, (-1, None))
+            return report if report is not None and n == len(frame) else gate(frame, series)
+
+        return checked
+
+    return {key: answer(key) for key in staged}
