@@ -6,10 +6,15 @@ must cover every candle closed since the loop first followed the series, with no
 none announced in two different ranges (a re-sent identical range is a replay the consumers skip).
 The paper accounts (``live.paper``) must then hold every announced candle once as a bar, resumed from
 their ledgers, with buy-and-hold from the same bars (no champion here: the bars trade no forecast).
+
+In process, with the clock moved by hand: the series that close together are gated as one batch,
+where a bad candle of one series is refused by the per-series contract and the others are stored and
+announced in the same close (the forecasts of such a batch: tests/trading/test_champion_flows.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import multiprocessing.process
 import os
@@ -22,13 +27,21 @@ from pathlib import Path
 import pytest
 import yaml
 
+from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
-from candlecast.devtools.emulator import synthetic_emulator
-from candlecast.live.loop import CANDLES_STORED
+from candlecast.data.quarantine import list_entries
+from candlecast.data.validations import read_validation
+from candlecast.devtools.emulator import ExchangeEmulator, synthetic_emulator
+from candlecast.devtools.synthetic import synthetic_candles
+from candlecast.expectations.gate import candle_gate
+from candlecast.expectations.project import asset_name, gx_dir
+from candlecast.live.clock import newest_closed
+from candlecast.live.loop import CANDLES_STORED, LiveLoop
 from candlecast.live.paper import paper_dir, paper_summary, read_ledger
 from candlecast.live.state import read_journal
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
+from candlecast.tasks.events import journal_only
 
 pytestmark = pytest.mark.slow
 
@@ -114,3 +127,44 @@ def test_sigkill_and_restart_lose_and_double_no_candle(home, tmp_path):
         paper = next(r for r in paper_summary(settings)["series"] if r["series"] == f"binance:{symbol}:1m")
         assert paper["buy_and_hold_pct"] == pytest.approx(closes[bars[-1]] / closes[bars[0]] - 1)
         assert paper["fills"] == 0 and paper["pnl"] == 0.0
+
+
+def test_a_close_is_gated_as_one_batch_and_a_bad_series_holds_back_only_itself(home):
+    symbols = [*SYMBOLS, "SOL/USDT"]
+    now = (1_704_067_200_000 + 2 * 86_400_000) // MINUTE * MINUTE + 30_000
+    start, bad = now // MINUTE * MINUTE - 86_400_000, now // MINUTE * MINUTE  # bad: forming now, closed next
+    frames = {(s, "1m"): synthetic_candles(s, start, 1500, timeframe="1m", seed=0) for s in symbols}
+    eth = frames[("ETH/USDT", "1m")]
+    eth.loc[eth["timestamp"] == bad, "high"] = eth.loc[eth["timestamp"] == bad, "low"] * 0.5  # high under low
+    settings = Settings()
+    cfg = RunConfig.model_validate(
+        {
+            "name": "live",
+            "exchange": {"emulator": False},
+            "data": {"symbols": symbols, "timeframe": "1m", "history_days": 1},
+        }
+    )
+    with ExchangeEmulator(frames, now_ms=now) as emu:  # speed 0: the clock moves when the test moves it
+        cfg = cfg.model_copy(update={"exchange": cfg.exchange.model_copy(update={"api_url": emu.url})})
+        loop = LiveLoop(
+            settings, cfg, lambda t: candle_gate(settings, t), journal_only, api_url=emu.url, predict_here=True
+        )
+        asyncio.run(loop.run(until_ms=newest_closed(now, MINUTE, cfg.live.settle_ms)))  # the history, not announced
+        screened = {s: read_validation(settings, SeriesKey("binance", s, "1m"))["suite"] for s in symbols}
+        assert set(screened.values()) == {"candle_contract_1m_live_screen"}  # the three histories in one GX run
+        emu.advance(MINUTE)
+        asyncio.run(loop.run(until_ms=bad))
+    store = CandleStore(settings.candles_dir)
+    last = {s: store.last_timestamp(SeriesKey("binance", s, "1m")) for s in symbols}
+    assert last == {"BTC/USDT": bad, "ETH/USDT": bad - MINUTE, "SOL/USDT": bad}
+    announced = [(e["payload"]["symbol"], e["payload"]["first"], e["payload"]["cutoff"]) for e in read_journal(settings)
+                 if e["event"] == CANDLES_STORED]  # fmt: skip
+    assert sorted(announced) == [("BTC/USDT", bad, bad), ("SOL/USDT", bad, bad)]
+    (entry,) = list_entries(settings)
+    assert entry.series.symbol == "ETH/USDT" and entry.report["suite"] == "candle_contract_1m_live"
+    assert {f["expectation"] for f in entry.report["failures"]} == {"expect_column_pair_values_a_to_be_greater_than_b"}
+    for symbol in ("BTC/USDT", "SOL/USDT"):  # the screen found ETH's candle: each series had its own suite
+        key = SeriesKey("binance", symbol, "1m")
+        assert read_validation(settings, key)["suite"] == "candle_contract_1m_live"
+        results = (gx_dir(settings.root) / "uncommitted" / "validations").rglob(f"{asset_name(str(key))}/**/*.json")
+        assert len(list(results)) == 2  # a GX result (with its Data Docs page) of each close, written after it
