@@ -295,6 +295,23 @@ def test_live_forecasts_each_candle_once_scores_it_and_asks_one_retrain(champion
     history = client.get_metric_history(run_id, f"live_loss_ratio_{series.slug}")
     assert len(history) == 40 - cfg.features.horizon  # each matured forecast logged once, stepped by candle
 
+    # the live loop's path for a close: both series' windows in one forward pass, the same forecasts as
+    # one series alone; one series that cannot be forecast (no warm-up before its first candle) fails alone
+    from candlecast.live.forecast import forecast_many
+
+    other = cfg.series[1]
+    its = CandleStore(settings.candles_dir).read(other)
+    tail = its["timestamp"].tolist()[-3:]
+    together = forecast_many(settings, cfg, {other: (tail[0], tail[-1]), series: (ts[-41], ts[-41])})
+    assert together[other].written == tail and together[series].written == [ts[-41]]
+    alone = load_version(reader(settings), NAME, done.model_version).predict(its, symbol=other.symbol)
+    stored = store.read_all(other).query(f"cutoff == {tail[-1]}").sort_values("step")
+    np.testing.assert_allclose(stored["forecast"].to_numpy(), alone["forecast"].to_numpy(), rtol=1e-6)
+    first = CandleStore(settings.candles_dir).read(series)["timestamp"].iloc[0]
+    apart = forecast_many(settings, cfg, {series: (first, first), other: (its["timestamp"].iloc[-4],) * 2})
+    assert series not in apart and apart[other].written == [its["timestamp"].iloc[-4]]
+    assert len(store.read_all(other)) == 4 * cfg.features.horizon  # exactly one forecast per candle
+
 
 _PAPER_CHILD = """
 import sys, yaml
