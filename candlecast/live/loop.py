@@ -79,10 +79,12 @@ class LiveLoop:
     """Follow every series of ``cfg`` until ``stop`` is set (or each has handled the candle opened at ``until_ms``).
 
     Args:
-        gate_at: The candle contract as a gate, for the exchange time it is given (its live checks).
+        gate_at: The candle contract as a gate, for the exchange time it is given (its live checks); a
+            ``BatchGate`` checks a close's series together and writes its result pages after the forecasts.
         emit: How events leave (Prefect's ``emit_event`` from the composition root, plus the journal).
-        predict_here: Forecast in this process too (no Prefect deployment listening): the same
-            ``forecast_cutoffs`` the triggered predict flow runs, then ``forecast.stored``.
+        predict_here: Forecast in this process too (no Prefect deployment listening): one forecast per
+            candle from the champion, as the triggered predict flow makes them, a close's series in one
+            forward pass (``forecast_many``), then ``forecast.stored``.
         monitor: Live scoring and drift after each announcement (None: off).
         paper: The paper accounts, handed each announced range on their own thread (None: off).
     """

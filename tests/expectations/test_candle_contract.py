@@ -306,3 +306,47 @@ def test_concurrent_validations_do_not_mix_frames() -> None:
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert all(pool.map(check, range(24)))
+
+
+def _stale(df: pd.DataFrame) -> pd.DataFrame:
+    return df.iloc[:-5].reset_index(drop=True)  # the newest candles missing: freshness warns
+
+
+def _gap(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(index=50).reset_index(drop=True)
+
+
+def _duplicate(df: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([df, df.iloc[[-1]]], ignore_index=True)
+
+
+def _filler(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    df.loc[30, ["open", "high", "low", "close"]], df.loc[30, "volume"] = df.loc[30, "close"], 0.0
+    return df
+
+
+def _jump(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    df.loc[100, "high"] = df.loc[100, "high"] * 5  # a move far past the recent range (a warning)
+    return df
+
+
+def _float32(df: pd.DataFrame) -> pd.DataFrame:
+    return df.astype({"volume": "float32"})
+
+
+@pytest.mark.parametrize("corrupt", [None, _stale, _gap, _duplicate, _filler, _jump, _float32])
+def test_many_series_in_one_run_answer_as_each_series_alone(corrupt) -> None:
+    """The live loop's batch check: clean frames pass in one run; any finding gives each series' own report."""
+    from candlecast.expectations.runner import validate_candles_many
+
+    frames = [(f"s{i}", clean_frame(200, seed=i)) for i in range(3)]
+    if corrupt is not None:
+        frames[1] = ("s1", corrupt(frames[1][1]))
+    now = int(frames[0][1]["timestamp"].iloc[-1]) + 2 * HOUR_MS
+    many = validate_candles_many(frames, "1h", now_ms=now)
+    alone = [validate_candles(df, "1h", name, now_ms=now) for name, df in frames]
+    assert [(r.series, r.success, _failed(r)) for r in many] == [(r.series, r.success, _failed(r)) for r in alone]
+    screened = {r.suite for r in many}
+    assert screened == ({"candle_contract_1h_live_screen"} if corrupt is None else {"candle_contract_1h_live"})
