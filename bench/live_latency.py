@@ -1,9 +1,12 @@
 """The live loop in real time against the emulator, and its drift detector offline on the rehearsal market.
 
     nice -n 10 .venv/bin/python bench/live_latency.py              # 10 series, 20 one-minute candles (~25 min)
+    nice -n 10 .venv/bin/python bench/live_latency.py --seeds 0 --home .live-bench   # the latency alone, the
+                                                     # 1m champion trained in .live-bench once and reused after
     nice -n 10 .venv/bin/python bench/live_latency.py --series 2 --candles 2 --seeds 1     # a smoke run
 
-Everything runs in a temporary state folder with a private Prefect server for the training flows.
+Everything runs in a temporary state folder with a private Prefect server for the training flows
+(with --home, the 1m champion's registry stays in that folder).
 
 1. Drift, offline (no real time): the rehearsal's tiny champion (`candlecast live --rehearsal`'s config
    and market, trained by the pipeline flow) forecasts every candle of the rehearsal market drawn with
@@ -16,8 +19,9 @@ Everything runs in a temporary state folder with a private Prefect server for th
    Per candle and series, from its close on the exchange clock: to its stored candle, to its stored
    forecast, and to its signal (trading/signals.py's decision from that forecast, computed when the
    forecast event leaves). CPU is this process's (the emulator's threads included: an upper bound).
-   The loop gates each candle with the candle contract in memory (as the rehearsal does); the cost of
-   keeping a Data Docs page per validation (what `candlecast live` does) is measured beside it.
+   The loop gates each close's candles with the candle contract in memory, the series in one GX run (as
+   the rehearsal does; `candlecast live` writes each result's Data Docs page after the forecasts); the
+   cost of one series' check, with and without its page, and of the close's one run is printed beside it.
 
 A triggered predict run (`--predict-by-deployment`) adds the runner's poll (PREFECT_RUNNER_POLL_FREQUENCY,
 10 s by default, 1 s as docs/live.md sets it) and a flow run's start: bench/live_trigger.py times that path.
@@ -223,7 +227,7 @@ def latency_figures(n_series: int, n_candles: int, model: str | None, home: Path
         # the history the loop's first step would fetch, stored before it starts (training stored it already)
         ingest(settings, "binance", keys, start, candle_gate(None, emu.now_ms), now_ms=emu.now_ms, api_url=emu.url,
                rate_limit=False)  # fmt: skip
-        gate_cost(settings, keys[0])
+        gate_cost(settings, keys)
         tcfg, signal_at, errors = TradingConfig(), {}, []
         store = CandleStore(settings.candles_dir)
 
@@ -271,24 +275,32 @@ def latency_figures(n_series: int, n_candles: int, model: str | None, home: Path
     print(f"  CPU: {1000 * cpu / (n_series * n_candles):.0f} ms per series per candle")
 
 
-def gate_cost(settings, series) -> None:
-    """One candle's contract check, in memory (the loop here) and with its Data Docs page kept (`candlecast live`)."""
+def gate_cost(settings, keys) -> None:
+    """The candle contract on one candle: in memory, with its Data Docs page kept, and one close's series in one run."""
     from candlecast.data.candle_store import CandleStore
-    from candlecast.expectations.runner import validate_candles
+    from candlecast.expectations.runner import validate_candles, validate_candles_many
 
-    frame = CandleStore(settings.candles_dir).read(series).tail(3).reset_index(drop=True)
-    now = int(frame["timestamp"].iloc[-1]) + 2 * MINUTE
+    store = CandleStore(settings.candles_dir)
+    frames = [(str(k), store.read(k).tail(1).reset_index(drop=True)) for k in keys]
+    now = int(frames[0][1]["timestamp"].iloc[-1]) + 2 * MINUTE
+    checks = {
+        "one series in memory": lambda: validate_candles(frames[0][1], "1m", frames[0][0], now_ms=now),
+        "with its Data Docs page": lambda: validate_candles(
+            frames[0][1], "1m", frames[0][0], now_ms=now, state_root=settings.root
+        ),
+        f"{len(frames)} series in one GX run (the loop's)": lambda: validate_candles_many(frames, "1m", now_ms=now),
+    }
     costs = {}
-    for label, root in (("in memory", None), ("with its Data Docs page", settings.root)):
+    for label, check in checks.items():
         times = []
         for _ in range(3):
             t = time.perf_counter()
-            validate_candles(frame, series.timeframe, str(series), now_ms=now, state_root=root)
+            check()
             times.append(time.perf_counter() - t)
         costs[label] = min(times[1:])
     each = ", ".join(f"{k} {v:.2f} s" for k, v in costs.items())
-    print(f"latency: the candle contract on one candle, {each} (best of 2 after a warm-up; one at a time: GX "
-          f"validations hold one lock), load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(f"latency: the candle contract on one candle: {each} (best of 2 after a warm-up; GX validations hold one "
+          f"lock), load {os.getloadavg()[0]:.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":
