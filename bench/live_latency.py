@@ -1,8 +1,8 @@
 """The live loop in real time against the emulator, and its drift detector offline on the rehearsal market.
 
     nice -n 10 .venv/bin/python bench/live_latency.py              # 10 series, 20 one-minute candles (~25 min)
-    nice -n 10 .venv/bin/python bench/live_latency.py --seeds 0 --home .live-bench   # the latency alone, the
-                                                     # 1m champion trained in .live-bench once and reused after
+    nice -n 10 .venv/bin/python bench/live_latency.py --seeds 0 --home .candlecast/live-bench  # latency alone;
+                                                     # the 1m champion trained there once, reused after
     nice -n 10 .venv/bin/python bench/live_latency.py --series 2 --candles 2 --seeds 1     # a smoke run
 
 Everything runs in a temporary state folder with a private Prefect server for the training flows
