@@ -6,7 +6,7 @@ real exchange ccxt.pro's ``watch_ohlcv`` could push it instead). The series that
 then one batch on a worker thread: fetched through one ccxt client (one market load, requests at once),
 each gated by the candle contract and stored with the existing ingest steps (quarantine, atomic
 idempotent upsert), announced, and forecast in one forward pass. A series whose fetch fails or runs
-past ``BATCH_TIMEOUT_MS`` is retried on a thread of its own with the full retries, and a refused or
+past two tries of ``BATCH_TIMEOUT_MS`` is retried on a thread of its own with the full retries, and a refused or
 failed series is left out of the batch's announcement, so neither delays the others. Each series'
 announcement is one ``candlecast.candles.stored`` event (``first``..``cutoff``): after downtime, the
 missed candles are one batch, and each is forecast from the candles up to it.
@@ -50,9 +50,11 @@ log = logging.getLogger(__name__)
 CANDLES_STORED = "candlecast.candles.stored"
 FORECAST_STORED = "candlecast.forecast.stored"
 
-# A batch's fetch gives up on a series after this long, with no retry: that series is then fetched on
-# its own thread with ingest's full timeout and retries, so one slow series holds the others this long at most.
-BATCH_TIMEOUT_MS = 3_000
+# A batch's fetch tries a series twice, each request for at most this long, 0.1 s apart (a malformed page
+# is refetched once); then that series is fetched on its own thread with ingest's full timeout and
+# retries, so one slow series holds the others about twice this long at most.
+BATCH_TIMEOUT_MS = 2_000
+BATCH_RETRY = RetryPolicy(max_retries=1, base_s=0.1, cap_s=0.1)
 
 
 def series_resource(series: SeriesKey) -> str:
@@ -166,7 +168,7 @@ class LiveLoop:
         fetched = fetch_to_staging(
             self.settings, self.cfg.exchange.id, keys, since, now_ms=now_ms, api_url=self.api_url,
             rate_limit=self.cfg.exchange.rate_limit, concurrency=len(keys), timeout_ms=BATCH_TIMEOUT_MS,
-            policy=RetryPolicy(max_retries=0),
+            policy=BATCH_RETRY,
         )  # fmt: skip
         ok = {key: f for key, f in fetched.items() if f.error is None}
         gates = _checked_together(gate, {key: f.staged for key, f in ok.items()})
