@@ -4,12 +4,12 @@ One asyncio task per timeframe reads the exchange's time (ccxt ``fetch_time``) a
 next candle has closed (REST polling aligned to the close: the local emulator speaks REST only; on a
 real exchange ccxt.pro's ``watch_ohlcv`` could push it instead). The series that closed together are
 then one batch on a worker thread: fetched through one ccxt client (one market load, requests at once),
-each gated by the candle contract and stored with the existing ingest steps (quarantine, atomic
-idempotent upsert), announced, and forecast in one forward pass. A series whose fetch fails or runs
-past two tries of ``BATCH_TIMEOUT_MS`` is retried on a thread of its own with the full retries, and a refused or
-failed series is left out of the batch's announcement, so neither delays the others. Each series'
-announcement is one ``candlecast.candles.stored`` event (``first``..``cutoff``): after downtime, the
-missed candles are one batch, and each is forecast from the candles up to it.
+gated by the candle contract (one GX run while all are clean), stored with the existing ingest steps
+(quarantine, atomic idempotent upsert), announced, and forecast in one forward pass. A series whose
+fetch fails twice within ``BATCH_TIMEOUT_MS`` is retried on a thread of its own with the full retries,
+and a refused or failed series is left out of the batch's announcement, so neither delays the others
+for long. Each series' announcement is one ``candlecast.candles.stored`` event (``first``..``cutoff``):
+after downtime, the missed candles are one batch, and each is forecast from the candles up to it.
 
 Restart safety: the store is the truth. The announced cutoff is recorded after the event (and after
 in-process forecasts), so a kill between them re-announces the same range, and the consumers skip
