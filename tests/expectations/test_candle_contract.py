@@ -341,7 +341,7 @@ def test_many_series_in_one_run_answer_as_each_series_alone(corrupt) -> None:
     """The live loop's batch check: clean frames pass in one run; any finding gives each series' own report."""
     from candlecast.expectations.runner import validate_candles_many
 
-    frames = [(f"s{i}", clean_frame(200, seed=i)) for i in range(3)]
+    frames = [(f"s{i}", clean_frame(200, seed=i)) for i in range(2)]
     if corrupt is not None:
         frames[1] = ("s1", corrupt(frames[1][1]))
     now = int(frames[0][1]["timestamp"].iloc[-1]) + 2 * HOUR_MS
