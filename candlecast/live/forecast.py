@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
+
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
+from candlecast.forecasting.runtime import BundleForecaster
 from candlecast.forecasting.served import store_kind
 from candlecast.registry.loading import load_version
 from candlecast.registry.local_registry import reader
@@ -79,11 +82,12 @@ def forecast_cutoffs(settings: Settings, cfg: RunConfig, series: SeriesKey, firs
     return SeriesForecasts(version, written=todo, already=sorted(set(wanted) & done))
 
 
-_BUNDLES: dict[tuple[str, str, str], Any] = {}  # (tracking URI, name, version) -> bundle: a version never changes
+# (tracking URI, name, version) -> its bundle: a registered version never changes
+_BUNDLES: dict[tuple[str, str, str], BundleForecaster] = {}
 _BUNDLES_LOCK = threading.Lock()
 
 
-def _bundle(settings: Settings, client: Any, name: str, version: str) -> Any:
+def _bundle(settings: Settings, client: Any, name: str, version: str) -> BundleForecaster:
     """The version's bundle, loaded once per process (the loop forecasts with it every candle)."""
     key = (settings.tracking_uri, name, version)
     with _BUNDLES_LOCK:
@@ -107,7 +111,7 @@ def forecast_many(
         return {s: SeriesForecasts(None, skipped=no_champion(name).skipped) for s in ranges}
     try:
         return _one_pass(settings, cfg, client, name, version, ranges)
-    except Exception:  # noqa: BLE001  (each series on its own: only the one at fault goes without)
+    except Exception:  # each series on its own: only the one at fault goes without
         log.warning("one forward pass for %d series failed; forecasting each on its own", len(ranges), exc_info=True)
     out = {}
     for series, (first, cutoff) in ranges.items():
@@ -123,8 +127,9 @@ def _one_pass(
 ) -> dict[SeriesKey, SeriesForecasts]:
     out_store = prediction_store(settings, cfg.predict.store_url, store_kind(cfg.target))
     store = CandleStore(settings.candles_dir)
-    bundle = None
-    groups, owners, answer = [], [], {}
+    bundle: BundleForecaster | None = None
+    groups: list[tuple[str | None, pd.DataFrame]] = []
+    owners, answer = [], {}
     for series, (first, cutoff) in ranges.items():
         candles = store.read(series)
         wanted = candles.loc[candles["timestamp"].between(first, cutoff), "timestamp"].astype("int64").tolist()
