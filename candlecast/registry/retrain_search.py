@@ -22,7 +22,9 @@ import optuna
 from candlecast.config import RunConfig
 from candlecast.forecasting.recency import WINDOW_DAYS
 from candlecast.models import search_space_of
+from candlecast.registry import tracking
 from candlecast.registry.bundle import BundleSpec
+from candlecast.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -98,3 +100,55 @@ def incumbent_params(searched: str, model_name: str, hparams: dict[str, Any]) ->
     if chosen != {k: v for k, v in hparams.items() if k != WINDOW_DAYS}:  # a key the space does not know
         return None
     return {**params, WINDOW_DAYS: hparams.get(WINDOW_DAYS)}
+
+
+@dataclass(frozen=True)
+class SearchSummary:
+    """What a retrain's sweep tried, from its MLflow run and its Optuna study: for reports and tests."""
+
+    study: str
+    finished: int  # trials complete or pruned
+    incumbent: str | None  # "v<version>" when the champion's configuration was the first trial
+    incumbent_trial: int | None
+    incumbent_value: float | None  # its objective on the sweep's folds (None: pruned, or not a trial)
+    best_trial: int
+    best_value: float
+    best: dict[str, Any]  # the best trial's hyperparameters: what the gate then judges
+
+    @property
+    def best_is_incumbent(self) -> bool:
+        """The search found nothing better than the champion's own configuration."""
+        return self.best_trial == self.incumbent_trial
+
+    def line(self) -> str:
+        """One line: the trials, the champion's among them, the best and its training window."""
+        own = f"trial {self.incumbent_trial} the champion's configuration ({self.incumbent}"
+        first = f"{own}, {_value(self.incumbent_value)})" if self.incumbent else "the champion's not among them"
+        days = self.best.get(WINDOW_DAYS)
+        window = "all of the history" if days is None else f"the newest {days:g} days"
+        best = "the champion's own" if self.best_is_incumbent else f"trial {self.best_trial}"
+        return f"searched {self.finished} trials, {first}; best {best} ({self.best_value:.4f}), learning from {window}"
+
+
+def _value(value: float | None) -> str:
+    return "pruned" if value is None else f"{value:.4f}"
+
+
+def search_summary(settings: Settings, run_id: str) -> SearchSummary:
+    """The sweep of the train run ``run_id`` (the run tags its study), read back from the Optuna storage."""
+    name = tracking.client(settings).get_run(run_id).data.tags["optuna.study"]
+    study = optuna.load_study(study_name=name, storage=settings.optuna_url)
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    trials = [t for t in study.trials if t.state in done]
+    first = next((t for t in trials if "incumbent" in t.user_attrs), None)
+    best = study.best_trial
+    return SearchSummary(
+        study=name,
+        finished=len(trials),
+        incumbent=first.user_attrs["incumbent"] if first else None,
+        incumbent_trial=first.number if first else None,
+        incumbent_value=first.value if first and first.state == optuna.trial.TrialState.COMPLETE else None,
+        best_trial=best.number,
+        best_value=float(best.value or float("nan")),
+        best=dict(best.user_attrs["hparams"]),
+    )

@@ -14,6 +14,8 @@ from candlecast.live.monitor import DEGRADED
 from candlecast.live.paper import paper_summary
 from candlecast.live.rehearsal import Plan
 from candlecast.live.state import read_journal, retrain_record
+from candlecast.registry import tracking
+from candlecast.registry.retrain_search import retrain_seed
 from candlecast.settings import Settings
 from candlecast.tasks.live import PROMOTED, REFUSED
 
@@ -33,6 +35,12 @@ def test_a_short_rehearsal_alarms_after_the_change_retrains_once_and_records_the
     assert alarm["version"] == "1"
     (retrain,) = report.retrains
     assert retrain.outcome.version == "2" and retrain.outcome.reasons, lines
+    # a search of its own, the champion's configuration among its trials, recorded on the run
+    assert retrain.search.finished == 1 + plan.retrain_trials and retrain.search.incumbent == "v1", lines
+    assert retrain.search.study.startswith("rehearsal-lstm-retrain-v1-")
+    params = tracking.client(Settings()).get_run(retrain.outcome.run_id).data.params
+    assert params["retrain.for"] == "v1" and params["retrain.first_trial"] == "v1"
+    assert params["retrain.seed"] == str(retrain_seed("candlecast-rehearsal", "1"))
     events = read_journal(Settings())
     outcomes = [e for e in events if e["event"] in (PROMOTED, REFUSED) and e["payload"]["retrain_for"]]
     assert [e["payload"]["retrain_for"] for e in outcomes] == ["1"]  # the retrain's decision is recorded, once
