@@ -2,7 +2,7 @@
 
 Its own file: no other tests/live fixture trains a champion or starts Prefect. The plan is cut to a
 week of 4h candles with the change after four days and the checks armed after 12 scored forecasts,
-and the rehearsal's tiny champion and retrain to two epochs of batches of 64.
+and the rehearsal's tiny champion and retrain to two epochs of batches of 64 (the retrain: three trials).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def test_a_short_rehearsal_alarms_after_the_change_retrains_once_and_records_the_decision(home, prefect_server):
-    plan = Plan(change_day=4, days=7, min_scored=12, pace_s=0.0, epochs=2, batch_size=64)
+    plan = Plan(change_day=4, days=7, min_scored=12, pace_s=0.0, epochs=2, batch_size=64, retrain_trials=2)
     lines: list[str] = []
     report = rehearse(plan, lines.append)
 
