@@ -39,7 +39,8 @@ class RetrainSearch:
 
     def suggest_window(self, trial: optuna.Trial) -> float | None:
         """The trial's training window, in days (None: all of the history)."""
-        return trial.suggest_categorical(WINDOW_DAYS, list(self.windows))
+        days = trial.suggest_categorical(WINDOW_DAYS, list(self.windows))
+        return None if days is None else float(days)
 
     def enqueue_incumbent(self, study: optuna.Study) -> bool:
         """The champion's configuration as the study's first trial (once: a resumed study has it already)."""
