@@ -41,6 +41,10 @@ def test_a_short_rehearsal_alarms_after_the_change_retrains_once_and_records_the
     params = tracking.client(Settings()).get_run(retrain.outcome.run_id).data.params
     assert params["retrain.for"] == "v1" and params["retrain.first_trial"] == "v1"
     assert params["retrain.seed"] == str(retrain_seed("candlecast-rehearsal", "1"))
+    # the loop serves whichever version is @champion at each candle: v2 from after the retrain, if promoted
+    served = {v for counts in report.forecasts.values() for v in counts}
+    assert served == ({"1", "2"} if retrain.outcome.promoted else {"1"}), lines
+    assert report.served_from.get("2", alarm["at"] + 1) > int(alarm["at"]), lines
     events = read_journal(Settings())
     outcomes = [e for e in events if e["event"] in (PROMOTED, REFUSED) and e["payload"]["retrain_for"]]
     assert [e["payload"]["retrain_for"] for e in outcomes] == ["1"]  # the retrain's decision is recorded, once
