@@ -65,11 +65,11 @@ def summarise(
 
 
 def backtest_ratio(client: MlflowClient, run_id: str, series: SeriesKey, kind: str) -> float:
-    """The version's backtest ratio in the live ratio's units: rmse_ratio squared, or qlike_ratio (per coin if any)."""
+    """The version's backtest ratio in the live ratio's units: rmse_ratio squared, or qlike_ratio (this series')."""
     metrics = client.get_run(run_id).data.metrics
-    key = "rmse_ratio" if kind == RETURNS else "qlike_ratio"
-    value = metrics.get(f"series.{series.slug}.{key}", metrics.get(key, float("nan")))
-    return float(value) ** 2 if kind == RETURNS else float(value)
+    if kind == RETURNS:
+        return float(metrics.get(f"{series.slug}.rmse_ratio", metrics.get("rmse_ratio", float("nan")))) ** 2
+    return float(metrics.get(f"series.{series.slug}.qlike_ratio", metrics.get("qlike_ratio", float("nan"))))
 
 
 def plot_live(
