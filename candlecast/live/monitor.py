@@ -52,7 +52,7 @@ def model_resource(model_name: str) -> str:
 class Monitor:
     """Scores and judges one config's champion, series by series; safe to call from the series' threads."""
 
-    plot_every = 24  # scorings between redraws of a series' live figure (about 0.1 s each, off the forecast path)
+    plot_every = 24  # scorings between redraws of a series' live figure (about 0.2 s each, off the forecast path)
 
     def __init__(self, settings: Settings, cfg: RunConfig, emit: Emit):
         self.settings, self.cfg, self.emit = settings, cfg, emit

@@ -75,15 +75,19 @@ def backtest_ratio(client: MlflowClient, run_id: str, series: SeriesKey, kind: s
 def plot_live(
     client: MlflowClient, run_id: str, series: SeriesKey, live: SeriesLive, ratios: pd.Series, window: int, guard: float
 ) -> str:
-    """Draw the live loss ratios of one series into the version's run; the artifact's path."""
-    import matplotlib
+    """Draw the live loss ratios of one series into the version's run; the artifact's path.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    A bare ``Figure`` on the Agg canvas, not pyplot: the loop's series threads may draw at the same time,
+    and pyplot's current-figure state is shared by the process.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     when = pd.to_datetime(ratios.index, unit="ms", utc=True)
     rolling = np.exp(np.log(ratios).rolling(window, min_periods=1).mean())
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     ax.scatter(when, ratios.to_numpy(), s=6, color="tab:grey", alpha=0.5, label="each matured forecast")
     ax.plot(when, rolling.to_numpy(), color="tab:blue", lw=1.5, label=f"geometric mean, last {window} forecasts")
     if np.isfinite(live.backtest_ratio):
@@ -97,7 +101,6 @@ def plot_live(
     fig.autofmt_xdate()
     path = f"plots/live_loss_ratio_{series.slug}.png"
     client.log_figure(run_id, fig, path)
-    plt.close(fig)
     return path
 
 
