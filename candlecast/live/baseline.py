@@ -41,14 +41,16 @@ class LiveBaseline:
 
 def live_baseline(client: MlflowClient, run_id: str, series: SeriesKey) -> LiveBaseline:
     """The baseline the champion's gate named best on this series (the run's numbers), or its cheap stand-in."""
-    run = client.get_run(run_id)
-    metrics = run.data.metrics
-    with tempfile.TemporaryDirectory() as tmp:
-        path = client.download_artifacts(run_id, "config/run_config.json", tmp)
-        names = list(json.loads(Path(path).read_text())["backtest"]["risk_baselines"])
+    metrics = client.get_run(run_id).data.metrics
     index = metrics.get(f"series.{series.slug}.best_baseline_index", metrics.get("best_baseline_index"))
     if index is None:
-        raise ValueError(f"run {run_id} records no best_baseline_index: not a volatility run the gate judged")
+        raise ValueError(
+            f"run {run_id} records no best_baseline_index (not a volatility run the gate judged): "
+            "retrain the model with this candlecast to have it scored live"
+        )
+    with tempfile.TemporaryDirectory() as tmp:  # the gate's references: the run's backtest.risk_baselines
+        path = client.download_artifacts(run_id, "config/run_config.json", tmp)
+        names = list(json.loads(Path(path).read_text())["backtest"]["risk_baselines"])
     best = names[int(index)]
     if best in CHEAP:
         return LiveBaseline(best, f"{best} (the gate's best)")

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 Emit = Callable[[str, str, dict[str, Any], str], None]
 DEGRADED = "candlecast.model.degraded"
 NAIVE = LiveBaseline("naive", "naive")  # what a returns champion's loss is a ratio to
+UNSCORED = LiveBaseline("none", "no baseline the gate named")  # a volatility run without the gate's numbers
 
 
 def model_resource(model_name: str) -> str:
@@ -94,10 +95,14 @@ class Monitor:
             return loss_ratios(realized_returns(forecasts, candles), horizon, cap), NAIVE
         key = (run_id, series.slug)
         if key not in self._baselines:  # one look at the run per version and series
-            self._baselines[key] = live_baseline(self.client, run_id, series)
+            try:
+                self._baselines[key] = live_baseline(self.client, run_id, series)
+            except ValueError as exc:  # said once; the loop goes on serving and forecasting
+                log.warning("%s: %s; its live error is not scored", series, exc)
+                self._baselines[key] = UNSCORED
         base, step = self._baselines[key], timeframe_ms(series.timeframe)
         rows = realized_variances(forecasts, candles, step)
-        if rows.empty:
+        if rows.empty or base is UNSCORED:
             return pd.Series(dtype="float64", name="loss_ratio"), base
         cutoffs = sorted(int(c) for c in rows["cutoff"].unique())
         variances = baseline_variances(self.settings, series, base.name, horizon, step, candles, cutoffs)

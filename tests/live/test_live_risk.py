@@ -139,3 +139,11 @@ def test_a_volatility_champion_is_scored_against_its_best_baseline_and_degrades_
     assert row.backtest_ratio == pytest.approx(0.9)  # the run's qlike_ratio, as promised at registration
     assert row.alarm.startswith("guard at") and row.alarm.endswith("(retrain asked)")
     assert "loss ratio to garch" in degraded[0]["payload"]["details"][0]
+
+    # a run without the gate's numbers (an old one): one warning, nothing scored, the loop goes on
+    bare = client.create_run(client.get_run(run).info.experiment_id).info.run_id
+    with pytest.raises(ValueError, match="records no best_baseline_index"):
+        live_baseline(client, bare, SERIES)
+    forecasts = store.read_all(SERIES).assign(run_id=bare)
+    ratios, reference = Monitor(settings, cfg, journal_only).ratios(SERIES, bare, forecasts, candles)
+    assert ratios.empty and reference.name == "none"
