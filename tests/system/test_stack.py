@@ -337,7 +337,7 @@ def test_score_and_signals_complete_on_the_worker_and_write_their_output(running
     for key in ("score", "signals"):
         run = served["runs"][key]
         assert run.state.type == StateType.COMPLETED, f"{key}: {run.state.type} {run.state.message}"
-    assert "live-score" in served["artifacts"]["score"], served["artifacts"]
+    assert {"live-score", f"live-{MODEL}"} <= served["artifacts"]["score"], served["artifacts"]
     assert "signals" in served["artifacts"]["signals"], served["artifacts"]
     assert list((running_stack.backends.home / "signals").rglob("*.parquet")), "signals stored no decisions"
 
