@@ -32,7 +32,7 @@ from candlecast.live.state import retrain_record, series_state, update_series_st
 from candlecast.registry import tracking
 from candlecast.registry.loading import load_version
 from candlecast.registry.prediction import champion_version
-from candlecast.registry.prediction_store import RETURNS, prediction_store
+from candlecast.registry.prediction_store import RETURNS, ParquetPredictionStore, prediction_store
 from candlecast.schema import SeriesKey, timeframe_ms
 from candlecast.settings import Settings
 
@@ -62,6 +62,7 @@ class Monitor:
         self._train_end: dict[str, int | None] = {}
         self._baselines: dict[tuple[str, str], LiveBaseline] = {}
         self._lock = threading.Lock()
+        self._read: dict[str, tuple[pd.DataFrame, set[str]]] = {}  # series -> forecasts read so far, their files
 
     def check(self, series: SeriesKey) -> list[Alarm]:
         """Score the series' matured forecasts of the champion, log the new ones, emit degraded on an alarm."""
@@ -127,7 +128,16 @@ class Monitor:
         return out
 
     def _forecasts(self, series: SeriesKey) -> pd.DataFrame:
-        forecasts = prediction_store(self.settings, self.cfg.predict.store_url, self.kind).read_all(series)
+        """The model's stored forecasts of the series; from a parquet store only the files new since the last call."""
+        store = prediction_store(self.settings, self.cfg.predict.store_url, self.kind)
+        if isinstance(store, ParquetPredictionStore):  # a file is one (cutoff, version): written once, read once
+            known, seen = self._read.get(series.slug, (pd.DataFrame(), set()))
+            new, seen = store.read_new(series, seen)
+            parts = [f for f in (known, new) if len(f)]
+            forecasts = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0] if parts else known
+            self._read[series.slug] = (forecasts, seen)
+        else:
+            forecasts = store.read_all(series)
         if forecasts.empty:
             return forecasts
         return forecasts[forecasts["model_name"] == self.cfg.promotion.model_name]
