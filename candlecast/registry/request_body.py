@@ -91,7 +91,7 @@ def _records(rows: list[Any]) -> dict[str, Sequence[Any]]:
     names = list(rows[0])
     if len(names) > 1:  # itemgetter of one name gives the value, not a 1-tuple
         try:  # every row has the first row's keys: one itemgetter per row, one transpose
-            return dict(zip(names, zip(*map(itemgetter(*names), rows)), strict=True))
+            return dict(zip(names, zip(*map(itemgetter(*names), rows), strict=True), strict=True))
         except KeyError:  # a row lacks a key: read key by key
             pass
     return {c: [r.get(c) for r in rows] for c in names}

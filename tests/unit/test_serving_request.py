@@ -1,5 +1,7 @@
-"""serve-model's request bodies: every layout (JSON split, records, series; an Arrow stream) reads to the same
-arrays per series, and a body it cannot read is one line naming what is wrong (HTTP 400).
+"""serve-model's request bodies: every layout reads to the same arrays per series; a bad body is one line.
+
+JSON split, records and series, and an Arrow stream, give each series' candles as arrays; a body it
+cannot read is a BadRequest naming what is wrong (HTTP 400).
 
 tests/flows/test_serving.py sends the same bodies to a running server and compares the forecasts.
 """
@@ -51,10 +53,7 @@ def _assert_series(got, frame: pd.DataFrame) -> None:
 def test_every_layout_reads_to_the_same_arrays_per_series(frame):
     split = _split(frame)
     records = frame.to_dict(orient="records")
-    series = [
-        {"symbol": s, "candles": _split(g.drop(columns="symbol"))}
-        for s, g in frame.groupby("symbol")
-    ]
+    series = [{"symbol": s, "candles": _split(g.drop(columns="symbol"))} for s, g in frame.groupby("symbol")]
     for body in ({"dataframe_split": split}, {"dataframe_records": records}, {"series": series}):
         _assert_series(parse_request(json.dumps(body).encode()), frame)
     _assert_series(parse_request(_arrow(frame), ARROW_STREAM), frame)
@@ -75,7 +74,8 @@ def test_a_record_without_a_column_reads_as_missing(frame):
     records = frame.head(3).drop(columns="symbol").to_dict(orient="records")
     del records[1]["volume"]
     [(_, arrays)] = parse_request(json.dumps({"dataframe_records": records}).encode())
-    assert np.isnan(arrays["volume"][1]) and arrays["volume"][[0, 2]].tolist() == frame["volume"].head(3)[[0, 2]].tolist()
+    assert np.isnan(arrays["volume"][1])
+    assert arrays["volume"][[0, 2]].tolist() == frame["volume"].head(3)[[0, 2]].tolist()
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_a_record_without_a_column_reads_as_missing(frame):
         (b'{"series": []}', "application/json", "series must be a non-empty list"),
         (b"not arrow at all", ARROW_STREAM, "not an Arrow IPC stream"),
     ],
-    ids=["not-json", "not-an-object", "ragged-rows", "missing-columns", "records-not-objects", "no-series", "not-arrow"],
+    ids=["not-json", "not-an-object", "ragged", "missing-columns", "records-not-objects", "no-series", "not-arrow"],
 )
 def test_a_body_it_cannot_read_is_one_line(body, content_type, reason):
     with pytest.raises(BadRequest, match=reason) as caught:
