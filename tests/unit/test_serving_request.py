@@ -82,6 +82,7 @@ def test_a_record_without_a_column_reads_as_missing(frame):
     ("body", "content_type", "reason"),
     [
         (b"{not json", "application/json", "the body is not JSON"),
+        (b'{"dataframe_split": {"columns": ["close"], "data": [[NaN]]}}', "application/json", "the body is not JSON"),
         (b"[1, 2]", "application/json", "send a JSON object"),
         (b'{"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2], [3]]}}', "application/json", "needs 2 values"),
         (b'{"dataframe_split": {"columns": ["timestamp"], "data": [[1]]}}', "application/json", "lacks candle columns"),
@@ -89,7 +90,16 @@ def test_a_record_without_a_column_reads_as_missing(frame):
         (b'{"series": []}', "application/json", "series must be a non-empty list"),
         (b"not arrow at all", ARROW_STREAM, "not an Arrow IPC stream"),
     ],
-    ids=["not-json", "not-an-object", "ragged", "missing-columns", "records-not-objects", "no-series", "not-arrow"],
+    ids=[
+        "not-json",
+        "nan-literal",
+        "not-an-object",
+        "ragged",
+        "missing-columns",
+        "records-not-objects",
+        "no-series",
+        "not-arrow",
+    ],
 )
 def test_a_body_it_cannot_read_is_one_line(body, content_type, reason):
     with pytest.raises(BadRequest, match=reason) as caught:
