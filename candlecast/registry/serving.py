@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 
 from candlecast.forecasting.runtime import BundleForecaster
@@ -100,8 +101,10 @@ class Champion:
 def forecast_json(forecaster: BundleForecaster, groups: Series) -> bytes:
     """Every series' forecasts through one forward pass, as a JSON array of row objects (with symbol when named).
 
-    orjson writes the rows (compact, and a non-finite number as null where ``json.dumps`` wrote an
-    invalid NaN); each column becomes Python values in one ``tolist``.
+    Written column by column: orjson writes each numeric column's array at once (its values split
+    at the commas, which no number holds), each distinct symbol once, and each row is one template
+    fill: the text orjson writes for the row dicts (compact; a non-finite number as null, where
+    ``json.dumps`` wrote an invalid NaN) at half its cost (2,400 rows for a 100-series request).
     """
     if len({symbol for symbol, _ in groups}) != len(groups):
         raise BadRequest("each series may appear once per request")
@@ -109,9 +112,20 @@ def forecast_json(forecaster: BundleForecaster, groups: Series) -> bytes:
         out = forecaster.predict_groups(groups)
     except KeyError as exc:
         raise BadRequest(f"the request lacks a column: {exc}") from None
-    names = [str(c) for c in out.columns]
-    values = [out[c].tolist() for c in out.columns]
-    return orjson.dumps([dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)])
+    texts = []
+    for _, column in out.items():
+        values = column.to_numpy()
+        if values.dtype == object:  # symbols
+            encoded = {v: orjson.dumps(v) for v in set(values.tolist())}
+            texts.append([encoded[v] for v in values.tolist()])
+        else:
+            texts.append(
+                orjson.dumps(np.ascontiguousarray(values), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
+                if len(values)
+                else []
+            )
+    template = b"{" + b",".join(orjson.dumps(str(c)) + b":%b" for c in out.columns) + b"}"
+    return b"[" + b",".join([template % row for row in zip(*texts, strict=True)]) + b"]"
 
 
 def training_stack_loaded() -> list[str]:
