@@ -19,6 +19,7 @@ Tails of different lengths are stacked by length.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -155,8 +156,14 @@ class _EachSeries(BaseIndexer):
         closed: str | None = None,
         step: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        i = np.arange(num_values, dtype=np.int64)
-        return i - np.minimum(i % self.rows, self.window_size - 1), i + 1
+        return _bounds(num_values, self.rows, self.window_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _bounds(values: int, rows: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_EachSeries``' bounds, kept: the realized measures ask for the same windows a dozen times a call."""
+    i = np.arange(values, dtype=np.int64)
+    return i - np.minimum(i % rows, window - 1), i + 1
 
 
 def _rolling(x: np.ndarray, window: int, min_periods: int | None = None, std: bool = True):
@@ -191,11 +198,11 @@ class _RealizedRows(Realized):
         self.rows = np.arange(len(self.ts))[:, None]
         self.r = _lagged_diff(np.log(self.close), 1)
 
-    def _stats(self, x: np.ndarray, window: int, stat: str) -> tuple[np.ndarray, np.ndarray]:
-        """``realized._window_stats``: the mean or variance, NaN before a full window, and the count."""
+    def _stats(self, x: np.ndarray, window: int, stat: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """``realized._window_stats``: the mean or variance, NaN before a full window, and (variance) the count."""
         rolling, shape = _each_rolling(x, window, max(1, window // 2))
         value = (rolling.mean() if stat == "mean" else rolling.var(ddof=1)).to_numpy().reshape(shape).T
-        count = rolling.count().to_numpy().reshape(shape).T
+        count = rolling.count().to_numpy().reshape(shape).T if stat == "var" else None
         return np.where(self.rows >= window - 1, value, np.nan), count
 
     def over(self, per_candle: np.ndarray, days: int) -> np.ndarray:
@@ -211,8 +218,9 @@ class _RealizedRows(Realized):
         o, h, lo, c = (self.candles[k] for k in ("open", "high", "low", "close"))
         jumps = np.full(o.shape, np.nan)  # the opening jumps ln(O_t / C_{t-1})
         jumps[1:] = np.log(o)[1:] - np.log(c)[:-1]
-        v_open, _ = self._stats(jumps, window, "var")
+        v_open = self._stats(jumps, window, "var")[0]
         v_close, n = self._stats(np.log(c / o), window, "var")
+        assert n is not None  # a variance's count
         v_rs = self._stats(rogers_satchell(o, h, lo, c), window, "mean")[0]
         with np.errstate(divide="ignore", invalid="ignore"):
             k = 0.34 / (1.34 + (n + 1) / (n - 1))
