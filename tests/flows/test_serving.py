@@ -263,6 +263,7 @@ def test_serve_model_answers_batches_refuses_bad_requests_and_follows_the_champi
             status, _, body = _call(port, "/invocations", payload, content_type)
             assert status == 200
             pd.testing.assert_frame_equal(pd.DataFrame(body["predictions"]), expected, check_exact=True)
+        assert _call(port, "/health")[2]["training_stack"] == []  # reading Arrow brought none of it in
 
         bad = {
             b"{not json": "not JSON",
