@@ -114,20 +114,26 @@ def test_a_volatility_champion_is_scored_against_its_best_baseline_and_degrades_
     cutoffs = candles["timestamp"].astype("int64").tolist()[-80:]
     garch = baseline_variances(settings, SERIES, "garch", H, HOUR, candles, cutoffs)
     store = prediction_store(settings, kind=RISK)
-    for c in cutoffs:
-        frame = pd.DataFrame(
-            {"cutoff": [c], "horizon": H, "timestamp": c + H * HOUR, "forecast_variance": 2 * garch[c]}
-        )
-        store.write(SERIES, with_lineage(frame, SERIES, NAME, "1", run, "2026-12-04T00:00:00+00:00"))
 
+    def forecast(stretch: list[int]) -> None:
+        for c in stretch:
+            frame = pd.DataFrame(
+                {"cutoff": [c], "horizon": H, "timestamp": c + H * HOUR, "forecast_variance": 2 * garch[c]}
+            )
+            store.write(SERIES, with_lineage(frame, SERIES, NAME, "1", run, "2026-12-04T00:00:00+00:00"))
+
+    client = tracking.client(settings)
     monitor = Monitor(settings, cfg, journal_only)
+    forecast(cutoffs[:40])
+    monitor.check(SERIES)
+    assert len(client.get_metric_history(run, f"live_loss_ratio_{SERIES.slug}")) == 40  # all matured
+    forecast(cutoffs[40:])  # the monitor reads only these files now, and scores them with the earlier ones
     found = monitor.check(SERIES)
     assert [a.reason for a in found] == ["guard"]  # twice GARCH's variance: worse than GARCH by QLIKE
     monitor.check(SERIES)
     degraded = [e for e in read_journal(settings) if e["event"] == DEGRADED]
     assert len(degraded) == 1 and degraded[0]["payload"]["version"] == "1"
 
-    client = tracking.client(settings)
     history = client.get_metric_history(run, f"live_loss_ratio_{SERIES.slug}")
     assert len(history) == len(cutoffs) - H and all(m.value > 1 for m in history)
     assert f"plots/live_loss_ratio_{SERIES.slug}.png" in {a.path for a in client.list_artifacts(run, "plots")}
