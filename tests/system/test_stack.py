@@ -29,11 +29,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import live_path  # tests/system/ is on sys.path (pytest's rootdir import mode)
 import optuna
 import pytest
 import yaml
+from live_path import HOUR_MS
 from mlflow.tracking import MlflowClient
-from optuna_worker import value  # tests/system/ is on sys.path (pytest's rootdir import mode)
+from optuna_worker import value
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -52,10 +54,14 @@ from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner
 
+from candlecast.config import RunConfig
 from candlecast.deployments import stack
 from candlecast.deployments.cli import app
 from candlecast.deployments.definitions import SPECS
 from candlecast.devtools.synthetic import NO_SIGNAL
+from candlecast.live.loop import CANDLES_STORED, FORECAST_STORED
+from candlecast.live.monitor import DEGRADED
+from candlecast.registry.prediction_store import ParquetPredictionStore
 
 # the module's first step pays for Postgres, both servers and the deploy; the trigger step for 4 flow runs
 pytestmark = [pytest.mark.system, pytest.mark.timeout(600)]
@@ -71,6 +77,7 @@ TINY = {
     "sweep": {"n_trials": 2, "max_epochs": 1, "pruner_startup_trials": 1},
     "train": {"max_epochs": 1, "batch_size": 128},
     "promotion": {"min_gain_vs_naive": 0.02, "max_dm_pvalue": 0.05},
+    "live": {"retrain_trials": 0},  # a triggered retrain fits the champion's own configuration only
 }
 #: Relative to the config file's folder, as a user writes it: the deployments must carry it resolved.
 EXOGENOUS = "exo/fear_greed.csv"
@@ -92,6 +99,7 @@ class Stack:
     backends: stack.Backends
     state: Path
     config_file: Path
+    exchange: Any  # the emulator (its clock can be moved on)
 
 
 def _deployment(key: str) -> str:
@@ -130,7 +138,7 @@ def running_stack(postgres, tmp_path_factory, serve_market_for_module) -> Iterat
         stack.init_optuna_storage(backends.optuna_url)
         stack.up([s for s in stack.services(cfg, backends) if s.name != "worker"], state, timeout_s=180)
         with temporary_settings({PREFECT_API_URL: cfg.prefect_api_url}):
-            yield Stack(cfg, backends, state, config_file)
+            yield Stack(cfg, backends, state, config_file, exchange)
     finally:
         stack.down(state)
 
@@ -250,6 +258,52 @@ def served(running_stack: Stack, triggered) -> dict[str, Any]:
     return {"promoted": promoted, "runs": runs, "artifacts": artifacts}
 
 
+@pytest.fixture(scope="module")
+def live(running_stack: Stack, deployed, served) -> dict[str, Any]:
+    """The event path: `candlecast live --predict-by-deployment` over two closes, then replays and a degraded champion.
+
+    The loop's announcement triggers predict on the worker; the loop's ``announce`` re-sends the range
+    (same event id); the monitor's ``_degrade`` emits ``model.degraded`` for @champion v1 twice (same id),
+    and the train trigger's run retrains it. What each step left is recorded before the next.
+    """
+    _, deployments = deployed
+    home, mlflow_url = running_stack.backends.home, running_stack.cfg.mlflow_url
+    cfg = RunConfig.model_validate(deployments["predict"].parameters["config"])
+    (series,) = cfg.series
+    ids = {key: deployments[key].id for key in ("predict", "train")}
+    before = {key: live_path.run_ids(i) for key, i in ids.items()}
+    since = datetime.now(UTC)
+    worker = next(s for s in stack.services(running_stack.cfg, running_stack.backends) if s.name == "worker")
+    log = running_stack.state / "live.log"
+    newest = live_path.follow_two_closes(worker.env, running_stack.config_file, running_stack.exchange, series, log)
+    predicted = live_path.final(ids["predict"], before["predict"], 120)
+    store = ParquetPredictionStore(home / "predictions")
+    forecasts = store.read_all(series)
+    out = {
+        "newest": newest,
+        "candles": live_path.announced(home, CANDLES_STORED),
+        "predicted": predicted,
+        "forecasts": forecasts.loc[forecasts["cutoff"] > newest - 2 * HOUR_MS],
+        "events": live_path.server_events(since, CANDLES_STORED, FORECAST_STORED),
+    }
+    with pytest.MonkeyPatch.context() as env:  # this process as the loop on the stack's state folder
+        env.setenv("CANDLECAST_HOME", str(home))
+        env.setenv("CANDLECAST_MLFLOW_TRACKING_URI", mlflow_url)
+        payload = out["candles"][-1]["payload"]
+        live_path.replay_announce(cfg, series, payload["first"], payload["cutoff"])
+        claim = Path(live_path.degrade_twice(cfg, series, "1"))
+        # the replayed candles.stored was sent before model.degraded: the trigger service has seen it by now
+        out["retrained"] = live_path.final(ids["train"], before["train"], 240)
+    forecasts = store.read_all(series)
+    return out | {
+        "after_replay": forecasts.loc[forecasts["cutoff"] > newest - 2 * HOUR_MS],
+        "runs_after": {key: live_path.new_runs(i, before[key]) for key, i in ids.items()},
+        "claim": claim.read_text() if claim.exists() else None,
+        "all_events": live_path.server_events(since, CANDLES_STORED, FORECAST_STORED, DEGRADED),
+        "journal": live_path.announced(home, CANDLES_STORED) + live_path.announced(home, DEGRADED),
+    }
+
+
 def _descendants(pid: int) -> list[str]:
     """The command lines of every process below ``pid`` (Linux /proc)."""
     parents: dict[int, list[int]] = {}
@@ -358,3 +412,44 @@ def test_one_study_from_two_worker_processes_records_every_trial_once(running_st
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert sorted(t.user_attrs["worker"] for t in trials) == ["a"] * n + ["b"] * n
     assert all(t.value == value(t.params["x"], t.params["y"]) for t in trials)
+
+
+def test_the_loops_event_triggers_one_forecast_per_closed_candle_on_the_worker(live):
+    (announced,) = live["candles"]  # the history found at start is recorded, not announced
+    first, cutoff = live["newest"] - HOUR_MS, live["newest"]
+    assert announced["payload"] | {"first": first, "cutoff": cutoff} == announced["payload"], announced
+    run = live["predicted"]
+    assert run.state.type == StateType.COMPLETED, run.state.message
+    assert {k: run.parameters[k] for k in ("symbol", "first", "cutoff")} == {
+        "symbol": "BTC/USDT",
+        "first": first,
+        "cutoff": cutoff,
+    }
+    per_cutoff = (
+        live["forecasts"]
+        .groupby("cutoff")
+        .agg(rows=("model_version", "size"), version=("model_version", "max"), made=("created_at", "nunique"))
+    )
+    assert per_cutoff.to_dict("index") == {
+        c: {"rows": TINY["features"]["horizon"], "version": "1", "made": 1} for c in (first, cutoff)
+    }
+    events = {e.event: e for e in live["events"]}
+    assert str(events[CANDLES_STORED].id) == announced["id"]
+    assert events[FORECAST_STORED].payload == {"symbol": "BTC/USDT", "version": "1", "cutoffs": [first, cutoff]}
+
+
+def test_a_replayed_announcement_forecasts_nothing_twice(live):
+    print({k: [(str(r.id), r.parameters, r.state.type) for r in v] for k, v in live["runs_after"].items()})
+    print([(e.event, str(e.id), e.payload) for e in live["all_events"]])
+    print(live["journal"])
+    assert live["after_replay"].equals(live["forecasts"])
+    assert [r.id for r in live["runs_after"]["predict"]] == [live["predicted"].id]
+
+
+def test_a_degraded_champion_is_retrained_once_by_the_train_trigger(live):
+    run = live["retrained"]
+    print(run.parameters, run.state, live["claim"])
+    assert run.state.type == StateType.COMPLETED, run.state.message
+    assert run.parameters["retrain_for"] == "1"
+    assert [r.id for r in live["runs_after"]["train"]] == [run.id]
+    assert str(run.id) in live["claim"]
