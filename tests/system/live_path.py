@@ -10,11 +10,13 @@ after a kill before the record is marked): each replay carries the first one's e
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +30,14 @@ from prefect.events.worker import EventsWorker
 
 from candlecast.config import RunConfig
 from candlecast.live.drift import Alarm
-from candlecast.live.loop import LiveLoop
-from candlecast.live.monitor import Monitor
+from candlecast.live.loop import CANDLES_STORED, FORECAST_STORED, LiveLoop
+from candlecast.live.monitor import DEGRADED, Monitor
 from candlecast.live.state import read_journal, retrain_path, retrain_record, series_state, write_retrain_record
+from candlecast.registry.prediction_store import ParquetPredictionStore
 from candlecast.schema import SeriesKey, timeframe_ms
 from candlecast.settings import Settings
 from candlecast.tasks.events import emit
+from candlecast.tasks.live import PROMOTED, REFUSED
 
 HOUR_MS = 3_600_000
 
@@ -100,11 +104,12 @@ def final(deployment_id: Any, before: set[Any], timeout_s: float) -> FlowRun:
     return wait_for("a triggered run", done, timeout_s)
 
 
-def server_events(since: Any, *names: str) -> list[Any]:
-    """The events of these names the Prefect server stored since ``since`` (``/api/events/filter``)."""
+def server_events(since: Any, *names: str) -> dict[str, list[Any]]:
+    """The events of these names the Prefect server stored since ``since`` (``/api/events/filter``), by name."""
     flt = EventFilter(occurred=EventOccurredFilter(since=since), event=EventNameFilter(name=list(names)))
     with get_client(sync_client=True) as client:
-        return list(client.read_events(filter=flt, limit=50).events)
+        found = client.read_events(filter=flt, limit=50).events
+    return {name: [e for e in found if e.event == name] for name in names}
 
 
 def replay_announce(cfg: RunConfig, series: SeriesKey, first: int, cutoff: int) -> None:
@@ -114,7 +119,7 @@ def replay_announce(cfg: RunConfig, series: SeriesKey, first: int, cutoff: int) 
     EventsWorker.drain_all(timeout=30)
 
 
-def degrade_twice(cfg: RunConfig, series: SeriesKey, version: str) -> str:
+def degrade_twice(cfg: RunConfig, series: SeriesKey, version: str) -> Path:
     """The monitor's ``_degrade`` for ``version``, then again as after a kill before it marked the record.
 
     Returns the claim file's path, which the triggered train run writes.
@@ -127,4 +132,39 @@ def degrade_twice(cfg: RunConfig, series: SeriesKey, version: str) -> str:
     write_retrain_record(settings, name, version, retrain_record(settings, name, version) | {"emitted": False})
     monitor._degrade(name, version, series, [alarm])
     EventsWorker.drain_all(timeout=30)
-    return str(retrain_path(settings, name, version).with_suffix(".claimed"))
+    return retrain_path(settings, name, version).with_suffix(".claimed")
+
+
+def exercise(env: dict[str, str], config_file: Path, exchange: Any, deployments: dict[str, Any], log: Path) -> dict:
+    """Each step of the module docstring on the stack; returns what each left, read before the next changed it."""
+    home, cfg = Path(env["CANDLECAST_HOME"]), RunConfig.model_validate(deployments["predict"].parameters["config"])
+    (series,) = cfg.series
+    ids = {key: deployments[key].id for key in ("predict", "train")}
+    before, since = {key: run_ids(i) for key, i in ids.items()}, datetime.now(UTC)
+    store, started, marks = ParquetPredictionStore(home / "predictions"), time.monotonic(), {}
+    newest = follow_two_closes(env, config_file, exchange, series, log)
+    marks["announced"] = time.monotonic()
+    out = {"newest": newest, "candles": announced(home, CANDLES_STORED)}
+    out["predicted"] = final(ids["predict"], before["predict"], 120)
+    marks["predicted"] = time.monotonic()
+    out["forecasts"] = store.read_all(series).query(f"cutoff > {newest - 2 * HOUR_MS}")
+    with pytest.MonkeyPatch.context() as patch:  # this process as the loop on the stack's state folder
+        patch.setenv("CANDLECAST_HOME", str(home))
+        patch.setenv("CANDLECAST_MLFLOW_TRACKING_URI", env["CANDLECAST_MLFLOW_TRACKING_URI"])
+        payload = out["candles"][-1]["payload"]
+        replay_announce(cfg, series, payload["first"], payload["cutoff"])
+        claim = degrade_twice(cfg, series, "1")
+        # the replayed candles.stored went before model.degraded: the server's triggers have seen it by now
+        out["retrained"] = final(ids["train"], before["train"], 240)
+    marks["retrained"] = time.monotonic()
+    names = (CANDLES_STORED, FORECAST_STORED, DEGRADED)
+    events = wait_for("the events on the server", lambda: all((e := server_events(since, *names)).values()) and e, 30)
+    return out | {
+        "after_replay": store.read_all(series).query(f"cutoff > {newest - 2 * HOUR_MS}"),
+        "runs": {key: new_runs(i, before[key]) for key, i in ids.items()},
+        "claim": json.loads(claim.read_text()) if claim.exists() else None,
+        "events": events,
+        "journal": {name: announced(home, name) for name in names},
+        "outcomes": announced(home, PROMOTED) + announced(home, REFUSED),
+        "seconds": {step: round(t - started, 1) for step, t in marks.items()},
+    }

@@ -4,11 +4,13 @@ Deploys with `candlecast deploy`, checks the server's scheduler fills the cron d
 ingest -> train -> predict, then score and signals, through the Prefect API on a worker whose working
 directory is a temp folder of its own (the config's relative exogenous path must not depend on it),
 checks the registry, the prediction and decision stores, and runs one Optuna study from two worker
-processes on Postgres. Every service is started by deployments/stack.py, the commands
+processes on Postgres. Then the live loop's event path (tests/system/live_path.py): `candlecast live`
+announces closed candles and the deployments' event triggers forecast each once, and retrain a degraded
+champion once, replays included. Every service is started by deployments/stack.py, the commands
 docker/compose.yaml runs too.
 
 The stack is started once for the module and each step is a test. Steps never rely on test order:
-each state they read is built by a module fixture (deployed -> scheduled -> triggered), which records
+each state they read is built by a module fixture (deployed -> scheduled -> triggered -> served -> live), which records
 what it saw before a later step changes it. The worker and the server's scheduler poll every second
 here (Prefect's own settings, passed to the services): the defaults (10 s and 60 s) only add waiting.
 
@@ -52,16 +54,16 @@ from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from procs import descendants
 from typer.testing import CliRunner
 
-from candlecast.config import RunConfig
 from candlecast.deployments import stack
 from candlecast.deployments.cli import app
 from candlecast.deployments.definitions import SPECS
 from candlecast.devtools.synthetic import NO_SIGNAL
 from candlecast.live.loop import CANDLES_STORED, FORECAST_STORED
 from candlecast.live.monitor import DEGRADED
-from candlecast.registry.prediction_store import ParquetPredictionStore
+from candlecast.tasks.live import REFUSED
 
 # the module's first step pays for Postgres, both servers and the deploy; the trigger step for 4 flow runs
 pytestmark = [pytest.mark.system, pytest.mark.timeout(600)]
@@ -260,72 +262,17 @@ def served(running_stack: Stack, triggered) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def live(running_stack: Stack, deployed, served) -> dict[str, Any]:
-    """The event path: `candlecast live --predict-by-deployment` over two closes, then replays and a degraded champion.
-
-    The loop's announcement triggers predict on the worker; the loop's ``announce`` re-sends the range
-    (same event id); the monitor's ``_degrade`` emits ``model.degraded`` for @champion v1 twice (same id),
-    and the train trigger's run retrains it. What each step left is recorded before the next.
-    """
-    _, deployments = deployed
-    home, mlflow_url = running_stack.backends.home, running_stack.cfg.mlflow_url
-    cfg = RunConfig.model_validate(deployments["predict"].parameters["config"])
-    (series,) = cfg.series
-    ids = {key: deployments[key].id for key in ("predict", "train")}
-    before = {key: live_path.run_ids(i) for key, i in ids.items()}
-    since = datetime.now(UTC)
+    """The event path after the forced promotion: the live loop over two closes, replays, a degraded champion."""
     worker = next(s for s in stack.services(running_stack.cfg, running_stack.backends) if s.name == "worker")
-    log = running_stack.state / "live.log"
-    newest = live_path.follow_two_closes(worker.env, running_stack.config_file, running_stack.exchange, series, log)
-    predicted = live_path.final(ids["predict"], before["predict"], 120)
-    store = ParquetPredictionStore(home / "predictions")
-    forecasts = store.read_all(series)
-    out = {
-        "newest": newest,
-        "candles": live_path.announced(home, CANDLES_STORED),
-        "predicted": predicted,
-        "forecasts": forecasts.loc[forecasts["cutoff"] > newest - 2 * HOUR_MS],
-        "events": live_path.server_events(since, CANDLES_STORED, FORECAST_STORED),
-    }
-    with pytest.MonkeyPatch.context() as env:  # this process as the loop on the stack's state folder
-        env.setenv("CANDLECAST_HOME", str(home))
-        env.setenv("CANDLECAST_MLFLOW_TRACKING_URI", mlflow_url)
-        payload = out["candles"][-1]["payload"]
-        live_path.replay_announce(cfg, series, payload["first"], payload["cutoff"])
-        claim = Path(live_path.degrade_twice(cfg, series, "1"))
-        # the replayed candles.stored was sent before model.degraded: the trigger service has seen it by now
-        out["retrained"] = live_path.final(ids["train"], before["train"], 240)
-    forecasts = store.read_all(series)
-    return out | {
-        "after_replay": forecasts.loc[forecasts["cutoff"] > newest - 2 * HOUR_MS],
-        "runs_after": {key: live_path.new_runs(i, before[key]) for key, i in ids.items()},
-        "claim": claim.read_text() if claim.exists() else None,
-        "all_events": live_path.server_events(since, CANDLES_STORED, FORECAST_STORED, DEGRADED),
-        "journal": live_path.announced(home, CANDLES_STORED) + live_path.announced(home, DEGRADED),
-    }
-
-
-def _descendants(pid: int) -> list[str]:
-    """The command lines of every process below ``pid`` (Linux /proc)."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], list(parents.get(pid, []))
-    while todo:
-        child = todo.pop()
-        todo += parents.get(child, [])
-        with contextlib.suppress(OSError):
-            found.append((Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode())
-    return found
+    return live_path.exercise(
+        worker.env, running_stack.config_file, running_stack.exchange, deployed[1], running_stack.state / "live.log"
+    )
 
 
 def test_the_mlflow_server_starts_no_job_consumers(running_stack):
     pid = stack.running(running_stack.state, "mlflow")
     assert pid is not None
-    assert not [cmd for cmd in _descendants(pid) if "huey" in cmd], "MLflow's Huey job consumers were started"
+    assert not [cmd for cmd in descendants(pid) if "huey" in cmd], "MLflow's Huey job consumers were started"
 
 
 def test_deploy_puts_every_flow_on_the_pool_with_its_limits(running_stack, deployed):
@@ -417,39 +364,40 @@ def test_one_study_from_two_worker_processes_records_every_trial_once(running_st
 def test_the_loops_event_triggers_one_forecast_per_closed_candle_on_the_worker(live):
     (announced,) = live["candles"]  # the history found at start is recorded, not announced
     first, cutoff = live["newest"] - HOUR_MS, live["newest"]
-    assert announced["payload"] | {"first": first, "cutoff": cutoff} == announced["payload"], announced
+    assert {k: announced["payload"][k] for k in ("symbol", "first", "cutoff")} == {
+        "symbol": "BTC/USDT", "first": first, "cutoff": cutoff
+    }  # fmt: skip
     run = live["predicted"]
     assert run.state.type == StateType.COMPLETED, run.state.message
-    assert {k: run.parameters[k] for k in ("symbol", "first", "cutoff")} == {
-        "symbol": "BTC/USDT",
-        "first": first,
-        "cutoff": cutoff,
-    }
-    per_cutoff = (
-        live["forecasts"]
-        .groupby("cutoff")
-        .agg(rows=("model_version", "size"), version=("model_version", "max"), made=("created_at", "nunique"))
-    )
-    assert per_cutoff.to_dict("index") == {
-        c: {"rows": TINY["features"]["horizon"], "version": "1", "made": 1} for c in (first, cutoff)
-    }
-    events = {e.event: e for e in live["events"]}
-    assert str(events[CANDLES_STORED].id) == announced["id"]
-    assert events[FORECAST_STORED].payload == {"symbol": "BTC/USDT", "version": "1", "cutoffs": [first, cutoff]}
+    rendered = {k: run.parameters[k] for k in ("symbol", "first", "cutoff")}  # the trigger's templates, as ints
+    assert rendered == {"symbol": "BTC/USDT", "first": first, "cutoff": cutoff}
+    made = live["forecasts"].groupby("cutoff").agg(rows=("model_version", "size"), v=("model_version", "max"))
+    assert made.to_dict("index") == {c: {"rows": TINY["features"]["horizon"], "v": "1"} for c in (first, cutoff)}
+    stored = live["events"][FORECAST_STORED]
+    assert [e.payload for e in stored] == [{"symbol": "BTC/USDT", "version": "1", "cutoffs": [first, cutoff]}]
+    assert [str(e.id) for e in live["events"][CANDLES_STORED]] == [announced["id"]]
 
 
-def test_a_replayed_announcement_forecasts_nothing_twice(live):
-    print({k: [(str(r.id), r.parameters, r.state.type) for r in v] for k, v in live["runs_after"].items()})
-    print([(e.event, str(e.id), e.payload) for e in live["all_events"]])
-    print(live["journal"])
-    assert live["after_replay"].equals(live["forecasts"])
-    assert [r.id for r in live["runs_after"]["predict"]] == [live["predicted"].id]
+def test_replayed_events_store_no_forecast_and_train_nothing_twice(live):
+    # the loop sent candles.stored, and the monitor model.degraded, twice each with one event id
+    assert [r["id"] for r in live["journal"][CANDLES_STORED]] == [live["candles"][0]["id"]] * 2
+    assert len({r["id"] for r in live["journal"][DEGRADED]}) == 1 and len(live["journal"][DEGRADED]) == 2
+    # the server kept one of each and its triggers ran one predict and one train
+    assert {name: len(events) for name, events in live["events"].items()} == {
+        CANDLES_STORED: 1, FORECAST_STORED: 1, DEGRADED: 1
+    }  # fmt: skip
+    assert [r.id for r in live["runs"]["predict"]] == [live["predicted"].id]
+    assert [r.id for r in live["runs"]["train"]] == [live["retrained"].id]
+    assert live["after_replay"].equals(live["forecasts"]), "a forecast was rewritten (its created_at changed)"
 
 
 def test_a_degraded_champion_is_retrained_once_by_the_train_trigger(live):
     run = live["retrained"]
-    print(run.parameters, run.state, live["claim"])
     assert run.state.type == StateType.COMPLETED, run.state.message
     assert run.parameters["retrain_for"] == "1"
-    assert [r.id for r in live["runs_after"]["train"]] == [run.id]
-    assert str(run.id) in live["claim"]
+    assert live["claim"] == {"run": str(run.id)}, "the triggered run claimed the retrain of v1"
+    (degraded,) = live["events"][DEGRADED]
+    assert degraded.payload["version"] == "1" and degraded.payload["reasons"] == ["guard"]
+    # the gate decided on the retrained v2 (a market of noise: refused), and said so as an event
+    assert [(r["event"], r["payload"]["version"]) for r in live["outcomes"]] == [(REFUSED, "2")]
+    assert live["outcomes"][0]["payload"]["retrain_for"] == "1"
