@@ -57,8 +57,13 @@ def wait_for(what: str, check: Callable[[], Any], timeout_s: float, every_s: flo
     return found
 
 
-def follow_two_closes(env: dict[str, str], config_file: Path, exchange: Any, series: SeriesKey, log: Path) -> int:
-    """Run `candlecast live` while the exchange's clock moves two candles on; returns the newest announced."""
+def follow_two_closes(
+    env: dict[str, str], config_file: Path, exchange: Any, series: SeriesKey, log: Path
+) -> tuple[int, int]:
+    """Run `candlecast live` while the exchange's clock moves two candles on; the newest stored at start, and announced.
+
+    Two or more: a candle that closes on the wall clock meanwhile is announced in the same batch.
+    """
     settings = Settings(home=Path(env["CANDLECAST_HOME"]))
     argv = [sys.executable, "-m", "candlecast.deployments.cli", "live", "--config", str(config_file)]
     with open(log, "ab") as out:
@@ -76,7 +81,7 @@ def follow_two_closes(env: dict[str, str], config_file: Path, exchange: Any, ser
         proc.terminate()  # SIGTERM: the loop stops after the step in hand
         rc = proc.wait(timeout=60)
     assert rc == 0, log.read_text(errors="replace")[-3000:]
-    return int(newest)
+    return int(start), int(newest)
 
 
 def announced(home: Path, event: str) -> list[dict[str, Any]]:
@@ -149,8 +154,8 @@ def exercise(
     ids = {key: deployments[key].id for key in ("predict", "train")}
     before, since = {key: run_ids(i) for key, i in ids.items()}, datetime.now(UTC)
     store = ParquetPredictionStore(home / "predictions")
-    newest = follow_two_closes(env, config_file, exchange, series, log)
-    out: dict[str, Any] = {"newest": newest, "candles": announced(home, CANDLES_STORED)}
+    start, newest = follow_two_closes(env, config_file, exchange, series, log)
+    out: dict[str, Any] = {"start": start, "newest": newest, "candles": announced(home, CANDLES_STORED)}
     with pytest.MonkeyPatch.context() as patch:  # this process as the loop on the stack's state folder
         patch.setenv("CANDLECAST_HOME", str(home))
         patch.setenv("CANDLECAST_MLFLOW_TRACKING_URI", env["CANDLECAST_MLFLOW_TRACKING_URI"])
@@ -158,13 +163,13 @@ def exercise(
         replay_announce(cfg, series, payload["first"], payload["cutoff"])  # as if killed right after its event
         claim = degrade_twice(cfg, series, "1")  # the retrain runs beside the predict run, as on the live stack
     out["predicted"] = final(ids["predict"], before["predict"], 120)
-    out["forecasts"] = store.read_all(series).query(f"cutoff > {newest - 2 * HOUR_MS}")
+    out["forecasts"] = store.read_all(series).query(f"cutoff > {start}")
     # the replayed candles.stored went before model.degraded: the server's triggers had seen it when train started
     out["retrained"] = final(ids["train"], before["train"], 240)
     names = (CANDLES_STORED, FORECAST_STORED, DEGRADED)
     events = wait_for("the events on the server", lambda: all((e := server_events(since, *names)).values()) and e, 30)
     return out | {
-        "after_replay": store.read_all(series).query(f"cutoff > {newest - 2 * HOUR_MS}"),
+        "after_replay": store.read_all(series).query(f"cutoff > {start}"),
         "runs": {key: new_runs(i, before[key]) for key, i in ids.items()},
         "claim": json.loads(claim.read_text()) if claim.exists() else None,
         "events": events,

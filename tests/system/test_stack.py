@@ -79,7 +79,8 @@ TINY = {
     "sweep": {"n_trials": 2, "max_epochs": 1, "pruner_startup_trials": 1},
     "train": {"max_epochs": 1, "batch_size": 128},
     "promotion": {"min_gain_vs_naive": 0.02, "max_dm_pvalue": 0.05},
-    "live": {"retrain_trials": 0},  # a triggered retrain fits the champion's own configuration only
+    # a triggered retrain fits the champion's own configuration only; the loop reads the moved clock within 0.5 s
+    "live": {"retrain_trials": 0, "max_poll_s": 0.5},
 }
 #: Relative to the config file's folder, as a user writes it: the deployments must carry it resolved.
 EXOGENOUS = "exo/fear_greed.csv"
@@ -364,7 +365,8 @@ def test_one_study_from_two_worker_processes_records_every_trial_once(running_st
 
 def test_the_loops_event_triggers_one_forecast_per_closed_candle_on_the_worker(live):
     (announced,) = live["candles"]  # the history found at start is recorded, not announced
-    first, cutoff = live["newest"] - HOUR_MS, live["newest"]
+    first, cutoff = live["start"] + HOUR_MS, live["newest"]  # every candle closed since the loop started
+    closes = list(range(first, cutoff + 1, HOUR_MS))
     assert {k: announced["payload"][k] for k in ("symbol", "first", "cutoff")} == {
         "symbol": "BTC/USDT", "first": first, "cutoff": cutoff
     }  # fmt: skip
@@ -373,9 +375,9 @@ def test_the_loops_event_triggers_one_forecast_per_closed_candle_on_the_worker(l
     rendered = {k: run.parameters[k] for k in ("symbol", "first", "cutoff")}  # the trigger's templates, as ints
     assert rendered == {"symbol": "BTC/USDT", "first": first, "cutoff": cutoff}
     made = live["forecasts"].groupby("cutoff").agg(rows=("model_version", "size"), v=("model_version", "max"))
-    assert made.to_dict("index") == {c: {"rows": TINY["features"]["horizon"], "v": "1"} for c in (first, cutoff)}
+    assert made.to_dict("index") == {c: {"rows": TINY["features"]["horizon"], "v": "1"} for c in closes}
     stored = live["events"][FORECAST_STORED]
-    assert [e.payload for e in stored] == [{"symbol": "BTC/USDT", "version": "1", "cutoffs": [first, cutoff]}]
+    assert [e.payload for e in stored] == [{"symbol": "BTC/USDT", "version": "1", "cutoffs": closes}]
     assert [str(e.id) for e in live["events"][CANDLES_STORED]] == [announced["id"]]
 
 
