@@ -54,7 +54,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from procs import descendants
+from stack_helpers import cron_matches, descendants, write_daily_index
 from typer.testing import CliRunner
 
 from candlecast.deployments import stack
@@ -135,7 +135,7 @@ def running_stack(postgres, tmp_path_factory, serve_market_for_module) -> Iterat
     endpoint = {"emulator": False, "api_url": exchange.url, "rate_limit": False}
     exogenous = {**TINY["features"], "exogenous": [{"path": EXOGENOUS}]}
     config_file.write_text(yaml.safe_dump(TINY | {"exchange": endpoint, "features": exogenous}))
-    _write_daily_index(root / EXOGENOUS, TINY["data"]["history_days"] + 10)
+    write_daily_index(root / EXOGENOUS, TINY["data"]["history_days"] + 10)
     state = root / "state" / "stack"
     try:
         stack.init_optuna_storage(backends.optuna_url)
@@ -144,14 +144,6 @@ def running_stack(postgres, tmp_path_factory, serve_market_for_module) -> Iterat
             yield Stack(cfg, backends, state, config_file, exchange)
     finally:
         stack.down(state)
-
-
-def _write_daily_index(path: Path, days: int) -> None:
-    """A daily index (timestamp ms, value) from ``days`` ago to tomorrow: the exogenous file of the config."""
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    stamps = [int((today - timedelta(days=d)).timestamp() * 1000) for d in range(days, -2, -1)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("timestamp,value\n" + "".join(f"{t},{(i * 37) % 100}\n" for i, t in enumerate(stamps)))
 
 
 @pytest.fixture(scope="module")
@@ -163,12 +155,6 @@ def deployed(running_stack: Stack) -> tuple[datetime, dict[str, Any]]:
     assert result.exit_code == 0, result.output
     with get_client(sync_client=True) as client:
         return deployed_at, {s.key: client.read_deployment_by_name(_deployment(s.key)) for s in SPECS}
-
-
-def _cron_matches(cron: str, when: datetime) -> bool:
-    """Enough of cron for our schedules: each field is '*' or a number (minute hour day month weekday, 0=Sunday)."""
-    fields = (when.minute, when.hour, when.day, when.month, (when.weekday() + 1) % 7)
-    return all(f == "*" or int(f) == v for f, v in zip(cron.split(), fields, strict=True))
 
 
 def _scheduled(client, deployment_id) -> list:
@@ -297,7 +283,7 @@ def test_the_server_scheduler_fills_every_cron_deployment_in_utc(deployed, sched
         assert scheduled[key], f"the scheduler created no runs for {key} ({cron})"
         for run in scheduled[key]:
             start = run.expected_start_time.astimezone(UTC)
-            assert start > deployed_at and _cron_matches(cron, start), (key, start)
+            assert start > deployed_at and cron_matches(cron, start), (key, start)
     hourly = sorted(r.expected_start_time for r in scheduled["ingest"])
     assert hourly[0] - deployed_at <= timedelta(hours=1) and hourly[1] - hourly[0] == timedelta(hours=1)
     assert not scheduled["pipeline"], "the on-demand pipeline has no schedule"
