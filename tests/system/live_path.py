@@ -64,22 +64,26 @@ def follow_two_closes(
 
     Two or more: a candle that closes on the wall clock meanwhile is announced in the same batch.
     """
-    settings = Settings(home=Path(env["CANDLECAST_HOME"]))
+    settings, step = Settings(home=Path(env["CANDLECAST_HOME"])), timeframe_ms(series.timeframe)
     argv = [sys.executable, "-m", "candlecast.deployments.cli", "live", "--config", str(config_file)]
     with open(log, "ab") as out:
         proc = subprocess.Popen(argv + ["--predict-by-deployment"], env={**os.environ, **env}, stdout=out, stderr=out)
     try:
         # first followed: the loop records the history it found as announced without announcing it
         start = wait_for("the loop's first step", lambda: series_state(settings, series).get("announced"), 90)
-        exchange.advance(2 * timeframe_ms(series.timeframe))
+        exchange.advance(2 * step)
         newest = wait_for(
             "the loop's announcement of the two closes",
-            lambda: (a := series_state(settings, series).get("announced", 0)) >= start + 2 * HOUR_MS and a,
+            lambda: (a := series_state(settings, series).get("announced", 0)) >= start + 2 * step and a,
             60,
         )
     finally:
         proc.terminate()  # SIGTERM: the loop stops after the step in hand
-        rc = proc.wait(timeout=60)
+        try:
+            rc = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
     assert rc == 0, log.read_text(errors="replace")[-3000:]
     return int(start), int(newest)
 
