@@ -7,7 +7,8 @@ MLflow's ``dataframe_split`` JSON in, 24 forecast steps out; the same body goes 
 rounds give every server a ``--seconds`` slice of every client level in a rotating order, so load from
 other work hits all alike. Per server it prints one client's p50, 32 clients' req/s and p95, requests
 per CPU second of the server's processes, the errors, and the latency of one request of 100 series
-(20,000 candles, 2,400 forecast rows); then the load average and the wall time, and a cProfile of
+(20,000 candles, 2,400 forecast rows) as JSON and, to serve-model only, as an Arrow IPC stream (the same
+candles; MLflow's server takes no Arrow); then the load average and the wall time, and a cProfile of
 serve-model's request path in this process, so what is left of a request is named, not guessed.
 
 Without ``--model-uri`` it builds a champion first in a temporary CANDLECAST_HOME: the demo config's
@@ -15,7 +16,10 @@ features and model, fitted for one epoch on real candles, logged as the project'
 and aliased @champion (quality is irrelevant to serving cost).
 
     nice -n 10 .venv/bin/python bench/serve_load.py [--model-uri models:/NAME@champion] [--workers 2]
-        [--clients 1 32] [--seconds 5] [--rounds 3]
+        [--clients 1 32] [--seconds 5] [--rounds 3] [--baseline-venv OTHER_CHECKOUT/.venv]
+
+``--baseline-venv`` adds a third server, serve-model from another checkout's venv (the code before a
+change), driven in the same interleaved rounds: before and after under the same load.
 
 The clients share the servers' cores: the figures are what one machine does serving itself.
 """
@@ -31,23 +35,22 @@ import os
 import pstats
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psutil
+from serve_servers import cpu_seconds, free_port, server
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "binance" / "binance_BTC-USDT_1h.csv.gz"
 MODEL_NAME = "candlecast-bench-serve"
 JSON = "application/json"
+ARROW = "application/vnd.apache.arrow.stream"
 MAX_REQUESTS = 50_000  # per level, a hard bound beside the time limit
 
 
@@ -119,69 +122,6 @@ def build_champion(home: Path) -> str:
     return f"models:/{MODEL_NAME}@champion"
 
 
-@contextmanager
-def server(kind: str, model_uri: str, workers: int, port: int):
-    """``mlflow models serve`` or ``candlecast serve-model`` on 127.0.0.1, its process group stopped on exit."""
-    bin_dir = Path(sys.executable).parent
-    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    if kind == "mlflow":
-        cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local"]
-        cmd += ["-h", "127.0.0.1", "-p", str(port), "--workers", str(workers)]
-    else:
-        name, alias = model_uri.removeprefix("models:/").split("@")
-        cmd = [str(bin_dir / "candlecast"), "serve-model", "--model", name, "--alias", alias]
-        cmd += ["--port", str(port), "--workers", str(workers), "--reload-seconds", "3600"]
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        _wait_ready(port, proc, log)
-        yield proc
-    finally:
-        _stop_group(proc)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and all its descendants (the server's supervisor and workers)."""
-    total = 0.0
-    root = psutil.Process(pid)
-    for p in [root, *root.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
-def _stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group, then SIGKILL it: uvicorn's supervisor may respawn workers."""
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=10)
-
-
-def _wait_ready(port: int, proc: subprocess.Popen, log, timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"the server exited: {log.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"no /ping answer on port {port} in {timeout_s} s")
-
-
 def drive(
     port: int, body: bytes, clients: int, seconds: float, warmup_s: float = 1.0
 ) -> tuple[list[float], int, float]:
@@ -232,29 +172,31 @@ def summarize(samples: list[tuple[list[float], int, float]]) -> dict[str, float]
     return {"rps": len(latencies) / elapsed, "p50_ms": q[0], "p95_ms": q[1], "ok": len(latencies), "errors": errors}
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def payload(candles: pd.DataFrame) -> bytes:
     return json.dumps({"dataframe_split": candles.to_dict(orient="split", index=False)}).encode()
 
 
-def many_payload(candles: pd.DataFrame, n: int) -> bytes:
-    """One request of ``n`` series (the same candles under n symbols) as a dataframe_split with a symbol column."""
+def many_payloads(candles: pd.DataFrame, n: int) -> dict[str, bytes]:
+    """One request of ``n`` series (the same candles under n symbols, a symbol column), by content-type.
+
+    A JSON dataframe_split, and an Arrow IPC stream of the same table.
+    """
+    import pyarrow as pa
+    import pyarrow.ipc
+
     frame = pd.concat([candles.assign(symbol=f"S{i:03d}/USDT") for i in range(n)], ignore_index=True)
-    return payload(frame)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pyarrow.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return {JSON: payload(frame), ARROW: sink.getvalue().to_pybytes()}
 
 
-def post_ms(port: int, body: bytes, rows: int) -> float:
+def post_ms(port: int, body: bytes, rows: int, content_type: str = JSON) -> float:
     """Wall ms of one POST on a new connection; NaN when the answer is not ``rows`` forecast rows."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     t = time.perf_counter()
-    conn.request("POST", "/invocations", body, {"Content-Type": "application/json"})
+    conn.request("POST", "/invocations", body, {"Content-Type": content_type})
     resp = conn.getresponse()
     answer = resp.read()
     ms = (time.perf_counter() - t) * 1000
@@ -262,22 +204,28 @@ def post_ms(port: int, body: bytes, rows: int) -> float:
     return ms if resp.status == 200 and len(json.loads(answer)["predictions"]) == rows else float("nan")
 
 
-def race(args: argparse.Namespace, body: bytes, many: bytes, servers: dict[tuple, tuple[int, int]]) -> dict:
+def race(args: argparse.Namespace, body: bytes, many: dict[str, bytes], servers: dict[tuple, tuple[int, int]]) -> dict:
     """Every server gets a slice of every client level and three 100-series requests per round, in a rotating order."""
     samples: dict[tuple, list] = {}
     keys = list(servers)
     for r in range(args.rounds):
-        for clients in [*args.clients, "100 series"]:
+        for clients in [*args.clients, *HUNDRED]:
             for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
+                if clients == "100 arrow" and key[0] != "serve-model":  # only this checkout's serve-model reads Arrow
+                    continue
                 port, pid = servers[key]
                 cpu0 = cpu_seconds(pid)
-                if clients == "100 series":
-                    cell = [post_ms(port, many, 100 * 24) for _ in range(3)]
+                if clients in HUNDRED:
+                    cell = [post_ms(port, many[HUNDRED[clients]], 100 * 24, HUNDRED[clients]) for _ in range(3)]
                 else:
                     cell = drive(port, body, clients, args.seconds)
                 samples.setdefault((*key, clients), []).append((cell, cpu_seconds(pid) - cpu0))
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     return samples
+
+
+#: The 100-series request's table rows and the content-type each sends.
+HUNDRED = {"100 json": JSON, "100 arrow": ARROW}
 
 
 def print_table(samples: dict[tuple, list]) -> None:
@@ -288,12 +236,12 @@ def print_table(samples: dict[tuple, list]) -> None:
     )
     for (kind, workers, level), cells in sorted(samples.items(), key=lambda kv: (kv[0][1], kv[0][0], str(kv[0][2]))):
         cpu = sum(c for _, c in cells)
-        if level == "100 series":
+        if level in HUNDRED:
             ms = [x for cell, _ in cells for x in cell]
             ok = [x for x in ms if x == x]
             q = np.percentile(ok, [50, 95]) if ok else [float("nan")] * 2
             print(
-                f"{kind:>12s} {workers:7d} {'100 ser':>7s} {'':>7s} {q[0]:7.1f} {q[1]:7.1f} {len(ok) / cpu:9.1f} "
+                f"{kind:>12s} {workers:7d} {level[4:]:>7s} {'':>7s} {q[0]:7.1f} {q[1]:7.1f} {len(ok) / cpu:9.1f} "
                 f"{len(ok):6d} {len(ms) - len(ok):6d}"
             )
             continue
@@ -304,8 +252,9 @@ def print_table(samples: dict[tuple, list]) -> None:
         )
 
 
-def profile(model_uri: str, candles: pd.DataFrame, body: bytes, many: bytes) -> None:
+def profile(model_uri: str, candles: pd.DataFrame, body: bytes, many: dict[str, bytes]) -> None:
     """Median ms of serve-model's stages for one request in this process, and the cProfile of its whole path."""
+    import orjson
     from mlflow import MlflowClient
 
     from candlecast.features.compute import compute_features
@@ -316,7 +265,7 @@ def profile(model_uri: str, candles: pd.DataFrame, body: bytes, many: bytes) -> 
     name, alias = model_uri.removeprefix("models:/").split("@")
     app = ServeApp(Champion(MlflowClient(), name, alias))
     loaded = app.champion.current
-    groups, many_groups = parse_request(body), parse_request(many)
+    groups, many_groups = parse_request(body), parse_request(many[JSON])
     spec = loaded.forecaster.spec
     fc = spec.feature_config
     exogenous = [cached_exogenous(source.path, source.columns) for source in fc.exogenous]
@@ -329,8 +278,12 @@ def profile(model_uri: str, candles: pd.DataFrame, body: bytes, many: bytes) -> 
         "    the network (1 window)": lambda: loaded.forecaster.network(
             np.zeros((1, fc.lookback, len(spec.columns)), "f4")
         ),
-        "whole 100-series request": lambda: app.invoke(loaded, many),
-        "  JSON body -> candle arrays (100 series)": lambda: parse_request(many),
+        "whole 100-series request, JSON": lambda: app.invoke(loaded, many[JSON]),
+        "whole 100-series request, Arrow": lambda: app.invoke(loaded, many[ARROW], ARROW),
+        "  JSON body -> candle arrays (100 series)": lambda: parse_request(many[JSON]),
+        "    of which orjson.loads alone": lambda: orjson.loads(many[JSON]),
+        "    the stdlib's json.loads alone (the parser before)": lambda: json.loads(many[JSON]),
+        "  Arrow body -> candle arrays (100 series)": lambda: parse_request(many[ARROW], ARROW),
         "  forecast and JSON rows (100 series)": lambda: forecast_json(loaded.forecaster, many_groups),
         "    features, one pass (last_windows, 100 series)": lambda: last_windows(
             tails, fc, spec.timeframe, fc.lookback, exogenous
@@ -342,9 +295,10 @@ def profile(model_uri: str, candles: pd.DataFrame, body: bytes, many: bytes) -> 
             np.zeros((100, fc.lookback, len(spec.columns)), "f4")
         ),
     }
-    print("\nserve-model's request path in-process (median ms of 30; of 5 for 100 series):")
+    print("\nserve-model's request path in-process (median ms of 30; of 15 for 100 series, of 5 one by one):")
     for label, fn in stages.items():
-        print(f"  {label:62s} {_best_ms(fn, 5 if '100' in label else 30):7.2f}")
+        reps = 5 if "x 100" in label else 15 if "100" in label else 30  # a loaded machine needs the medians
+        print(f"  {label:62s} {_best_ms(fn, reps):7.2f}")
     prof = cProfile.Profile()
     prof.enable()
     for _ in range(200):
@@ -375,6 +329,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per slice (after a 1 s warm-up)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of slices")
     parser.add_argument("--servers", nargs="+", default=["mlflow", "serve-model"], choices=["mlflow", "serve-model"])
+    parser.add_argument(
+        "--baseline-venv",
+        type=Path,
+        help="also serve with serve-model from this venv (another checkout's .venv: its code before a change)",
+    )
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed bench still stops its servers
@@ -386,17 +345,19 @@ def main() -> None:
         home = os.environ["CANDLECAST_HOME"]
         print(f"built {args.model_uri} in {time.perf_counter() - t0:.1f} s (CANDLECAST_HOME={home})")
     candles = request_candles()
-    body, many = payload(candles), many_payload(candles, 100)
+    body, many = payload(candles), many_payloads(candles, 100)
     print(
-        f"request: {len(candles)} candles, {len(body)} bytes of JSON; 100-series request {len(many)} bytes; "
+        f"request: {len(candles)} candles, {len(body)} bytes of JSON; 100-series request {len(many[JSON])} bytes "
+        f"of JSON, {len(many[ARROW])} of Arrow; "
         f"{args.seconds:.0f} s per slice, {args.rounds} rounds; {os.cpu_count()} cores shared by servers and clients"
     )
     with ExitStack() as stack:  # all servers up at once, idle but for the one being driven
         servers = {}
+        kinds = [*args.servers, *(["baseline"] if args.baseline_venv else [])]
         for workers in args.workers:
-            for kind in args.servers:
+            for kind in kinds:
                 port = free_port()
-                proc = stack.enter_context(server(kind, args.model_uri, workers, port))
+                proc = stack.enter_context(server(kind, args.model_uri, workers, port, args.baseline_venv))
                 servers[(kind, workers)] = (port, proc.pid)
         samples = race(args, body, many, servers)
     print_table(samples)

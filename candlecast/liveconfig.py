@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
 
 class LiveConfig(BaseModel):
@@ -44,6 +44,15 @@ class LiveConfig(BaseModel):
         gt=0,
         description="champion trained this long before the newest candle is degraded (keep it below "
         "predict.max_model_age_days, where serving refuses it)",
+    )
+    retrain_trials: int = Field(
+        4,
+        ge=0,
+        description="trials a retrain's sweep runs after the champion's own configuration (its first trial)",
+    )
+    retrain_window_days: list[PositiveFloat] = Field(
+        [15.0, 30.0, 60.0],
+        description="training windows (newest days) a retrain also searches, beside all of the history",
     )
     paper: bool = Field(
         False, description="paper-trade every series' live candles with the champion's forecasts (NautilusTrader)"

@@ -53,6 +53,7 @@ def rehearse(plan: Plan, say: Say) -> Rehearsal:
     """Run the rehearsal in the current state folder (CANDLECAST_HOME) with flows reporting to the current API."""
     from candlecast.expectations.gate import candle_gate
     from candlecast.flows.train import train_flow
+    from candlecast.registry.retrain_search import search_summary
     from candlecast.tasks.events import emit
 
     settings = Settings()
@@ -80,6 +81,9 @@ def rehearse(plan: Plan, say: Say) -> Rehearsal:
         # the candle contract on every candle, its result kept in memory: a Data Docs page per candle and
         # series would cost more than the rest of the step (1.7 s of 4 s here)
         report = drive(settings, cfg, plan, emulator, lambda now: candle_gate(None, now), emit, retrain)
+    for r in report.retrains:
+        if not isinstance(r.outcome, str):
+            r.search = search_summary(settings, r.outcome.run_id)
     for line in report_lines(report):
         say(line)
     say(paper_line(settings))
@@ -94,9 +98,14 @@ def report_lines(report: Rehearsal) -> list[str]:
         per_version.update(counts)
     by = ", ".join(f"v{v} {n}" for v, n in sorted(per_version.items()))
     looped = report.seconds - sum(r.seconds for r in report.retrains)
+    served = "; ".join(
+        f"v{v} from the forecast cut {report.candles_after_change(at)} candles after the change"
+        for v, at in sorted(report.served_from.items())
+        if at > report.plan.loop_start
+    )
     lines = [
         f"forecasts: {report.candles} candles closed per series, {sum(per_version.values())} forecasts ({by}): "
-        f"{report.missing} candles missing one, {report.doubled} forecast twice",
+        f"{report.missing} candles missing one, {report.doubled} forecast twice{f'; {served}' if served else ''}",
         f"latency (real seconds from the clock passing the close; {looped / max(report.candles, 1):.2f} s per candle "
         f"outside the retrain): stored candle {percentiles(report.latency.get(CANDLES_STORED, []))}; "
         f"stored forecast {percentiles(report.latency.get(FORECAST_STORED, []))}",
@@ -117,19 +126,15 @@ def report_lines(report: Rehearsal) -> list[str]:
             continue
         verdict = "promoted to @champion" if outcome.promoted else "refused (the champion stays)"
         lines.append(f"retrain for v{r.degraded['version']} ({r.seconds:.0f} s): v{outcome.version} {verdict}")
+        if r.search is not None:
+            lines.append(f"  {r.search.line()}")
         lines += [f"  - {reason}" for reason in outcome.reasons]
-        if _tied(outcome):
+        if r.search is not None and r.search.best_is_incumbent and not outcome.promoted:
             lines.append(
-                "  (a tie: the retrain swept the champion's own configuration, and the gate refits the champion's "
-                "configuration on the same folds, so both are the same model; a retrain replaces the champion "
-                "when its sweep finds a configuration that scores better)"
+                "  (no trial beat the champion's own configuration on the sweep's folds, so the challenger is "
+                "that configuration refitted on the newest candles: the gate saw the same model twice)"
             )
     return lines
-
-
-def _tied(outcome: Any) -> bool:
-    champion = outcome.metrics.get("champion.rmse_ratio")
-    return not outcome.promoted and champion is not None and abs(champion - outcome.metrics["rmse_ratio"]) < 5e-5
 
 
 def rehearsal_home(settings: Settings) -> Path:

@@ -2,20 +2,45 @@
 
 from __future__ import annotations
 
+import re
+
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from candlecast.config import RunConfig
+from candlecast.live.monitor import Monitor
+from candlecast.live.report import markdown
 from candlecast.registry.scoring import ScoreOutcome, score_forecasts
 from candlecast.settings import Settings
+from candlecast.tasks.events import journal_only
 
 
 @task(name="score")
 def score(cfg: RunConfig) -> ScoreOutcome:
-    """Score every stored forecast whose outcome has arrived and log live metrics per model version."""
-    outcome = score_forecasts(Settings(), cfg)
+    """Score every stored forecast whose outcome has arrived and log live metrics per model version.
+
+    Two artifacts: ``live-score`` (the metrics logged per version) and ``live-<model>``, the table of each
+    series and version's live loss ratio next to its backtest's and the drift checks' state; one key per
+    model, so the Prefect UI's artifact page shows its history run by run.
+    """
+    settings = Settings()
+    outcome = score_forecasts(settings, cfg)
     create_markdown_artifact(key="live-score", markdown=_markdown(outcome), description=_summary(outcome))
+    rows = Monitor(settings, cfg, journal_only).table()  # judges only: never emits, logs nothing
+    name = cfg.promotion.model_name
+    create_table_artifact(
+        key=artifact_key(name), table=[r.row() for r in rows] or _empty(name), description=markdown(name, rows)
+    )
     return outcome
+
+
+def artifact_key(model_name: str) -> str:
+    """``live-<model name>`` in the characters an artifact key allows (lowercase letters, digits, dashes)."""
+    return "live-" + re.sub(r"[^a-z0-9-]+", "-", model_name.lower()).strip("-")
+
+
+def _empty(model_name: str) -> list[dict[str, str]]:
+    return [{"series": "", "alarm": f"no matured forecast of {model_name} scored yet"}]
 
 
 def _summary(outcome: ScoreOutcome) -> str:

@@ -16,9 +16,10 @@ from candlecast.config import RunConfig
 from candlecast.data import validations as contract
 from candlecast.features.windows import data_lineage, load_series
 from candlecast.forecasting.targets import target_of
-from candlecast.registry import tracking
+from candlecast.registry import aliases, tracking
 from candlecast.registry.evaluation import EvaluationOutcome, evaluate_best
 from candlecast.registry.promotion import PromotionOutcome, promote
+from candlecast.registry.retrain_search import RetrainSearch, retrain_config, retrain_search
 from candlecast.registry.sweep import SweepOutcome, run_sweep
 from candlecast.settings import Settings
 
@@ -39,10 +40,36 @@ def start_run(cfg: RunConfig, feature_paths: dict[str, Path], flow_run_name: str
     return tracking.start_parent_run(Settings(), cfg.experiment_name, flow_run_name, tags)
 
 
+@task(name="plan-retrain")
+def plan_retrain(cfg: RunConfig, version: str) -> tuple[RunConfig, RetrainSearch]:
+    """A retrain of champion ``version``: its config (own seed, more trials) and search (the champion first)."""
+    champion = aliases.champion_spec(tracking.client(Settings()), cfg.promotion.model_name)
+    return retrain_config(cfg, version), retrain_search(cfg, version, champion)
+
+
 @task(name="sweep")
-def sweep(cfg: RunConfig, feature_paths: dict[str, Path], parent_run_id: str) -> SweepOutcome:
-    """Run the Optuna sweep, each trial a child run of ``parent_run_id``; its best trial becomes an artifact."""
-    outcome = run_sweep(Settings(), cfg, _paths(feature_paths), parent_run_id)
+def sweep(
+    cfg: RunConfig, feature_paths: dict[str, Path], parent_run_id: str, search: RetrainSearch | None = None
+) -> SweepOutcome:
+    """Run the Optuna sweep, each trial a child run of ``parent_run_id``; its best trial becomes an artifact.
+
+    A retrain's ``search`` is recorded on the run first: the degraded version, the seed, the first trial.
+    """
+    if search is not None:
+        incumbent = f"v{search.degraded}" if search.incumbent is not None else "none"
+        tracking.client(Settings()).log_batch(
+            parent_run_id,
+            params=_mlflow_params(
+                {
+                    "retrain.for": f"v{search.degraded}",
+                    "retrain.seed": cfg.sweep.seed,
+                    "retrain.trials": cfg.sweep.n_trials,
+                    "retrain.first_trial": incumbent,
+                    "retrain.window_days": ",".join("all" if w is None else f"{w:g}" for w in search.windows),
+                }
+            ),
+        )
+    outcome = run_sweep(Settings(), cfg, _paths(feature_paths), parent_run_id, search)
     params = "\n".join(f"| {k} | {v} |" for k, v in outcome.best_params.items())
     create_markdown_artifact(
         key="sweep-best",
@@ -94,3 +121,9 @@ def promote_model(cfg: RunConfig, evaluation: EvaluationOutcome) -> PromotionOut
     )
     tracking.finish_run(settings, evaluation.run_id)
     return outcome
+
+
+def _mlflow_params(values: dict[str, object]) -> list:
+    from mlflow.entities import Param
+
+    return [Param(k, str(v)) for k, v in values.items()]

@@ -11,12 +11,15 @@ tail bit for bit (tests/unit/test_last_window.py checks to 1e-10).
 
 A series goes through ``compute_features`` on its own instead (same result, its own cost) when its
 tail is not the simple case this pass assumes: unsorted or repeated timestamps, a missing candle, a
-non-finite price or volume. So does every series of a config with cross assets, realized measures or
-the Hampel filter, which this pass does not compute. Tails of different lengths are stacked by length.
+non-finite price or volume. So does every series of a config this pass does not compute (``batchable``
+names the setting: ``cross_assets``, or ``denoise: hampel``). Realized measures are computed here, by
+``Realized``'s own per-candle formulas with each window's mean over every series in one rolling call.
+Tails of different lengths are stacked by length.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -28,6 +31,7 @@ from pandas.api.indexers import BaseIndexer
 from candlecast.config import FeatureConfig
 from candlecast.features.compute import _hour_and_weekday, _zscore, compute_features, feature_columns
 from candlecast.features.exogenous import exogenous_lookup
+from candlecast.features.realized import Realized, candles_per_day, realized_columns, rogers_satchell
 from candlecast.schema import CANDLE_COLUMNS, timeframe_ms
 
 #: Candles of one series: a frame, or a mapping of each candle column to its array (no frame built).
@@ -46,8 +50,12 @@ class Windows:
 
 
 def batchable(cfg: FeatureConfig) -> bool:
-    """Whether the one-pass computation covers this config (else every series goes through compute_features)."""
-    return not (cfg.cross_assets or cfg.realized or cfg.denoise == "hampel")
+    """Whether the one-pass computation covers this config (else every series goes through compute_features).
+
+    Not for ``cross_assets`` (each series joins other markets' candles by time) nor ``denoise: hampel``
+    (a rolling median of every feature column): both stay per series.
+    """
+    return not (cfg.cross_assets or cfg.denoise == "hampel")
 
 
 def last_windows(
@@ -148,8 +156,14 @@ class _EachSeries(BaseIndexer):
         closed: str | None = None,
         step: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        i = np.arange(num_values, dtype=np.int64)
-        return i - np.minimum(i % self.rows, self.window_size - 1), i + 1
+        return _bounds(num_values, self.rows, self.window_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _bounds(values: int, rows: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """``_EachSeries``' bounds, kept: the realized measures ask for the same windows a dozen times a call."""
+    i = np.arange(values, dtype=np.int64)
+    return i - np.minimum(i % rows, window - 1), i + 1
 
 
 def _rolling(x: np.ndarray, window: int, min_periods: int | None = None, std: bool = True):
@@ -158,12 +172,64 @@ def _rolling(x: np.ndarray, window: int, min_periods: int | None = None, std: bo
     The series lie end to end in one flat Series whose windows stop at each series' first row, so
     pandas' own running sums give each series what its own ``rolling`` gives, bit for bit.
     """
+    rolling, shape = _each_rolling(x, window, min_periods or window)
+    mean = rolling.mean().to_numpy().reshape(shape).T
+    return mean, (rolling.std().to_numpy().reshape(shape).T if std else None)
+
+
+def _each_rolling(x: np.ndarray, window: int, min_periods: int) -> tuple[Any, tuple[int, int]]:
+    """Pandas' rolling over the columns of (rows, series) laid end to end, and the (series, rows) shape."""
     n, series = x.shape
     # one series needs no indexer (pandas inspects a custom one's signature on every call: 0.3 ms)
     windows = window if series == 1 else _EachSeries(window_size=window, rows=n)
-    rolling = pd.Series(x.T.ravel()).rolling(windows, min_periods=min_periods or window)
-    mean = rolling.mean().to_numpy().reshape(series, n).T
-    return mean, (rolling.std().to_numpy().reshape(series, n).T if std else None)
+    return pd.Series(x.T.ravel()).rolling(windows, min_periods=min_periods), (series, n)
+
+
+class _RealizedRows(Realized):
+    """``Realized`` on gapless (rows, series) arrays: its formulas, each window's statistics in one rolling call.
+
+    A gapless tail's grid slot is its row, so ``window_mean``'s grid is the values themselves.
+    """
+
+    def __init__(self, c: dict[str, np.ndarray], step_ms: int):  # no super(): its grid check is for one series
+        self.ts, self.close, self.step_ms, self.candles = c["timestamp"], c["close"], step_ms, c
+        self.open, self.high, self.low = c["open"], c["high"], c["low"]
+        self.day = candles_per_day(step_ms)
+        self.rows = np.arange(len(self.ts))[:, None]
+        self.r = _lagged_diff(np.log(self.close), 1)
+
+    def _stats(self, x: np.ndarray, window: int, stat: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """``realized._window_stats``: the mean or variance, NaN before a full window, and (variance) the count."""
+        rolling, shape = _each_rolling(x, window, max(1, window // 2))
+        value = (rolling.mean() if stat == "mean" else rolling.var(ddof=1)).to_numpy().reshape(shape).T
+        count = rolling.count().to_numpy().reshape(shape).T if stat == "var" else None
+        return np.where(self.rows >= window - 1, value, np.nan), count
+
+    def over(self, per_candle: np.ndarray, days: int) -> np.ndarray:
+        return self._stats(per_candle, self.day * days, "mean")[0] * self.day
+
+    def quarticity(self, days: int) -> np.ndarray:
+        return self._stats(self.r**4, self.day * days, "mean")[0] * self.day**2 / 3
+
+    def range_based(self, name: str, days: int) -> np.ndarray:
+        if name != "yang_zhang":
+            return super().range_based(name, days)
+        window = self.day * days  # realized.yang_zhang, row for row
+        o, h, lo, c = (self.candles[k] for k in ("open", "high", "low", "close"))
+        jumps = np.full(o.shape, np.nan)  # the opening jumps ln(O_t / C_{t-1})
+        jumps[1:] = np.log(o)[1:] - np.log(c)[:-1]
+        v_open = self._stats(jumps, window, "var")[0]
+        v_close, n = self._stats(np.log(c / o), window, "var")
+        assert n is not None  # a variance's count
+        v_rs = self._stats(rogers_satchell(o, h, lo, c), window, "mean")[0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            k = 0.34 / (1.34 + (n + 1) / (n - 1))
+        return np.where(n >= 2, v_open + k * v_close + (1 - k) * v_rs, np.nan) * self.day
+
+
+def _realized(c: dict[str, np.ndarray], measures: Sequence[str], step: int) -> dict[str, np.ndarray]:
+    """``realized.realized_features`` on gapless (rows, series) arrays."""
+    return realized_columns(_RealizedRows(c, step), measures)
 
 
 def _rolling_std(x: np.ndarray, window: int) -> np.ndarray:
@@ -232,6 +298,8 @@ def _features(c: dict[str, np.ndarray], cfg: FeatureConfig, step: int, rows: int
     out["dow_sin"], out["dow_cos"] = np.sin(2 * np.pi * dow / 7), np.cos(2 * np.pi * dow / 7)
     if cfg.indicators:
         out.update(_indicators(c, cfg))
+    if cfg.realized:
+        out.update(_realized(c, cfg.realized, step))
     for tf in cfg.higher_timeframes:
         out.update(_higher_timeframe(c, step, tf, cfg.htf_window))
     for source, frame in zip(cfg.exogenous, exogenous or [], strict=True):

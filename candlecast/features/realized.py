@@ -159,7 +159,7 @@ class Realized:
 
     def bipower(self, days: int) -> np.ndarray:
         """Bipower variation: (pi / 2) |r_t| |r_{t-1}| per adjacent pair, per day (NaN products skipped)."""
-        product = np.full(len(self.r), np.nan)
+        product = np.full(self.r.shape, np.nan)  # (rows,) or (rows, series)
         # a finite r_t means row t-1 is the candle just before, so r_{t-1} is the adjacent return
         product[1:] = np.abs(self.r[1:]) * np.abs(self.r[:-1])
         return self.over(np.pi / 2 * product, days)
@@ -192,11 +192,16 @@ def realized_features(candles: pd.DataFrame, measures: Sequence[str], step_ms: i
     Each is the square root of the day-scaled variance (quarticity's fourth root), so they read like
     ``rvol`` and stay finite where a window never moved; semivariance gives ``rm_up_*`` and ``rm_down_*``.
     """
+    prices = [candles[k].to_numpy("float64") for k in ("open", "high", "low", "close")]
+    rm = Realized(candles["timestamp"].to_numpy("int64"), prices[3], step_ms, *prices[:3])
+    return pd.DataFrame(realized_columns(rm, measures), index=candles.index)
+
+
+def realized_columns(rm: Realized, measures: Sequence[str]) -> dict[str, np.ndarray]:
+    """``realized_features``' columns from a ``Realized`` (one series, or many side by side in serving)."""
     unknown = sorted(set(measures) - set(MEASURES))
     if unknown:
         raise ValueError(f"unknown realized measures {unknown}: choose from {list(MEASURES)}")
-    prices = [candles[k].to_numpy("float64") for k in ("open", "high", "low", "close")]
-    rm = Realized(candles["timestamp"].to_numpy("int64"), prices[3], step_ms, *prices[:3])
     compute = {
         "rv": [("rv", rm.rv)],
         "semivariance": [("up", rm.up), ("down", rm.down)],
@@ -209,7 +214,7 @@ def realized_features(candles: pd.DataFrame, measures: Sequence[str], step_ms: i
         for name, fn in parts:
             for suffix, days in HAR_DAYS.items():
                 out[f"rm_{name}_{suffix}"] = np.sqrt(np.maximum(fn(days), 0.0))
-    return pd.DataFrame(out, index=candles.index)
+    return out
 
 
 def realized_warmup(step_ms: int) -> int:

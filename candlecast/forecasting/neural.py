@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import lightning.pytorch as pl
@@ -29,6 +29,7 @@ from candlecast.features.windows import (
 )
 from candlecast.forecasting.interface import Forecaster
 from candlecast.forecasting.pooled import PooledSpec, pooled_module, prepare
+from candlecast.forecasting.recency import network_params, recent
 from candlecast.forecasting.splits import Fold
 from candlecast.forecasting.targets import Target, target_of
 from candlecast.forecasting.targets.returns import RETURNS
@@ -90,7 +91,7 @@ def build_model(
     scaler whose series id is an index makes it the pooled variance model (candlecast.forecasting.pooled)
     around the architecture, laid out by the feature ``columns``.
     """
-    cls, params = resolve(name, hparams)
+    cls, params = resolve(name, network_params(hparams))
     if quantiles is not None:
         params["quantiles"] = quantiles
     if isinstance(scaler, SeriesScalers) and scaler.id_input == "index":
@@ -120,6 +121,7 @@ def fit_fold(
     ``pooled``: the pooled variance model (its id an embedding's index, inputs and HAR from training rows).
     """
     _prepare(cfg)
+    fold = replace(fold, train=recent(fold.train, hparams))  # the configuration's training window (recency.py)
     scaler = _fit_scaler(series, fold.train, winsor_quantile, per_series, pooled)
     train_rows = [s.sample_rows(fold.train) for s in series]
     val_rows = [s.sample_rows(fold.val) for s in series]
@@ -162,6 +164,7 @@ def fit_to_cutoff(
     the shipped model sees the newest data the evaluation could not.
     """
     _prepare(cfg)
+    train = recent(train, hparams)
     scaler = _fit_scaler(series, train, winsor_quantile, per_series, pooled)
     rows = [s.sample_rows(train) for s in series]
     n_train = sum(map(len, rows))

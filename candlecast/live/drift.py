@@ -9,7 +9,9 @@
 
 The loss ratio of one forecast is its squared error over the naive (zero-return) forecast's, summed
 over its horizon, clipped to ``[1/cap, cap]`` so a near-zero naive error is one large value rather than
-infinity. The detector runs on its log, whose noise is symmetric: a stationary champion stays near one level.
+infinity. A volatility champion's is its QLIKE over the best classical baseline's forecast at the same
+cutoff (``qlike_ratios``; the baseline comes from candlecast.live.baseline), judged the same way.
+The detector runs on its log, whose noise is symmetric: a stationary champion stays near one level.
 Everything here is a pure function of the scored history, so a restarted loop reaches the same verdict.
 """
 
@@ -50,6 +52,44 @@ def realized_returns(forecasts: pd.DataFrame, candles: pd.DataFrame) -> pd.DataF
     return out.assign(actual_log_return=np.log(out["actual"] / out["cutoff_close"]))
 
 
+def realized_variances(forecasts: pd.DataFrame, candles: pd.DataFrame, step_ms: int) -> pd.DataFrame:
+    """One row per variance forecast whose h candles after the cutoff have all closed, with their realised variance.
+
+    ``VolatilityTarget.realized`` (the existing scoring) in vectorised pandas, for the same reason as above:
+    the sum of the h squared log returns after the cutoff; a missing candle leaves the forecast unscored.
+    """
+    if forecasts.empty:
+        return forecasts.assign(realised_variance=pd.Series(dtype="float64"))
+    log_close = np.log(candles.set_index("timestamp")["close"].astype("float64"))
+    cutoffs = forecasts["cutoff"].to_numpy("int64")
+    horizon = int(forecasts["horizon"].iloc[0])
+    path = np.column_stack([cutoffs + k * step_ms for k in range(horizon + 1)])
+    logs = log_close.reindex(path.ravel()).to_numpy().reshape(path.shape)
+    variance = np.sum(np.diff(logs, axis=1) ** 2, axis=1)
+    keep = np.isfinite(variance)
+    return forecasts[keep].assign(realised_variance=variance[keep])
+
+
+def qlike_ratios(rows: pd.DataFrame, baseline: pd.Series, cap: float) -> pd.Series:
+    """Per matured variance forecast: its QLIKE over the baseline's forecast at the same cutoff, indexed by cutoff.
+
+    Clipped to ``[1/cap, cap]`` as the returns' ratio; a window whose closes never moved (no variance
+    proxy: QLIKE is NaN for every model) or with no baseline forecast is left out.
+    """
+    from candlecast.forecasting.risk_metrics import qlike
+
+    if rows.empty:
+        return pd.Series(dtype="float64", name="loss_ratio")
+    per = rows.drop_duplicates("cutoff").set_index("cutoff").sort_index()
+    realised = per["realised_variance"].to_numpy("float64")
+    base = per.index.map(baseline).to_numpy("float64")
+    ours, theirs = qlike(realised, per["forecast_variance"].to_numpy("float64")), qlike(realised, base)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(theirs > 0, ours / np.where(theirs > 0, theirs, 1.0), cap)
+    keep = np.isfinite(ours) & np.isfinite(base)
+    return pd.Series(np.clip(ratio[keep], 1 / cap, cap), index=per.index[keep].astype("int64"), name="loss_ratio")
+
+
 def loss_ratios(rows: pd.DataFrame, horizon: int, cap: float) -> pd.Series:
     """Per matured forecast (all ``horizon`` steps realised): its loss ratio to naive, indexed by cutoff."""
     if rows.empty:
@@ -73,7 +113,7 @@ def _detector(cfg: LiveConfig) -> Any:  # river ships no type hints
     )
 
 
-def detector_alarm(ratios: pd.Series, cfg: LiveConfig) -> Alarm | None:
+def detector_alarm(ratios: pd.Series, cfg: LiveConfig, reference: str = "naive") -> Alarm | None:
     """The first forecast at which the detector sees the log loss ratio rise, or None."""
     detector = _detector(cfg)
     logs = np.log(ratios.to_numpy("float64"))
@@ -85,13 +125,13 @@ def detector_alarm(ratios: pd.Series, cfg: LiveConfig) -> Alarm | None:
         recent = float(np.mean(logs[max(0, i - cfg.min_scored // 2) : i + 1]))
         if cfg.detector == "page_hinkley" or recent > before:  # ADWIN is two-sided: a better champion is no alarm
             return Alarm(
-                DETECTOR, int(cutoff), f"{cfg.detector} saw the loss ratio to naive rise after {i + 1} forecasts "
+                DETECTOR, int(cutoff), f"{cfg.detector} saw the loss ratio to {reference} rise after {i + 1} forecasts "
                 f"(recent geometric mean {np.exp(recent):.2f}, before {np.exp(before):.2f})",
             )  # fmt: skip
     return None
 
 
-def guard_alarm(ratios: pd.Series, cfg: LiveConfig, step_ms: int) -> Alarm | None:
+def guard_alarm(ratios: pd.Series, cfg: LiveConfig, step_ms: int, reference: str = "naive") -> Alarm | None:
     """The first forecast at which the geometric mean loss ratio over the last ``guard_days`` exceeds ``guard_ratio``.
 
     Geometric, as the detector's log scale: per-forecast ratios are skewed (a forecast when the market
@@ -105,7 +145,7 @@ def guard_alarm(ratios: pd.Series, cfg: LiveConfig, step_ms: int) -> Alarm | Non
     over = rolling[rolling > cfg.guard_ratio]
     if over.empty:
         return None
-    detail = f"geometric mean loss ratio to naive {over.iloc[0]:.2f} over the last {cfg.guard_days:g} days"
+    detail = f"geometric mean loss ratio to {reference} {over.iloc[0]:.2f} over the last {cfg.guard_days:g} days"
     return Alarm(GUARD, int(over.index[0]), f"{detail} is above {cfg.guard_ratio:g}")
 
 
@@ -120,10 +160,15 @@ def age_alarm(train_end: int | None, newest: int, max_days: float | None) -> Ala
 
 
 def alarms(
-    ratios: pd.Series, cfg: LiveConfig, step_ms: int, train_end: int | None = None, newest: int | None = None
+    ratios: pd.Series,
+    cfg: LiveConfig,
+    step_ms: int,
+    train_end: int | None = None,
+    newest: int | None = None,
+    reference: str = "naive",
 ) -> list[Alarm]:
-    """Every check's first alarm on this champion's scored history, earliest first."""
-    found = [detector_alarm(ratios, cfg), guard_alarm(ratios, cfg, step_ms)]
+    """Every check's first alarm on this champion's scored history (ratios to ``reference``), earliest first."""
+    found = [detector_alarm(ratios, cfg, reference), guard_alarm(ratios, cfg, step_ms, reference)]
     if newest is not None:
         found.append(age_alarm(train_end, newest, cfg.max_model_age_days))
     return sorted((a for a in found if a is not None), key=lambda a: a.at)

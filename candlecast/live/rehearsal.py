@@ -53,6 +53,7 @@ class Plan:
     min_scored: int = 30  # scored forecasts of a champion before any drift alarm (live.min_scored)
     epochs: int = 3  # per sweep trial; the final fit gets one more (early stopping may end it sooner)
     batch_size: int = 32
+    retrain_trials: int = 4  # a retrain's trials after the champion's own configuration (live.retrain_trials)
 
     @property
     def step(self) -> int:
@@ -118,6 +119,7 @@ def rehearsal_config(plan: Plan, api_url: str | None = None, model_name: str = "
                 "max_poll_s": 0.05,
                 "max_model_age_days": None,
                 "min_scored": plan.min_scored,
+                "retrain_trials": plan.retrain_trials,
                 "paper": True,  # the champion's forecasts paper-traded on the live candles (live/paper.py)
             },
         }  # fmt: skip
@@ -145,6 +147,7 @@ class Retrain:
     degraded: dict[str, Any]
     outcome: Any  # the train flow's PromotionOutcome, or why it did not train
     seconds: float
+    search: Any = None  # what its sweep tried (registry.retrain_search.SearchSummary), read after the run
 
 
 @dataclass
@@ -155,6 +158,7 @@ class Rehearsal:
     horizon: int  # forecast steps: a forecast is scored once they have all closed
     candles: int = 0  # candles closed per series while the loop ran
     forecasts: dict[str, dict[str, int]] = field(default_factory=dict)  # series -> version -> forecasts
+    served_from: dict[str, int] = field(default_factory=dict)  # version -> the first cutoff it forecast
     missing: int = 0  # closed candles with no forecast
     doubled: int = 0  # closed candles with more than one
     latency: dict[str, list[float]] = field(default_factory=dict)  # event -> real seconds after the close
@@ -270,6 +274,8 @@ def _count_forecasts(settings: Settings, cfg: RunConfig, plan: Plan, report: Reh
         rows = rows[rows["cutoff"].isin(wanted)].drop_duplicates(["cutoff", "model_version"])
         per_cutoff = rows.groupby("cutoff").size()
         report.forecasts[series.symbol] = {str(v): int(n) for v, n in rows.groupby("model_version").size().items()}
+        for version, first in rows.groupby("model_version")["cutoff"].min().items():
+            report.served_from[str(version)] = min(int(first), report.served_from.get(str(version), int(first)))
         report.missing += len(wanted - set(per_cutoff.index.astype("int64")))
         report.doubled += int((per_cutoff > 1).sum())
 

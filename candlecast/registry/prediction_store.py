@@ -44,6 +44,16 @@ class ParquetPredictionStore:
         files = [f for c in cutoffs for f in sorted((self.root / series.slug).glob(f"cutoff={c}_v*.parquet"))]
         return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
 
+    def read_new(self, series: SeriesKey, seen: set[str]) -> tuple[pd.DataFrame, set[str]]:
+        """The forecasts in files not named in ``seen``, and the names of every file now there.
+
+        A follower (the live monitor, each candle) reads each forecast once instead of the whole history.
+        """
+        files = sorted((self.root / series.slug).glob("cutoff=*.parquet"))
+        new = [f for f in files if f.name not in seen]
+        frame = pd.concat([pd.read_parquet(f) for f in new], ignore_index=True) if new else pd.DataFrame()
+        return frame, seen | {f.name for f in new}
+
     def latest(self, series: SeriesKey) -> pd.DataFrame | None:
         """The forecast with the newest cutoff (the last written on a tie), or None."""
         files = sorted(

@@ -32,9 +32,11 @@ from candlecast.config import RunConfig
 from candlecast.features.windows import SeriesArrays, load_series
 from candlecast.forecasting.backtest import fold_objective, objective_name
 from candlecast.forecasting.neural import EpochMetrics, neural_forecaster
+from candlecast.forecasting.recency import WINDOW_DAYS
 from candlecast.forecasting.splits import make_plan
 from candlecast.models import search_space_of
 from candlecast.registry import sweep_plots, tracking
+from candlecast.registry.retrain_search import RetrainSearch
 from candlecast.registry.sweep_progress import EpochProgress, SweepReporter, finished_trials
 from candlecast.settings import Settings
 
@@ -53,8 +55,11 @@ class SweepOutcome:
     n_pruned: int
 
 
-def study_name(cfg: RunConfig, series: list[SeriesArrays]) -> str:
-    """``<config>-<model>-<digest>``: the same search on the same data gets the same (resumable) study."""
+def study_name(cfg: RunConfig, series: list[SeriesArrays], search: RetrainSearch | None = None) -> str:
+    """``<config>-<model>-<digest>``: the same search on the same data gets the same (resumable) study.
+
+    A retrain's is ``<config>-<model>-retrain-v<degraded version>-<digest>`` (registry/retrain_search.py).
+    """
     if cfg.sweep.study_name:
         return cfg.sweep.study_name
     what: dict[str, Any] = {
@@ -67,8 +72,11 @@ def study_name(cfg: RunConfig, series: list[SeriesArrays]) -> str:
         what["global_model"] = True
     if cfg.multi_series.pooled_volatility != "off":  # the pooled variance model: its own study too
         what["pooled_volatility"] = cfg.multi_series.pooled_volatility
+    if search is not None:
+        what["retrain"] = {"degraded": search.degraded, "windows": list(search.windows)}
     digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:10]
-    return f"{cfg.name}-{cfg.sweep.model}-{digest}"
+    retrain = f"-retrain-v{search.degraded}" if search is not None else ""
+    return f"{cfg.name}-{cfg.sweep.model}{retrain}-{digest}"
 
 
 def _pruner(cfg: RunConfig) -> optuna.pruners.BasePruner:
@@ -100,16 +108,24 @@ def _budget(cfg: RunConfig) -> optuna.study.MaxTrialsCallback:
     return optuna.study.MaxTrialsCallback(cfg.sweep.n_trials, states=done)
 
 
-def run_sweep(settings: Settings, cfg: RunConfig, feature_paths: dict[str, str], parent_run_id: str) -> SweepOutcome:
+def run_sweep(
+    settings: Settings,
+    cfg: RunConfig,
+    feature_paths: dict[str, str],
+    parent_run_id: str,
+    search: RetrainSearch | None = None,
+) -> SweepOutcome:
     """Run (or resume) the study to ``sweep.n_trials`` finished trials, in ``sweep.workers`` processes.
+
+    ``search``: a retrain's study (the champion's configuration first, the training window searched too).
 
     The helper processes start before anything else: a fresh interpreter spends a while importing
     torch, Lightning, MLflow and Optuna (over a minute on a busy 2-core machine), and that now
     overlaps this process's own set-up; each helper waits for the study to exist before it loads it.
     """
-    helpers = _start_helpers(cfg, feature_paths, parent_run_id)
+    helpers = _start_helpers(cfg, feature_paths, parent_run_id, search)
     try:
-        return _run_study(settings, cfg, feature_paths, parent_run_id, helpers)
+        return _run_study(settings, cfg, feature_paths, parent_run_id, helpers, search)
     finally:
         helpers.stop()  # after a failure anywhere; a no-op once they have been joined
 
@@ -135,13 +151,16 @@ class _Helpers:
                 process.join()
 
 
-def _start_helpers(cfg: RunConfig, feature_paths: dict[str, str], parent_run_id: str) -> _Helpers:
+def _start_helpers(
+    cfg: RunConfig, feature_paths: dict[str, str], parent_run_id: str, search: RetrainSearch | None
+) -> _Helpers:
     context = mp.get_context("spawn")
     study_ready = context.Event()
     processes = [
         context.Process(
             target=_worker,
             args=(dict(os.environ), cfg.model_dump(mode="json"), dict(feature_paths), study_ready, parent_run_id, i),
+            kwargs={"search": search},
         )
         for i in range(1, cfg.sweep.workers)
     ]
@@ -151,11 +170,16 @@ def _start_helpers(cfg: RunConfig, feature_paths: dict[str, str], parent_run_id:
 
 
 def _run_study(
-    settings: Settings, cfg: RunConfig, feature_paths: dict[str, str], parent_run_id: str, helpers: _Helpers
+    settings: Settings,
+    cfg: RunConfig,
+    feature_paths: dict[str, str],
+    parent_run_id: str,
+    helpers: _Helpers,
+    search: RetrainSearch | None,
 ) -> SweepOutcome:
     client = tracking.client(settings)
     series = load_series(feature_paths, cfg.features.lookback, cfg.features.horizon, cfg.data.timeframe)
-    name = study_name(cfg, series)
+    name = study_name(cfg, series, search)
     study = optuna.create_study(
         study_name=name,
         storage=_storage(settings),
@@ -165,6 +189,8 @@ def _run_study(
         pruner=_pruner(cfg),
     )
     describe_study(study, cfg)
+    if search is not None:
+        search.enqueue_incumbent(study)  # before any worker asks: trial 0 is the champion's configuration
     helpers.study_ready.set()
     client.set_tag(parent_run_id, "optuna.study", name)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -172,7 +198,7 @@ def _run_study(
     if resumed:
         SweepReporter(name, cfg).resumed(study)
     try:
-        _optimize(settings, cfg, series, study, parent_run_id, worker=0)
+        _optimize(settings, cfg, series, study, parent_run_id, 0, search)
         failed = helpers.join()
         if failed:
             raise RuntimeError(f"sweep {name}: {len(failed)} worker process(es) failed (exit codes {failed})")
@@ -229,6 +255,7 @@ def _worker(
     study_ready: Any,
     parent_run_id: str,
     worker: int,
+    search: RetrainSearch | None = None,
 ) -> None:
     """A helper process of a parallel sweep: the same study, one torch thread (DEPENDENCIES.md §9).
 
@@ -240,7 +267,7 @@ def _worker(
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"threads": 1})})
     settings = Settings()
     series = load_series(feature_paths, cfg.features.lookback, cfg.features.horizon, cfg.data.timeframe)
-    name = study_name(cfg, series)
+    name = study_name(cfg, series, search)
     parent = mp.parent_process()
     while not study_ready.wait(timeout=5):
         if parent is not None and not parent.is_alive():
@@ -252,7 +279,7 @@ def _worker(
         sampler=optuna.samplers.TPESampler(seed=cfg.sweep.seed + worker),
         pruner=_pruner(cfg),
     )
-    _optimize(settings, cfg, series, study, parent_run_id, worker)
+    _optimize(settings, cfg, series, study, parent_run_id, worker, search)
 
 
 def _optimize(
@@ -262,6 +289,7 @@ def _optimize(
     study: optuna.Study,
     parent_run_id: str,
     worker: int,
+    search: RetrainSearch | None = None,
 ) -> None:
     if cfg.sweep.workers > 1 and worker == 0:
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"threads": 1})})
@@ -269,7 +297,7 @@ def _optimize(
         return
     reporter = SweepReporter(name=study.study_name, cfg=cfg) if worker == 0 else None
     study.optimize(
-        _objective(settings, cfg, series, study.study_name, parent_run_id, reporter),
+        _objective(settings, cfg, series, study.study_name, parent_run_id, reporter, search),
         n_trials=cfg.sweep.n_trials,
         timeout=cfg.sweep.timeout_s,
         callbacks=[_budget(cfg), *([reporter.trial_finished] if reporter else [])],
@@ -285,6 +313,7 @@ def _objective(
     name: str,
     parent_run_id: str,
     reporter: SweepReporter | None = None,
+    search: RetrainSearch | None = None,
 ):
     client = tracking.client(settings)
     experiment_id = client.get_run(parent_run_id).info.experiment_id
@@ -296,6 +325,8 @@ def _objective(
         if reporter is not None:
             reporter.trial_started(trial.study)
         hparams = search_space(trial)
+        if search is not None:  # a retrain also chooses how much of the past to learn from
+            hparams[WINDOW_DAYS] = search.suggest_window(trial)
         trial.set_user_attr("hparams", hparams)
         run = client.create_run(
             experiment_id,

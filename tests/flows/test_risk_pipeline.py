@@ -90,3 +90,23 @@ def test_a_volatility_run_registers_a_risk_model_and_predicts_risk(home, prefect
         stored = store.latest(series).iloc[0]
         assert today["cutoff"] == stored["cutoff"]
         assert today["variance"] == pytest.approx(stored["forecast_variance"], rel=1e-6)
+
+    # live: the champion forecasts the last 30 candles as the loop would, each from the candles up to it; the
+    # matured ones are scored by QLIKE over the baseline its gate named best on that coin, refitted at each cutoff
+    from candlecast.live.baseline import CHEAP
+    from candlecast.live.monitor import Monitor
+    from candlecast.tasks.events import journal_only
+
+    series = cfg.series[0]
+    ts = candles.read(series)["timestamp"].astype("int64").tolist()
+    done = predict_flow(cfg, symbol=series.symbol, first=ts[-30], cutoff=ts[-1])
+    assert sorted(done.written + done.already) == ts[-30:]
+    monitor = Monitor(settings, cfg, journal_only)
+    monitor.check(series)
+    history = client.get_metric_history(promotion.run_id, f"live_loss_ratio_{series.slug}")
+    assert len(history) == 30 - cfg.features.horizon and all(m.value > 0 for m in history)
+    [row] = [r for r in monitor.table() if r.series == str(series)]
+    best = cfg.backtest.risk_baselines[int(metrics[f"series.{series.slug}.best_baseline_index"])]
+    named = f"{best} (the gate's best)" if best in CHEAP else f"(the gate's best, {best}, is not refitted live)"
+    assert named in row.reference and row.scored == len(history)
+    assert row.backtest_ratio == pytest.approx(metrics[f"series.{series.slug}.qlike_ratio"])

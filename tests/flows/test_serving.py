@@ -31,6 +31,7 @@ from candlecast.registry.scoring import score_forecasts
 from candlecast.settings import Settings
 
 pytestmark = pytest.mark.slow
+JSON, ARROW = "application/json", "application/vnd.apache.arrow.stream"
 
 TINY = {
     "name": "serving",
@@ -180,15 +181,27 @@ def test_mlflow_models_serve_answers_raw_candles(trained):
         proc.wait(30)
 
 
+def _arrow(frame: pd.DataFrame) -> bytes:
+    """The frame as an Arrow IPC stream (what serve-model reads under the ARROW content-type)."""
+    import pyarrow as pa
+    import pyarrow.ipc
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pyarrow.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
 def _split(frame: pd.DataFrame) -> dict:
     return json.loads(frame.to_json(orient="split", index=False))
 
 
-def _call(port: int, path: str, payload: object = None) -> tuple[int, dict, dict]:
+def _call(port: int, path: str, payload: object = None, content_type: str = JSON) -> tuple[int, dict, dict]:
     """Status, headers and JSON body of GET (no payload) or POST (a payload: bytes as they are, else JSON)."""
     data = payload if isinstance(payload, bytes) or payload is None else json.dumps(payload).encode()
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", data=data, headers={"Content-Type": "application/json"}
+        f"http://127.0.0.1:{port}{path}", data=data, headers={"Content-Type": content_type}
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
@@ -244,6 +257,13 @@ def test_serve_model_answers_batches_refuses_bad_requests_and_follows_the_champi
             status, _, body = _call(port, "/invocations", payload)
             assert status == 200
             pd.testing.assert_frame_equal(pd.DataFrame(body["predictions"]), expected)
+        # the same candles, every digit kept, as JSON and as an Arrow IPC stream: the same forecasts to the bit
+        exact = {"dataframe_split": raw.to_dict(orient="split", index=False)}
+        for payload, content_type in ((json.dumps(exact).encode(), JSON), (_arrow(raw), ARROW)):
+            status, _, body = _call(port, "/invocations", payload, content_type)
+            assert status == 200
+            pd.testing.assert_frame_equal(pd.DataFrame(body["predictions"]), expected, check_exact=True)
+        assert _call(port, "/health")[2]["training_stack"] == []  # reading Arrow brought none of it in
 
         bad = {
             b"{not json": "not JSON",
@@ -255,6 +275,8 @@ def test_serve_model_answers_batches_refuses_bad_requests_and_follows_the_champi
         for payload, reason in bad.items():
             status, _, body = _call(port, "/invocations", payload)
             assert status == 400 and reason in body["message"] and "\n" not in body["message"], body
+        status, _, body = _call(port, "/invocations", b"{not arrow", ARROW)
+        assert status == 400 and "not an Arrow IPC stream" in body["message"] and "\n" not in body["message"], body
 
         # a second version of the same run's model, aliased @champion: served without a restart
         source = client.get_model_version(name, first)

@@ -148,7 +148,12 @@ def test_up_refuses_busy_ports(tmp_path, monkeypatch):
 
 def test_prefect_yaml_matches_the_definitions():
     import yaml
+    from prefect.events import DeploymentTriggerTypes
+    from pydantic import TypeAdapter
 
+    from candlecast.deployments.triggers import event_triggers
+
+    triggers: TypeAdapter[DeploymentTriggerTypes] = TypeAdapter(DeploymentTriggerTypes)
     doc = yaml.safe_load((Path(__file__).resolve().parents[2] / "prefect.yaml").read_text())
     entries = {d["entrypoint"]: d for d in doc["deployments"]}
     for s in SPECS:
@@ -161,6 +166,9 @@ def test_prefect_yaml_matches_the_definitions():
         assert d["work_pool"]["job_variables"]["env"] == s.retry_env()
         assert d.get("concurrency_limit", {}).get("limit") == s.max_running
         assert d["description"] == s.description
+        # read as `prefect deploy` reads them, for the config it deploys (null: the defaults)
+        made_triggers = [triggers.validate_python(t).model_dump() for t in d.get("triggers", [])]
+        assert made_triggers == [t.model_dump() for t in event_triggers(s.key, RunConfig())], s.key
     assert not entries, f"prefect.yaml deploys flows the definitions do not: {list(entries)}"
 
 

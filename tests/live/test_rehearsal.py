@@ -2,7 +2,7 @@
 
 Its own file: no other tests/live fixture trains a champion or starts Prefect. The plan is cut to a
 week of 4h candles with the change after four days and the checks armed after 12 scored forecasts,
-and the rehearsal's tiny champion and retrain to two epochs of batches of 64.
+and the rehearsal's tiny champion and retrain to two epochs of batches of 64 (the retrain: three trials).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from candlecast.live.monitor import DEGRADED
 from candlecast.live.paper import paper_summary
 from candlecast.live.rehearsal import Plan
 from candlecast.live.state import read_journal, retrain_record
+from candlecast.registry import tracking
+from candlecast.registry.retrain_search import retrain_seed
 from candlecast.settings import Settings
 from candlecast.tasks.live import PROMOTED, REFUSED
 
@@ -22,7 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def test_a_short_rehearsal_alarms_after_the_change_retrains_once_and_records_the_decision(home, prefect_server):
-    plan = Plan(change_day=4, days=7, min_scored=12, pace_s=0.0, epochs=2, batch_size=64)
+    plan = Plan(change_day=4, days=7, min_scored=12, pace_s=0.0, epochs=2, batch_size=64, retrain_trials=2)
     lines: list[str] = []
     report = rehearse(plan, lines.append)
 
@@ -33,6 +35,16 @@ def test_a_short_rehearsal_alarms_after_the_change_retrains_once_and_records_the
     assert alarm["version"] == "1"
     (retrain,) = report.retrains
     assert retrain.outcome.version == "2" and retrain.outcome.reasons, lines
+    # a search of its own, the champion's configuration among its trials, recorded on the run
+    assert retrain.search.finished == 1 + plan.retrain_trials and retrain.search.incumbent == "v1", lines
+    assert retrain.search.study.startswith("rehearsal-lstm-retrain-v1-")
+    params = tracking.client(Settings()).get_run(retrain.outcome.run_id).data.params
+    assert params["retrain.for"] == "v1" and params["retrain.first_trial"] == "v1"
+    assert params["retrain.seed"] == str(retrain_seed("candlecast-rehearsal", "1"))
+    # the loop serves whichever version is @champion at each candle: v2 from after the retrain, if promoted
+    served = {v for counts in report.forecasts.values() for v in counts}
+    assert served == ({"1", "2"} if retrain.outcome.promoted else {"1"}), lines
+    assert report.served_from.get("2", alarm["at"] + 1) > int(alarm["at"]), lines
     events = read_journal(Settings())
     outcomes = [e for e in events if e["event"] in (PROMOTED, REFUSED) and e["payload"]["retrain_for"]]
     assert [e["payload"]["retrain_for"] for e in outcomes] == ["1"]  # the retrain's decision is recorded, once

@@ -4,11 +4,13 @@ Deploys with `candlecast deploy`, checks the server's scheduler fills the cron d
 ingest -> train -> predict, then score and signals, through the Prefect API on a worker whose working
 directory is a temp folder of its own (the config's relative exogenous path must not depend on it),
 checks the registry, the prediction and decision stores, and runs one Optuna study from two worker
-processes on Postgres. Every service is started by deployments/stack.py, the commands
+processes on Postgres. Then the live loop's event path (tests/system/live_path.py): `candlecast live`
+announces closed candles and the deployments' event triggers forecast each once, and retrain a degraded
+champion once, replays included. Every service is started by deployments/stack.py, the commands
 docker/compose.yaml runs too.
 
 The stack is started once for the module and each step is a test. Steps never rely on test order:
-each state they read is built by a module fixture (deployed -> scheduled -> triggered), which records
+each state they read is built by a module fixture (deployed -> scheduled -> triggered -> served -> live), which records
 what it saw before a later step changes it. The worker and the server's scheduler poll every second
 here (Prefect's own settings, passed to the services): the defaults (10 s and 60 s) only add waiting.
 
@@ -29,11 +31,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import live_path  # tests/system/ is on sys.path (pytest's rootdir import mode)
 import optuna
 import pytest
 import yaml
+from live_path import HOUR_MS
 from mlflow.tracking import MlflowClient
-from optuna_worker import value  # tests/system/ is on sys.path (pytest's rootdir import mode)
+from optuna_worker import value
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -50,12 +54,16 @@ from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from stack_helpers import cron_matches, descendants, write_daily_index
 from typer.testing import CliRunner
 
 from candlecast.deployments import stack
 from candlecast.deployments.cli import app
 from candlecast.deployments.definitions import SPECS
 from candlecast.devtools.synthetic import NO_SIGNAL
+from candlecast.live.loop import CANDLES_STORED, FORECAST_STORED
+from candlecast.live.monitor import DEGRADED
+from candlecast.tasks.live import REFUSED
 
 # the module's first step pays for Postgres, both servers and the deploy; the trigger step for 4 flow runs
 pytestmark = [pytest.mark.system, pytest.mark.timeout(600)]
@@ -71,6 +79,8 @@ TINY = {
     "sweep": {"n_trials": 2, "max_epochs": 1, "pruner_startup_trials": 1},
     "train": {"max_epochs": 1, "batch_size": 128},
     "promotion": {"min_gain_vs_naive": 0.02, "max_dm_pvalue": 0.05},
+    # a triggered retrain fits the champion's own configuration only; the loop reads the moved clock within 0.5 s
+    "live": {"retrain_trials": 0, "max_poll_s": 0.5},
 }
 #: Relative to the config file's folder, as a user writes it: the deployments must carry it resolved.
 EXOGENOUS = "exo/fear_greed.csv"
@@ -92,6 +102,7 @@ class Stack:
     backends: stack.Backends
     state: Path
     config_file: Path
+    exchange: Any  # the emulator (its clock can be moved on)
 
 
 def _deployment(key: str) -> str:
@@ -124,23 +135,15 @@ def running_stack(postgres, tmp_path_factory, serve_market_for_module) -> Iterat
     endpoint = {"emulator": False, "api_url": exchange.url, "rate_limit": False}
     exogenous = {**TINY["features"], "exogenous": [{"path": EXOGENOUS}]}
     config_file.write_text(yaml.safe_dump(TINY | {"exchange": endpoint, "features": exogenous}))
-    _write_daily_index(root / EXOGENOUS, TINY["data"]["history_days"] + 10)
+    write_daily_index(root / EXOGENOUS, TINY["data"]["history_days"] + 10)
     state = root / "state" / "stack"
     try:
         stack.init_optuna_storage(backends.optuna_url)
         stack.up([s for s in stack.services(cfg, backends) if s.name != "worker"], state, timeout_s=180)
         with temporary_settings({PREFECT_API_URL: cfg.prefect_api_url}):
-            yield Stack(cfg, backends, state, config_file)
+            yield Stack(cfg, backends, state, config_file, exchange)
     finally:
         stack.down(state)
-
-
-def _write_daily_index(path: Path, days: int) -> None:
-    """A daily index (timestamp ms, value) from ``days`` ago to tomorrow: the exogenous file of the config."""
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    stamps = [int((today - timedelta(days=d)).timestamp() * 1000) for d in range(days, -2, -1)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("timestamp,value\n" + "".join(f"{t},{(i * 37) % 100}\n" for i, t in enumerate(stamps)))
 
 
 @pytest.fixture(scope="module")
@@ -152,12 +155,6 @@ def deployed(running_stack: Stack) -> tuple[datetime, dict[str, Any]]:
     assert result.exit_code == 0, result.output
     with get_client(sync_client=True) as client:
         return deployed_at, {s.key: client.read_deployment_by_name(_deployment(s.key)) for s in SPECS}
-
-
-def _cron_matches(cron: str, when: datetime) -> bool:
-    """Enough of cron for our schedules: each field is '*' or a number (minute hour day month weekday, 0=Sunday)."""
-    fields = (when.minute, when.hour, when.day, when.month, (when.weekday() + 1) % 7)
-    return all(f == "*" or int(f) == v for f, v in zip(cron.split(), fields, strict=True))
 
 
 def _scheduled(client, deployment_id) -> list:
@@ -250,28 +247,19 @@ def served(running_stack: Stack, triggered) -> dict[str, Any]:
     return {"promoted": promoted, "runs": runs, "artifacts": artifacts}
 
 
-def _descendants(pid: int) -> list[str]:
-    """The command lines of every process below ``pid`` (Linux /proc)."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], list(parents.get(pid, []))
-    while todo:
-        child = todo.pop()
-        todo += parents.get(child, [])
-        with contextlib.suppress(OSError):
-            found.append((Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ").decode())
-    return found
+@pytest.fixture(scope="module")
+def live(running_stack: Stack, deployed, served) -> dict[str, Any]:
+    """The event path after the forced promotion: the live loop over two closes, replays, a degraded champion."""
+    worker = next(s for s in stack.services(running_stack.cfg, running_stack.backends) if s.name == "worker")
+    return live_path.exercise(
+        worker.env, running_stack.config_file, running_stack.exchange, deployed[1], running_stack.state / "live.log"
+    )
 
 
 def test_the_mlflow_server_starts_no_job_consumers(running_stack):
     pid = stack.running(running_stack.state, "mlflow")
     assert pid is not None
-    assert not [cmd for cmd in _descendants(pid) if "huey" in cmd], "MLflow's Huey job consumers were started"
+    assert not [cmd for cmd in descendants(pid) if "huey" in cmd], "MLflow's Huey job consumers were started"
 
 
 def test_deploy_puts_every_flow_on_the_pool_with_its_limits(running_stack, deployed):
@@ -295,7 +283,7 @@ def test_the_server_scheduler_fills_every_cron_deployment_in_utc(deployed, sched
         assert scheduled[key], f"the scheduler created no runs for {key} ({cron})"
         for run in scheduled[key]:
             start = run.expected_start_time.astimezone(UTC)
-            assert start > deployed_at and _cron_matches(cron, start), (key, start)
+            assert start > deployed_at and cron_matches(cron, start), (key, start)
     hourly = sorted(r.expected_start_time for r in scheduled["ingest"])
     assert hourly[0] - deployed_at <= timedelta(hours=1) and hourly[1] - hourly[0] == timedelta(hours=1)
     assert not scheduled["pipeline"], "the on-demand pipeline has no schedule"
@@ -337,14 +325,15 @@ def test_score_and_signals_complete_on_the_worker_and_write_their_output(running
     for key in ("score", "signals"):
         run = served["runs"][key]
         assert run.state.type == StateType.COMPLETED, f"{key}: {run.state.type} {run.state.message}"
-    assert "live-score" in served["artifacts"]["score"], served["artifacts"]
+    assert {"live-score", f"live-{MODEL}"} <= served["artifacts"]["score"], served["artifacts"]
     assert "signals" in served["artifacts"]["signals"], served["artifacts"]
     assert list((running_stack.backends.home / "signals").rglob("*.parquet")), "signals stored no decisions"
 
 
 def test_the_train_flow_swept_in_the_postgres_optuna_storage(running_stack, triggered):
     studies = optuna.get_all_study_summaries(running_stack.backends.optuna_url)
-    assert [s.n_trials for s in studies if s.study_name.startswith(NAME)] == [TINY["sweep"]["n_trials"]]
+    trained = [s for s in studies if s.study_name.startswith(NAME) and "-retrain-" not in s.study_name]
+    assert [s.n_trials for s in trained] == [TINY["sweep"]["n_trials"]]  # the live step's retrain has its own
 
 
 def test_one_study_from_two_worker_processes_records_every_trial_once(running_stack):
@@ -358,3 +347,46 @@ def test_one_study_from_two_worker_processes_records_every_trial_once(running_st
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert sorted(t.user_attrs["worker"] for t in trials) == ["a"] * n + ["b"] * n
     assert all(t.value == value(t.params["x"], t.params["y"]) for t in trials)
+
+
+def test_the_loops_event_triggers_one_forecast_per_closed_candle_on_the_worker(live):
+    (announced,) = live["candles"]  # the history found at start is recorded, not announced
+    first, cutoff = live["start"] + HOUR_MS, live["newest"]  # every candle closed since the loop started
+    closes = list(range(first, cutoff + 1, HOUR_MS))
+    assert {k: announced["payload"][k] for k in ("symbol", "first", "cutoff")} == {
+        "symbol": "BTC/USDT", "first": first, "cutoff": cutoff
+    }  # fmt: skip
+    run = live["predicted"]
+    assert run.state.type == StateType.COMPLETED, run.state.message
+    rendered = {k: run.parameters[k] for k in ("symbol", "first", "cutoff")}  # the trigger's templates, as ints
+    assert rendered == {"symbol": "BTC/USDT", "first": first, "cutoff": cutoff}
+    made = live["forecasts"].groupby("cutoff").agg(rows=("model_version", "size"), v=("model_version", "max"))
+    assert made.to_dict("index") == {c: {"rows": TINY["features"]["horizon"], "v": "1"} for c in closes}
+    stored = live["events"][FORECAST_STORED]
+    assert [e.payload for e in stored] == [{"symbol": "BTC/USDT", "version": "1", "cutoffs": closes}]
+    assert [str(e.id) for e in live["events"][CANDLES_STORED]] == [announced["id"]]
+
+
+def test_replayed_events_store_no_forecast_and_train_nothing_twice(live):
+    # the loop sent candles.stored, and the monitor model.degraded, twice each with one event id
+    assert [r["id"] for r in live["journal"][CANDLES_STORED]] == [live["candles"][0]["id"]] * 2
+    assert len({r["id"] for r in live["journal"][DEGRADED]}) == 1 and len(live["journal"][DEGRADED]) == 2
+    # the server kept one of each and its triggers ran one predict and one train
+    assert {name: len(events) for name, events in live["events"].items()} == {
+        CANDLES_STORED: 1, FORECAST_STORED: 1, DEGRADED: 1
+    }  # fmt: skip
+    assert [r.id for r in live["runs"]["predict"]] == [live["predicted"].id]
+    assert [r.id for r in live["runs"]["train"]] == [live["retrained"].id]
+    assert live["after_replay"].equals(live["forecasts"]), "a forecast was rewritten (its created_at changed)"
+
+
+def test_a_degraded_champion_is_retrained_once_by_the_train_trigger(live):
+    run = live["retrained"]
+    assert run.state.type == StateType.COMPLETED, run.state.message
+    assert run.parameters["retrain_for"] == "1"
+    assert live["claim"] == {"run": str(run.id)}, "the triggered run claimed the retrain of v1"
+    (degraded,) = live["events"][DEGRADED]
+    assert degraded.payload["version"] == "1" and degraded.payload["reasons"] == ["guard"]
+    # the gate decided on the retrained v2 (a market of noise: refused), and said so as an event
+    outcomes = [(r["event"], r["payload"]["version"]) for r in live["outcomes"] if r["payload"]["retrain_for"] == "1"]
+    assert outcomes == [(REFUSED, "2")]

@@ -294,6 +294,31 @@ def test_live_forecasts_each_candle_once_scores_it_and_asks_one_retrain(champion
     run_id = client.get_model_version(NAME, done.model_version).run_id
     history = client.get_metric_history(run_id, f"live_loss_ratio_{series.slug}")
     assert len(history) == 40 - cfg.features.horizon  # each matured forecast logged once, stepped by candle
+    plots = {a.path for a in client.list_artifacts(run_id, "plots")}  # the live figure beside the backtest's
+    assert {f"plots/live_loss_ratio_{series.slug}.png", f"plots/forecast_vs_actual_{series.slug}.png"} <= plots
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, TaskRunFilter
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    from candlecast.flows.score import score_flow
+
+    score_flow(cfg)  # its table artifact, keyed by model: the live error per series and version, run by run
+    with get_client(sync_client=True) as prefect:
+        [artifact] = prefect.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"live-{NAME}"])),
+            flow_run_filter=FlowRunFilter(),  # the sync client sends null without these, which the server refuses
+            task_run_filter=TaskRunFilter(),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+            offset=0,
+        )
+    assert artifact.type == "table"
+    row = next(r for r in json.loads(str(artifact.data)) if r["series"] == str(series))
+    assert row["version"] == done.model_version and row["scored"] == 40 - cfg.features.horizon
+    assert row["alarm"].startswith("guard at") and row["alarm"].endswith("(retrain asked)")
+    metrics = client.get_run(run_id).data.metrics
+    assert row["backtest_ratio"] == pytest.approx(metrics[f"{series.slug}.rmse_ratio"] ** 2, abs=1e-4)
 
     # the live loop's path for a close: both series' windows in one forward pass, the same forecasts as
     # one series alone; one series that cannot be forecast (no warm-up before its first candle) fails alone

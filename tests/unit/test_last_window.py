@@ -19,7 +19,8 @@ from candlecast.config import ExogenousConfig, FeatureConfig
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.features.compute import compute_features, feature_columns, warmup_rows
 from candlecast.features.exogenous import cached_exogenous
-from candlecast.features.last_window import last_windows
+from candlecast.features.last_window import batchable, last_windows
+from candlecast.features.realized import MEASURES
 from candlecast.io import write_csv
 from tests.conftest import SHARED_DATA
 
@@ -90,7 +91,9 @@ def _real_1h(symbol: str) -> pd.DataFrame:
 
 @pytest.mark.real_data
 @pytest.mark.parametrize(
-    "options", [{}, {"indicators": True, "higher_timeframes": ["4h", "1d"]}], ids=["base", "indicators-htf"]
+    "options",
+    [{}, {"indicators": True, "higher_timeframes": ["4h", "1d"]}, {"realized": list(MEASURES)}],
+    ids=["base", "indicators-htf", "realized"],
 )
 def test_many_series_last_windows_in_one_pass_equal_each_series_own_computation(options):
     """``last_windows`` (serving, predict_many) against ``compute_features`` on each series' tail alone.
@@ -102,6 +105,8 @@ def test_many_series_last_windows_in_one_pass_equal_each_series_own_computation(
     """
     fear_greed = ExogenousConfig(path=str(SHARED_DATA / "exogenous" / "alternative_me_fear_greed_1d.csv.gz"))
     cfg = FeatureConfig(lookback=48, exogenous=[fear_greed.model_copy(update={"delay_ms": HOUR})], **options)
+    assert batchable(cfg)  # realized measures too: only cross assets and the Hampel filter go one by one
+    assert not batchable(cfg.model_copy(update={"denoise": "hampel"}))
     exogenous = [cached_exogenous(source.path) for source in cfg.exogenous]
     need = warmup_rows(cfg, "1h") + cfg.lookback + 1
     tails = []
@@ -127,6 +132,7 @@ def test_many_series_last_windows_in_one_pass_equal_each_series_own_computation(
     finite = np.isfinite(windows.features).all(axis=(1, 2))
     assert finite[:-2].all() and not finite[-2]  # only the window with a missing candle has holes
     assert any(c.startswith("exo_") for c in windows.columns)
+    assert all(f"rm_{m}_m" in windows.columns for m in options.get("realized", []) if m not in ("semivariance",))
 
 
 def test_a_series_shorter_than_one_window_is_one_clear_line():
