@@ -223,6 +223,16 @@ class LiveLoop:
                 continue
             step = timeframe_ms(series.timeframe)
             ranges[series] = (max(announced + step, stored - (self.cfg.live.max_catchup - 1) * step), stored)
+        self._announce(ranges)
+
+    def announce(self, series: SeriesKey, first: int, cutoff: int) -> None:
+        """Emit ``candles.stored`` for one series' candles ``first..cutoff`` (forecast here if asked), then record it.
+
+        The same event id for the same range: a replay after a kill before the record changes nothing.
+        """
+        self._announce({series: (first, cutoff)})
+
+    def _announce(self, ranges: dict[SeriesKey, tuple[int, int]]) -> None:
         for series, (first, cutoff) in ranges.items():
             payload = {
                 "exchange": series.exchange, "symbol": series.symbol, "timeframe": series.timeframe,
