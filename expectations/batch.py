@@ -1,14 +1,23 @@
 """The candle contract on many series' new candles in one GX run: the live loop's screen.
 
 GX's cost is per expectation, not per row (a one-candle frame takes as long as a day's), so the ten
-series that close together are checked as one stacked frame with a ``series`` column: one run instead
-of ten. The checks that are row-wise in the per-series suite (nulls, types, bounds, grid, OHLC order,
-filler, closed candles) are the same expectations on the stack; those that look along a series
-(unique and increasing open times, gaps, moves against the recent range, freshness) are computed
-within each series. The screen is stricter than the per-series contract: it fails on any gap at all
-and on anything the per-series suite would only warn about, and then each series is validated on its
-own (runner.validate_candles_many), so a clean screen means a clean per-series verdict, and any finding
-is the per-series suite's own report.
+series that close together are checked as one stacked frame with a ``series`` column (each frame's
+position): one run instead of ten. The checks that are row-wise in the per-series suite (nulls, bounds,
+grid, OHLC order, filler, closed candles) are the same expectations on the stack; those that look along a
+series (unique and increasing open times, gaps, moves against the recent range, freshness) are computed
+within each frame. The screen is stricter than the per-series contract: it fails on any gap at all and on
+anything the per-series suite would only warn about.
+
+A frame with no failing row in the screen passes every expectation of its own suite, with no warning
+(``frames_at_fault``; runner.validate_candles_many accepts it from the screen's verdict):
+
+- not null, price and volume bounds, grid, OHLC order, filler, closed candle: the same row-wise check;
+- one-candle steps within the frame: its open times are unique and strictly increasing, with no gap, so
+  neither gap expectation nor the missing shares can fail;
+- moves: the same ratio (candles.move_ratio) over the frame's own rows;
+- freshness: every row of a stale frame fails, so a frame with no failing row has a recent newest candle;
+- columns, their types and a row at all are table-wide and name no row: ``stacked`` takes only frames
+  that satisfy them, and should one fail anyway, no frame is accepted from the screen.
 """
 
 from __future__ import annotations
@@ -36,10 +45,11 @@ from candlecast.expectations.candles import (
     move_ratio,
     suite_name,
 )
+from candlecast.expectations.failures import _exception_message
 from candlecast.schema import CANDLE_COLUMNS, PRICE_COLUMNS, timeframe_ms
 
 _DTYPES = ["int64"] + ["float64"] * (len(CANDLE_COLUMNS) - 1)  # timestamp, then prices and volume
-SERIES = "series"  # the stacked frame's extra column: which series a row belongs to (rows of one series adjacent)
+SERIES = "series"  # the stacked frame's extra column: the position of the frame a row comes from
 
 
 class SeriesStepsAreOneCandle(MulticolumnMapMetricProvider):
@@ -156,16 +166,41 @@ def screen_suite(timeframe: str, freshest_ms: int, bounds: CandleBounds) -> gx.E
     )
 
 
-def stacked(frames: list[pd.DataFrame], labels: list[str]) -> pd.DataFrame | None:
-    """The frames one under the other with their ``series`` label; None when one cannot be stacked as it is.
+def stackable(frame: pd.DataFrame) -> bool:
+    """True when a frame can join the stack as it is: rows, and exactly CANDLE_COLUMNS with their types.
 
-    A frame that is empty or whose columns are not exactly CANDLE_COLUMNS with their types goes to the per-series suite,
-    whose report says what is wrong with it.
+    Any other frame goes to the per-series suite, whose report says what is wrong with it.
     """
-    if not all(len(f) and list(f.columns) == list(CANDLE_COLUMNS) and _dtypes(f) == _DTYPES for f in frames):
-        return None
-    parts: list[Any] = [f.assign(**{SERIES: label}) for f, label in zip(frames, labels, strict=True)]
+    return bool(len(frame)) and list(frame.columns) == list(CANDLE_COLUMNS) and _dtypes(frame) == _DTYPES
+
+
+def stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The (stackable) frames one under the other, each row's ``series`` the position of its frame.
+
+    Positions, not series names: two chunks of one series are two frames, each judged on its own as the
+    per-series suite judges it (freshness and moves would otherwise look across both).
+    """
+    parts: list[Any] = [f.assign(**{SERIES: i}) for i, f in enumerate(frames)]
     return pd.concat(parts, ignore_index=True)
+
+
+def frames_at_fault(results: list[Any], stack: pd.DataFrame) -> set[int] | None:
+    """The positions of the frames with a failing row in the screen's GX results (run with COMPLETE).
+
+    None when a failure cannot be put on frames: a table-wide expectation, one that raised inside GX, or a
+    row list shorter than its count. Then no frame may be accepted from the screen.
+    """
+    at_fault: set[int] = set()
+    for result in results:
+        raised = _exception_message(result.exception_info)
+        if result.success and not raised:
+            continue
+        body = result.result or {}
+        rows = body.get("unexpected_index_list")
+        if raised or rows is None or len(rows) != body.get("unexpected_count"):
+            return None
+        at_fault.update(int(i) for i in stack.loc[list(rows), SERIES])
+    return at_fault
 
 
 def _dtypes(frame: pd.DataFrame) -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import great_expectations as gx
 import pandas as pd
+from great_expectations.core import ExpectationSuiteValidationResult
 from great_expectations.core.batch_definition import BatchDefinition
 from great_expectations.data_context.types.base import (
     DataContextConfig,
@@ -28,7 +29,7 @@ from great_expectations.data_context.types.base import (
 )
 
 from candlecast.config import FeatureConfig
-from candlecast.expectations.batch import screen_suite, stacked
+from candlecast.expectations.batch import frames_at_fault, screen_suite, stackable, stacked
 from candlecast.expectations.candles import CRITICAL, FRESHEST, CandleBounds, candle_suite, live_parameters
 from candlecast.expectations.failures import SAMPLE_SIZE, failures_of
 from candlecast.expectations.features import feature_suite
@@ -42,6 +43,8 @@ __all__ = [
 ]  # fmt: skip
 
 _RESULT_FORMAT: dict[str, Any] = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+# the screen needs every failing row (batch.frames_at_fault), not a sample
+_SCREEN_FORMAT: dict[str, Any] = {"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE_SIZE}
 _SOURCE, _ASSET, _BATCH = "candlecast_frames", "candles", "whole_frame"
 
 # GX's dataframe asset shares one execution engine and one batch id across all frames it validates,
@@ -96,11 +99,12 @@ def validate_candles_many(
     max_staleness_ms: int | None = None,
     bounds: CandleBounds | None = None,
 ) -> list[ValidationReport]:
-    """``validate_candles`` (live, in memory) of many series' frames, in one GX run when all are clean.
+    """``validate_candles`` (live, in memory) of many series' frames: one GX run, plus one per frame at fault.
 
-    The frames are stacked and checked by the screen suite (expectations/batch.py); when it passes,
-    each frame gets a passing report of that run; when it finds anything, or a frame cannot be
-    stacked, each frame is validated on its own by the per-series suite, whose reports are returned.
+    The frames are stacked and checked by the screen suite (expectations/batch.py). A frame with no
+    failing row in it gets a passing report of that run (the screen is stricter than its own suite); a
+    frame with one, or one that cannot be stacked, is validated on its own by the per-series suite, whose
+    report is returned. When a screen failure names no rows, every frame is validated on its own.
 
     Args:
         frames: (series label, candle frame) pairs; the reports come back in their order.
@@ -112,21 +116,26 @@ def validate_candles_many(
     for _, df in frames:
         _check_frame(df, "validate_candles_many")
 
-    def each() -> list[ValidationReport]:
-        return [
-            validate_candles(df, timeframe, series, now_ms=now_ms, max_staleness_ms=max_staleness_ms, bounds=bounds)
-            for series, df in frames
-        ]
+    def alone(series: str, df: pd.DataFrame) -> ValidationReport:
+        return validate_candles(df, timeframe, series, now_ms=now_ms, max_staleness_ms=max_staleness_ms, bounds=bounds)
 
-    stack = stacked([df for _, df in frames], [series for series, _ in frames]) if len(frames) > 1 else None
-    if stack is None:
-        return each()
+    fit = [i for i, (_, df) in enumerate(frames) if stackable(df)]
+    if len(fit) < 2:
+        return [alone(series, df) for series, df in frames]
+    stack = stacked([frames[i][1] for i in fit])
     params = live_parameters(timeframe, now_ms, max_staleness_ms)
     suite = _screen_suite(timeframe, params[FRESHEST], bounds or CandleBounds())
-    screen = _run(stack, suite, "", params, None)
-    if screen.failures:
-        return each()
-    return [dataclasses.replace(screen, series=series, n_rows=len(df)) for series, df in frames]
+    checked_at = _now()
+    result, _ = _validate(stack, suite, params, None, _SCREEN_FORMAT)
+    at_fault = frames_at_fault(result.results, stack)
+    screened = {i for k, i in enumerate(fit) if at_fault is not None and k not in at_fault}
+    n_expectations = _n_expectations(result)
+    return [
+        ValidationReport(True, series, suite.name, len(df), n_expectations, checked_at)
+        if i in screened
+        else alone(series, df)
+        for i, (series, df) in enumerate(frames)
+    ]
 
 
 def validate_features(
@@ -150,25 +159,46 @@ def _check_frame(df: Any, caller: str) -> None:
 def _run(
     df: pd.DataFrame, suite: gx.ExpectationSuite, series: str, params: dict[str, Any], state_root: Path | None
 ) -> ValidationReport:
-    checked_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    docs = None
-    with _GX_LOCK:
-        if state_root is None:
-            batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
-            result = batch.validate(suite, result_format=_RESULT_FORMAT, expectation_parameters=params)
-        else:
-            result, docs = gx_project(state_root).validate(df, suite, params, series=series)
+    checked_at = _now()
+    result, docs = _validate(df, suite, params, state_root, _RESULT_FORMAT, series)
     failures = failures_of(result.results, df)
     return ValidationReport(
         success=not any(f["severity"] == CRITICAL for f in failures),
         series=series,
         suite=suite.name,
         n_rows=len(df),
-        n_expectations=int(result.statistics.get("evaluated_expectations", len(result.results))),
+        n_expectations=_n_expectations(result),
         checked_at=checked_at,
         failures=failures,
         data_docs=docs,
     )
+
+
+def _validate(
+    df: pd.DataFrame,
+    suite: gx.ExpectationSuite,
+    params: dict[str, Any],
+    state_root: Path | None,
+    result_format: dict[str, Any],
+    series: str = "",
+) -> tuple[ExpectationSuiteValidationResult, str | None]:
+    """One GX run: the suite on the frame, in memory or through the state folder's checkpoint (with its page).
+
+    The checkpoint's result format is its own (project.py), so ``result_format`` applies in memory only.
+    """
+    with _GX_LOCK:
+        if state_root is None:
+            batch = _batch_definition().get_batch(batch_parameters={"dataframe": df})
+            return batch.validate(suite, result_format=result_format, expectation_parameters=params), None
+        return gx_project(state_root).validate(df, suite, params, series=series)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _n_expectations(result: ExpectationSuiteValidationResult) -> int:
+    return int(result.statistics.get("evaluated_expectations", len(result.results)))
 
 
 @functools.cache

@@ -336,17 +336,88 @@ def _float32(df: pd.DataFrame) -> pd.DataFrame:
     return df.astype({"volume": "float32"})
 
 
+@pytest.fixture
+def gx_runs(monkeypatch) -> list[str]:
+    """The suites of the GX runs made while the test runs (the real runs, counted on their way)."""
+    from candlecast.expectations import runner
+
+    runs: list[str] = []
+    validate = runner._validate
+
+    def counted(df, suite, *args, **kwargs):
+        runs.append(suite.name)
+        return validate(df, suite, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "_validate", counted)
+    return runs
+
+
+def _verdicts(reports: list[ValidationReport]) -> list[tuple[str, bool, set[tuple[str, str]]]]:
+    return [(r.series, r.success, _failed(r)) for r in reports]
+
+
+NOW_MANY = int(clean_frame()["timestamp"].iloc[-1]) + 2 * HOUR_MS  # the frames' close: the newest candle is fresh
+
+
+@pytest.fixture(scope="module")
+def clean_alone() -> list[ValidationReport]:
+    """Five clean series, each validated on its own (once for the module)."""
+    return [validate_candles(clean_frame(200, seed=i), "1h", f"s{i}", now_ms=NOW_MANY) for i in range(5)]
+
+
 @pytest.mark.parametrize("corrupt", [None, _stale, _gap, _duplicate, _filler, _jump, _float32])
-def test_many_series_in_one_run_answer_as_each_series_alone(corrupt) -> None:
-    """The live loop's batch check: clean frames pass in one run; any finding gives each series' own report."""
+def test_many_series_in_one_run_answer_as_each_series_alone(
+    corrupt, clean_alone: list[ValidationReport], gx_runs: list[str]
+) -> None:
+    """The live loop's batch check: one run for all; a series at fault (by its failing rows) gets its own report."""
     from candlecast.expectations.runner import validate_candles_many
 
-    frames = [(f"s{i}", clean_frame(200, seed=i)) for i in range(2)]
+    frames = [(f"s{i}", clean_frame(200, seed=i)) for i in range(5)]
+    alone = list(clean_alone)
     if corrupt is not None:
-        frames[1] = ("s1", corrupt(frames[1][1]))
-    now = int(frames[0][1]["timestamp"].iloc[-1]) + 2 * HOUR_MS
-    many = validate_candles_many(frames, "1h", now_ms=now)
-    alone = [validate_candles(df, "1h", name, now_ms=now) for name, df in frames]
-    assert [(r.series, r.success, _failed(r)) for r in many] == [(r.series, r.success, _failed(r)) for r in alone]
-    screened = {r.suite for r in many}
-    assert screened == ({"candle_contract_1h_live_screen"} if corrupt is None else {"candle_contract_1h_live"})
+        frames[2] = ("s2", corrupt(frames[2][1]))
+        alone[2] = validate_candles(frames[2][1], "1h", "s2", now_ms=NOW_MANY)
+    gx_runs.clear()
+
+    many = validate_candles_many(frames, "1h", now_ms=NOW_MANY)
+
+    assert _verdicts(many) == _verdicts(alone)
+    screen, own = "candle_contract_1h_live_screen", "candle_contract_1h_live"
+    assert gx_runs == ([screen] if corrupt is None else [screen, own])  # 2 runs, not 1 + 5
+    assert [r.suite for r in many] == [screen, screen, screen if corrupt is None else own, screen, screen]
+
+
+def test_each_frame_is_judged_alone_two_chunks_of_a_series_and_two_series_at_fault(gx_runs: list[str]) -> None:
+    """An old chunk is stale even when the next chunk of its series is fresh; two series at fault, one run each."""
+    from candlecast.expectations.runner import validate_candles_many
+
+    first = clean_frame(200, seed=0)
+    chunks = [("s0", first.iloc[:100].reset_index(drop=True)), ("s0", first.iloc[100:].reset_index(drop=True))]
+    faults = [
+        ("s1", _gap(clean_frame(200, seed=1))),
+        ("s2", clean_frame(200, seed=2)),
+        ("s3", _filler(clean_frame(200, seed=3))),
+    ]
+
+    for frames, runs in ((chunks, 2), (faults, 3)):  # the screen, then each frame at fault on its own
+        gx_runs.clear()
+        many = validate_candles_many(frames, "1h", now_ms=NOW_MANY)
+        assert len(gx_runs) == runs
+        assert _verdicts(many) == _verdicts([validate_candles(df, "1h", name, now_ms=NOW_MANY) for name, df in frames])
+    stale = validate_candles_many(chunks, "1h", now_ms=NOW_MANY)[0]
+    assert _failed(stale) == {("expect_column_max_to_be_between", "timestamp")}  # 100 candles old: a warning
+
+
+def test_a_screen_failure_that_names_no_rows_accepts_no_frame() -> None:
+    """A table-wide failure (here a column missing from the stack) cannot be put on a frame: None, not 'none'."""
+    from candlecast.expectations.batch import frames_at_fault, stacked
+    from candlecast.expectations.runner import _SCREEN_FORMAT, _screen_suite, _validate
+
+    stack = stacked([clean_frame(50, seed=0), clean_frame(50, seed=1)]).drop(columns=["volume"])
+    now = int(stack["timestamp"].max()) + 2 * HOUR_MS
+    params = live_parameters("1h", now)
+    suite = _screen_suite("1h", params["freshest_open_ms"], CandleBounds())
+    result, _ = _validate(stack, suite, params, None, _SCREEN_FORMAT)
+
+    assert not result.success
+    assert frames_at_fault(result.results, stack) is None
