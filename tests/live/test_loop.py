@@ -163,8 +163,8 @@ def test_a_close_is_gated_as_one_batch_and_a_bad_series_holds_back_only_itself(h
     (entry,) = list_entries(settings)
     assert entry.series.symbol == "ETH/USDT" and entry.report["suite"] == "candle_contract_1m_live"
     assert {f["expectation"] for f in entry.report["failures"]} == {"expect_column_pair_values_a_to_be_greater_than_b"}
-    for symbol in ("BTC/USDT", "SOL/USDT"):  # the screen found ETH's candle: each series had its own suite
+    for symbol in ("BTC/USDT", "SOL/USDT"):  # the screen named ETH's candle: the others passed in it, ETH alone
         key = SeriesKey("binance", symbol, "1m")
-        assert read_validation(settings, key)["suite"] == "candle_contract_1m_live"
+        assert read_validation(settings, key)["suite"] == "candle_contract_1m_live_screen"
         results = (gx_dir(settings.root) / "uncommitted" / "validations").rglob(f"{asset_name(str(key))}/**/*.json")
         assert len(list(results)) == 2  # a GX result (with its Data Docs page) of each close, written after it
