@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -20,7 +21,7 @@ from candlecast.data.candle_store import CandleStore
 from candlecast.data.fetching import exchange_clock_ms
 from candlecast.data.ingest import gate_batch
 from candlecast.data.quarantine import QuarantineEntry
-from candlecast.data.validations import record_validation
+from candlecast.data.validations import link_data_docs, record_validation
 from candlecast.expectations.runner import (
     ValidationReport,
     validate_candles,
@@ -55,9 +56,10 @@ class CandleGate:
 
     ``many`` is the live loop's hot path: every frame checked in memory, the series that closed
     together in one GX run (runner.validate_candles_many). With a state folder, each series' GX result
-    and Data Docs page are written by ``keep``, which the loop runs after the forecasts; when pages fall
-    behind (an accelerated clock), each series' newest frame gets its page (the validation record of
-    every frame is written by the ingest step either way).
+    and Data Docs page are written by ``keep``, which the loop runs after the forecasts, and the page's
+    link is then added to the series' validation record (written by the ingest step with the verdict)
+    while the record still holds that verdict. When pages fall behind (an accelerated clock), each
+    series' newest frame gets its page; a record replaced by a newer verdict meanwhile waits for that one's.
     """
 
     root: Path | None
@@ -75,7 +77,9 @@ class CandleGate:
         reports = validate_candles_many([(str(s), df) for s, df in frames], timeframes.pop(), now_ms=self.now)
         if self.root is not None:
             with _PAGES_LOCK:
-                _PAGES.update({(self.root, series): (df, self.now) for series, df in frames})
+                _PAGES.update(
+                    {(self.root, s): (df, self.now, r.to_dict()) for (s, df), r in zip(frames, reports, strict=True)}
+                )
         return reports
 
     def keep(self) -> None:
@@ -90,14 +94,17 @@ class CandleGate:
                         del _PAGES[k]
                 if not pending:
                     return
-                for (root, series), (df, now) in pending:
-                    validate_candles(df, series.timeframe, str(series), now_ms=now, state_root=root)
+                for (root, series), (df, now, verdict) in pending:
+                    page = validate_candles(df, series.timeframe, str(series), now_ms=now, state_root=root)
+                    if page.data_docs:
+                        link_data_docs(Settings(home=root), series, verdict, page.data_docs)
         finally:
             _KEEPING.release()
 
 
-# frames waiting for their Data Docs page: (state folder, series) -> (the newest frame, its exchange time)
-_PAGES: dict[tuple[Path, SeriesKey], tuple[pd.DataFrame, int]] = {}
+# frames waiting for their Data Docs page: (state folder, series) -> (the newest frame, its exchange time, the
+# verdict ``many`` gave it: the validation record the page's link goes into)
+_PAGES: dict[tuple[Path, SeriesKey], tuple[pd.DataFrame, int, dict[str, Any]]] = {}
 _PAGES_LOCK = threading.Lock()
 _KEEPING = threading.Lock()
 

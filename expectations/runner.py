@@ -11,7 +11,6 @@ Data Docs page that the report then links.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import threading

@@ -5,16 +5,20 @@ Its top level is the verdict on what the store holds: the last check of the stor
 batch that was then stored. A batch refused at the gate never reached the store, so it cannot change
 that verdict: it is kept beside it as ``last_refused`` (with its quarantine id), and `status` shows
 both. A training run copies the verdict and links to the record, so a model can be traced to the check
-that let its data through.
+that let its data through. The live loop writes a close's Data Docs pages after its forecasts: each
+page's link is added to the record later (``link_data_docs``), when the record still holds that check.
+Records are rewritten whole (atomically) under one lock, so a late link never undoes a newer verdict.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from candlecast.io import read_json, write_json
+from candlecast.io import file_lock, read_json, write_json
 from candlecast.schema import SeriesKey
 from candlecast.settings import Settings
 
@@ -74,12 +78,43 @@ def record_validation(
             none yet, it stands in for one, marked ``refused_batch``).
     """
     path = settings.validation_dir / f"{series.slug}.json"
-    previous = read_json(path) or {}
-    if not refused_batch:
-        record = dict(report) | ({LAST_REFUSED: previous[LAST_REFUSED]} if previous.get(LAST_REFUSED) else {})
-    elif "success" in previous and not previous.get(REFUSED_ONLY):
-        record = previous | {LAST_REFUSED: dict(report)}
-    else:
-        record = dict(report) | {REFUSED_ONLY: True, LAST_REFUSED: dict(report)}
-    write_json(record, path)
+    with _locked(settings):
+        previous = read_json(path) or {}
+        if not refused_batch:
+            record = dict(report) | ({LAST_REFUSED: previous[LAST_REFUSED]} if previous.get(LAST_REFUSED) else {})
+        elif "success" in previous and not previous.get(REFUSED_ONLY):
+            record = previous | {LAST_REFUSED: dict(report)}
+        else:
+            record = dict(report) | {REFUSED_ONLY: True, LAST_REFUSED: dict(report)}
+        write_json(record, path)
     return path
+
+
+def link_data_docs(settings: Settings, series: SeriesKey, report: dict[str, Any], url: str) -> bool:
+    """Add the Data Docs page of a check written after its verdict (``report``, as it was recorded) to the record.
+
+    The page goes where the record still holds that check: the stored data's verdict, ``last_refused``, or
+    both; when a newer check has replaced it, nothing changes (False).
+    """
+    path = settings.validation_dir / f"{series.slug}.json"
+    check = json.loads(json.dumps(report, default=str))  # as write_json stored it
+    check.pop("data_docs", None)
+
+    def holds(entry: Any) -> bool:
+        return isinstance(entry, dict) and all(entry.get(k) == v for k, v in check.items())
+
+    with _locked(settings):
+        record = read_json(path)
+        if record is None or not (holds(record) or holds(record.get(LAST_REFUSED))):
+            return False
+        if holds(record):
+            record["data_docs"] = url
+        if holds(record.get(LAST_REFUSED)):
+            record[LAST_REFUSED]["data_docs"] = url
+        write_json(record, path)
+    return True
+
+
+def _locked(settings: Settings) -> AbstractContextManager[None]:
+    """The records' lock: a read-modify-write (a refusal beside the verdict, a late page) sees the newest record."""
+    return file_lock(settings.validation_dir / ".lock")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -421,3 +422,30 @@ def test_a_screen_failure_that_names_no_rows_accepts_no_frame() -> None:
 
     assert not result.success
     assert frames_at_fault(result.results, stack) is None
+
+
+def test_a_page_written_after_the_verdict_is_linked_only_while_the_record_holds_it(tmp_path) -> None:
+    """CandleGate.keep writes a close's pages after its verdicts were recorded; a newer verdict is never undone."""
+    import dataclasses
+    from urllib.parse import unquote, urlparse
+
+    from candlecast.data.validations import read_validation, record_validation
+    from candlecast.expectations.gate import CandleGate
+    from candlecast.schema import SeriesKey
+    from candlecast.settings import Settings
+
+    settings = Settings(home=tmp_path)
+    first, second = SeriesKey("test", "A/USDT", "1h"), SeriesKey("test", "B/USDT", "1h")
+    gate = CandleGate(settings.root, NOW_MANY)
+    reports = gate.many([(first, clean_frame(200, seed=0)), (second, clean_frame(200, seed=1))])
+    for key, report in zip((first, second), reports, strict=True):
+        record_validation(settings, key, report.to_dict())  # as the ingest step records a close's verdicts
+    newer = dataclasses.replace(reports[1], checked_at="2030-01-01T00:00:00+00:00")
+    record_validation(settings, second, newer.to_dict())  # B checked again before the close's pages are written
+
+    gate.keep()
+
+    linked = read_validation(settings, first)
+    assert linked is not None and linked["suite"] == "candle_contract_1h_live_screen"
+    assert Path(unquote(urlparse(linked["data_docs"]).path)).is_file()
+    assert read_validation(settings, second) == newer.to_dict()  # not the older check's page over the newer verdict

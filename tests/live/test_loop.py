@@ -23,6 +23,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pytest
 import yaml
@@ -30,7 +31,7 @@ import yaml
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.data.quarantine import list_entries
-from candlecast.data.validations import read_validation
+from candlecast.data.validations import LAST_REFUSED, read_validation
 from candlecast.devtools.emulator import ExchangeEmulator, synthetic_emulator
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.expectations.gate import candle_gate
@@ -168,3 +169,12 @@ def test_a_close_is_gated_as_one_batch_and_a_bad_series_holds_back_only_itself(h
         assert read_validation(settings, key)["suite"] == "candle_contract_1m_live_screen"
         results = (gx_dir(settings.root) / "uncommitted" / "validations").rglob(f"{asset_name(str(key))}/**/*.json")
         assert len(list(results)) == 2  # a GX result (with its Data Docs page) of each close, written after it
+        assert _page(read_validation(settings, key)["data_docs"], key)  # ... and linked from the record then
+    refused = read_validation(settings, SeriesKey("binance", "ETH/USDT", "1m"))[LAST_REFUSED]
+    assert _page(refused["data_docs"], SeriesKey("binance", "ETH/USDT", "1m"))
+
+
+def _page(url: str, series: SeriesKey) -> bool:
+    """True when ``url`` is a written Data Docs result page of ``series``."""
+    page = Path(unquote(urlparse(url).path))
+    return page.is_file() and asset_name(str(series)) in page.parts
