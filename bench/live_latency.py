@@ -275,20 +275,40 @@ def latency_figures(n_series: int, n_candles: int, model: str | None, home: Path
     print(f"  CPU: {1000 * cpu / (n_series * n_candles):.0f} ms per series per candle")
 
 
-def gate_cost(settings, keys) -> None:
-    """The candle contract on one candle: in memory, with its Data Docs page kept, and one close's series in one run."""
-    from candlecast.data.candle_store import CandleStore
-    from candlecast.expectations.runner import validate_candles, validate_candles_many
+def gate_cost(settings=None, keys=None) -> None:
+    """The candle contract on one candle: in memory, with its Data Docs page kept, and a close's series in one run.
 
-    store = CandleStore(settings.candles_dir)
-    frames = [(str(k), store.read(k).tail(1).reset_index(drop=True)) for k in keys]
+    Each series' newest stored candle (the loop's frame at a close); called alone (no arguments, as
+    docs/live.md runs it), ten synthetic 1m series in memory and a temporary state folder. "one at fault"
+    is a close where one series' candle has its high under its low (refused and refetched at every close).
+    """
+    from candlecast.data.candle_store import CandleStore
+    from candlecast.devtools.market import SYNTHETIC_MARKETS
+    from candlecast.devtools.synthetic import synthetic_candles
+    from candlecast.expectations.runner import validate_candles, validate_candles_many
+    from candlecast.settings import Settings
+
+    started = time.perf_counter()
+    if keys is None:
+        settings = Settings(home=Path(tempfile.mkdtemp(prefix="gate-cost-")))
+        start = 1_704_067_200_000  # 2024-01-01, on the minute
+        frames = [(f"binance:{s}:1m", synthetic_candles(s, start, 30, "1m").tail(1)) for s in SYNTHETIC_MARKETS[:10]]
+    else:
+        store = CandleStore(settings.candles_dir)
+        frames = [(str(k), store.read(k).tail(1)) for k in keys]
+    frames = [(label, df.reset_index(drop=True)) for label, df in frames]
+    bad = frames[-1][1].assign(high=frames[-1][1]["low"] * 0.5)
+    at_fault = [*frames[:-1], (frames[-1][0], bad)]
     now = int(frames[0][1]["timestamp"].iloc[-1]) + 2 * MINUTE
+    n = len(frames)
     checks = {
         "one series in memory": lambda: validate_candles(frames[0][1], "1m", frames[0][0], now_ms=now),
         "with its Data Docs page": lambda: validate_candles(
             frames[0][1], "1m", frames[0][0], now_ms=now, state_root=settings.root
         ),
-        f"{len(frames)} series in one GX run (the loop's)": lambda: validate_candles_many(frames, "1m", now_ms=now),
+        f"{n} series in one GX run (the loop's)": lambda: validate_candles_many(frames, "1m", now_ms=now),
+        f"one at fault among {n}": lambda: validate_candles_many(at_fault, "1m", now_ms=now),
+        f"each of the {n} alone": lambda: [validate_candles(df, "1m", s, now_ms=now) for s, df in at_fault],
     }
     costs = {}
     for label, check in checks.items():
@@ -300,7 +320,7 @@ def gate_cost(settings, keys) -> None:
         costs[label] = min(times[1:])
     each = ", ".join(f"{k} {v:.2f} s" for k, v in costs.items())
     print(f"latency: the candle contract on one candle: {each} (best of 2 after a warm-up; GX validations hold one "
-          f"lock), load {os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"lock), load {os.getloadavg()[0]:.1f}; wall {time.perf_counter() - started:.0f} s")  # fmt: skip
 
 
 if __name__ == "__main__":
