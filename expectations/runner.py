@@ -128,9 +128,11 @@ def validate_candles_many(
     result, _ = _validate(stack, suite, params, None, _SCREEN_FORMAT)
     at_fault = frames_at_fault(result.results, stack)
     screened = {i for k, i in enumerate(fit) if at_fault is not None and k not in at_fault}
-    n_expectations = _n_expectations(result)
+    n = _n_expectations(result)
     return [
-        ValidationReport(True, series, suite.name, len(df), n_expectations, checked_at)
+        ValidationReport(
+            success=True, series=series, suite=suite.name, n_rows=len(df), n_expectations=n, checked_at=checked_at
+        )
         if i in screened
         else alone(series, df)
         for i, (series, df) in enumerate(frames)
