@@ -8,6 +8,7 @@ under an existing account.
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -38,7 +39,7 @@ def _forecast(t: int, close: float, r: float) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def test_bars_wait_for_forecasts_trade_only_their_own_and_survive_a_torn_line(home, tmp_path):
+def test_bars_wait_for_forecasts_trade_only_their_own_and_resume_from_the_checkpoint(home, tmp_path):
     (tmp_path / "paper.yaml").write_text(yaml.safe_dump({"policy": {"name": "sign", "no_trade_band": 0.0}, "hold": 1}))
     cfg = RunConfig.model_validate(
         {
@@ -65,20 +66,29 @@ def test_bars_wait_for_forecasts_trade_only_their_own_and_survive_a_torn_line(ho
     assert [r["target"] for r in lines] == [1.0 if i % 2 else -1.0 for i in kept[:9]] + [None, 1.0]
     assert np.sign(lines[1]["position"]) == -1 and np.sign(lines[2]["position"]) == 1  # next open, each way
 
+    checkpoint = paper_dir(settings) / series.slug / "checkpoint.json"
+    behind = checkpoint.read_text()
     lines = account.advance(ts[40], ts[52], wait_s=0.3)  # a forecast that never comes: the bar trades without
     assert [r["t"] for r in lines] == [ts[52]] and lines[0]["target"] is None
     account.close()
 
+    checkpoint.write_text(behind)  # a kill after bar 52's ledger line, before its checkpoint
     path = paper_dir(settings) / series.slug / "ledger.jsonl"
     with open(path, "a") as fh:
-        fh.write('{"t": 17')  # a kill in the middle of a line
-    resumed = PaperAccount(settings, cfg, series, trading_config(cfg))
+        fh.write('{"t": 17')  # and one in the middle of the next line
+    resumed = PaperAccount(settings, cfg, series, trading_config(cfg))  # checked against the ledger's last line
+    assert resumed.replayed == 1  # from the checkpoint's bar, not the first
     assert [r["t"] for r in resumed.advance(ts[40], ts[53])] == [ts[53]]
     resumed.close()
     assert [r["t"] for r in read_ledger(path.parent)] == [ts[i] for i in kept[:13]]
     summary = paper_summary(settings)
-    assert summary_line(summary).startswith(f"paper: PnL {summary['pnl']:+,.2f} vs buy-and-hold ")
+    assert summary_line(summary).startswith(f"paper: PnL {summary['book']['pnl']:+,.2f} vs buy-and-hold ")
     assert "over 13 bars of 1 series" in summary_line(summary)
+
+    checkpoint.write_text(json.dumps({**json.loads(checkpoint.read_text()), "t": 17}))  # not a bar of the ledger
+    again = PaperAccount(settings, cfg, series, trading_config(cfg))
+    assert again.replayed == 13  # the whole ledger, still ending at its last line
+    again.close()
 
     (tmp_path / "paper.yaml").write_text(yaml.safe_dump({"policy": {"name": "sign", "no_trade_band": 0.2}}))
     with pytest.raises(ValueError, match="another trading config"):
