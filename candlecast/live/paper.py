@@ -26,7 +26,6 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -106,7 +105,9 @@ class PaperAccount:
             self.engine = PaperEngine(self.series.symbol, self.series.timeframe, self.tcfg, precision, self.hold, saved)
             again = self.engine.feed(_candles(self.ledger[at : at + 1]), _targets(self.ledger[at : at + 1]))
             if not _matches(again, self.ledger[at]):
-                log.warning("%s: the paper checkpoint does not rebuild its bar: replaying the whole ledger", self.series)
+                log.warning(
+                    "%s: the paper checkpoint does not rebuild its bar: replaying the whole ledger", self.series
+                )
                 self.engine.close()
                 at, saved = -1, None
         if saved is None:
@@ -247,7 +248,9 @@ def _targets(lines: list[dict[str, Any]]) -> dict[int, float]:
 def _matches(step: Any, line: dict[str, Any]) -> bool:
     """The engine's account (and buy-and-hold, when the line has it) at a bar is the ledger line's."""
     same = np.isclose(step.account.equity, line["equity"], rtol=1e-9, atol=1e-6)
-    return bool(same and ("hold_fills" not in line or np.isclose(step.hold.equity, line["buy_hold"], rtol=1e-9, atol=1e-6)))
+    return bool(
+        same and ("hold_fills" not in line or np.isclose(step.hold.equity, line["buy_hold"], rtol=1e-9, atol=1e-6))
+    )
 
 
 def forecasts_at(settings: Settings, cfg: RunConfig, series: SeriesKey, cutoffs: list[int]) -> dict[int, pd.DataFrame]:

@@ -73,10 +73,13 @@ def paper_summary(settings: Settings) -> dict[str, Any]:
             {
                 "series": meta["series"], "bars": len(ledger), "first": int(ledger[0]["t"]), "last": int(last["t"]),
                 **_measures(capital, equity, hold, fees, hold_fees), "position": float(last["position"]),
-                "fills": sum(len(r["fills"]) for r in ledger), "forecasts": sum(r.get("target") is not None for r in ledger),
+                "fills": sum(len(r["fills"]) for r in ledger),
+                "forecasts": sum(r.get("target") is not None for r in ledger),
             }
         )  # fmt: skip
-        closes = np.array([r["t"] for r in ledger], dtype="int64") + timeframe_ms(SeriesKey.parse(meta["series"]).timeframe)
+        closes = np.array([r["t"] for r in ledger], dtype="int64") + timeframe_ms(
+            SeriesKey.parse(meta["series"]).timeframe
+        )
         curves.append((capital, pd.DataFrame({"equity": equity, "hold": hold}, index=closes)))
     return {"series": rows, "book": _book(rows, curves)}
 

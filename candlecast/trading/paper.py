@@ -147,7 +147,7 @@ class PaperEngine:
         from candlecast.trading.paper_strategy import PaperStrategy
         from candlecast.trading.strategy import ForecastStrategyConfig
 
-        common = {
+        common: dict[str, Any] = {
             "instrument_ids": [self.key], "bar_types": [bar_type(self.symbol, self.timeframe)], "venue": VENUE,
             "start_ns": first_close_ms * _NS, "end_ns": _OPEN_END_NS, "life_ns": self._hold * self.step * _NS,
             "max_drawdown": self.cfg.policy.max_drawdown,

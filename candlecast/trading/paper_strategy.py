@@ -44,6 +44,7 @@ class PaperStrategy(ForecastStrategy):
         }  # fmt: skip
 
     def on_bar(self, bar: Any) -> None:
+        """Keep the state the bar arrives to, then decide as ForecastStrategy does."""
         self.before = self.state()
         super().on_bar(bar)
 

@@ -173,4 +173,6 @@ def test_buy_and_hold_pays_the_same_costs_and_the_book_adds_the_accounts(home, t
         "over 10 bars of 2 series, 1 fills, max drawdown 3.1%"
     )
     table = summary_markdown(summary)
-    assert "| **book** | 10 | | 1 | 10.05 | | 20,437.95 | 437.95 (+2.19%) | 675.90 (+3.38%) | -237.95 (-1.19%) |" in table
+    assert (
+        "| **book** | 10 | | 1 | 10.05 | | 20,437.95 | 437.95 (+2.19%) | 675.90 (+3.38%) | -237.95 (-1.19%) |" in table
+    )
