@@ -10,8 +10,10 @@ Fed the same bars and targets, it fills exactly as one backtest run over them wo
 Beside the forecast strategy runs the backtest's buy-and-hold on the same venue: the same capital,
 bought at the first bar's close (filled like any order, after fees and slippage) at the same per-symbol
 cap, with the same drawdown stop, then held; each strategy books only its own fills, so the two
-differ by the strategy's decisions alone. ``resume`` restores both strategies to a saved state (a
-step's ``state``) to continue from the bar it was saved at (see PaperStrategy).
+differ by the strategy's decisions alone. The venue's own account and netted position mix the two:
+past the starting cash the strategies take from it, they are not read (the venue only fills orders,
+with no margin required). ``resume`` restores both strategies to
+a saved state (a step's ``state``) to continue from the bar it was saved at (see PaperStrategy).
 """
 
 from __future__ import annotations
