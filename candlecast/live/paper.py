@@ -114,22 +114,22 @@ class PaperAccount:
             self.engine = PaperEngine(self.series.symbol, self.series.timeframe, self.tcfg, precision, self.hold)
         rest = self.ledger[at + 1 :]
         self.replayed = len(rest)
-        if not rest:
-            return
-        rebuilt = self.engine.feed(_candles(rest), _targets(rest))
-        last, fills = rest[-1], sum(len(r["fills"]) for r in rest)
-        if len(rebuilt.account.fills) != fills or not _matches(rebuilt, last):
-            raise RuntimeError(
-                f"paper account {self.series}: the ledger's last {len(rest)} bars rebuild to equity "
-                f"{rebuilt.account.equity:.6f} (buy-and-hold {rebuilt.hold.equity:.6f}) with "
-                f"{len(rebuilt.account.fills)} fills, but the ledger ends at {last['equity']:.6f} "
-                f"({last.get('buy_hold', 0.0):.6f}) with {fills}: the ledger was edited or the engine changed; "
-                f"move {self.folder} away to start anew"
-            )
-        log.info(
-            "%s: paper account resumed at bar %s (%d bars replayed), equity %.2f",
-            self.series, last["t"], len(rest), rebuilt.account.equity,
-        )  # fmt: skip
+        if rest:
+            rebuilt = self.engine.feed(_candles(rest), _targets(rest))
+            last, fills = rest[-1], sum(len(r["fills"]) for r in rest)
+            if len(rebuilt.account.fills) != fills or not _matches(rebuilt, last):
+                raise RuntimeError(
+                    f"paper account {self.series}: the ledger's last {len(rest)} bars rebuild to equity "
+                    f"{rebuilt.account.equity:.6f} (buy-and-hold {rebuilt.hold.equity:.6f}) with "
+                    f"{len(rebuilt.account.fills)} fills, but the ledger ends at {last['equity']:.6f} "
+                    f"({last.get('buy_hold', 0.0):.6f}) with {fills}: the ledger was edited or the engine changed; "
+                    f"move {self.folder} away to start anew"
+                )
+        if self.ledger:
+            log.info(
+                "%s: paper account resumed at bar %s (%d ledger bars replayed), equity %.2f",
+                self.series, self.ledger[-1]["t"], len(rest), self.ledger[-1]["equity"],
+            )  # fmt: skip
 
     def _checkpoint(self) -> tuple[int, dict[str, Any] | None]:
         """The checkpoint's line in the ledger and its saved state; (-1, None) without a usable one."""
