@@ -6,7 +6,8 @@
 Each size: a fresh state folder, a synthetic 1h series and a planted forecast at every candle (its sign
 flips every 5 candles, so the account trades), the account advanced bar by bar over ``--bars`` candles
 (what the live loop does), then the restart timed: ``PaperAccount(...)``, which rebuilds the engine from
-the files and checks it against the ledger's last line (best of 3).
+the files and checks it against the ledger's last line (best of 3): from the checkpoint (the bar it saved,
+fed again), and with the checkpoint removed (every bar of the ledger fed again, as before checkpoints).
 """
 
 from __future__ import annotations
@@ -44,13 +45,13 @@ def _forecasts(candles: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def one(bars: int, root: Path) -> tuple[float, float]:
-    """(seconds to trade ``bars`` bars one at a time, best restart seconds) in a fresh state folder."""
+def one(bars: int, root: Path) -> tuple[float, float, float]:
+    """Seconds to trade ``bars`` bars one at a time, then to restart (best of 3) from the checkpoint and without."""
     os.environ["CANDLECAST_HOME"] = str(root / "state")
     from candlecast.config import RunConfig
     from candlecast.data.candle_store import CandleStore
     from candlecast.devtools.synthetic import synthetic_candles
-    from candlecast.live.paper import PaperAccount, trading_config
+    from candlecast.live.paper import PaperAccount, paper_dir, trading_config
     from candlecast.registry.prediction_store import prediction_store
     from candlecast.settings import Settings
 
@@ -73,13 +74,21 @@ def one(bars: int, root: Path) -> tuple[float, float]:
         account.advance(ts[0], t)
     traded = time.perf_counter() - started
     account.close()
-    best = float("inf")
-    for _ in range(3):
-        started = time.perf_counter()
-        resumed = PaperAccount(settings, cfg, series, trading_config(cfg))
-        best = min(best, time.perf_counter() - started)
-        resumed.close()
-    return traded, best
+    checkpoint = paper_dir(settings) / series.slug / "checkpoint.json"
+    saved = checkpoint.read_text()
+    best = {}
+    for mode in ("checkpoint", "whole ledger"):
+        best[mode] = float("inf")
+        for _ in range(3):
+            if mode == "whole ledger":
+                checkpoint.unlink(missing_ok=True)  # the restart before checkpoints: every bar fed again
+            started = time.perf_counter()
+            resumed = PaperAccount(settings, cfg, series, trading_config(cfg))
+            best[mode] = min(best[mode], time.perf_counter() - started)
+            assert resumed.replayed == (0 if mode == "checkpoint" else bars)
+            resumed.close()
+    checkpoint.write_text(saved)
+    return traded, best["checkpoint"], best["whole ledger"]
 
 
 def main() -> None:
@@ -90,9 +99,11 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.1f} at the start")
     for bars in args.bars:
         with tempfile.TemporaryDirectory(prefix="candlecast-paper-bench-") as tmp:
-            traded, restart = one(bars, Path(tmp))
-        print(f"{bars} bars: traded one at a time in {traded:.1f} s ({1000 * traded / bars:.1f} ms/bar); "
-              f"restart {restart:.3f} s (best of 3)")  # fmt: skip
+            traded, resumed, replayed = one(bars, Path(tmp))
+        print(
+            f"{bars} bars: traded one at a time in {traded:.1f} s ({1000 * traded / bars:.1f} ms/bar); restart "
+            f"{resumed:.3f} s from the checkpoint, {replayed:.3f} s replaying the whole ledger (best of 3)"
+        )
     print(f"load average {os.getloadavg()[0]:.1f} at the end; wall {time.perf_counter() - wall:.0f} s")
 
 
