@@ -404,6 +404,7 @@ def test_paper_account_follows_the_champion_and_resumes_after_sigkill(champion, 
     assert 12 <= killed_at < 40, f"the kill landed after {killed_at} bars"
 
     account = PaperAccount(settings, cfg, series, trading_config(cfg))  # rebuilds, checks equity and fills
+    assert account.replayed <= 1  # from the checkpoint (killed between a line and its checkpoint: that one bar)
     account.advance(first, cutoff)
     account.close()
     ledger = read_ledger(folder)
