@@ -12,13 +12,14 @@ ARTIFACT_KEY = "paper-pnl"
 
 
 def publish_summary(summary: dict[str, Any]) -> None:
-    """One version of the ``paper-pnl`` artifact: every account's PnL next to buy-and-hold."""
+    """One version of the ``paper-pnl`` artifact: every account and the book, PnL next to buy-and-hold."""
     from prefect.artifacts import create_markdown_artifact
 
+    book = summary["book"] or {"pnl": 0.0, "buy_and_hold": 0.0}
     create_markdown_artifact(
         key=ARTIFACT_KEY,
         markdown="# Live paper trading\n\n" + summary_markdown(summary),
-        description=f"paper PnL {summary['pnl']:,.2f} vs buy-and-hold {summary['buy_and_hold']:,.2f}",
+        description=f"paper PnL {book['pnl']:,.2f} vs buy-and-hold {book['buy_and_hold']:,.2f} after the same costs",
     )
 
 

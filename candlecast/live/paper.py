@@ -8,13 +8,15 @@ candle's cutoff (its open time), the one that reached the store first: made from
 that close, never later ones. A slow paper step waits in its own thread, never on the candle path.
 
 State, under ``<home>/live/paper/<series>/``: ``start.json`` (the first candle handed over),
-``account.json`` (instrument precision, trading config, first bar) and ``ledger.jsonl``, one whole
-line per traded bar: the candle, the forecast and target used, the fills, position, cash, equity and
-buy-and-hold, appended after the engine stepped. On restart
-the account is rebuilt by feeding the ledger's bars and targets through a fresh engine; its equity and
-fill count must equal the ledger's last line (else it stops with one line saying so). A kill before a
-bar's line is written loses that bar from the ledger and the engine alike, so it is traded again once:
-never doubled, never lost.
+``account.json`` (instrument precision, trading config, first bar), ``ledger.jsonl``, one whole line
+per traded bar (the candle, the forecast and target used, the fills, position, cash and equity, and
+the same for the buy-and-hold twin the engine runs beside it), appended after the engine stepped,
+and ``checkpoint.json`` (atomic, after the line): the strategies' state as that bar arrived. On
+restart a fresh engine takes that state, is fed the checkpoint's bar again (it must end at that line)
+and then the ledger's bars after it (a whole-ledger replay without a usable checkpoint); its equity,
+buy-and-hold and fills must equal the ledger's last line (else it stops with one line saying so). A
+kill before a bar's line is written loses that bar from the ledger and the engine alike, so it is
+traded again once: never doubled, never lost.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,8 +34,8 @@ import pandas as pd
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.forecasting.served import store_kind
-from candlecast.io import append_jsonl, read_json, read_jsonl, write_json, write_text
-from candlecast.live.state import live_dir
+from candlecast.io import append_jsonl, read_json, write_json, write_text
+from candlecast.live.paper_book import paper_dir, paper_summary, read_ledger, summary_line, summary_markdown
 from candlecast.registry.prediction_store import RETURNS, prediction_store
 from candlecast.schema import SeriesKey, timeframe_ms
 from candlecast.settings import Settings
@@ -43,26 +44,23 @@ from candlecast.trading.engine import instrument_precision
 from candlecast.trading.policy import target_exposures
 from candlecast.trading.sources import from_prediction_store
 
+__all__ = [  # the book's readers, named here beside the accounts they read
+    "PaperAccount", "PaperTrader", "paper_dir", "paper_summary", "read_ledger", "summary_line", "summary_markdown",
+    "trading_config",
+]  # fmt: skip
+
 log = logging.getLogger(__name__)
 
 #: One summary of every paper account (what `candlecast status` and the rehearsal print).
 Publish = Callable[[dict[str, Any]], None]
-
-
-def paper_dir(settings: Settings) -> Path:
-    """``<home>/live/paper``: one folder per series."""
-    return live_dir(settings) / "paper"
+#: Where a restart resumes: both strategies' state as the newest bar arrived, written after its ledger line.
+CHECKPOINT = "checkpoint.json"
 
 
 def trading_config(cfg: RunConfig) -> TradingConfig:
     """The paper account's trading config: ``live.paper_trading`` (a trading YAML) or the defaults."""
     path = cfg.live.paper_trading
     return TradingConfig.from_yaml(path) if path else TradingConfig()
-
-
-def read_ledger(folder: Path) -> list[dict[str, Any]]:
-    """The ledger's whole lines, oldest first (a torn last line, from a kill mid-write, is not a bar)."""
-    return read_jsonl(folder / "ledger.jsonl")
 
 
 class PaperAccount:
@@ -75,7 +73,9 @@ class PaperAccount:
         self.hold = tcfg.hold or cfg.features.horizon
         self.meta: dict[str, Any] = read_json(self.folder / "account.json") or {}
         self.ledger = read_ledger(self.folder)
+        self._fills = sum(len(r["fills"]) for r in self.ledger)  # the account's fills so far (the checkpoint's)
         self.engine: Any = None
+        self.replayed = 0  # ledger bars fed again by the rebuild (after the checkpoint's)
         if self.meta:
             self._rebuild()
 
@@ -85,7 +85,10 @@ class PaperAccount:
         return int(self.ledger[-1]["t"]) if self.ledger else None
 
     def _rebuild(self) -> None:
-        """A fresh engine fed the ledger's bars and targets; it must end where the ledger says."""
+        """A fresh engine resumed from the checkpoint (else from the first bar), fed the ledger's bars after it.
+
+        It must end where the ledger's last line says (equity, buy-and-hold, fills), else it stops.
+        """
         from candlecast.trading.paper import PaperEngine
 
         self._repair()
@@ -96,26 +99,49 @@ class PaperAccount:
                 "folder away to start a new account, or restore the config it was started with"
             )
         self.hold = int(self.meta["hold"])
-        self.engine = PaperEngine(
-            self.series.symbol, self.series.timeframe, self.tcfg, tuple(self.meta["precision"]), self.hold
-        )
-        if not self.ledger:
-            return
-        candles = pd.DataFrame(
-            [[r["t"], r["o"], r["h"], r["l"], r["c"], r["v"]] for r in self.ledger],
-            columns=["timestamp", "open", "high", "low", "close", "volume"],
-        )
-        targets = {int(r["t"]): float(r["target"]) for r in self.ledger if r.get("target") is not None}
-        rebuilt = self.engine.feed(candles, targets)
-        last = self.ledger[-1]
-        fills = sum(len(r["fills"]) for r in self.ledger)
-        if len(rebuilt.fills) != fills or not np.isclose(rebuilt.equity, last["equity"], rtol=1e-9, atol=1e-6):
-            raise RuntimeError(
-                f"paper account {self.series}: the ledger's {len(self.ledger)} bars rebuild to equity "
-                f"{rebuilt.equity:.6f} with {len(rebuilt.fills)} fills, but the ledger ends at {last['equity']:.6f} "
-                f"with {fills}: the ledger was edited or the engine changed; move {self.folder} away to start anew"
-            )
-        log.info("%s: paper account resumed at bar %s, equity %.2f", self.series, last["t"], rebuilt.equity)
+        precision = tuple(self.meta["precision"])
+        at, saved = self._checkpoint()
+        if saved is not None:  # the checkpoint's bar again, from the state it arrived to: the same decision
+            self.engine = PaperEngine(self.series.symbol, self.series.timeframe, self.tcfg, precision, self.hold, saved)
+            again = self.engine.feed(_candles(self.ledger[at : at + 1]), _targets(self.ledger[at : at + 1]))
+            if not _matches(again, self.ledger[at]):
+                log.warning(
+                    "%s: the paper checkpoint does not rebuild its bar: replaying the whole ledger", self.series
+                )
+                self.engine.close()
+                at, saved = -1, None
+        if saved is None:
+            self.engine = PaperEngine(self.series.symbol, self.series.timeframe, self.tcfg, precision, self.hold)
+        rest = self.ledger[at + 1 :]
+        self.replayed = len(rest)
+        if rest:
+            rebuilt = self.engine.feed(_candles(rest), _targets(rest))
+            last, fills = rest[-1], sum(len(r["fills"]) for r in rest)
+            if len(rebuilt.account.fills) != fills or not _matches(rebuilt, last):
+                raise RuntimeError(
+                    f"paper account {self.series}: the ledger's last {len(rest)} bars rebuild to equity "
+                    f"{rebuilt.account.equity:.6f} (buy-and-hold {rebuilt.hold.equity:.6f}) with "
+                    f"{len(rebuilt.account.fills)} fills, but the ledger ends at {last['equity']:.6f} "
+                    f"({last.get('buy_hold', 0.0):.6f}) with {fills}: the ledger was edited or the engine changed; "
+                    f"move {self.folder} away to start anew"
+                )
+        if self.ledger:
+            log.info(
+                "%s: paper account resumed at bar %s (%d ledger bars replayed), equity %.2f",
+                self.series, self.ledger[-1]["t"], len(rest), self.ledger[-1]["equity"],
+            )  # fmt: skip
+
+    def _checkpoint(self) -> tuple[int, dict[str, Any] | None]:
+        """The checkpoint's line in the ledger and its saved state; (-1, None) without a usable one."""
+        saved = read_json(self.folder / CHECKPOINT)
+        if not saved or not self.ledger:
+            return -1, None
+        at = next((i for i in range(len(self.ledger) - 1, -1, -1) if self.ledger[i]["t"] == saved["t"]), -1)
+        fills = sum(len(r["fills"]) for r in self.ledger[: at + 1])
+        if at < 0 or self.ledger[at]["equity"] != saved["equity"] or fills != saved["fills"]:
+            log.warning("%s: the paper checkpoint is not a bar of the ledger: replaying the whole ledger", self.series)
+            return -1, None
+        return at, saved["state"]
 
     def _repair(self) -> None:
         """Drop a torn last line, so the next append starts a line of its own."""
@@ -174,14 +200,17 @@ class PaperAccount:
         t = int(c["timestamp"])
         used = self._target(c, rows)
         step = self.engine.feed(bar, {t: used["target"]} if used else {})
-        first_close = float(self.ledger[0]["c"]) if self.ledger else float(c["close"])
+        a, h = step.account, step.hold
         record = {
             "t": t, **{k[0]: float(c[k]) for k in ("open", "high", "low", "close", "volume")},
-            **(used or {"target": None}), "fills": step.fills, "position": step.position, "cash": step.cash,
-            "equity": step.equity, "buy_hold": float(self.meta["capital"]) * float(c["close"]) / first_close,
+            **(used or {"target": None}), "fills": a.fills, "position": a.position, "cash": a.cash,
+            "equity": a.equity, "buy_hold": h.equity, "hold_position": h.position, "hold_fills": h.fills,
         }  # fmt: skip
         append_jsonl(record, self.folder / "ledger.jsonl")
         self.ledger.append(record)
+        self._fills += len(a.fills)
+        # after the line: a kill between the two leaves the checkpoint a bar behind, replayed from the ledger
+        write_json({"t": t, "equity": a.equity, "fills": self._fills, "state": step.state}, self.folder / CHECKPOINT)
         return record
 
     def _target(self, candle: pd.Series, rows: pd.DataFrame | None) -> dict[str, Any] | None:
@@ -204,6 +233,24 @@ class PaperAccount:
         if self.engine is not None:
             self.engine.close()
             self.engine = None
+
+
+def _candles(lines: list[dict[str, Any]]) -> pd.DataFrame:
+    """The ledger lines' candles, as the engine takes them."""
+    rows = [[r["t"], r["o"], r["h"], r["l"], r["c"], r["v"]] for r in lines]
+    return pd.DataFrame(rows, columns=["timestamp", "open", "high", "low", "close", "volume"])
+
+
+def _targets(lines: list[dict[str, Any]]) -> dict[int, float]:
+    return {int(r["t"]): float(r["target"]) for r in lines if r.get("target") is not None}
+
+
+def _matches(step: Any, line: dict[str, Any]) -> bool:
+    """The engine's account (and buy-and-hold, when the line has it) at a bar is the ledger line's."""
+    same = np.isclose(step.account.equity, line["equity"], rtol=1e-9, atol=1e-6)
+    return bool(
+        same and ("hold_fills" not in line or np.isclose(step.hold.equity, line["buy_hold"], rtol=1e-9, atol=1e-6))
+    )
 
 
 def forecasts_at(settings: Settings, cfg: RunConfig, series: SeriesKey, cutoffs: list[int]) -> dict[int, pd.DataFrame]:
@@ -279,59 +326,3 @@ class PaperTrader:
             self._publish()
         for account in self.accounts.values():
             account.close()
-
-
-def paper_summary(settings: Settings) -> dict[str, Any]:
-    """Every paper account from its ledger: PnL next to buy-and-hold since its first bar, and the fills.
-
-    Reads files only (no engine): ``series`` has one dict each; ``pnl``, ``buy_and_hold`` and ``fills``
-    are the sums over the series, in the quote currency.
-    """
-    rows = []
-    for folder in sorted(p for p in paper_dir(settings).glob("*") if p.is_dir()):
-        meta, ledger = read_json(folder / "account.json") or {}, read_ledger(folder)
-        if not meta or not ledger:
-            continue
-        capital, last = float(meta["capital"]), ledger[-1]
-        rows.append(
-            {
-                "series": meta["series"], "bars": len(ledger), "first": int(ledger[0]["t"]), "last": int(last["t"]),
-                "equity": float(last["equity"]), "pnl": float(last["equity"]) - capital,
-                "pnl_pct": float(last["equity"]) / capital - 1, "buy_and_hold": float(last["buy_hold"]) - capital,
-                "buy_and_hold_pct": float(last["buy_hold"]) / capital - 1, "position": float(last["position"]),
-                "fills": sum(len(r["fills"]) for r in ledger),
-                "forecasts": sum(r.get("target") is not None for r in ledger),
-            }
-        )  # fmt: skip
-    return {
-        "series": rows,
-        "pnl": float(sum(r["pnl"] for r in rows)),
-        "buy_and_hold": float(sum(r["buy_and_hold"] for r in rows)),
-        "fills": int(sum(r["fills"] for r in rows)),
-    }
-
-
-def summary_line(summary: dict[str, Any]) -> str:
-    """The summary in one line (the end of a rehearsal): PnL next to buy-and-hold, bars and fills."""
-    if not summary["series"]:
-        return "paper: no account has traded a bar yet (live.paper: true starts them)"
-    bars = sum(r["bars"] for r in summary["series"])
-    return (
-        f"paper: PnL {summary['pnl']:+,.2f} vs buy-and-hold {summary['buy_and_hold']:+,.2f} over {bars} bars of "
-        f"{len(summary['series'])} series, {summary['fills']} fills"
-    )
-
-
-def summary_markdown(summary: dict[str, Any]) -> str:
-    """The summary as a markdown table (the Prefect artifact)."""
-    lines = [
-        "| series | bars | traded forecasts | fills | position | PnL | PnL % | buy-and-hold | buy-and-hold % |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in summary["series"]:
-        lines.append(
-            f"| {r['series']} | {r['bars']} | {r['forecasts']} | {r['fills']} | {r['position']:g} | {r['pnl']:,.2f} "
-            f"| {100 * r['pnl_pct']:.2f}% | {r['buy_and_hold']:,.2f} | {100 * r['buy_and_hold_pct']:.2f}% |"
-        )
-    lines.append(f"| **all** | | | {summary['fills']} | | {summary['pnl']:,.2f} | | {summary['buy_and_hold']:,.2f} | |")
-    return "\n".join(lines)

@@ -6,6 +6,14 @@ as a bar (in next_open mode after the quote of its open, where the previous bar'
 engine runs in streaming mode (``run(streaming=True)``, then ``clear_data()``), and it is never
 ``end()``-ed, so the account, its open position and an order in flight carry over to the next bar.
 Fed the same bars and targets, it fills exactly as one backtest run over them would.
+
+Beside the forecast strategy runs the backtest's buy-and-hold on the same venue: the same capital,
+bought at the first bar's close (filled like any order, after fees and slippage) at the same per-symbol
+cap, with the same drawdown stop, then held; each strategy books only its own fills, so the two
+differ by the strategy's decisions alone. The venue's own account and netted position mix the two:
+past the starting cash the strategies take from it, they are not read (the venue only fills orders,
+with no margin required). ``resume`` restores both strategies to
+a saved state (a step's ``state``) to continue from the bar it was saved at (see PaperStrategy).
 """
 
 from __future__ import annotations
@@ -30,14 +38,23 @@ CANDLE_FIELDS = ["timestamp", "open", "high", "low", "close", "volume"]
 
 
 @dataclass(frozen=True)
-class PaperStep:
-    """The account after one bar: the fills since the previous bar, the position, cash and equity at its close."""
+class Book:
+    """One strategy after a bar: its fills since the previous bar, the position, cash and equity at the close."""
 
-    ts: int  # the bar's close (ms)
     fills: list[dict[str, float]] = field(default_factory=list)  # ts (ms), qty (signed), price, fee
     position: float = 0.0
     cash: float = 0.0
     equity: float = 0.0
+
+
+@dataclass(frozen=True)
+class PaperStep:
+    """The account and its buy-and-hold twin after the newest bar, and the state to resume both from it."""
+
+    ts: int  # the bar's close (ms)
+    account: Book
+    hold: Book
+    state: dict[str, Any]  # both strategies as the newest bar arrived: PaperEngine(resume=...) refeeds that bar
 
 
 class PaperEngine:
@@ -49,7 +66,15 @@ class PaperEngine:
         hold: The holding period in candles (a forecast's life in the strategy).
     """
 
-    def __init__(self, symbol: str, timeframe: str, cfg: TradingConfig, precision: tuple[int, int], hold: int):
+    def __init__(
+        self,
+        symbol: str,
+        timeframe: str,
+        cfg: TradingConfig,
+        precision: tuple[int, int],
+        hold: int,
+        resume: dict[str, Any] | None = None,
+    ):
         from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
         from nautilus_trader.config import LoggingConfig
         from nautilus_trader.model.identifiers import TraderId
@@ -68,10 +93,10 @@ class PaperEngine:
         _add_venue(self.engine, Market(timeframe, {symbol: empty}), cfg, {symbol: precision})
         self.instrument = self.engine.cache.instrument(_iid(symbol))
         self._hold = hold
+        self._resume = resume
         self._strategy: Any = None
+        self._holder: Any = None  # the buy-and-hold twin
         self._last_open: int | None = None  # open time of the newest candle fed
-        self._fills: list[dict[str, float]] = []
-        self.engine.kernel.msgbus.subscribe(topic=f"events.fills.{self.key}", handler=self._on_fill)
 
     def feed(self, candles: pd.DataFrame, targets: dict[int, float]) -> PaperStep:
         """Trade the next candles (open times after the last fed, in order) with targets by candle open time.
@@ -112,47 +137,45 @@ class PaperEngine:
             self.engine.run(streaming=True)
         self.engine.clear_data()
         self._last_open = int(opens[-1])
-        fills, self._fills = self._fills, []
-        s = self._strategy
-        return PaperStep(int(close_ms[-1]), fills, s.qty[self.key], s.cash, s._equity())
+        state = {"account": self._strategy.before, "hold": self._holder.before}
+        return PaperStep(int(close_ms[-1]), self._book(self._strategy), self._book(self._holder), state)
+
+    def _book(self, strategy: Any) -> Book:
+        fills, strategy.fills = strategy.fills, []
+        return Book(fills, strategy.qty[self.key], strategy.cash, strategy._equity())
 
     def _start(self, first_close_ms: int, targets: dict[tuple[str, int], float]) -> None:
-        """Add the strategy with the first targets and run the first data (it reads them from a file as it starts)."""
-        from candlecast.trading.strategy import ForecastStrategy, ForecastStrategyConfig
+        """Add both strategies (the first targets from a file, read as they start) and run the first data."""
+        from candlecast.trading.paper_strategy import PaperStrategy
+        from candlecast.trading.strategy import ForecastStrategyConfig
 
+        common: dict[str, Any] = {
+            "instrument_ids": [self.key], "bar_types": [bar_type(self.symbol, self.timeframe)], "venue": VENUE,
+            "start_ns": first_close_ms * _NS, "end_ns": _OPEN_END_NS, "life_ns": self._hold * self.step * _NS,
+            "max_drawdown": self.cfg.policy.max_drawdown,
+        }  # fmt: skip
+        cap = per_symbol_cap(self.cfg.policy, 1)
+        resume = self._resume or {}
         with tempfile.TemporaryDirectory(prefix="candlecast-paper-") as tmp:
             rows = pd.DataFrame(
                 {"symbol": self.symbol, "ts": [ts // _NS for _, ts in targets], "target": list(targets.values())}
             )
             path = _write_targets(rows, Path(tmp) / "targets.parquet")
-            self._strategy = ForecastStrategy(
+            self._strategy = PaperStrategy(
                 ForecastStrategyConfig(
-                    targets_path=str(path),
-                    instrument_ids=[self.key],
-                    bar_types=[bar_type(self.symbol, self.timeframe)],
-                    venue=VENUE,
-                    start_ns=first_close_ms * _NS,
-                    end_ns=_OPEN_END_NS,
-                    life_ns=self._hold * self.step * _NS,
-                    no_trade_band=self.cfg.policy.no_trade_band,
-                    max_exposure=per_symbol_cap(self.cfg.policy, 1),
-                    max_drawdown=self.cfg.policy.max_drawdown,
-                )
+                    targets_path=str(path), no_trade_band=self.cfg.policy.no_trade_band, max_exposure=cap, **common
+                ),
+                resume.get("account"),
+            )
+            # the backtest's buy-and-hold (no targets: it reads an empty file), its orders tagged apart
+            empty = _write_targets(None, Path(tmp) / "none.parquet")
+            self._holder = PaperStrategy(
+                ForecastStrategyConfig(targets_path=str(empty), hold_target=cap, order_id_tag="HOLD", **common),
+                resume.get("hold"),
             )
             self.engine.add_strategy(self._strategy)
+            self.engine.add_strategy(self._holder)
             self.engine.run(streaming=True)
-
-    def _on_fill(self, event: Any) -> None:
-        """Every fill as it happens (the execution engine publishes it), not a scan of the growing order cache."""
-        sign = 1.0 if event.order_side.name == "BUY" else -1.0
-        self._fills.append(
-            {
-                "ts": event.ts_event / _NS,
-                "qty": sign * event.last_qty.as_double(),
-                "price": event.last_px.as_double(),
-                "fee": event.commission.as_double(),
-            }
-        )
 
     def close(self) -> None:
         """Release the engine without flattening: the persisted account is where a restart resumes."""

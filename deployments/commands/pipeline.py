@@ -143,7 +143,7 @@ def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Stored candles, last validations, registered models and the latest forecasts; exit 3 on a corrupt file."""
     offline_defaults()
     cfg = load_config(config, strict=False)
-    from candlecast.live.paper import paper_summary
+    from candlecast.live.paper_book import MEANING, paper_summary
     from candlecast.registry.status import collect_status
     from candlecast.settings import Settings
 
@@ -158,8 +158,9 @@ def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
             ["version", "aliases", "rmse_ratio", "decision"],
             [_version_row(v) for v in report["models"]["versions"]],
         )
-        if report["paper"]["series"]:
+        if report["paper"]["book"] is not None:
             print_table("live paper trading since the loop started", list(PAPER_COLUMNS), paper_rows(report["paper"]))
+            console.print(MEANING, soft_wrap=True, highlight=False)
     corrupt = [s for s in report["series"] if s.get("corrupt")]
     errors = Console(stderr=True, highlight=False, soft_wrap=True)  # on stderr: `status --json | jq` still parses
     for s in corrupt:
@@ -173,24 +174,30 @@ SERIES_COLUMNS = (
 )  # fmt: skip
 
 
-PAPER_COLUMNS = ("series", "bars", "fills", "position", "PnL", "buy-and-hold", "last candle (UTC)")
+PAPER_COLUMNS = (
+    "series", "bars", "fills", "fees", "position", "equity", "PnL", "buy-and-hold", "excess", "max drawdown",
+    "last candle (UTC)",
+)  # fmt: skip
 
 
 def paper_rows(paper: dict[str, Any]) -> list[list[str]]:
-    """Each paper account's PnL next to buy-and-hold over the same bars, in the quote currency and in %."""
+    """Each paper account and the book: PnL next to buy-and-hold on the same terms, in the quote currency and %."""
     from datetime import UTC, datetime
 
-    def money(value: float, pct: float) -> str:
-        return f"{value:,.2f} ({100 * pct:+.2f}%)"
+    from candlecast.live.paper_book import money
 
-    return [
-        [
-            r["series"], str(r["bars"]), str(r["fills"]), f"{r['position']:g}", money(r["pnl"], r["pnl_pct"]),
-            money(r["buy_and_hold"], r["buy_and_hold_pct"]),
+    def row(name: str, r: dict[str, Any], position: str) -> list[str]:
+        return [
+            name, str(r["bars"]), str(r["fills"]), f"{r['fees']:,.2f}", position, f"{r['equity']:,.2f}",
+            money(r["pnl"], r["pnl_pct"]), money(r["buy_and_hold"], r["buy_and_hold_pct"]),
+            money(r["excess"], r["excess_pct"]), f"{100 * r['max_drawdown']:.2f}%",
             datetime.fromtimestamp(r["last"] / 1000, UTC).strftime("%Y-%m-%d %H:%M"),
-        ]
-        for r in paper["series"]
-    ]  # fmt: skip
+        ]  # fmt: skip
+
+    book = paper["book"]
+    return [row(r["series"], r, f"{r['position']:g}") for r in paper["series"]] + [
+        row(f"book ({book['series']} series)", book, "-")
+    ]
 
 
 def series_row(s: dict[str, Any]) -> list[str]:

@@ -122,11 +122,16 @@ def test_sigkill_and_restart_lose_and_double_no_candle(home, tmp_path):
         covered = [t for lo, hi in ranges for t in range(lo, hi + MINUTE, MINUTE)]
         assert len(covered) == len(set(covered)), f"{symbol}: a candle announced in two ranges {ranges}"
         assert covered == list(range(covered[0], ts[-1] + MINUTE, MINUTE)), f"{symbol}: a candle skipped {ranges}"
-        bars = [r["t"] for r in read_ledger(paper_dir(settings) / SeriesKey("binance", symbol, "1m").slug)]
+        ledger = read_ledger(paper_dir(settings) / SeriesKey("binance", symbol, "1m").slug)
+        bars = [r["t"] for r in ledger]
         assert bars == covered, f"{symbol}: the paper bars are not the announced candles, each once"
         closes = candles.set_index("timestamp")["close"]
         paper = next(r for r in paper_summary(settings)["series"] if r["series"] == f"binance:{symbol}:1m")
-        assert paper["buy_and_hold_pct"] == pytest.approx(closes[bars[-1]] / closes[bars[0]] - 1)
+        (bought,) = ledger[1]["hold_fills"]  # buy-and-hold: bought at the first close, filled at the next open
+        assert bought["fee"] > 0 and paper["buy_and_hold_fees"] == bought["fee"]
+        assert paper["buy_and_hold"] == pytest.approx(
+            bought["qty"] * (closes[bars[-1]] - bought["price"]) - bought["fee"]
+        )
         assert paper["fills"] == 0 and paper["pnl"] == 0.0
 
 

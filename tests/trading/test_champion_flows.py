@@ -404,6 +404,7 @@ def test_paper_account_follows_the_champion_and_resumes_after_sigkill(champion, 
     assert 12 <= killed_at < 40, f"the kill landed after {killed_at} bars"
 
     account = PaperAccount(settings, cfg, series, trading_config(cfg))  # rebuilds, checks equity and fills
+    assert account.replayed <= 1  # from the checkpoint (killed between a line and its checkpoint: that one bar)
     account.advance(first, cutoff)
     account.close()
     ledger = read_ledger(folder)
@@ -427,18 +428,23 @@ def test_paper_account_follows_the_champion_and_resumes_after_sigkill(champion, 
     assert len(paper) == len(expected) > 2 * len(flipped)
     np.testing.assert_allclose(paper[["ts", "qty", "price", "fee"]], expected[["ts", "qty", "price", "fee"]])
 
+    hold = run_engine(market, TradeWindow(first + step, cutoff + step, 1), trading_config(cfg), hold_target=1.0)
+    bought = hold.fills.iloc[0]  # the backtest's buy-and-hold: its buy, on the same venue, is the paper twin's
+    assert ledger[1]["hold_fills"] == [pytest.approx(bought[["ts", "qty", "price", "fee"]].to_dict())]
     summary = paper_summary(settings)
     capital = trading_config(cfg).execution.starting_capital
-    closes = candles.set_index("timestamp")["close"]
-    assert summary["fills"] == len(paper)
-    assert summary["pnl"] == pytest.approx(ledger[-1]["equity"] - capital)
-    assert summary["buy_and_hold"] == pytest.approx(capital * (closes[cutoff] / closes[first] - 1))
+    close = candles.set_index("timestamp")["close"][cutoff]
+    assert summary["book"]["fills"] == len(paper)
+    assert summary["book"]["pnl"] == pytest.approx(ledger[-1]["equity"] - capital)
+    assert summary["book"]["buy_and_hold"] == pytest.approx(bought["qty"] * (close - bought["price"]) - bought["fee"])
 
     publish_summary(summary)  # what the loop publishes under Prefect
     body = {"artifacts": {"key": {"any_": [ARTIFACT_KEY]}}, "sort": "CREATED_DESC", "limit": 1}
     found = httpx.post(f"{PREFECT_API_URL.value()}/artifacts/filter", json=body, timeout=30).json()
     assert f"| {series} | 40 | 40 | {len(paper)} |" in found[0]["data"]  # (the client's filter sends nulls)
+    assert f"| **book** | 40 | | {len(paper)} |" in found[0]["data"]
     status = CliRunner().invoke(app, ["status", "--json"], catch_exceptions=False)
     assert json.loads(status.stdout)["paper"]["series"][0]["fills"] == len(paper)
     table = CliRunner().invoke(app, ["status"], catch_exceptions=False, env={"COLUMNS": "200"}).stdout
-    assert "live paper trading since the loop started" in table and f"{summary['pnl']:,.2f}" in table
+    assert "live paper trading since the loop started" in table and f"{summary['book']['pnl']:,.2f}" in table
+    assert "| book (1 series) |" in table and "Buy-and-hold: the same capital bought" in table
