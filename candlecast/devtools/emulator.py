@@ -5,7 +5,8 @@ error mapping and pagination) against this server on 127.0.0.1, so nothing in th
 is mocked and nothing touches the network. Only the few endpoints that candle ingestion needs are
 emulated; any other path answers 404 so a new dependency on the exchange shows up loudly.
 
-The emulator has a simulated clock: it serves only candles whose open time is <= ``now_ms``, and
+It also pushes klines over Binance's websocket stream (``ws_url``, emulator_ws.py) for ccxt.pro's
+``watch_ohlcv``, from the same clock and candles. The emulator has a simulated clock: it serves only candles whose open time is <= ``now_ms``, and
 the newest served candle is still forming (with partial values, as on the real exchange). The clock
 can stand still (tests move it), or run ``speed`` times faster than real time so new candles appear.
 It replays candle files (``from_files``) or the seeded synthetic generator, and injects faults on
@@ -45,6 +46,7 @@ from candlecast.devtools.binance_wire import (
     market_id,
     status_fault_answer,
 )
+from candlecast.devtools.emulator_ws import KlineStream
 from candlecast.devtools.synthetic import DEFAULT_SIGNAL, Signal, synthetic_candles
 from candlecast.schema import CANDLE_COLUMNS, timeframe_ms
 
@@ -131,6 +133,7 @@ class ExchangeEmulator:
         self._host, self._port = host, port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._stream: KlineStream | None = None
 
     # -- clock, counters, fault hooks -------------------------------------------------------
 
@@ -228,6 +231,17 @@ class ExchangeEmulator:
             host = host.decode()
         return f"http://{host}:{self._server.server_port}"
 
+    @property
+    def ws_url(self) -> str:
+        """The kline websocket stream's base, e.g. 'ws://127.0.0.1:54322/stream/ws' (``urls['api']['ws']['spot']``)."""
+        if self._stream is None:
+            raise RuntimeError("the emulator is not started: call start() or use it as a context manager")
+        return self._stream.url
+
+    def drop_streams(self) -> int:
+        """Close every websocket connection, as an exchange restart would; returns how many were open."""
+        return self._stream.drop() if self._stream is not None else 0
+
     def start(self) -> ExchangeEmulator:
         """Bind the port and serve in a daemon thread (idempotent)."""
         if self._server is not None:
@@ -239,6 +253,7 @@ class ExchangeEmulator:
         )
         thread.start()
         self._server, self._thread = server, thread
+        self._stream = KlineStream(self._series, lambda: self.now_ms, self._host).start()
         return self
 
     def stop(self) -> None:
@@ -247,6 +262,9 @@ class ExchangeEmulator:
         self._server = self._thread = None
         if server is None:
             return
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream = None
         server.shutdown()
         server.server_close()
         if thread is not None:
