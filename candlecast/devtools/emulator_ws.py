@@ -72,11 +72,14 @@ class KlineStream:
             self._thread.join(timeout=5)
 
     def drop(self) -> int:
-        """Close every open connection (clients see the stream end); returns how many were open."""
+        """Close every open connection (clients see the stream end); returns how many were open.
+
+        Not waiting for the closing handshakes: the caller may be the client's own event loop.
+        """
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
-            connection.close(code=1001, reason="emulator dropped the stream")
+            threading.Thread(target=connection.close, args=(1001, "emulator dropped the stream"), daemon=True).start()
         return len(connections)
 
     def _serve(self, connection: ServerConnection) -> None:

@@ -23,7 +23,7 @@ from candlecast.data.candle_store import CandleStore
 from candlecast.data.exchange import check_exchange_id
 from candlecast.data.fetching import SeriesFetch
 from candlecast.io import write_parquet
-from candlecast.live.clock import ClockRate
+from candlecast.live.clock import ClockRate, newest_closed
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey, timeframe_ms
 
 if TYPE_CHECKING:
@@ -75,43 +75,43 @@ async def follow_stream(live: LiveLoop, keys: list[SeriesKey], stop: asyncio.Eve
     seen: dict[SeriesKey, dict[int, list[float]]] = {k: {} for k in keys}  # pushed candles by open time
     exchange = make_stream_exchange(live.cfg.exchange.id, live.api_url, live.ws_url)
     pending: asyncio.Future[Any] | None = None
-    taken, failing, rate = -1, False, ClockRate()
+    taken, failing, lagging, rate = -1, False, False, ClockRate()
     stopping = asyncio.ensure_future(stop.wait())
     try:
         while not stop.is_set():
+            _remember(exchange, tf, by_symbol, seen, taken)  # pushes that came while no watch was awaited included
+            due = _newest(seen) - step  # the newest closed candle: a newer one has opened
+            if due > taken:
+                pending = await _gather(exchange, pending, tf, by_symbol, seen, due + step)
+                taken = due = _newest(seen) - step
+                await asyncio.get_running_loop().run_in_executor(live._pool, _take, live, keys, seen, due, step)
+                if until_ms is not None and due >= until_ms:
+                    return
+                continue
             pending = pending or asyncio.ensure_future(exchange.watch_ohlcv_for_symbols([[s, tf] for s in by_symbol]))
             done, _ = await asyncio.wait({pending, stopping}, timeout=live.cfg.live.max_poll_s,
                                          return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
             if stopping in done:
                 break
-            if pending not in done:  # silent for max_poll_s: REST takes any close the stream missed
-                if await live.poll(keys, exchange, rate, until_ms) is None:
+            if pending not in done:  # silent for max_poll_s: REST takes a close the stream missed (seen twice)
+                closed = newest_closed(int(await exchange.fetch_time()), step, live.cfg.live.settle_ms)
+                missed, lagging = lagging and closed >= _newest(seen), not lagging and closed >= _newest(seen)
+                if missed and await live.poll(keys, exchange, rate, until_ms) is None:
                     return
                 continue
             task, pending = pending, None
-            try:
-                task.result()
-            except Exception as err:  # noqa: BLE001 (any stream failure: REST until it reconnects)
-                if not failing:
-                    log.warning("%s stream failed (%s: %s): REST polling until it reconnects", tf, type(err).__name__, err)
-                failing = True
-                if await live.poll(keys, exchange, rate, until_ms) is None:
-                    return
-                await asyncio.wait({stopping}, timeout=RECONNECT_S)
-                continue
-            if failing:
-                log.info("%s stream reconnected", tf)
+            if task.exception() is None:
+                if failing:
+                    log.info("%s stream reconnected", tf)
                 failing = False
-            _remember(exchange, tf, by_symbol, seen, taken)
-            due = max((max(c, default=-1) for c in seen.values()), default=-1) - step  # newest closed candle
-            if due <= taken:
                 continue
-            pending = await _gather(exchange, pending, tf, by_symbol, seen, due + step)
-            due = max((max(c, default=-1) for c in seen.values()), default=-1) - step
-            taken = due
-            await asyncio.get_running_loop().run_in_executor(live._pool, _take, live, keys, seen, due, step)
-            if until_ms is not None and due >= until_ms:
+            if not failing:  # any stream failure: REST until it reconnects
+                err = task.exception()
+                log.warning("%s stream failed (%s: %s): REST polling until it reconnects", tf, type(err).__name__, err)
+            failing = True
+            if await live.poll(keys, exchange, rate, until_ms) is None:
                 return
+            await asyncio.wait({stopping}, timeout=RECONNECT_S)
     finally:
         stopping.cancel()
         if pending is not None:
@@ -135,6 +135,10 @@ async def _gather(
             break
         _remember(exchange, tf, by_symbol, seen, opened - timeframe_ms(tf))
     return pending
+
+
+def _newest(seen: dict[SeriesKey, dict[int, list[float]]]) -> int:
+    return max((max(c, default=-1) for c in seen.values()), default=-1)
 
 
 def _remember(exchange: Any, tf: str, by_symbol: dict[str, SeriesKey], seen: dict[SeriesKey, dict[int, list[float]]],
