@@ -6,8 +6,10 @@ is mocked and nothing touches the network. Only the few endpoints that candle in
 emulated; any other path answers 404 so a new dependency on the exchange shows up loudly.
 
 It also pushes klines over Binance's websocket stream (``ws_url``, emulator_ws.py) for ccxt.pro's
-``watch_ohlcv``, from the same clock and candles. The emulator has a simulated clock: it serves only candles whose open time is <= ``now_ms``, and
-the newest served candle is still forming (with partial values, as on the real exchange). The clock
+``watch_ohlcv``, from the same clock and candles.
+
+The emulator has a simulated clock: it serves only candles whose open time is <= ``now_ms``, and the
+newest served candle is still forming (with partial values, as on the real exchange). The clock
 can stand still (tests move it), or run ``speed`` times faster than real time so new candles appear.
 It replays candle files (``from_files``) or the seeded synthetic generator, and injects faults on
 demand (``fail_next``, ``inject``, ``chaos``): 429/418 storms, 5xx, timeouts, truncated pages,

@@ -102,10 +102,14 @@ class KlineStream:
             with self._lock:
                 self._connections.discard(connection)
 
-    def _subscribe(self, connection: ServerConnection, message: str | bytes, pushed: dict[tuple[str, str], int]) -> None:
+    def _subscribe(
+        self, connection: ServerConnection, message: str | bytes, pushed: dict[tuple[str, str], int]
+    ) -> None:
         request = json.loads(message)
         if request.get("method") != "SUBSCRIBE":
-            connection.send(json.dumps({"error": {"code": 2, "msg": "only SUBSCRIBE is emulated"}, "id": request.get("id")}))
+            connection.send(
+                json.dumps({"error": {"code": 2, "msg": "only SUBSCRIBE is emulated"}, "id": request.get("id")})
+            )
             return
         for name in request.get("params", []):
             market, _, interval = str(name).partition("@kline_")

@@ -36,7 +36,7 @@ RECONNECT_S = 1.0
 
 
 def stream_offered(exchange_id: str, transport: str, api_url: str | None, ws_url: str | None) -> bool:
-    """Whether the loop follows by websocket: ``auto`` when the exchange offers ``watchOHLCV`` (and an emulator its stream).
+    """Whether the loop follows by websocket: ``auto`` when ccxt.pro offers ``watchOHLCV`` (and an emulator its stream).
 
     Raises:
         ValueError: ``websocket`` was asked of an exchange (or an emulator URL) without a kline stream.
@@ -143,8 +143,10 @@ def _newest(seen: dict[SeriesKey, dict[int, list[float]]]) -> int:
 
 def _remember(exchange: Any, tf: str, by_symbol: dict[str, SeriesKey], seen: dict[SeriesKey, dict[int, list[float]]],
               after: int) -> None:  # fmt: skip
-    """Copy each series' candles opened after ``after`` from ccxt's cache (``exchange.ohlcvs``), not from the watch's
-    answer: a push that arrived while no watch was awaited resolves none, yet it is in the cache."""
+    """Copy each series' candles opened after ``after`` from ccxt's cache (``exchange.ohlcvs``).
+
+    Not from the watch's answer: a push that arrived while no watch was awaited resolves none, yet it is cached.
+    """
     for symbol, key in by_symbol.items():
         for candle in reversed(exchange.ohlcvs.get(symbol, {}).get(tf, [])):
             if candle[0] <= after:
@@ -152,7 +154,9 @@ def _remember(exchange: Any, tf: str, by_symbol: dict[str, SeriesKey], seen: dic
             seen[key][int(candle[0])] = candle
 
 
-def _take(live: LiveLoop, keys: list[SeriesKey], seen: dict[SeriesKey, dict[int, list[float]]], due: int, step: int) -> None:
+def _take(
+    live: LiveLoop, keys: list[SeriesKey], seen: dict[SeriesKey, dict[int, list[float]]], due: int, step: int
+) -> None:
     """One close's batch: each series' pushed candles where they continue its store, REST for the others."""
     from candlecast.live.loop import behind
 
@@ -175,4 +179,6 @@ def _take(live: LiveLoop, keys: list[SeriesKey], seen: dict[SeriesKey, dict[int,
         seen[key] = {t: c for t, c in seen[key].items() if t > due}
     if keys:
         live.close(keys, due + step, pushed)
-    log.debug("%s: close %d, %d of %d series from the stream", keys[0].timeframe if keys else "", due, len(pushed), len(keys))
+    log.debug(
+        "%s: close %d, %d of %d series from the stream", keys[0].timeframe if keys else "", due, len(pushed), len(keys)
+    )

@@ -186,16 +186,23 @@ def test_websocket_closes_are_stored_and_announced_once_and_a_dropped_stream_is_
     store = CandleStore(settings.candles_dir)
     keys = [SeriesKey("binance", s, "1m") for s in SYMBOLS]
     with synthetic_emulator(SYMBOLS, "1m", start_ms=start, n=1500, now_ms=now) as emu:
-        loop = LiveLoop(settings, cfg, lambda t: candle_gate(settings, t), journal_only, api_url=emu.url,
-                        ws_url=emu.ws_url)  # fmt: skip
+        gate = lambda t: candle_gate(None, t)  # noqa: E731 (the contract's GX run, without result pages)
+        loop = LiveLoop(settings, cfg, gate, journal_only, api_url=emu.url, ws_url=emu.ws_url)
         first = newest_closed(now, MINUTE, 200)
         asyncio.run(loop.run(until_ms=first))  # the history, over REST (nothing stored to continue)
 
         async def closes() -> list[int]:
             run = asyncio.ensure_future(loop.run(until_ms=first + 5 * MINUTE))
             klines = []
-            for advance, drop, settle_s in ((MINUTE, False, 0.3), (MINUTE, False, 0), (2 * MINUTE, True, 0), (MINUTE, False, 1.5)):
-                await asyncio.sleep(settle_s)  # subscribed (the first time), or reconnected after the drop (RECONNECT_S)
+            for advance, drop, settle_s in (
+                (MINUTE, False, 0.3),
+                (MINUTE, False, 0),
+                (2 * MINUTE, True, 0),
+                (MINUTE, False, 1.5),
+            ):
+                await asyncio.sleep(
+                    settle_s
+                )  # subscribed (the first time), or reconnected after the drop (RECONNECT_S)
                 if drop:
                     assert emu.drop_streams() == 1
                 before = emu.request_count[KLINES_PATH]

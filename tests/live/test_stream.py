@@ -1,8 +1,8 @@
 """The emulator's kline websocket against the real ccxt.pro binance client (urls pointed at 127.0.0.1).
 
 Each candle that closes on the emulator's clock (moved by ``advance``, several candles at once included)
-is pushed, in ccxt's cache (``exchange.ohlcvs``), and equals what REST ``fetch_ohlcv`` returns for it; a dropped connection ends the watch
-with a ccxt error, and the next watch reconnects.
+is pushed, in ccxt's cache (``exchange.ohlcvs``), and equals what REST ``fetch_ohlcv`` returns for it; a
+dropped connection ends the watch with a ccxt error, and the next watch reconnects.
 """
 
 from __future__ import annotations
