@@ -142,7 +142,7 @@ class LiveLoop:
     async def poll(
         self, keys: list[SeriesKey], exchange: object, rate: ClockRate, until_ms: int | None
     ) -> float | None:
-        """One REST poll: take what closed for ``keys``; real seconds until the next close (None: ``until_ms`` handled)."""
+        """One REST poll: take what closed for ``keys``; real seconds to the next close (None: ``until_ms`` done)."""
         step, settle = timeframe_ms(keys[0].timeframe), self.cfg.live.settle_ms
         now = int(await exchange.fetch_time())  # type: ignore[attr-defined]
         rate.observe(now, time.monotonic())
