@@ -147,12 +147,21 @@ class LiveLoop:
         now = int(await exchange.fetch_time())  # type: ignore[attr-defined]
         rate.observe(now, time.monotonic())
         due = newest_closed(now, step, settle)
-        pending = [k for k in keys if k not in self._retrying and behind(self.settings, k, due)]
+        pending = self.pending(keys, due)
         if pending:
             await asyncio.get_running_loop().run_in_executor(self._pool, self.close, pending, now)
         if until_ms is not None and due >= until_ms:
             return None
         return rate.wait_s(next_due_ms(now, step, settle), now, self.cfg.live.max_poll_s)
+
+    def pending(self, keys: list[SeriesKey], due: int) -> list[SeriesKey]:
+        """The series of ``keys`` whose candle ``due`` is not announced yet (those retrying on their own left out)."""
+        return [k for k in keys if k not in self._retrying and _behind(self.settings, k, due)]
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        """The loop's worker threads (a close's batch runs on one)."""
+        return self._pool
 
     def close(self, keys: list[SeriesKey], now_ms: int, pushed: dict[SeriesKey, SeriesFetch] | None = None) -> None:
         """Fetch, gate and store what closed for ``keys`` as one batch, then announce it; never raises.
@@ -278,7 +287,7 @@ class LiveLoop:
             )  # fmt: skip
 
 
-def behind(settings: Settings, series: SeriesKey, due: int) -> bool:
+def _behind(settings: Settings, series: SeriesKey, due: int) -> bool:
     """True when the newest closed candle ``due`` has not been announced yet (or the series never followed)."""
     announced = series_state(settings, series).get("announced")
     return announced is None or announced < due

@@ -14,25 +14,49 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import Executor
+from typing import Any, Protocol
 
 import ccxt.pro as ccxtpro
 import pandas as pd
 
+from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.data.exchange import check_exchange_id
 from candlecast.data.fetching import SeriesFetch
 from candlecast.io import write_parquet
 from candlecast.live.clock import ClockRate, newest_closed
 from candlecast.schema import CANDLE_COLUMNS, SeriesKey, timeframe_ms
-
-if TYPE_CHECKING:
-    from candlecast.live.loop import LiveLoop
+from candlecast.settings import Settings
 
 log = logging.getLogger(__name__)
 
 GATHER_S = 0.25  # after a series' close arrives, how long (real s) the others of the close may take to join it
 RECONNECT_S = 1.0
+
+
+class Follower(Protocol):
+    """What the websocket follower needs of the loop (live.loop.LiveLoop), without importing it."""
+
+    settings: Settings
+    cfg: RunConfig
+    api_url: str | None
+    ws_url: str | None
+
+    @property
+    def pool(self) -> Executor:
+        """Where a close's batch runs."""
+
+    def pending(self, keys: list[SeriesKey], due: int) -> list[SeriesKey]:
+        """The series whose candle ``due`` is not announced yet."""
+
+    def close(self, keys: list[SeriesKey], now_ms: int, pushed: dict[SeriesKey, SeriesFetch] | None = None) -> None:
+        """One close's batch: fetch what ``pushed`` lacks, gate, store, announce, forecast."""
+
+    async def poll(
+        self, keys: list[SeriesKey], exchange: object, rate: ClockRate, until_ms: int | None
+    ) -> float | None:
+        """One REST poll; None once ``until_ms`` is handled."""
 
 
 def stream_offered(exchange_id: str, transport: str, api_url: str | None, ws_url: str | None) -> bool:
@@ -68,7 +92,7 @@ def make_stream_exchange(exchange_id: str, api_url: str | None = None, ws_url: s
     return exchange
 
 
-async def follow_stream(live: LiveLoop, keys: list[SeriesKey], stop: asyncio.Event, until_ms: int | None) -> None:
+async def follow_stream(live: Follower, keys: list[SeriesKey], stop: asyncio.Event, until_ms: int | None) -> None:
     """Follow ``keys`` (one timeframe) by websocket until ``stop`` (or the candle opened at ``until_ms`` is handled)."""
     tf = keys[0].timeframe
     step, by_symbol = timeframe_ms(tf), {k.symbol: k for k in keys}
@@ -84,7 +108,7 @@ async def follow_stream(live: LiveLoop, keys: list[SeriesKey], stop: asyncio.Eve
             if due > taken:
                 pending = await _gather(exchange, pending, tf, by_symbol, seen, due + step)
                 taken = due = _newest(seen) - step
-                await asyncio.get_running_loop().run_in_executor(live._pool, _take, live, keys, seen, due, step)
+                await asyncio.get_running_loop().run_in_executor(live.pool, _take, live, keys, seen, due, step)
                 if until_ms is not None and due >= until_ms:
                     return
                 continue
@@ -155,12 +179,10 @@ def _remember(exchange: Any, tf: str, by_symbol: dict[str, SeriesKey], seen: dic
 
 
 def _take(
-    live: LiveLoop, keys: list[SeriesKey], seen: dict[SeriesKey, dict[int, list[float]]], due: int, step: int
+    live: Follower, keys: list[SeriesKey], seen: dict[SeriesKey, dict[int, list[float]]], due: int, step: int
 ) -> None:
     """One close's batch: each series' pushed candles where they continue its store, REST for the others."""
-    from candlecast.live.loop import behind
-
-    keys = [k for k in keys if k not in live._retrying and behind(live.settings, k, due)]
+    keys = live.pending(keys, due)
     store, pushed = CandleStore(live.settings.candles_dir), {}
     for key in keys:
         try:
