@@ -86,7 +86,7 @@ class ExchangeEmulator:
         now_ms: The simulated exchange clock. Defaults to the newest candle's open time plus half
             a timeframe, so that candle is still forming and a correct client must drop it.
         host: Interface to bind; keep it on loopback.
-        port: 0 picks a free port (see ``url`` after ``start()``).
+        port: 0 picks a free port (see ``url`` after ``start()``); the kline stream takes the next one.
         speed: Simulated milliseconds per real millisecond once started; 0 keeps the clock still.
         rate_limit: Klines requests allowed per second; beyond it the emulator answers 429 like
             Binance. None serves as fast as it can.
@@ -255,7 +255,8 @@ class ExchangeEmulator:
         )
         thread.start()
         self._server, self._thread = server, thread
-        self._stream = KlineStream(self._series, lambda: self.now_ms, self._host).start()
+        port = self._port + 1 if self._port else 0  # a fixed REST port: the stream on the next one
+        self._stream = KlineStream(self._series, lambda: self.now_ms, self._host, port).start()
         return self
 
     def stop(self) -> None:

@@ -40,8 +40,10 @@ def kline_event(market: str, interval: str, row: list[Any], closed: bool, now: i
 class KlineStream:
     """The websocket server: ``served`` maps (market id, interval) to its series, ``clock`` reads the exchange time."""
 
-    def __init__(self, served: Mapping[tuple[str, str], WireSeries], clock: Callable[[], int], host: str) -> None:
-        self._served, self._clock, self._host = served, clock, host
+    def __init__(
+        self, served: Mapping[tuple[str, str], WireSeries], clock: Callable[[], int], host: str, port: int = 0
+    ) -> None:
+        self._served, self._clock, self._host, self._port = served, clock, host, port
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[ServerConnection] = set()
@@ -55,8 +57,8 @@ class KlineStream:
         return f"ws://{self._host}:{self._server.socket.getsockname()[1]}/stream/ws"
 
     def start(self) -> KlineStream:
-        """Bind a free port and serve in a daemon thread."""
-        self._server = serve(self._serve, self._host, 0)
+        """Bind the port (0: a free one) and serve in a daemon thread."""
+        self._server = serve(self._serve, self._host, self._port)
         self._thread = threading.Thread(target=self._server.serve_forever, name="kline-stream", daemon=True)
         self._thread.start()
         return self

@@ -71,11 +71,12 @@ def stream_offered(exchange_id: str, transport: str, api_url: str | None, ws_url
     offered = bool(getattr(ccxtpro, exchange_id, None) and getattr(ccxtpro, exchange_id)().has.get("watchOHLCV"))
     offered = offered and (api_url is None or ws_url is not None)
     if transport == "websocket" and not offered:
-        raise ValueError(
-            f"live.transport is websocket, but {exchange_id!r} offers no ccxt.pro watch_ohlcv"
-            + (" (an emulator needs its ws_url too)" if api_url is not None else "")
-            + ": set live.transport to auto or rest"
+        why = (
+            f"the exchange at {api_url} has no kline stream given: pass the --ws-url `candlecast emulate` prints"
+            if api_url is not None and ws_url is None
+            else f"{exchange_id!r} offers no ccxt.pro watch_ohlcv"
         )
+        raise ValueError(f"live.transport is websocket, but {why}, or set live.transport to auto or rest")
     return offered
 
 
