@@ -240,6 +240,11 @@ class ExchangeEmulator:
             raise RuntimeError("the emulator is not started: call start() or use it as a context manager")
         return self._stream.url
 
+    @property
+    def stream_subscriptions(self) -> int:
+        """Kline streams subscribed so far, each counted after its first push (a test waits on it to move the clock)."""
+        return self._stream.subscribed if self._stream is not None else 0
+
     def drop_streams(self) -> int:
         """Close every websocket connection, as an exchange restart would; returns how many were open."""
         return self._stream.drop() if self._stream is not None else 0
@@ -255,19 +260,17 @@ class ExchangeEmulator:
         )
         thread.start()
         self._server, self._thread = server, thread
-        port = self._port + 1 if self._port else 0  # a fixed REST port: the stream on the next one
-        self._stream = KlineStream(self._series, lambda: self.now_ms, self._host, port).start()
+        self._stream = KlineStream(self._series, lambda: self.now_ms, self._host, self._port and self._port + 1).start()
         return self
 
     def stop(self) -> None:
         """Stop serving and close the socket; shutdown() alone leaves clients hanging until timeout."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
+        server, thread, stream = self._server, self._thread, self._stream
+        self._server = self._thread = self._stream = None
         if server is None:
             return
-        if self._stream is not None:
-            self._stream.stop()
-            self._stream = None
+        if stream is not None:
+            stream.stop()
         server.shutdown()
         server.server_close()
         if thread is not None:

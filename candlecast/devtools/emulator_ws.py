@@ -48,6 +48,7 @@ class KlineStream:
         self._thread: threading.Thread | None = None
         self._connections: set[ServerConnection] = set()
         self._lock = threading.Lock()
+        self.subscribed = 0  # streams subscribed so far, all connections together, each after its first push
 
     @property
     def url(self) -> str:
@@ -113,14 +114,18 @@ class KlineStream:
                 json.dumps({"error": {"code": 2, "msg": "only SUBSCRIBE is emulated"}, "id": request.get("id")})
             )
             return
-        for name in request.get("params", []):
-            market, _, interval = str(name).partition("@kline_")
-            if (market.upper(), interval) not in self._served:
-                error = {"code": 2, "msg": f"Invalid request: unknown stream {name}"}
-                connection.send(json.dumps({"error": error, "id": request.get("id")}))
-                return
-            pushed.setdefault((market.upper(), interval), -1)
+        new = [(m.upper(), i) for m, _, i in (str(n).partition("@kline_") for n in request.get("params", []))]
+        unknown = [f"{m.lower()}@kline_{i}" for m, i in new if (m, i) not in self._served]
+        if unknown:
+            error = {"code": 2, "msg": f"Invalid request: unknown stream {unknown[0]}"}
+            connection.send(json.dumps({"error": error, "id": request.get("id")}))
+            return
         connection.send(json.dumps({"result": None, "id": request.get("id")}))
+        for sub in new:
+            pushed.setdefault(sub, -1)
+            self._push(connection, sub, pushed)
+        with self._lock:
+            self.subscribed += len(new)
 
     def _push(self, connection: ServerConnection, sub: tuple[str, str], pushed: dict[tuple[str, str], int]) -> None:
         """Push what changed since the last push: each candle closed since (in order), then the forming one."""

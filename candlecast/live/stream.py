@@ -100,7 +100,7 @@ async def follow_stream(live: Follower, keys: list[SeriesKey], stop: asyncio.Eve
     seen: dict[SeriesKey, dict[int, list[float]]] = {k: {} for k in keys}  # pushed candles by open time
     exchange = make_stream_exchange(live.cfg.exchange.id, live.api_url, live.ws_url)
     pending: asyncio.Future[Any] | None = None
-    taken, failing, lagging, rate = -1, False, False, ClockRate()
+    taken, failing, lagging, connected, rate = -1, False, False, False, ClockRate()
     stopping = asyncio.ensure_future(stop.wait())
     try:
         while not stop.is_set():
@@ -126,9 +126,9 @@ async def follow_stream(live: Follower, keys: list[SeriesKey], stop: asyncio.Eve
                 continue
             task, pending = pending, None
             if task.exception() is None:
-                if failing:
-                    log.info("%s stream reconnected", tf)
-                failing = False
+                if failing or not connected:
+                    log.info("%s stream %s: %d series", tf, "reconnected" if connected else "connected", len(keys))
+                failing, connected = False, True
                 continue
             if not failing:  # any stream failure: REST until it reconnects
                 err = task.exception()

@@ -181,10 +181,15 @@ def test_websocket_closes_are_stored_and_announced_once_and_a_dropped_stream_is_
     cfg = RunConfig.model_validate({
         "name": "live", "exchange": {"emulator": False},
         "data": {"symbols": SYMBOLS, "timeframe": "1m", "history_days": 1},
-        "live": {"transport": "websocket", "settle_ms": 200, "max_poll_s": 0.5},
+        "live": {"transport": "websocket", "settle_ms": 200, "max_poll_s": 2},
     })  # fmt: skip
     store = CandleStore(settings.candles_dir)
     keys = [SeriesKey("binance", s, "1m") for s in SYMBOLS]
+
+    async def subscribed(emu, n: int) -> None:  # the loop's stream subscribed and pushed to: the clock may move
+        while emu.stream_subscriptions < n:
+            await asyncio.sleep(0.02)
+
     with synthetic_emulator(SYMBOLS, "1m", start_ms=start, n=1500, now_ms=now) as emu:
         gate = lambda t: candle_gate(None, t)  # noqa: E731 (the contract's GX run, without result pages)
         loop = LiveLoop(settings, cfg, gate, journal_only, api_url=emu.url, ws_url=emu.ws_url)
@@ -194,15 +199,10 @@ def test_websocket_closes_are_stored_and_announced_once_and_a_dropped_stream_is_
         async def closes() -> list[int]:
             run = asyncio.ensure_future(loop.run(until_ms=first + 5 * MINUTE))
             klines = []
-            for advance, drop, settle_s in (
-                (MINUTE, False, 0.3),
-                (MINUTE, False, 0),
-                (2 * MINUTE, True, 0),
-                (MINUTE, False, 1.5),
-            ):
-                await asyncio.sleep(
-                    settle_s
-                )  # subscribed (the first time), or reconnected after the drop (RECONNECT_S)
+            n = len(SYMBOLS)  # the history's run subscribed once, this one again, and again after the drop
+            for advance, drop, streams in ((MINUTE, False, 2 * n), (MINUTE, False, 0), (2 * MINUTE, True, 0),
+                                           (MINUTE, False, 3 * n)):  # fmt: skip
+                await asyncio.wait_for(subscribed(emu, streams), 20)
                 if drop:
                     assert emu.drop_streams() == 1
                 before = emu.request_count[KLINES_PATH]
