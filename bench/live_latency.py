@@ -4,6 +4,7 @@
     nice -n 10 .venv/bin/python bench/live_latency.py --seeds 0 --home .candlecast/live-bench  # latency alone;
                                                      # the 1m champion trained there once, reused after
     nice -n 10 .venv/bin/python bench/live_latency.py --series 2 --candles 2 --seeds 1     # a smoke run
+    nice -n 10 .venv/bin/python bench/live_latency.py --seeds 0 --transport both --home ...  # REST vs websocket
 
 Everything runs in a temporary state folder with a private Prefect server for the training flows
 (with --home, the 1m champion's registry stays in that folder).
@@ -54,6 +55,10 @@ def main() -> None:
         "--home", type=Path, default=None,
         help="keep the 1m champion's registry in this folder: trained there when it holds none, reused when it does",
     )  # fmt: skip
+    parser.add_argument(
+        "--transport", choices=["rest", "websocket", "both"], default="rest",
+        help="how the loop takes closed candles (live.transport); both: rest, then websocket, side by side",
+    )  # fmt: skip
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  (progress lines show as they come)
     started = time.time()
@@ -70,7 +75,8 @@ def main() -> None:
         if args.seeds:
             drift_figures(args.seeds)
         if args.candles:
-            latency_figures(args.series, args.candles, args.model, args.home)
+            transports = ["rest", "websocket"] if args.transport == "both" else [args.transport]
+            latency_figures(args.series, args.candles, args.model, args.home, transports)
     print(f"load average at the end {os.getloadavg()[0]:.1f}; wall {time.time() - started:.0f} s")
 
 
@@ -186,7 +192,7 @@ def champion(cfg, n_series: int, home: Path | None):
     return Settings()
 
 
-def latency_figures(n_series: int, n_candles: int, model: str | None, home: Path | None) -> None:
+def latency_figures(n_series: int, n_candles: int, model: str | None, home: Path | None, transports: list[str]) -> None:
     """Close -> stored candle, forecast and signal in real time, 1m candles at speed 1; CPU per series per candle."""
     from candlecast.config import RunConfig
     from candlecast.data.candle_store import CandleStore
@@ -195,8 +201,7 @@ def latency_figures(n_series: int, n_candles: int, model: str | None, home: Path
     from candlecast.devtools.market import SYNTHETIC_MARKETS
     from candlecast.devtools.synthetic import STRONG_SIGNAL
     from candlecast.expectations.gate import candle_gate
-    from candlecast.live.loop import CANDLES_STORED, FORECAST_STORED, LiveLoop
-    from candlecast.live.state import read_journal
+    from candlecast.live.loop import FORECAST_STORED, LiveLoop
     from candlecast.schema import SeriesKey
     from candlecast.settings import Settings
     from candlecast.tasks.events import journal_only
@@ -207,7 +212,9 @@ def latency_figures(n_series: int, n_candles: int, model: str | None, home: Path
     symbols = list(SYNTHETIC_MARKETS[:n_series])
     now = int(time.time() * 1000)
     start = now // MINUTE * MINUTE - 3 * DAY
-    n = (now - start + DAY) // MINUTE + n_candles  # a day past now: the champion trains first (25 min at load 8)
+    n = (now - start + DAY) // MINUTE + n_candles * len(
+        transports
+    )  # a day past now: the champion trains first (25 min at load 8)
     with synthetic_emulator(symbols, "1m", start_ms=start, n=n, now_ms=now, speed=1, signal=STRONG_SIGNAL) as emu:
         cfg = RunConfig.model_validate(
             {
@@ -243,25 +250,39 @@ def latency_figures(n_series: int, n_candles: int, model: str | None, home: Path
             except Exception as exc:  # counted and shown: a signal that cannot be made is a finding, not a crash
                 errors.append(str(exc).splitlines()[0])
 
-        begin = emu.now_ms // MINUTE * MINUTE  # the forming candle: the first the loop announces closes after it
-        until = begin + (n_candles - 1) * MINUTE  # n_candles closes: begin .. until
-        loop = LiveLoop(settings, cfg, lambda t: candle_gate(None, t), emit, api_url=emu.url, predict_here=True)
-        print(f"latency: the loop follows {n_series} series for {n_candles} closes (~{n_candles + 1} min) ...")
-        cpu0, load0 = time.process_time(), os.getloadavg()[0]
-        asyncio.run(loop.run(until_ms=until))
-        cpu = time.process_time() - cpu0
-        offset = emu.now_ms - time.time() * 1000  # exchange ms minus wall ms (speed 1: a constant)
+        for transport in transports:
+            begin = emu.now_ms // MINUTE * MINUTE  # the forming candle: the first the loop announces closes after it
+            until = begin + (n_candles - 1) * MINUTE  # n_candles closes: begin .. until
+            tcfg_live = cfg.model_copy(update={"live": cfg.live.model_copy(update={"transport": transport})})
+            loop = LiveLoop(settings, tcfg_live, lambda t: candle_gate(None, t), emit, api_url=emu.url,
+                            ws_url=emu.ws_url, predict_here=True)  # fmt: skip
+            print(f"latency ({transport}): the loop follows {n_series} series for {n_candles} closes ...")
+            cpu0, load0 = time.process_time(), os.getloadavg()[0]
+            asyncio.run(loop.run(until_ms=until))
+            cpu = time.process_time() - cpu0
+            offset = emu.now_ms - time.time() * 1000  # exchange ms minus wall ms (speed 1: a constant)
+            print(f"latency ({transport}): {n_series} series x {n_candles} one-minute candles at speed 1, load average "
+                  f"{load0:.1f} -> {os.getloadavg()[0]:.1f} during the loop")  # fmt: skip
+            report_latency(settings, begin, until, offset, signal_at, errors)
+            print(f"  CPU: {1000 * cpu / (n_series * n_candles):.0f} ms per series per candle")
+            errors.clear()
+
+
+def report_latency(settings, begin: int, until: int, offset: float, signal_at: dict, errors: list[str]) -> None:
+    """Close -> stored candle, forecast and signal, for the candles ``begin..until`` (journal times, exchange clock)."""
+    from candlecast.live.loop import CANDLES_STORED, FORECAST_STORED
+    from candlecast.live.state import read_journal
+
     report: dict[str, list[float]] = {}
     for name in (CANDLES_STORED, FORECAST_STORED):
         lat = []
         for e in read_journal(settings):
             if e["event"] == name:
                 cutoffs = e["payload"].get("cutoffs") or [e["payload"]["cutoff"]]
-                lat += [(e["t"] * 1000 + offset - (c + MINUTE)) / 1000 for c in cutoffs if c >= begin]
+                lat += [(e["t"] * 1000 + offset - (c + MINUTE)) / 1000 for c in cutoffs if begin <= c <= until]
         report[name] = lat
-    report["signal"] = [(t * 1000 + offset - (c + MINUTE)) / 1000 for (_, c), t in signal_at.items() if c >= begin]
-    print(f"latency: {n_series} series x {n_candles} one-minute candles at speed 1, load average "
-          f"{load0:.1f} -> {os.getloadavg()[0]:.1f} during the loop")  # fmt: skip
+    report["signal"] = [(t * 1000 + offset - (c + MINUTE)) / 1000 for (_, c), t in signal_at.items()
+                        if begin <= c <= until]  # fmt: skip
     for name, lat in report.items():
         if lat:
             p50, p95 = np.percentile(lat, [50, 95])
@@ -272,7 +293,6 @@ def latency_figures(n_series: int, n_candles: int, model: str | None, home: Path
             print(f"  close -> {name}: none")
     if errors:
         print(f"  signals that failed: {len(errors)}, e.g. {errors[0]}")
-    print(f"  CPU: {1000 * cpu / (n_series * n_candles):.0f} ms per series per candle")
 
 
 def gate_cost(settings=None, keys=None) -> None:

@@ -66,3 +66,8 @@ class LiveConfig(BaseModel):
         description="with forecasts by the predict deployment, how long (real seconds) a paper bar waits for its "
         "forecast to reach the store before it trades without it",
     )
+    transport: Literal["auto", "rest", "websocket"] = Field(
+        "auto",
+        description="how closed candles arrive: websocket (ccxt.pro watch_ohlcv, REST catching up any gap), rest "
+        "(polling aligned to the close), or auto: websocket where the exchange offers it",
+    )

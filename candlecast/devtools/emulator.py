@@ -5,8 +5,11 @@ error mapping and pagination) against this server on 127.0.0.1, so nothing in th
 is mocked and nothing touches the network. Only the few endpoints that candle ingestion needs are
 emulated; any other path answers 404 so a new dependency on the exchange shows up loudly.
 
-The emulator has a simulated clock: it serves only candles whose open time is <= ``now_ms``, and
-the newest served candle is still forming (with partial values, as on the real exchange). The clock
+It also pushes klines over Binance's websocket stream (``ws_url``, emulator_ws.py) for ccxt.pro's
+``watch_ohlcv``, from the same clock and candles.
+
+The emulator has a simulated clock: it serves only candles whose open time is <= ``now_ms``, and the
+newest served candle is still forming (with partial values, as on the real exchange). The clock
 can stand still (tests move it), or run ``speed`` times faster than real time so new candles appear.
 It replays candle files (``from_files``) or the seeded synthetic generator, and injects faults on
 demand (``fail_next``, ``inject``, ``chaos``): 429/418 storms, 5xx, timeouts, truncated pages,
@@ -45,6 +48,7 @@ from candlecast.devtools.binance_wire import (
     market_id,
     status_fault_answer,
 )
+from candlecast.devtools.emulator_ws import KlineStream
 from candlecast.devtools.synthetic import DEFAULT_SIGNAL, Signal, synthetic_candles
 from candlecast.schema import CANDLE_COLUMNS, timeframe_ms
 
@@ -82,7 +86,7 @@ class ExchangeEmulator:
         now_ms: The simulated exchange clock. Defaults to the newest candle's open time plus half
             a timeframe, so that candle is still forming and a correct client must drop it.
         host: Interface to bind; keep it on loopback.
-        port: 0 picks a free port (see ``url`` after ``start()``).
+        port: 0 picks a free port (see ``url`` after ``start()``); the kline stream takes the next one.
         speed: Simulated milliseconds per real millisecond once started; 0 keeps the clock still.
         rate_limit: Klines requests allowed per second; beyond it the emulator answers 429 like
             Binance. None serves as fast as it can.
@@ -131,6 +135,7 @@ class ExchangeEmulator:
         self._host, self._port = host, port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._stream: KlineStream | None = None
 
     # -- clock, counters, fault hooks -------------------------------------------------------
 
@@ -228,6 +233,22 @@ class ExchangeEmulator:
             host = host.decode()
         return f"http://{host}:{self._server.server_port}"
 
+    @property
+    def ws_url(self) -> str:
+        """The kline websocket stream's base, e.g. 'ws://127.0.0.1:54322/stream/ws' (``urls['api']['ws']['spot']``)."""
+        if self._stream is None:
+            raise RuntimeError("the emulator is not started: call start() or use it as a context manager")
+        return self._stream.url
+
+    @property
+    def stream_subscriptions(self) -> int:
+        """Kline streams subscribed so far, each counted after its first push (a test waits on it to move the clock)."""
+        return self._stream.subscribed if self._stream is not None else 0
+
+    def drop_streams(self) -> int:
+        """Close every websocket connection, as an exchange restart would; returns how many were open."""
+        return self._stream.drop() if self._stream is not None else 0
+
     def start(self) -> ExchangeEmulator:
         """Bind the port and serve in a daemon thread (idempotent)."""
         if self._server is not None:
@@ -239,14 +260,17 @@ class ExchangeEmulator:
         )
         thread.start()
         self._server, self._thread = server, thread
+        self._stream = KlineStream(self._series, lambda: self.now_ms, self._host, self._port and self._port + 1).start()
         return self
 
     def stop(self) -> None:
         """Stop serving and close the socket; shutdown() alone leaves clients hanging until timeout."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
+        server, thread, stream = self._server, self._thread, self._stream
+        self._server = self._thread = self._stream = None
         if server is None:
             return
+        if stream is not None:
+            stream.stop()
         server.shutdown()
         server.server_close()
         if thread is not None:

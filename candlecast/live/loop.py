@@ -1,8 +1,9 @@
 """`candlecast live`: follow the exchange's clock, store each series' candle as it closes, announce it.
 
-One asyncio task per timeframe reads the exchange's time (ccxt ``fetch_time``) and sleeps until its
-next candle has closed (REST polling aligned to the close: the local emulator speaks REST only; on a
-real exchange ccxt.pro's ``watch_ohlcv`` could push it instead). The series that closed together are
+One asyncio task per timeframe follows the exchange's clock. Where the exchange offers ccxt.pro's
+``watch_ohlcv`` (``live.transport``: auto, websocket or rest), its closed candles are pushed (live/stream.py,
+with REST catching up any gap); otherwise it reads the exchange's time (ccxt ``fetch_time``) and sleeps
+until its next candle has closed (REST polling aligned to the close). The series that closed together are
 then one batch on a worker thread: fetched through one ccxt client (one market load, requests at once),
 gated by the candle contract (one GX run while all are clean), stored with the existing ingest steps
 (quarantine, atomic idempotent upsert), announced, and forecast in one forward pass. A series whose
@@ -32,13 +33,14 @@ import pandas as pd
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.data.exchange import RetryPolicy, make_exchange
-from candlecast.data.fetching import fetch_to_staging
+from candlecast.data.fetching import SeriesFetch, fetch_to_staging
 from candlecast.data.ingest import Gate, GateReport, check_sources, ingest, store_staged, summarize
 from candlecast.data.provenance import Source
 from candlecast.live.clock import ClockRate, newest_closed, next_due_ms
 from candlecast.live.forecast import SeriesForecasts, forecast_many
 from candlecast.live.monitor import Emit, Monitor
 from candlecast.live.state import series_state, update_series_state
+from candlecast.live.stream import follow_stream, stream_offered
 from candlecast.schema import SeriesKey, timeframe_ms
 from candlecast.settings import Settings
 
@@ -96,6 +98,7 @@ class LiveLoop:
     gate_at: Callable[[int], Gate]
     emit: Emit
     api_url: str | None = None
+    ws_url: str | None = None  # an emulator's kline stream (ExchangeEmulator.ws_url), beside api_url
     source: Source | None = None
     predict_here: bool = False
     monitor: Monitor | None = None
@@ -112,9 +115,13 @@ class LiveLoop:
             by_timeframe.setdefault(key.timeframe, []).append(key)
         self._pool = ThreadPoolExecutor(max_workers=len(series) + len(by_timeframe), thread_name_prefix="live")
         self._retrying = set()
+        streamed = stream_offered(self.cfg.exchange.id, self.cfg.live.transport, self.api_url, self.ws_url)
         exchange = make_exchange(self.cfg.exchange.id, self.api_url, self.cfg.exchange.rate_limit)
         try:
-            await asyncio.gather(*(self._follow(keys, exchange, stop, until_ms) for keys in by_timeframe.values()))
+            await asyncio.gather(*(
+                follow_stream(self, keys, stop, until_ms) if streamed else self._follow(keys, exchange, stop, until_ms)
+                for keys in by_timeframe.values()
+            ))  # fmt: skip
         finally:
             await exchange.close()
             self._pool.shutdown(wait=True)
@@ -122,32 +129,49 @@ class LiveLoop:
                 self.paper.close()
 
     async def _follow(self, keys: list[SeriesKey], exchange: object, stop: asyncio.Event, until_ms: int | None) -> None:
-        step, settle = timeframe_ms(keys[0].timeframe), self.cfg.live.settle_ms
         rate = ClockRate()
-        loop = asyncio.get_running_loop()
         while not stop.is_set():
-            now = int(await exchange.fetch_time())  # type: ignore[attr-defined]
-            rate.observe(now, time.monotonic())
-            due = newest_closed(now, step, settle)
-            pending = [k for k in keys if k not in self._retrying and _behind(self.settings, k, due)]
-            if pending:
-                await loop.run_in_executor(self._pool, self.close, pending, now)
-            if until_ms is not None and due >= until_ms:
+            wait = await self.poll(keys, exchange, rate, until_ms)
+            if wait is None:
                 return
             try:
-                wait = rate.wait_s(next_due_ms(now, step, settle), now, self.cfg.live.max_poll_s)
                 await asyncio.wait_for(stop.wait(), timeout=wait)
             except TimeoutError:
                 pass
 
-    def close(self, keys: list[SeriesKey], now_ms: int) -> None:
+    async def poll(
+        self, keys: list[SeriesKey], exchange: object, rate: ClockRate, until_ms: int | None
+    ) -> float | None:
+        """One REST poll: take what closed for ``keys``; real seconds to the next close (None: ``until_ms`` done)."""
+        step, settle = timeframe_ms(keys[0].timeframe), self.cfg.live.settle_ms
+        now = int(await exchange.fetch_time())  # type: ignore[attr-defined]
+        rate.observe(now, time.monotonic())
+        due = newest_closed(now, step, settle)
+        pending = self.pending(keys, due)
+        if pending:
+            await asyncio.get_running_loop().run_in_executor(self._pool, self.close, pending, now)
+        if until_ms is not None and due >= until_ms:
+            return None
+        return rate.wait_s(next_due_ms(now, step, settle), now, self.cfg.live.max_poll_s)
+
+    def pending(self, keys: list[SeriesKey], due: int) -> list[SeriesKey]:
+        """The series of ``keys`` whose candle ``due`` is not announced yet (those retrying on their own left out)."""
+        return [k for k in keys if k not in self._retrying and _behind(self.settings, k, due)]
+
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        """The loop's worker threads (a close's batch runs on one)."""
+        return self._pool
+
+    def close(self, keys: list[SeriesKey], now_ms: int, pushed: dict[SeriesKey, SeriesFetch] | None = None) -> None:
         """Fetch, gate and store what closed for ``keys`` as one batch, then announce it; never raises.
 
-        A series whose batch fetch failed is handed to ``step`` on a thread of its own (not awaited).
+        ``pushed``: series whose candles the stream already staged (the others are fetched over REST). A
+        series whose batch fetch failed is handed to ``step`` on a thread of its own (not awaited).
         """
         gate = self.gate_at(now_ms)
         try:
-            stored, slow = self._ingest_batch(keys, now_ms, gate)
+            stored, slow = self._ingest_batch(keys, now_ms, gate, pushed or {})
         except Exception:  # the batch as a whole failed (e.g. the store): each series on its own
             log.exception("live batch of %d series failed; each is retried on its own", len(keys))
             stored, slow = [], keys
@@ -161,15 +185,19 @@ class LiveLoop:
         if isinstance(gate, BatchGate):  # the gate's result pages, on a thread of their own after the forecasts
             self._pool.submit(gate.keep)
 
-    def _ingest_batch(self, keys: list[SeriesKey], now_ms: int, gate: Gate) -> tuple[list[SeriesKey], list[SeriesKey]]:
+    def _ingest_batch(
+        self, keys: list[SeriesKey], now_ms: int, gate: Gate, pushed: dict[SeriesKey, SeriesFetch]
+    ) -> tuple[list[SeriesKey], list[SeriesKey]]:
         """ingest() of the batch, one client for all (series newly stored, series whose fetch failed)."""
         since = now_ms - self.cfg.data.history_days * 86_400_000
         check_sources(self.settings, keys, self.source, False)
+        rest = [k for k in keys if k not in pushed]
         fetched = fetch_to_staging(
-            self.settings, self.cfg.exchange.id, keys, since, now_ms=now_ms, api_url=self.api_url,
-            rate_limit=self.cfg.exchange.rate_limit, concurrency=len(keys), timeout_ms=BATCH_TIMEOUT_MS,
+            self.settings, self.cfg.exchange.id, rest, since, now_ms=now_ms, api_url=self.api_url,
+            rate_limit=self.cfg.exchange.rate_limit, concurrency=len(rest), timeout_ms=BATCH_TIMEOUT_MS,
             policy=BATCH_RETRY,
-        )  # fmt: skip
+        ) if rest else {}  # fmt: skip
+        fetched = {k: pushed.get(k) or fetched[k] for k in keys}
         ok = {key: f for key, f in fetched.items() if f.error is None}
         gates = _checked_together(gate, {key: f.staged for key, f in ok.items()})
         done = {key: store_staged(self.settings, key, f.staged, gates[key], self.source) for key, f in ok.items()}

@@ -38,12 +38,20 @@ def live(
         ),
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="with --rehearsal: every library's output")] = False,
+    ws_url: Annotated[
+        str | None,
+        typer.Option(
+            help="with --api-url: the emulator's kline websocket (`candlecast emulate` prints it), for "
+            "live.transport auto or websocket"
+        ),
+    ] = None,
 ) -> None:
     """Follow the exchange's clock: store each series' candle as it closes, announce it, forecast, watch drift.
 
     Events go to the Prefect server at PREFECT_API_URL (`candlecast.candles.stored`, `.forecast.stored`,
-    `.model.degraded`) and always to <home>/live/events.jsonl. The exchange is polled over REST,
-    aligned to each close.
+    `.model.degraded`) and always to <home>/live/events.jsonl. Closed candles are pushed by websocket
+    (ccxt.pro watch_ohlcv) where the exchange offers it, else polled over REST aligned to each close
+    (live.transport).
     """
     if rehearsal:
         _rehearse(debug)
@@ -51,6 +59,7 @@ def live(
     from candlecast.expectations.gate import candle_gate
     from candlecast.live.loop import LiveLoop
     from candlecast.live.monitor import Monitor
+    from candlecast.live.stream import stream_offered
     from candlecast.settings import Settings
     from candlecast.tasks.endpoint import endpoint_source
     from candlecast.tasks.events import emit, journal_only
@@ -62,6 +71,10 @@ def live(
             "live follows a running exchange: start one (`candlecast emulate --speed 60 --timeframe "
             f"{cfg.data.timeframe}`) and pass its URL with --api-url, or set exchange.emulator: false"
         )
+    try:
+        stream_offered(cfg.exchange.id, cfg.live.transport, api_url or cfg.exchange.api_url, ws_url)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     settings = Settings()
     to_prefect = bool(os.environ.get("PREFECT_API_URL"))
     here = (not to_prefect) if predict_here is None else predict_here
@@ -71,7 +84,8 @@ def live(
         raise fail(str(exc)) from None
     loop = LiveLoop(
         settings, cfg, lambda now: candle_gate(settings, now), emit if to_prefect else journal_only,
-        api_url=api_url or cfg.exchange.api_url, source=endpoint_source(cfg, api_url=api_url), predict_here=here,
+        api_url=api_url or cfg.exchange.api_url, ws_url=ws_url, source=endpoint_source(cfg, api_url=api_url),
+        predict_here=here,
         monitor=Monitor(settings, cfg, emit if to_prefect else journal_only),
         paper=paper,
     )  # fmt: skip

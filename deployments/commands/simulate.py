@@ -62,6 +62,7 @@ def emulate(
     with emulator as emu:
         console.print(f"emulating Binance at {emu.url} ({what}); Ctrl-C stops")
         console.print(f"  candlecast ingest --exchange binance --api-url {emu.url} --symbols ... --no-rate-limit")
+        console.print(f"  candlecast live --config ... --api-url {emu.url} --ws-url {emu.ws_url}")
         try:
             while True:
                 time.sleep(3600)

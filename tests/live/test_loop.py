@@ -10,6 +10,10 @@ their ledgers, with buy-and-hold from the same bars (no champion here: the bars 
 In process, with the clock moved by hand: the series that close together are gated as one batch,
 where a bad candle of one series is refused by the per-series contract and the others are stored and
 announced in the same close (the forecasts of such a batch: tests/trading/test_champion_flows.py).
+
+By websocket (``live.transport: websocket``, the emulator's kline stream): each close's candles come from
+the stream with no REST candle request, and a stream dropped while candles close is caught up over REST,
+each candle stored and announced once, equal to REST's.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.data.quarantine import list_entries
 from candlecast.data.validations import LAST_REFUSED, read_validation
-from candlecast.devtools.emulator import ExchangeEmulator, synthetic_emulator
+from candlecast.devtools.emulator import KLINES_PATH, ExchangeEmulator, synthetic_emulator
 from candlecast.devtools.synthetic import synthetic_candles
 from candlecast.expectations.gate import candle_gate
 from candlecast.expectations.project import asset_name, gx_dir
@@ -183,3 +187,56 @@ def _page(url: str, series: SeriesKey) -> bool:
     """True when ``url`` is a written Data Docs result page of ``series``."""
     page = Path(unquote(urlparse(url).path))
     return page.is_file() and asset_name(str(series)) in page.parts
+
+
+def test_websocket_closes_are_stored_and_announced_once_and_a_dropped_stream_is_caught_up(home):
+    now = (1_704_067_200_000 + 2 * 86_400_000) // MINUTE * MINUTE + 30_000
+    start = now // MINUTE * MINUTE - 86_400_000
+    settings = Settings()
+    cfg = RunConfig.model_validate({
+        "name": "live", "exchange": {"emulator": False},
+        "data": {"symbols": SYMBOLS, "timeframe": "1m", "history_days": 1},
+        "live": {"transport": "websocket", "settle_ms": 200, "max_poll_s": 2},
+    })  # fmt: skip
+    store = CandleStore(settings.candles_dir)
+    keys = [SeriesKey("binance", s, "1m") for s in SYMBOLS]
+
+    async def subscribed(emu, n: int) -> None:  # the loop's stream subscribed and pushed to: the clock may move
+        while emu.stream_subscriptions < n:
+            await asyncio.sleep(0.02)
+
+    with synthetic_emulator(SYMBOLS, "1m", start_ms=start, n=1500, now_ms=now) as emu:
+        gate = lambda t: candle_gate(None, t)  # noqa: E731 (the contract's GX run, without result pages)
+        loop = LiveLoop(settings, cfg, gate, journal_only, api_url=emu.url, ws_url=emu.ws_url)
+        first = newest_closed(now, MINUTE, 200)
+        asyncio.run(loop.run(until_ms=first))  # the history, over REST (nothing stored to continue)
+
+        async def closes() -> list[int]:
+            run = asyncio.ensure_future(loop.run(until_ms=first + 5 * MINUTE))
+            klines = []
+            n = len(SYMBOLS)  # the history's run subscribed once, this one again, and again after the drop
+            for advance, drop, streams in ((MINUTE, False, 2 * n), (MINUTE, False, 0), (2 * MINUTE, True, 0),
+                                           (MINUTE, False, 3 * n)):  # fmt: skip
+                await asyncio.wait_for(subscribed(emu, streams), 20)
+                if drop:
+                    assert emu.drop_streams() == 1
+                before = emu.request_count[KLINES_PATH]
+                due = emu.advance(advance) // MINUTE * MINUTE - MINUTE
+                while not all(store.last_timestamp(k) == due for k in keys) and not run.done():
+                    await asyncio.sleep(0.02)
+                klines.append(emu.request_count[KLINES_PATH] - before)
+            await asyncio.wait_for(run, 30)
+            return klines
+
+        klines = asyncio.run(closes())
+        frames = {s: emu.frame(s, "1m").set_index("timestamp") for s in SYMBOLS}
+    assert klines[:2] == [0, 0] and klines[3] == 0  # streamed closes: no REST candle request
+    assert klines[2] >= len(SYMBOLS)  # the two closes while the stream was down: caught up over REST
+    events = [e["payload"] for e in read_journal(settings) if e["event"] == CANDLES_STORED]
+    for symbol in SYMBOLS:
+        candles = store.read(SeriesKey("binance", symbol, "1m")).set_index("timestamp")
+        ts = candles.index.tolist()
+        assert ts == list(range(ts[0], first + 6 * MINUTE, MINUTE))  # each candle once, none skipped
+        assert candles.equals(frames[symbol].loc[ts, candles.columns])  # the pushed candles are REST's
+        covered = [t for e in events if e["symbol"] == symbol for t in range(e["first"], e["cutoff"] + 1, MINUTE)]
+        assert sorted(covered) == list(range(first + MINUTE, first + 6 * MINUTE, MINUTE))  # announced once each
