@@ -73,7 +73,7 @@ class CandleGate:
         """Each frame's report, in order; frames of one timeframe at a live time are checked in one run."""
         timeframes = {series.timeframe for series, _ in frames}
         if self.now is None or len(timeframes) != 1:
-            return [validate_candles(df, s.timeframe, str(s), now_ms=self.now) for s, df in frames]
+            return [self(df, s) for s, df in frames]  # each its own run, its page written now
         reports = validate_candles_many([(str(s), df) for s, df in frames], timeframes.pop(), now_ms=self.now)
         if self.root is not None:
             with _PAGES_LOCK:

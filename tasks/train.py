@@ -53,22 +53,8 @@ def sweep(
 ) -> SweepOutcome:
     """Run the Optuna sweep, each trial a child run of ``parent_run_id``; its best trial becomes an artifact.
 
-    A retrain's ``search`` is recorded on the run first: the degraded version, the seed, the first trial.
+    A retrain's ``search`` (its degraded version, seed and first trial) is recorded on the run by the sweep.
     """
-    if search is not None:
-        incumbent = f"v{search.degraded}" if search.incumbent is not None else "none"
-        tracking.client(Settings()).log_batch(
-            parent_run_id,
-            params=_mlflow_params(
-                {
-                    "retrain.for": f"v{search.degraded}",
-                    "retrain.seed": cfg.sweep.seed,
-                    "retrain.trials": cfg.sweep.n_trials,
-                    "retrain.first_trial": incumbent,
-                    "retrain.window_days": ",".join("all" if w is None else f"{w:g}" for w in search.windows),
-                }
-            ),
-        )
     outcome = run_sweep(Settings(), cfg, _paths(feature_paths), parent_run_id, search)
     params = "\n".join(f"| {k} | {v} |" for k, v in outcome.best_params.items())
     create_markdown_artifact(
@@ -121,9 +107,3 @@ def promote_model(cfg: RunConfig, evaluation: EvaluationOutcome) -> PromotionOut
     )
     tracking.finish_run(settings, evaluation.run_id)
     return outcome
-
-
-def _mlflow_params(values: dict[str, object]) -> list:
-    from mlflow.entities import Param
-
-    return [Param(k, str(v)) for k, v in values.items()]

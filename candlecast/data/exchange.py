@@ -63,18 +63,24 @@ def make_exchange(
     config = {"enableRateLimit": enable_rate_limit, "timeout": timeout_ms}
     exchange: accxt.Exchange = getattr(accxt, exchange_id)(config)
     if api_url is not None:
-        api = exchange.urls.get("api")
-        if not isinstance(api, dict) or "public" not in api:
-            raise ValueError(f"api_url is only supported for Binance-shaped exchanges, not {exchange_id!r}")
-        base = api_url.rstrip("/")
-        exchange.urls["api"] = {
-            key: (f"{base}/api/v3" if key in ("public", "private") else f"{base}/{key}") for key in api
-        }
-        # The default also loads linear and inverse markets, i.e. fapi/dapi exchangeInfo, which
-        # an emulator of the spot API does not serve.
-        exchange.options["fetchMarkets"] = {"types": ["spot"]}
-        exchange.options["fetchCurrencies"] = False
+        point_at(exchange, exchange_id, api_url)
     return exchange
+
+
+def point_at(exchange: Any, exchange_id: str, api_url: str) -> None:
+    """Send a Binance-shaped client's REST calls to ``api_url`` (an emulator of the spot API); its stream URLs stay."""
+    api = exchange.urls.get("api")
+    if not isinstance(api, dict) or "public" not in api:
+        raise ValueError(f"api_url is only supported for Binance-shaped exchanges, not {exchange_id!r}")
+    base = api_url.rstrip("/")
+    exchange.urls["api"] = {
+        key: value if key == "ws" else f"{base}/api/v3" if key in ("public", "private") else f"{base}/{key}"
+        for key, value in api.items()
+    }
+    # The default also loads linear and inverse markets, i.e. fapi/dapi exchangeInfo, which
+    # an emulator of the spot API does not serve.
+    exchange.options["fetchMarkets"] = {"types": ["spot"]}
+    exchange.options["fetchCurrencies"] = False
 
 
 def check_exchange_id(exchange_id: str) -> str:

@@ -131,6 +131,11 @@ def detector_alarm(ratios: pd.Series, cfg: LiveConfig, reference: str = "naive")
     return None
 
 
+def window_of(cfg: LiveConfig, step_ms: int) -> int:
+    """The guard's window in forecasts (``guard_days`` of candles)."""
+    return max(1, int(cfg.guard_days * 86_400_000 // step_ms))
+
+
 def guard_alarm(ratios: pd.Series, cfg: LiveConfig, step_ms: int, reference: str = "naive") -> Alarm | None:
     """The first forecast at which the geometric mean loss ratio over the last ``guard_days`` exceeds ``guard_ratio``.
 
@@ -138,7 +143,7 @@ def guard_alarm(ratios: pd.Series, cfg: LiveConfig, step_ms: int, reference: str
     barely moved has a tiny naive error), so their arithmetic mean sits near 1 for a champion whose typical
     ratio is 0.6, and crossed 1 about three times a month on the rehearsal market with no change at all.
     """
-    window = max(1, int(cfg.guard_days * 86_400_000 // step_ms))
+    window = window_of(cfg, step_ms)
     if len(ratios) < min(window, cfg.min_scored):
         return None
     rolling = np.exp(np.log(ratios).rolling(window, min_periods=min(window, cfg.min_scored)).mean())

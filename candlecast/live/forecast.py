@@ -62,24 +62,7 @@ def forecast_cutoffs(settings: Settings, cfg: RunConfig, series: SeriesKey, firs
     version = champion_version(client, name)
     if version is None:
         return SeriesForecasts(None, skipped=no_champion(name).skipped)
-    out = prediction_store(settings, cfg.predict.store_url, store_kind(cfg.target))
-    candles = CandleStore(settings.candles_dir).read(series)
-    wanted = candles.loc[candles["timestamp"].between(first, cutoff), "timestamp"].astype("int64").tolist()
-    done = stored_cutoffs(out, series, version)
-    todo = [c for c in wanted if c not in done]
-    if not todo:
-        return SeriesForecasts(version, already=sorted(set(wanted) & done))
-    bundle = _bundle(settings, client, name, version)  # the lean runtime when the bundle carries its export
-    check_timeframe(name, version, bundle.spec.timeframe, cfg)
-    run_id = client.get_model_version(name, version).run_id
-    created_at = datetime.now(UTC).isoformat()
-    ts = candles["timestamp"].to_numpy()
-    for c in todo:
-        check_age(name, version, bundle.spec.train_end, c, cfg.predict.max_model_age_days)
-        seen = candles[ts <= c].tail(bundle.spec.min_candles + 1).reset_index(drop=True)
-        forecast = bundle.predict(seen, symbol=series.symbol if bundle.series_names else None)
-        out.write(series, with_lineage(forecast, series, name, version, run_id, created_at))
-    return SeriesForecasts(version, written=todo, already=sorted(set(wanted) & done))
+    return _one_pass(settings, cfg, client, name, version, {series: (first, cutoff)})[series]
 
 
 # (tracking URI, name, version) -> its bundle: a registered version never changes

@@ -26,8 +26,16 @@ from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
 from candlecast.forecasting.served import store_kind
 from candlecast.live.baseline import LiveBaseline, baseline_variances, live_baseline
-from candlecast.live.drift import Alarm, alarms, loss_ratios, qlike_ratios, realized_returns, realized_variances
-from candlecast.live.report import SeriesLive, backtest_ratio, plot_live, summarise, window_of
+from candlecast.live.drift import (
+    Alarm,
+    alarms,
+    loss_ratios,
+    qlike_ratios,
+    realized_returns,
+    realized_variances,
+    window_of,
+)
+from candlecast.live.report import SeriesLive, backtest_ratio, plot_live, summarise
 from candlecast.live.state import retrain_record, series_state, update_series_state, write_retrain_record
 from candlecast.registry import tracking
 from candlecast.registry.loading import load_version
@@ -133,8 +141,7 @@ class Monitor:
         if isinstance(store, ParquetPredictionStore):  # a file is one (cutoff, version): written once, read once
             known, seen = self._read.get(series.slug, (pd.DataFrame(), set()))
             new, seen = store.read_new(series, seen)
-            parts = [f for f in (known, new) if len(f)]
-            forecasts = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0] if parts else known
+            forecasts = known if new.empty else new if known.empty else pd.concat([known, new], ignore_index=True)
             self._read[series.slug] = (forecasts, seen)
         else:
             forecasts = store.read_all(series)

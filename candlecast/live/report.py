@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from candlecast.liveconfig import LiveConfig
 from candlecast.registry.prediction_store import RETURNS
 from candlecast.schema import SeriesKey
 
@@ -44,11 +43,6 @@ class SeriesLive:
         for key in ("live_ratio", "recent_ratio", "backtest_ratio"):
             out[key] = None if not np.isfinite(out[key]) else round(float(out[key]), 4)
         return out
-
-
-def window_of(cfg: LiveConfig, step_ms: int) -> int:
-    """The guard's window in forecasts (``guard_days`` of candles)."""
-    return max(1, int(cfg.guard_days * 86_400_000 // step_ms))
 
 
 def geometric_mean(ratios: pd.Series) -> float:

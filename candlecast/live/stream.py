@@ -22,7 +22,7 @@ import pandas as pd
 
 from candlecast.config import RunConfig
 from candlecast.data.candle_store import CandleStore
-from candlecast.data.exchange import check_exchange_id
+from candlecast.data.exchange import check_exchange_id, point_at
 from candlecast.data.fetching import SeriesFetch
 from candlecast.io import write_parquet
 from candlecast.live.clock import ClockRate, newest_closed
@@ -84,12 +84,8 @@ def make_stream_exchange(exchange_id: str, api_url: str | None = None, ws_url: s
     """A ccxt.pro client; with an emulator, REST at ``api_url`` (spot markets only) and the stream at ``ws_url``."""
     exchange = getattr(ccxtpro, exchange_id)({"enableRateLimit": True, "timeout": 10_000})
     if api_url is not None:
-        api, base = exchange.urls["api"], api_url.rstrip("/")
-        for key in [k for k in api if k != "ws"]:
-            api[key] = f"{base}/api/v3" if key in ("public", "private") else f"{base}/{key}"
-        api["ws"] = {**api["ws"], "spot": ws_url}
-        exchange.options["fetchMarkets"] = {"types": ["spot"]}
-        exchange.options["fetchCurrencies"] = False
+        point_at(exchange, exchange_id, api_url)
+        exchange.urls["api"]["ws"] = {**exchange.urls["api"]["ws"], "spot": ws_url}
     return exchange
 
 

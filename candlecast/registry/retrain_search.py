@@ -20,7 +20,7 @@ from typing import Any
 import optuna
 
 from candlecast.config import RunConfig
-from candlecast.forecasting.recency import WINDOW_DAYS
+from candlecast.forecasting.recency import WINDOW_DAYS, network_params
 from candlecast.models import search_space_of
 from candlecast.registry import tracking
 from candlecast.registry.bundle import BundleSpec
@@ -41,6 +41,16 @@ class RetrainSearch:
         """The trial's training window, in days (None: all of the history)."""
         days = trial.suggest_categorical(WINDOW_DAYS, list(self.windows))
         return None if days is None else float(days)
+
+    def params(self, cfg: RunConfig) -> dict[str, str]:
+        """What the retrain's run records: the degraded version, its sweep's seed and trials, the first trial."""
+        return {
+            "retrain.for": f"v{self.degraded}",
+            "retrain.seed": str(cfg.sweep.seed),
+            "retrain.trials": str(cfg.sweep.n_trials),
+            "retrain.first_trial": f"v{self.degraded}" if self.incumbent is not None else "none",
+            "retrain.window_days": ",".join("all" if w is None else f"{w:g}" for w in self.windows),
+        }
 
     def enqueue_incumbent(self, study: optuna.Study) -> bool:
         """The champion's configuration as the study's first trial (once: a resumed study has it already)."""
@@ -88,7 +98,7 @@ def incumbent_params(searched: str, model_name: str, hparams: dict[str, Any]) ->
     """A champion's hyperparameters as the Optuna parameters of ``searched``'s space (None: not a point of it)."""
     if model_name != searched:
         return None
-    network = {k: v for k, v in hparams.items() if k != WINDOW_DAYS}
+    network = network_params(hparams)
     if searched == "lstm_family":
         arch = network.pop("architecture")
         params = {"architecture": arch, **{f"{arch}.{k}": v for k, v in network.items()}}
@@ -98,7 +108,7 @@ def incumbent_params(searched: str, model_name: str, hparams: dict[str, Any]) ->
         chosen = search_space_of(searched)(optuna.trial.FixedTrial(params))
     except ValueError:
         return None
-    if chosen != {k: v for k, v in hparams.items() if k != WINDOW_DAYS}:  # a key the space does not know
+    if chosen != network_params(hparams):  # a key the space does not know
         return None
     return {**params, WINDOW_DAYS: hparams.get(WINDOW_DAYS)}
 

@@ -191,6 +191,7 @@ def _run_study(
     describe_study(study, cfg)
     if search is not None:
         search.enqueue_incumbent(study)  # before any worker asks: trial 0 is the champion's configuration
+        client.log_batch(parent_run_id, params=_params(search.params(cfg)))
     helpers.study_ready.set()
     client.set_tag(parent_run_id, "optuna.study", name)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from candlecast.schema import timeframe_ms
+from candlecast.schema import CANDLE_COLUMNS, timeframe_ms
 from candlecast.trading.config import TradingConfig
 from candlecast.trading.engine import VENUE, Market, _add_venue, _iid, _write_targets, bar_type, instrument_id
 from candlecast.trading.policy import per_symbol_cap
@@ -34,7 +34,6 @@ from candlecast.trading.policy import per_symbol_cap
 _NS = 1_000_000
 #: A window that never ends: a paper account flattens only when its owner says so, not at a date.
 _OPEN_END_NS = 2**62
-CANDLE_FIELDS = ["timestamp", "open", "high", "low", "close", "volume"]
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ class PaperEngine:
                 run_analysis=False,
             )
         )
-        empty = pd.DataFrame(columns=CANDLE_FIELDS)
+        empty = pd.DataFrame(columns=CANDLE_COLUMNS)
         _add_venue(self.engine, Market(timeframe, {symbol: empty}), cfg, {symbol: precision})
         self.instrument = self.engine.cache.instrument(_iid(symbol))
         self._hold = hold
